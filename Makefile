@@ -1,0 +1,47 @@
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is installed from uv.lock.
+SHELL := /bin/bash
+PYTHON ?= python3
+UV_VERSION := 0.13.9
+TOOLS := .tools
+UV := $(TOOLS)/bin/uv
+VENV := .venv
+BIN := $(VENV)/bin
+DATA ?= data
+PERSONS ?= 20000
+SEED ?= 1
+MONTHS ?= 3
+export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+
+.PHONY: setup run synth test ui bench validate clean
+
+$(UV):
+	$(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
+
+$(VENV)/.synced: $(UV) uv.lock pyproject.toml
+	$(UV) sync --frozen --quiet
+	@touch $@
+
+setup: $(VENV)/.synced
+	@mkdir -p $(DAGSTER_HOME)
+
+synth: setup
+	$(BIN)/dtsen synth --persons $(PERSONS) --seed $(SEED) --months $(MONTHS) --out $(DATA)/landing
+
+run: setup
+	$(BIN)/dtsen demo --persons $(PERSONS) --seed $(SEED) --months $(MONTHS) --data $(DATA)
+
+test: setup
+	$(BIN)/python -m pytest -q
+
+validate: setup
+	$(BIN)/dagster definitions validate -w workspace.yaml
+
+ui: setup
+	$(BIN)/dagster dev -w workspace.yaml
+
+bench: setup
+	$(BIN)/python bench/synth.py --persons 1000000
+
+clean:
+	rm -rf $(DATA) .dagster_home .pytest_cache

@@ -1,0 +1,36 @@
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from dtsen.synth import SynthConfig, synth
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+CHECK_CONTRACT = SHARED / "tools" / "check_contract.py"
+
+
+@pytest.fixture(scope="session")
+def landing(tmp_path_factory) -> Path:
+    """A 20 k-person, three-month synthetic landing folder shared by the tests that only read it."""
+    out = tmp_path_factory.mktemp("landing")
+    synth(SynthConfig(persons=20_000, seed=7, months=3), str(out))
+    return out
+
+
+@pytest.fixture(scope="session")
+def small_landing(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("small_landing")
+    synth(SynthConfig(persons=3_000, seed=11, months=2), str(out))
+    return out
+
+
+def needs_shared():
+    return pytest.mark.skipif(not CHECK_CONTRACT.exists(),
+                              reason=f"{CHECK_CONTRACT} is absent: the contract checker lives in ../shared, "
+                                     "which a user's clone does not have")
+
+
+os.environ.setdefault("DAGSTER_HOME", str(REPO / ".dagster_home"))
