@@ -22,8 +22,11 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen --quiet
 	@touch $@
 
-setup: $(VENV)/.synced
+setup: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
+
+$(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
+	cp orchestration/dagster.yaml $@
 
 synth: setup
 	$(BIN)/dtsen synth --persons $(PERSONS) --seed $(SEED) --months $(MONTHS) --out $(DATA)/landing
@@ -42,6 +45,7 @@ ui: setup
 
 bench: setup
 	$(BIN)/python bench/synth.py --persons 1000000
+	$(BIN)/python bench/ingest.py --persons 1000000
 
 clean:
 	rm -rf $(DATA) .dagster_home .pytest_cache

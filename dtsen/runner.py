@@ -1,13 +1,107 @@
-"""Run the platform end to end (used by `dtsen demo` / `make run`)."""
+"""Run the platform for one month through Dagster, in-process (used by `dtsen run`, `dtsen demo`, `make run`)."""
 from __future__ import annotations
 
 import os
+import sys
+from dataclasses import dataclass, field
 
-from dtsen.synth import SynthConfig, synth
+import dagster as dg
+
+from dtsen import warehouse as wh
+
+
+@dataclass
+class MonthRun:
+    month: str
+    success: bool
+    errors: list[str] = field(default_factory=list)
+    materialized: dict[str, dict] = field(default_factory=dict)  # asset path -> metadata (plain values)
+    failed_checks: list[str] = field(default_factory=list)
+
+
+# the run's own log goes to the Dagster instance (UI); the console only shows warnings and errors
+QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+def instance_for_run() -> dg.DagsterInstance:
+    """The persistent instance under DAGSTER_HOME when set (runs show in the UI), else an ephemeral one."""
+    home = os.environ.get("DAGSTER_HOME")
+    if home:
+        os.makedirs(home, exist_ok=True)
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.ephemeral()
+
+
+def _plain(v):
+    return getattr(v, "value", getattr(v, "data", getattr(v, "text", v)))
+
+
+def materialize_month(landing: str, month: str, warehouse: str | None = None,
+                      instance: dg.DagsterInstance | None = None) -> MonthRun:
+    from orchestration.definitions import build_definitions
+    from orchestration.resources import default_resources
+
+    defs = build_definitions(default_resources(landing=landing, warehouse=warehouse))
+    job = defs.resolve_job_def("monthly_pipeline")
+    result = job.execute_in_process(partition_key=month, instance=instance or instance_for_run(),
+                                    raise_on_error=False, run_config=QUIET)
+    run = MonthRun(month=month, success=result.success)
+    for ev in result.get_asset_materialization_events():
+        mat = ev.event_specific_data.materialization
+        run.materialized["/".join(mat.asset_key.path)] = {k: _plain(v) for k, v in mat.metadata.items()}
+    for ev in result.all_events:
+        if ev.event_type_value == "STEP_FAILURE":
+            data = ev.step_failure_data
+            desc = data.user_failure_data.description if data.user_failure_data else None
+            run.errors.append(desc or (data.error.message.strip() if data.error else ev.message or "step failed"))
+        if ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            ce = ev.event_specific_data
+            if not ce.passed:
+                run.failed_checks.append(f"{'/'.join(ce.asset_key.path)}:{ce.check_name} ({ce.severity.value})")
+    return run
+
+
+def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
+    print(f"\n== month {run.month}: {'ok' if run.success else 'FAILED'}", file=out)
+    for key, meta in sorted(run.materialized.items()):
+        if meta.get("delivered") is False:
+            print(f"  {key:28s} no delivery: {meta.get('note', '')}", file=out)
+        else:
+            nik = f", NIK valid {meta['nik_valid_rate']:.1%}" if "nik_valid_rate" in meta else ""
+            print(f"  {key:28s} read {meta.get('rows_read', 0):>9,}  accepted {meta.get('rows_accepted', 0):>9,}  "
+                  f"quarantined {meta.get('rows_quarantined', 0):>6,}{nik}", file=out)
+    for c in run.failed_checks:
+        print(f"  check failed: {c}", file=out)
+    for e in run.errors:
+        print(f"  ERROR: {e}", file=out)
+    print(f"  warehouse: {os.path.abspath(wh.warehouse_path(warehouse))}", file=out)
+
+
+def run_month(landing: str, month: str, warehouse: str | None = None) -> int:
+    if not os.path.isdir(landing):
+        print(f"error: landing folder {landing} does not exist", file=sys.stderr)
+        return 2
+    run = materialize_month(landing, month, warehouse)
+    print_summary(run, warehouse, out=sys.stdout if run.success else sys.stderr)
+    return 0 if run.success else 1
 
 
 def demo(persons: int, seed: int, months: int, data: str) -> int:
+    from dtsen.synth import SynthConfig, synth
+
     landing = os.path.join(data, "landing")
+    warehouse = os.path.join(data, "warehouse.duckdb")
     res = synth(SynthConfig(persons=persons, seed=seed, months=months), landing)
-    print(f"demo deliveries in {os.path.abspath(landing)}: {res.counts['records']:,} records, months {res.months}")
-    return 0
+    print(f"demo deliveries: {os.path.abspath(landing)} ({res.counts['persons']:,} persons, "
+          f"{res.counts['records']:,} registry person records, months {', '.join(res.months)})")
+    code = 0
+    for m in res.months:
+        run = materialize_month(landing, m, warehouse)
+        print_summary(run, warehouse)
+        if not run.success:
+            code = 1
+            break
+    print(f"\nresults: warehouse {os.path.abspath(warehouse)} (schema `sources`: *_person, regsosek_family, "
+          f"susenas, death, asn, wage, region, quarantine, ingest_log)")
+    print(f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(ephemeral)')} - `make ui` to browse it")
+    return code

@@ -1,6 +1,23 @@
-"""Dagster code location: every asset, check, job, schedule and sensor of the platform."""
+"""Dagster code location: every asset, check, job, schedule and sensor of the platform.
+
+All jobs run in one process (in_process_executor): the embedded DuckDB warehouse accepts one writer at a time.
+"""
 from __future__ import annotations
 
 import dagster as dg
 
-defs = dg.Definitions(assets=[])
+from assets.registries import registry_assets
+from orchestration.jobs import monthly_pipeline
+from orchestration.resources import default_resources
+
+ASSETS = [*registry_assets]
+JOBS = [monthly_pipeline]
+
+
+def build_definitions(resources: dict | None = None) -> dg.Definitions:
+    """The code location with the given resources (default: paths from the environment)."""
+    return dg.Definitions(assets=ASSETS, jobs=JOBS, resources=resources or default_resources(),
+                          executor=dg.in_process_executor)
+
+
+defs = build_definitions()

@@ -1,0 +1,160 @@
+"""Software-defined assets of the `registries` group: one per delivered source, partitioned by delivery month.
+
+Thin wrappers: the work is `dtsen.registries.ingest`. Each asset carries its own checks (counts reconcile,
+no duplicate record id, quarantine share under the warn and the hard ceiling) evaluated on what was written.
+"""
+
+from dataclasses import dataclass
+
+import dagster as dg
+import duckdb
+
+from dtsen.registries.files import DeliveryFileError
+from dtsen.registries.ingest import IngestResult, NoRegionReference, ingest
+from orchestration.partitions import monthly_partitions
+from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
+
+GROUP = "registries"
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    source: str  # source name in the warehouse (quarantine.source)
+    asset: str  # asset name (key: sources/<asset>)
+    table: str  # main warehouse table
+    key: str  # record id expression in that table
+    partition_col: str  # column holding the delivery month in that table
+    description: str
+
+
+SPECS = [
+    SourceSpec("referensi", "region_reference", "sources.region", "kode", "delivery",
+               "Kemendagri region codes (referensi/wilayah.csv) as valid for the month; validates village codes."),
+    SourceSpec("dtks", "dtks", "sources.dtks_person", "record_id", "delivery",
+               "DTKS monthly full snapshot (dtks/<YYYY-MM>/dtks.csv) as canonical person records."),
+    SourceSpec("regsosek", "regsosek", "sources.regsosek_person", "record_id", "delivery",
+               "Regsosek snapshot (regsosek/<YYYY-MM>/keluarga.parquet + individu.parquet): person records and "
+               "the family socio-economic table sources.regsosek_family."),
+    SourceSpec("p3ke", "p3ke", "sources.p3ke_person", "record_id", "delivery",
+               "P3KE extreme-poverty snapshot (p3ke/<YYYY-MM>/p3ke.csv) as canonical person records."),
+    SourceSpec("susenas", "susenas", "sources.susenas", "id_keluarga", "delivery",
+               "Consumption-survey sample (susenas/<YYYY>/susenas.parquet, latest year up to the month)."),
+    SourceSpec("dukcapil", "dukcapil_deaths", "sources.death", "nik", "delivery",
+               "Dukcapil death events of the month (dukcapil/<YYYY-MM>/kematian.csv)."),
+    SourceSpec("asn", "asn_list", "sources.asn", "nik", "delivery",
+               "Civil servants (asn/<YYYY-MM>/asn.csv)."),
+    SourceSpec("bpjstk", "bpjstk_wages", "sources.wage", "nik", "delivery",
+               "BPJS Ketenagakerjaan wage earners (bpjstk/<YYYY-MM>/upah.csv)."),
+]
+REGION_KEY = dg.AssetKey(["sources", "region_reference"])
+
+
+def _md_table(df) -> str:
+    if df is None or len(df) == 0:
+        return "_no rows_"
+    cols = list(df.columns)
+    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+    for row in df.astype(str).itertuples(index=False):
+        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
+    return "\n".join(lines)
+
+
+def evaluate_checks(con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult,
+                    settings: IngestSettings) -> list[dg.AssetCheckResult]:
+    """Checks on what the warehouse now holds for this delivery (not on in-memory counts alone)."""
+    key = dg.AssetKey(["sources", spec.asset])
+    if not res.delivered:
+        meta = {"note": res.note}
+        return [dg.AssetCheckResult(asset_key=key, check_name=n, passed=True, metadata=meta)
+                for n in ("rows_reconcile", "no_duplicate_record_id", "quarantine_share_warn", "quarantine_share_max")]
+    month = res.delivery
+    partition_value = month
+    if spec.source == "susenas":
+        partition_value = res.note.split()[-1]
+        where = "survey_year = ?"
+    else:
+        where = f"{spec.partition_col} = ?"
+    tables = [spec.table] + (["sources.regsosek_family"] if spec.source == "regsosek" else [])
+    stored = sum(con.execute(f"SELECT count(*) FROM {t} WHERE {where}", [partition_value]).fetchone()[0]
+                 for t in tables)
+    quarantined = con.execute("SELECT count(DISTINCT (file, line)) FROM sources.quarantine WHERE source = ? "
+                              "AND delivery = ?", [spec.source, month]).fetchone()[0]
+    logged = con.execute("SELECT coalesce(sum(rows_read), 0) FROM sources.ingest_log WHERE source = ? AND delivery = ?",
+                         [spec.source, month]).fetchone()[0]
+    dups = con.execute(f"SELECT count(*) - count(DISTINCT {spec.key}) FROM {spec.table} WHERE {where}",
+                       [partition_value]).fetchone()[0]
+    share = quarantined / logged if logged else 0.0
+    return [
+        dg.AssetCheckResult(asset_key=key, check_name="rows_reconcile", passed=bool(stored + quarantined == logged),
+                            metadata={"rows_read": int(logged), "rows_stored": int(stored),
+                                      "rows_quarantined": int(quarantined)}),
+        dg.AssetCheckResult(asset_key=key, check_name="no_duplicate_record_id", passed=bool(dups == 0),
+                            metadata={"duplicate_ids": int(dups)}),
+        dg.AssetCheckResult(asset_key=key, check_name="quarantine_share_warn",
+                            passed=bool(share <= settings.quarantine_warn_share), severity=dg.AssetCheckSeverity.WARN,
+                            metadata={"share": float(round(share, 6)), "ceiling": settings.quarantine_warn_share}),
+        dg.AssetCheckResult(asset_key=key, check_name="quarantine_share_max",
+                            passed=bool(share <= settings.quarantine_fail_share),
+                            severity=dg.AssetCheckSeverity.ERROR,
+                            metadata={"share": float(round(share, 6)), "ceiling": settings.quarantine_fail_share}),
+    ]
+
+
+def result_metadata(res: IngestResult) -> dict:
+    if not res.delivered:
+        return {"delivered": False, "note": res.note}
+    meta = {
+        "delivered": True,
+        "rows_read": res.rows_read,
+        "rows_accepted": res.rows_accepted,
+        "rows_quarantined": res.rows_quarantined,
+        "quarantine_share": float(round(res.quarantine_share, 6)),
+        "quarantined_by_reason": dg.MetadataValue.json(res.quarantine_by_reason),
+        "files": dg.MetadataValue.md(_md_table(
+            __import__("pandas").DataFrame([vars(f) for f in res.files]))),
+        "preview": dg.MetadataValue.md(_md_table(res.preview)),
+    }
+    if res.nik_valid_rate is not None:
+        meta["nik_valid_rate"] = float(round(res.nik_valid_rate, 6))
+    if res.warnings:
+        meta["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in res.warnings))
+    if res.note:
+        meta["note"] = res.note
+    return meta
+
+
+def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+    key = dg.AssetKey(["sources", spec.asset])
+    checks = [
+        dg.AssetCheckSpec("rows_reconcile", asset=key, description="rows read = rows stored + rows quarantined"),
+        dg.AssetCheckSpec("no_duplicate_record_id", asset=key, description="no record id twice in one delivery"),
+        dg.AssetCheckSpec("quarantine_share_warn", asset=key, description="quarantined share under the warn ceiling"),
+        dg.AssetCheckSpec("quarantine_share_max", asset=key, blocking=True,
+                          description="quarantined share under the hard ceiling (blocks downstream)"),
+    ]
+
+    @dg.asset(
+        key=key, group_name=GROUP, partitions_def=monthly_partitions, description=spec.description,
+        deps=[] if spec.source == "referensi" else [REGION_KEY], check_specs=checks, kinds={"duckdb", "python"},
+        pool="duckdb_writer",
+    )
+    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource,
+               ingest_settings: IngestSettings) -> dg.MaterializeResult:
+        month = context.partition_key
+        with warehouse.connect() as con:
+            try:
+                res = ingest(con, landing.path, month, spec.source)
+            except (DeliveryFileError, NoRegionReference) as e:
+                raise dg.Failure(description=f"{spec.source} {month}: {e}",
+                                 metadata={"error": str(e)}) from None
+            for w in res.warnings:
+                context.log.warning(w)
+            if not res.delivered:
+                context.log.info(res.note)
+            check_results = evaluate_checks(con, spec, res, ingest_settings)
+        return dg.MaterializeResult(metadata=result_metadata(res), check_results=check_results)
+
+    return _asset
+
+
+registry_assets = [build_registry_asset(s) for s in SPECS]

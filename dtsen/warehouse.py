@@ -1,0 +1,118 @@
+"""The embedded DuckDB warehouse: connection, table layout and atomic partition replacement."""
+from __future__ import annotations
+
+import os
+from contextlib import contextmanager
+from typing import Iterator
+
+import duckdb
+import pandas as pd
+
+DEFAULT_WAREHOUSE = os.path.join("data", "warehouse.duckdb")
+DEFAULT_LANDING = os.path.join("data", "landing")
+
+
+def warehouse_path(path: str | None = None) -> str:
+    return path or os.environ.get("DTSEN_WAREHOUSE") or DEFAULT_WAREHOUSE
+
+
+def landing_path(path: str | None = None) -> str:
+    return path or os.environ.get("DTSEN_LANDING") or DEFAULT_LANDING
+
+
+PERSON_SCHEMA: list[tuple[str, str]] = [
+    ("source", "VARCHAR NOT NULL"), ("delivery", "VARCHAR NOT NULL"), ("record_id", "VARCHAR NOT NULL"),
+    ("file", "VARCHAR"), ("line", "BIGINT"),
+    ("nik", "VARCHAR"), ("nik_raw", "VARCHAR"), ("nik_flag", "VARCHAR"), ("nik_date_mismatch", "BOOLEAN"),
+    ("nik_sex_mismatch", "BOOLEAN"), ("no_kk", "VARCHAR"), ("no_kk_raw", "VARCHAR"), ("no_kk_flag", "VARCHAR"),
+    ("name", "VARCHAR NOT NULL"), ("name_raw", "VARCHAR NOT NULL"), ("sex", "TINYINT"), ("sex_raw", "VARCHAR"),
+    ("birth_date", "DATE"), ("birth_date_raw", "VARCHAR"), ("birth_place", "VARCHAR"), ("relationship", "TINYINT"),
+    ("address", "VARCHAR"), ("rt", "VARCHAR"), ("rw", "VARCHAR"), ("village_code", "VARCHAR"),
+    ("district_code", "VARCHAR"), ("regency_code", "VARCHAR"), ("province_code", "VARCHAR"),
+    ("family_id_src", "VARCHAR"), ("education", "TINYINT"), ("work", "TINYINT"), ("working", "TINYINT"),
+    ("disability", "TINYINT"), ("pregnant", "TINYINT"), ("school_level", "VARCHAR"), ("marital_status", "TINYINT"),
+    ("kks", "TINYINT"), ("bank", "VARCHAR"), ("desil_p3ke", "TINYINT"), ("updated_at", "DATE"),
+]
+PERSON_COLUMN_NAMES = [c for c, _ in PERSON_SCHEMA]
+PERSON_COLUMNS = ", ".join(f"{c} {t}" for c, t in PERSON_SCHEMA)
+
+FAMILY_PROXY_COLUMNS = """
+    status_bangunan TINYINT, luas_lantai_m2 INTEGER, jenis_lantai TINYINT, jenis_dinding TINYINT, jenis_atap TINYINT,
+    sumber_air_minum TINYINT, fasilitas_bab TINYINT, sumber_penerangan TINYINT, bahan_bakar_masak TINYINT,
+    aset_kulkas TINYINT, aset_motor TINYINT, aset_mobil TINYINT, aset_lahan_m2 BIGINT, aset_ternak INTEGER,
+    jumlah_art INTEGER, desa_terpencil TINYINT
+"""
+
+DDL = [
+    "CREATE SCHEMA IF NOT EXISTS sources",
+    f"CREATE TABLE IF NOT EXISTS sources.dtks_person ({PERSON_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS sources.regsosek_person ({PERSON_COLUMNS})",
+    f"CREATE TABLE IF NOT EXISTS sources.p3ke_person ({PERSON_COLUMNS})",
+    f"""CREATE TABLE IF NOT EXISTS sources.regsosek_family (delivery VARCHAR NOT NULL, id_keluarga VARCHAR NOT NULL,
+        file VARCHAR, line BIGINT, village_code VARCHAR, address VARCHAR, {FAMILY_PROXY_COLUMNS})""",
+    f"""CREATE TABLE IF NOT EXISTS sources.susenas (delivery VARCHAR NOT NULL, survey_year VARCHAR NOT NULL,
+        id_keluarga VARCHAR NOT NULL, file VARCHAR, line BIGINT, village_code VARCHAR, address VARCHAR,
+        {FAMILY_PROXY_COLUMNS}, pengeluaran_per_kapita BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS sources.death (delivery VARCHAR NOT NULL, nik VARCHAR NOT NULL,
+        death_date DATE, file VARCHAR, line BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS sources.asn (delivery VARCHAR NOT NULL, nik VARCHAR NOT NULL, file VARCHAR,
+        line BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS sources.wage (delivery VARCHAR NOT NULL, nik VARCHAR NOT NULL,
+        monthly_wage BIGINT, province_code VARCHAR, file VARCHAR, line BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS sources.region (delivery VARCHAR NOT NULL, kode VARCHAR NOT NULL, nama VARCHAR,
+        tingkat VARCHAR, kode_induk VARCHAR, file VARCHAR, line BIGINT)""",
+    """CREATE TABLE IF NOT EXISTS sources.quarantine (source VARCHAR NOT NULL, delivery VARCHAR NOT NULL,
+        file VARCHAR NOT NULL, line BIGINT, field VARCHAR, value VARCHAR, reason VARCHAR NOT NULL)""",
+    """CREATE TABLE IF NOT EXISTS sources.ingest_log (source VARCHAR NOT NULL, delivery VARCHAR NOT NULL,
+        file VARCHAR NOT NULL, rows_read BIGINT, rows_accepted BIGINT, rows_quarantined BIGINT,
+        warnings VARCHAR, ingested_at TIMESTAMP)""",
+    """CREATE OR REPLACE VIEW sources.person_record AS
+        SELECT * FROM sources.dtks_person UNION ALL SELECT * FROM sources.regsosek_person
+        UNION ALL SELECT * FROM sources.p3ke_person""",
+]
+
+
+def connect(path: str | None = None, read_only: bool = False, threads: int | None = None,
+            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+    p = warehouse_path(path)
+    if not read_only:
+        os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
+    con = duckdb.connect(p, read_only=read_only)
+    if threads:
+        con.execute(f"SET threads = {int(threads)}")
+    if memory_limit:
+        con.execute(f"SET memory_limit = '{memory_limit}'")
+    if not read_only:
+        ensure_schema(con)
+    return con
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in DDL:
+        con.execute(stmt)
+
+
+@contextmanager
+def transaction(con: duckdb.DuckDBPyConnection) -> Iterator[duckdb.DuckDBPyConnection]:
+    """All or nothing: an exception rolls back, so a failed partition never leaves half-written rows."""
+    con.execute("BEGIN TRANSACTION")
+    try:
+        yield con
+    except BaseException:
+        con.execute("ROLLBACK")
+        raise
+    else:
+        con.execute("COMMIT")
+
+
+def insert_frame(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -> None:
+    """Insert a DataFrame by column name (columns missing from df become NULL)."""
+    if df is None or len(df) == 0:
+        return
+    name = f"_frame_{abs(hash(table))}"
+    con.register(name, df)
+    try:
+        cols = ", ".join(f'"{c}"' for c in df.columns)
+        con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
+    finally:
+        con.unregister(name)

@@ -1,0 +1,11 @@
+"""Jobs. `monthly_pipeline` materialises everything for one month; it grows as the pipeline does."""
+import dagster as dg
+
+from orchestration.partitions import monthly_partitions
+
+monthly_pipeline = dg.define_asset_job(
+    name="monthly_pipeline",
+    selection=dg.AssetSelection.groups("registries"),
+    partitions_def=monthly_partitions,
+    description="Ingest every source's delivery of the month (and, as the platform grows, everything downstream).",
+)

@@ -1,0 +1,52 @@
+"""Dagster resources: where the landing folder and the warehouse are, and ingestion thresholds.
+
+Paths are configuration: environment variables DTSEN_LANDING and DTSEN_WAREHOUSE (or resource config in the
+launchpad / run config), defaulting to data/landing and data/warehouse.duckdb.
+"""
+from __future__ import annotations
+
+from contextlib import contextmanager
+from typing import Iterator
+
+import dagster as dg
+import duckdb
+from pydantic import Field
+
+from dtsen import warehouse as wh
+
+
+class WarehouseResource(dg.ConfigurableResource):
+    """The embedded DuckDB warehouse file (one writer at a time: the jobs run in-process)."""
+
+    path: str = Field(default=wh.warehouse_path(), description="DuckDB file of the warehouse")
+    threads: int = Field(default=2, description="DuckDB threads")
+    memory_limit: str = Field(default="8GB", description="DuckDB memory limit")
+
+    @contextmanager
+    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+        con = wh.connect(self.path, read_only=read_only, threads=self.threads, memory_limit=self.memory_limit)
+        try:
+            yield con
+        finally:
+            con.close()
+
+
+class LandingResource(dg.ConfigurableResource):
+    """The landing folder where agencies' deliveries arrive (layout in README)."""
+
+    path: str = Field(default=wh.landing_path(), description="landing folder")
+
+
+class IngestSettings(dg.ConfigurableResource):
+    """Quarantine ceilings of the ingestion asset checks (share of a delivery's rows)."""
+
+    quarantine_warn_share: float = Field(default=0.02, description="above this share the check warns")
+    quarantine_fail_share: float = Field(default=0.20, description="above this share the check fails (blocking)")
+
+
+def default_resources(landing: str | None = None, warehouse: str | None = None) -> dict:
+    return {
+        "warehouse": WarehouseResource(path=wh.warehouse_path(warehouse)),
+        "landing": LandingResource(path=wh.landing_path(landing)),
+        "ingest_settings": IngestSettings(),
+    }
