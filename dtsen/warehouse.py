@@ -7,6 +7,7 @@ from typing import Iterator
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
 
 DEFAULT_WAREHOUSE = os.path.join("data", "warehouse.duckdb")
 DEFAULT_LANDING = os.path.join("data", "landing")
@@ -110,7 +111,7 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -
     if df is None or len(df) == 0:
         return
     name = f"_frame_{abs(hash(table))}"
-    con.register(name, df)
+    con.register(name, pa.Table.from_pandas(df, preserve_index=False))
     try:
         cols = ", ".join(f'"{c}"' for c in df.columns)
         con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -33,4 +34,5 @@ def needs_shared():
                                      "which a user's clone does not have")
 
 
-os.environ.setdefault("DAGSTER_HOME", str(REPO / ".dagster_home"))
+# tests never write into a developer's run history: a fresh, empty Dagster home per test session
+os.environ["DAGSTER_HOME"] = tempfile.mkdtemp(prefix="dtsen_test_dagster_home_")

@@ -46,26 +46,31 @@ def _empty_rejects() -> pd.DataFrame:
                          "value": pd.Series(dtype="object"), "reason": pd.Series(dtype="object")})
 
 
-def _record_start_lines(raw: bytes) -> np.ndarray:
-    """1-based physical line numbers where a CSV record starts (quote-aware, blank lines skipped)."""
+def _logical_lines(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
+    """Physical (1-based) numbers of the lines that start outside a quoted field, and which of them are blank.
+
+    DuckDB numbers reject lines in this sequence (a quoted field spanning lines counts once)."""
     buf = np.frombuffer(raw, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     starts = np.concatenate([[0], nl + 1])
     ends = np.concatenate([nl, [len(buf)]])
     keep = starts < len(buf)
     starts, ends = starts[keep], ends[keep]
-    quotes = np.concatenate([[0], np.cumsum(buf == 34)])
-    outside = (quotes[starts] % 2) == 0  # an even number of quotes before the line: not inside a quoted field
+    quote_pos = np.flatnonzero(buf == 34)
+    outside = (np.searchsorted(quote_pos, starts) % 2) == 0  # even number of quotes before: not inside a field
     length = ends - starts
     cr_only = (length == 1) & (buf[np.minimum(starts, len(buf) - 1)] == 13)
     blank = (length == 0) | cr_only
-    lines = np.flatnonzero(outside & ~blank) + 1
-    return lines
+    phys = np.flatnonzero(outside) + 1
+    return phys, blank[outside]
 
 
 def read_csv_file(path: str, delimiter: str, required: list[str], header_case: str, allow_empty: bool,
-                  optional: list[str] | None = None) -> RawFile:
-    """Read a contract CSV as text columns. header_case: 'upper' or 'lower' (contract spelling)."""
+                  optional: list[str] | None = None, dates: dict[str, str] | None = None) -> RawFile:
+    """Read a contract CSV as text columns. header_case: 'upper' or 'lower' (contract spelling).
+
+    Values are trimmed and empty cells become NULL. dates: contract column -> strptime format; each gets a
+    parsed companion column `<column>__date` (NULL where the text is not a valid date)."""
     if not os.path.exists(path):
         raise DeliveryFileError(path, "file not found")
     size = os.path.getsize(path)
@@ -76,6 +81,8 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     for magic, what in _BINARY_MAGIC.items():
         if raw.startswith(magic):
             raise DeliveryFileError(path, f"wrong file type: this is {what}, expected CSV text")
+    if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
+        raise DeliveryFileError(path, "undecodable bytes: the file is UTF-16 text, not UTF-8 as the contract says")
     if b"\x00" in raw[:65536]:
         raise DeliveryFileError(path, "wrong file type: binary content (NUL bytes), expected CSV text")
     first_nl = raw.find(b"\n")
@@ -114,8 +121,16 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     try:
         cols = "{" + ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for h in header) + "}"
         delim_sql = delimiter.replace("'", "''")
+        def q(name: str) -> str:
+            return '"' + name.replace('"', '""') + '"'
+
+        select = [f"nullif(trim({q(h)}), '') AS {q(h)}" for h in header]
+        for h in header:
+            fmt = (dates or {}).get(want.get(h.lower(), ""))
+            if fmt:
+                select.append(f"try_strptime(nullif(trim({q(h)}), ''), '{fmt}')::DATE AS {q(want[h.lower()] + '__date')}")
         rel = con.sql(
-            f"SELECT * FROM read_csv(?, columns={cols}, header=true, delim='{delim_sql}', quote='\"', escape='\"', "
+            f"SELECT {', '.join(select)} FROM read_csv(?, columns={cols}, header=true, delim='{delim_sql}', quote='\"', escape='\"', "
             f"auto_detect=false, ignore_errors=true, store_rejects=true, rejects_table='rej', rejects_scan='rej_scan', "
             f"null_padding=false, encoding='utf-8')", params=[path])
         df = rel.df()
@@ -125,13 +140,16 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     finally:
         con.close()
 
+    logical, blank = _logical_lines(raw)
     rejects = _empty_rejects()
     if len(rej):
         reason = rej["error_type"].map({
             "MISSING COLUMNS": "fewer fields than the header", "TOO MANY COLUMNS": "more fields than the header",
             "INVALID ENCODING": "undecodable bytes (not UTF-8)", "UNQUOTED VALUE": "malformed quoting",
         }).fillna(rej["error_type"].str.lower())
-        rejects = pd.DataFrame({"line": rej["line"].astype("int64"), "field": rej["column_name"].astype(object),
+        rej_lines = rej["line"].astype("int64").to_numpy()
+        rej_lines = np.where(rej_lines <= len(logical), logical[np.minimum(rej_lines, len(logical)) - 1], rej_lines)
+        rejects = pd.DataFrame({"line": rej_lines, "field": rej["column_name"].astype(object),
                                 "value": rej["csv_line"].astype(str).str.slice(0, 200), "reason": reason.to_numpy()})
         rejects = rejects.drop_duplicates("line")
         bad_enc = (rej["error_type"] == "INVALID ENCODING").sum()
@@ -140,7 +158,7 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
             raise DeliveryFileError(path, f"undecodable bytes: {bad_enc} lines are not valid UTF-8 (wrong encoding?)")
 
     # line numbers of the rows the reader accepted: record starts minus header minus rejected lines
-    starts = _record_start_lines(raw)[1:]
+    starts = logical[~blank][1:]
     data_lines = starts[~np.isin(starts, rejects["line"].to_numpy())]
     if len(data_lines) == len(df):
         df["_line"] = data_lines.astype("int64")
@@ -148,12 +166,7 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
         df["_line"] = np.arange(2, len(df) + 2, dtype="int64")
         warnings.append(f"{path}: line numbers are row numbers (could not map rows to physical lines)")
     df = df.rename(columns={h: want[h.lower()] for h in header if h.lower() in want})
-    df = df[[c for c in want.values() if c in df.columns] + ["_line"]]
-    # identifiers and codes: trim surrounding spaces; empty cells are nulls
-    for c in df.columns:
-        if c != "_line":
-            s = df[c].str.strip()
-            df[c] = s.where(s != "", None)
+    df = df[[c for c in want.values() if c in df.columns] + [c for c in df.columns if c.endswith("__date")] + ["_line"]]
     rows_read = len(df) + len(rejects)
     if rows_read == 0 and not allow_empty:
         raise DeliveryFileError(path, "no data rows (header only): a registry delivery must not be empty")
@@ -192,17 +205,13 @@ def read_parquet_file(path: str, columns: dict[str, str], allow_empty: bool = Fa
         raise DeliveryFileError(path, "wrong column type(s): " + "; ".join(bad))
     con = duckdb.connect()
     try:
-        sel = ", ".join(f'"{c}"' for c in columns)
+        sel = ", ".join(f"nullif(trim(\"{c}\"), '') AS \"{c}\"" if k == "str" else f'"{c}"' for c, k in columns.items())
         df = con.sql(f"SELECT {sel}, (row_number() OVER ())::BIGINT AS _line FROM read_parquet(?)",
                      params=[path]).df()
     except duckdb.Error as e:
         raise DeliveryFileError(path, f"unreadable Parquet file: {str(e).splitlines()[0]}") from None
     finally:
         con.close()
-    for c, k in columns.items():
-        if k == "str":
-            s = df[c].astype(object).str.strip()
-            df[c] = s.where(s.notna() & (s != ""), None)
     if len(df) == 0 and not allow_empty:
         raise DeliveryFileError(path, "no data rows: a registry delivery must not be empty")
     return RawFile(path=path, frame=df, rows_read=len(df), rejects=_empty_rejects(), warnings=warnings)

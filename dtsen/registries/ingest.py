@@ -19,7 +19,9 @@ from dtsen import warehouse as wh
 
 from . import schemas as sc
 from .files import DeliveryFileError, RawFile, read_csv_file, read_parquet_file
-from .nik import kk_flag, mask_nik, nik_date_mismatch, nik_sex_mismatch, parse_nik
+from dtsen.textops import prefix, upper_single_spaced
+
+from .nik import identity_columns, mask_nik
 
 DTKS_COLUMNS = ["ID_DTKS", "NIK", "NO_KK", "NAMA", "JNS_KEL", "TMP_LAHIR", "TGL_LAHIR", "HUB_KRT", "ALAMAT", "RT",
                 "RW", "KODE_DESA", "DISABILITAS_BERAT", "HAMIL", "PENDIDIKAN", "PEKERJAAN", "KKS", "BANK", "TGL_UPDATE"]
@@ -142,27 +144,17 @@ def _int8(s: pd.Series) -> pd.Series:
 
 def clean_name(s: pd.Series) -> pd.Series:
     """Upper case, single spaces, no surrounding spaces. Linkage standardises further."""
-    return s.astype(str).str.upper().str.replace(r"\s+", " ", regex=True).str.strip()
+    return upper_single_spaced(s)
 
 
 def _identity(df: pd.DataFrame, nik: pd.Series, kk: pd.Series, sex: pd.Series, birth_date: pd.Series,
               districts: set[str]) -> pd.DataFrame:
-    parts = parse_nik(nik, districts)
-    valid = parts["nik_flag"].isna()
-    kflag = kk_flag(kk)
-    return pd.DataFrame({
-        "nik": nik.where(valid, None), "nik_raw": nik, "nik_flag": parts["nik_flag"],
-        "nik_date_mismatch": nik_date_mismatch(parts, birth_date) & valid,
-        "nik_sex_mismatch": nik_sex_mismatch(parts, sex) & valid,
-        "no_kk": kk.where(kflag.isna(), None), "no_kk_raw": kk, "no_kk_flag": kflag,
-    }, index=df.index)
+    return identity_columns(nik, kk, sex, birth_date, districts).set_axis(df.index)
 
 
 def _region_parts(village: pd.Series) -> dict[str, pd.Series]:
-    v = village.astype("string")
-    return {"village_code": village, "district_code": v.str[:6].astype(object).where(v.notna(), None),
-            "regency_code": v.str[:4].astype(object).where(v.notna(), None),
-            "province_code": v.str[:2].astype(object).where(v.notna(), None)}
+    return {"village_code": village, "district_code": prefix(village, 6), "regency_code": prefix(village, 4),
+            "province_code": prefix(village, 2)}
 
 
 def _finish_person(df: pd.DataFrame, source: str) -> pd.DataFrame:
@@ -242,12 +234,13 @@ def ingest_dtks(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     if not os.path.exists(path):
         return _absent("dtks", month, path)
     villages, districts = reference_codes(con, month)
-    raw = read_csv_file(path, ",", DTKS_COLUMNS, "upper", allow_empty=False)
+    raw = read_csv_file(path, ",", DTKS_COLUMNS, "upper", allow_empty=False,
+                        dates={"TGL_LAHIR": "%d-%m-%Y", "TGL_UPDATE": "%d-%m-%Y"})
     df = raw.frame
     fails = sc.failures(sc.dtks_schema(villages, month_end(month)), df)
     ok, q = _split(raw, fails, "dtks", month, _duplicates(df, df["ID_DTKS"], "ID_DTKS"))
     sex = _int8(ok["JNS_KEL"])
-    bd = pd.to_datetime(ok["TGL_LAHIR"], format="%d-%m-%Y", errors="coerce")
+    bd = pd.to_datetime(ok["TGL_LAHIR__date"])
     out = pd.DataFrame({"source": "dtks", "delivery": month, "record_id": ok["ID_DTKS"], "file": path,
                         "line": ok["_line"].astype("int64")})
     out = pd.concat([out, _identity(ok, ok["NIK"], ok["NO_KK"], sex, bd, districts)], axis=1)
@@ -263,7 +256,7 @@ def ingest_dtks(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     out["working"] = (out["work"] > 0).astype("Int8")
     out["disability"], out["pregnant"] = _int8(ok["DISABILITAS_BERAT"]), _int8(ok["HAMIL"])
     out["kks"], out["bank"] = _int8(ok["KKS"]), ok["BANK"]
-    out["updated_at"] = pd.to_datetime(ok["TGL_UPDATE"], format="%d-%m-%Y", errors="coerce")
+    out["updated_at"] = pd.to_datetime(ok["TGL_UPDATE__date"])
     out = _finish_person(out, "dtks")
     files = [_report(raw, len(out), q)]
     _write(con, "dtks", month, [(PERSON_TABLE["dtks"], out, "delivery = ?", month)], q, files, raw.warnings)
@@ -278,12 +271,12 @@ def ingest_p3ke(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     if not os.path.exists(path):
         return _absent("p3ke", month, path)
     villages, districts = reference_codes(con, month)
-    raw = read_csv_file(path, "|", P3KE_COLUMNS, "lower", allow_empty=False)
+    raw = read_csv_file(path, "|", P3KE_COLUMNS, "lower", allow_empty=False, dates={"tgl_lahir": "%Y%m%d"})
     df = raw.frame
     fails = sc.failures(sc.p3ke_schema(villages, month_end(month)), df)
     ok, q = _split(raw, fails, "p3ke", month, _duplicates(df, df["id_individu_p3ke"], "id_individu_p3ke"))
     sex = ok["jk"].map({"L": 1, "P": 2}).astype("Int8")
-    bd = pd.to_datetime(ok["tgl_lahir"], format="%Y%m%d", errors="coerce")
+    bd = pd.to_datetime(ok["tgl_lahir__date"])
     out = pd.DataFrame({"source": "p3ke", "delivery": month, "record_id": ok["id_individu_p3ke"], "file": path,
                         "line": ok["_line"].astype("int64")})
     out = pd.concat([out, _identity(ok, ok["nik"], ok["no_kk"], sex, bd, districts)], axis=1)
@@ -399,14 +392,15 @@ def ingest_admin(con: duckdb.DuckDBPyConnection, landing: str, month: str, kind:
     path = os.path.join(delivery_dir(landing, folder, month), fname)
     if not os.path.exists(path):
         return _absent(source, month, path)
-    raw = read_csv_file(path, ",", required, "lower", allow_empty=True)
+    raw = read_csv_file(path, ",", required, "lower", allow_empty=True,
+                        dates={"tgl_meninggal": "%Y-%m-%d"} if kind == "kematian" else None)
     df = raw.frame
     fails = sc.failures(sc.admin_schema(kind, month_end(month)), df) if len(df) else sc.failures(
         sc.admin_schema(kind, month_end(month)), df.head(0))
     ok, q = _split(raw, fails, source, month, _duplicates(df, df["nik"], "nik") if len(df) else None)
     out = pd.DataFrame({"delivery": month, "nik": ok["nik"], "file": path, "line": ok["_line"].astype("int64")})
     if kind == "kematian":
-        out["death_date"] = pd.to_datetime(ok["tgl_meninggal"], format="%Y-%m-%d", errors="coerce")
+        out["death_date"] = pd.to_datetime(ok["tgl_meninggal__date"])
     if kind == "upah":
         out["monthly_wage"] = pd.to_numeric(ok["upah_bulanan"], errors="coerce").astype("Int64")
         out["province_code"] = ok["kode_prov"]

@@ -9,6 +9,8 @@ from __future__ import annotations
 import pandas as pd
 import pandera.pandas as pa
 
+from dtsen.textops import fullmatch
+
 RELATIONSHIP = set(range(1, 9))
 EDUCATION = set(range(0, 6))
 WORK = set(range(0, 10))
@@ -25,9 +27,20 @@ PROXY_CODES = {
 NON_NEGATIVE = ["luas_lantai_m2", "aset_lahan_m2", "aset_ternak", "jumlah_art"]
 
 
+def _in_codes(s: pd.Series, allowed_list: list[int], as_text: list[str]) -> pd.Series:
+    """Codes as integers of any width: '1', '01' and 1 are the same code. Fast path on exact text."""
+    ok = s.isin(as_text) if s.dtype == object else s.isin(allowed_list)
+    rest = ~ok
+    if rest.any():
+        ok = ok.copy()
+        ok[rest] = pd.to_numeric(s[rest], errors="coerce").isin(allowed_list).to_numpy()
+    return ok
+
+
 def code_in(allowed: set[int], label: str) -> pa.Check:
     allowed_list = sorted(allowed)
-    return pa.Check(lambda s: pd.to_numeric(s, errors="coerce").isin(allowed_list),
+    as_text = [str(a) for a in allowed_list]
+    return pa.Check(lambda s: _in_codes(s, allowed_list, as_text),
                     error=f"{label} outside code list {allowed_list[0]}-{allowed_list[-1]}"
                     if allowed_list == list(range(allowed_list[0], allowed_list[-1] + 1))
                     else f"{label} outside code list {allowed_list}")
@@ -37,20 +50,26 @@ def one_of(allowed: set[str], label: str) -> pa.Check:
     return pa.Check(lambda s: s.isin(sorted(allowed)), error=f"{label} not one of {sorted(allowed)}")
 
 
-def date_text(fmt: str, label: str) -> pa.Check:
-    return pa.Check(lambda s: pd.to_datetime(s, format=fmt, errors="coerce").notna(),
-                    error=f"{label} not a valid {fmt.replace('%d', 'DD').replace('%m', 'MM').replace('%Y', 'YYYY')} date")
+def date_checks(col: str, fmt: str, limit: pd.Timestamp) -> list[pa.Check]:
+    """Checks on a text date column and its parsed companion `<col>__date` (parsed by the reader).
+
+    DataFrame-level checks: the error text starts with the field name, which `failures` reports."""
+    parsed = col + "__date"
+    label = fmt.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
+    return [
+        pa.Check(lambda df: df[col].isna() | df[parsed].notna(), error=f"{col} not a valid {label} date"),
+        pa.Check(lambda df: df[parsed].isna() | (pd.to_datetime(df[parsed]) < limit),
+                 error=f"{col} after the delivery month"),
+    ]
 
 
-def not_after(fmt: str | None, limit: pd.Timestamp, label: str) -> pa.Check:
-    def check(s: pd.Series) -> pd.Series:
-        d = pd.to_datetime(s, format=fmt, errors="coerce") if fmt else pd.to_datetime(s, errors="coerce")
-        return d.isna() | (d < limit)
-    return pa.Check(check, error=f"{label} after the delivery month")
+def not_after(limit: pd.Timestamp, label: str) -> pa.Check:
+    """For a date-typed column (Parquet)."""
+    return pa.Check(lambda s: pd.to_datetime(s, errors="coerce") < limit, error=f"{label} after the delivery month")
 
 
 def digits(n: int, label: str) -> pa.Check:
-    return pa.Check(lambda s: s.astype(str).str.fullmatch(r"\d{%d}" % n), error=f"{label} not {n} digits")
+    return pa.Check(lambda s: fullmatch(s, r"\d{%d}" % n), error=f"{label} not {n} digits")
 
 
 def in_reference(codes: set[str], label: str) -> pa.Check:
@@ -71,7 +90,7 @@ def dtks_schema(villages: set[str], month_end: pd.Timestamp) -> pa.DataFrameSche
         "ID_DTKS": _col(required=True),
         "NAMA": _col(required=True),
         "JNS_KEL": _col(code_in({1, 2}, "JNS_KEL")),
-        "TGL_LAHIR": _col(date_text("%d-%m-%Y", "TGL_LAHIR"), not_after("%d-%m-%Y", month_end, "TGL_LAHIR")),
+        "TGL_LAHIR": _col(),
         "HUB_KRT": _col(code_in(RELATIONSHIP, "HUB_KRT")),
         "RT": _col(digits(3, "RT")),
         "RW": _col(digits(3, "RW")),
@@ -82,8 +101,9 @@ def dtks_schema(villages: set[str], month_end: pd.Timestamp) -> pa.DataFrameSche
         "PEKERJAAN": _col(code_in(WORK, "PEKERJAAN")),
         "KKS": _col(code_in(BINARY, "KKS")),
         "BANK": _col(one_of(HIMBARA, "BANK")),
-        "TGL_UPDATE": _col(date_text("%d-%m-%Y", "TGL_UPDATE"), not_after("%d-%m-%Y", month_end, "TGL_UPDATE")),
-    }, strict=False, name="dtks")
+        "TGL_UPDATE": _col(),
+    }, checks=date_checks("TGL_LAHIR", "%d-%m-%Y", month_end) + date_checks("TGL_UPDATE", "%d-%m-%Y", month_end),
+        strict=False, name="dtks")
 
 
 def p3ke_schema(villages: set[str], month_end: pd.Timestamp) -> pa.DataFrameSchema:
@@ -93,12 +113,12 @@ def p3ke_schema(villages: set[str], month_end: pd.Timestamp) -> pa.DataFrameSche
         "nama": _col(required=True),
         "kode_kemendagri": _col(in_reference(villages, "kode_kemendagri")),
         "jk": _col(one_of({"L", "P"}, "jk")),
-        "tgl_lahir": _col(date_text("%Y%m%d", "tgl_lahir"), not_after("%Y%m%d", month_end, "tgl_lahir")),
+        "tgl_lahir": _col(),
         "hubungan": _col(code_in(RELATIONSHIP, "hubungan")),
         "desil_p3ke": _col(code_in({1, 2, 3, 4}, "desil_p3ke")),
         "pekerjaan": _col(code_in(WORK, "pekerjaan")),
         "pendidikan": _col(code_in(EDUCATION, "pendidikan")),
-    }, strict=False, name="p3ke")
+    }, checks=date_checks("tgl_lahir", "%Y%m%d", month_end), strict=False, name="p3ke")
 
 
 def keluarga_schema(villages: set[str], with_consumption: bool = False) -> pa.DataFrameSchema:
@@ -119,7 +139,7 @@ def individu_schema(month_end: pd.Timestamp) -> pa.DataFrameSchema:
         "no_urut": _col(required=True),
         "nama": _col(required=True),
         "jenis_kelamin": _col(one_of({"L", "P"}, "jenis_kelamin")),
-        "tanggal_lahir": _col(not_after(None, month_end, "tanggal_lahir")),
+        "tanggal_lahir": _col(not_after(month_end, "tanggal_lahir")),
         "hubungan_kk": _col(code_in(RELATIONSHIP, "hubungan_kk")),
         "status_kawin": _col(code_in(MARITAL, "status_kawin")),
         "pendidikan": _col(code_in(EDUCATION, "pendidikan")),
@@ -133,13 +153,14 @@ def individu_schema(month_end: pd.Timestamp) -> pa.DataFrameSchema:
 
 def admin_schema(kind: str, month_end: pd.Timestamp) -> pa.DataFrameSchema:
     cols = {"nik": _col(digits(16, "nik"), required=True)}
+    checks = []
     if kind == "kematian":
-        cols["tgl_meninggal"] = _col(date_text("%Y-%m-%d", "tgl_meninggal"),
-                                     not_after("%Y-%m-%d", month_end, "tgl_meninggal"))
+        cols["tgl_meninggal"] = _col()
+        checks = date_checks("tgl_meninggal", "%Y-%m-%d", month_end)
     if kind == "upah":
         cols["upah_bulanan"] = _col(non_negative("upah_bulanan"), required=True)
         cols["kode_prov"] = _col(digits(2, "kode_prov"))
-    return pa.DataFrameSchema(cols, strict=False, name=kind)
+    return pa.DataFrameSchema(cols, checks=checks, strict=False, name=kind)
 
 
 def region_schema() -> pa.DataFrameSchema:
@@ -157,22 +178,26 @@ def region_schema() -> pa.DataFrameSchema:
 
 
 # ------------------------------------------------------------------ the canonical person record
+def matches(pattern: str) -> pa.Check:
+    return pa.Check(lambda s: fullmatch(s, pattern) | s.isna(), error=f"does not match {pattern}")
+
+
 CANONICAL_PERSON = pa.DataFrameSchema({
-    "source": pa.Column(str, pa.Check.isin(["dtks", "regsosek", "p3ke"])),
-    "delivery": pa.Column(str, pa.Check.str_matches(r"^\d{4}-\d{2}$")),
-    "record_id": pa.Column(str, unique=True),
-    "file": pa.Column(str),
+    "source": pa.Column(object, pa.Check.isin(["dtks", "regsosek", "p3ke"])),
+    "delivery": pa.Column(object, matches(r"\d{4}-\d{2}")),
+    "record_id": pa.Column(object, unique=True),
+    "file": pa.Column(object),
     "line": pa.Column("int64", pa.Check.ge(1)),
-    "nik": pa.Column(object, pa.Check.str_matches(r"^\d{16}$"), nullable=True),
+    "nik": pa.Column(object, matches(r"\d{16}"), nullable=True),
     "nik_flag": pa.Column(object, pa.Check.isin(["missing", "bad_format", "bad_date", "unknown_district"]),
                           nullable=True),
-    "no_kk": pa.Column(object, pa.Check.str_matches(r"^\d{16}$"), nullable=True),
-    "name": pa.Column(str, pa.Check.str_length(min_value=1)),
-    "name_raw": pa.Column(str),
+    "no_kk": pa.Column(object, matches(r"\d{16}"), nullable=True),
+    "name": pa.Column(object, pa.Check(lambda s: s.str.len() > 0, error="empty name")),
+    "name_raw": pa.Column(object),
     "sex": pa.Column("Int8", pa.Check.isin([1, 2]), nullable=True),
     "birth_date": pa.Column("datetime64[ns]", nullable=True),
     "relationship": pa.Column("Int8", pa.Check.isin(sorted(RELATIONSHIP)), nullable=True),
-    "village_code": pa.Column(object, pa.Check.str_matches(r"^\d{10}$"), nullable=True),
+    "village_code": pa.Column(object, matches(r"\d{10}"), nullable=True),
     "education": pa.Column("Int8", pa.Check.isin(sorted(EDUCATION)), nullable=True),
     "work": pa.Column("Int8", pa.Check.isin(sorted(WORK)), nullable=True),
     "desil_p3ke": pa.Column("Int8", pa.Check.isin([1, 2, 3, 4]), nullable=True),
@@ -186,10 +211,12 @@ def failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
     except pa.errors.SchemaErrors as e:
         fc = e.failure_cases
         fc = fc[fc["index"].notna()]
+        # dataframe-level checks report every column of a failing row: keep the field their message names
+        frame_level = fc["schema_context"].astype(str) == "DataFrameSchema"
+        named = fc["check"].astype(str).str.split(" ").str[0]
+        fc = fc[~frame_level | (fc["column"].astype(str) == named)]
         reason = fc["check"].astype(str).replace({"not_nullable": "required value missing"})
         field = fc["column"].astype(object)
-        # dataframe-level checks name no column: report the key column they look at
-        field = field.where(field.notna() & (field.astype(str) != schema.name), "kode")
         return pd.DataFrame({"index": fc["index"].astype("int64").to_numpy(), "field": field.to_numpy(),
                              "value": fc["failure_case"].astype(str).str.slice(0, 200).to_numpy(),
                              "reason": reason.to_numpy()})

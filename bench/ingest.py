@@ -1,0 +1,78 @@
+"""Benchmark of registry ingestion: prints one JSON line.
+
+    python bench/ingest.py --persons 1000000 [--landing DIR]
+
+Generates deliveries with the project's generator (or reuses --landing), then times one monthly ingestion of
+every source through Dagster, in-process (the `dtsen run` path: file checks, pandera validation, canonical
+mapping, transactional writes, asset checks). Baseline in the same run: a bare DuckDB read of the same files
+into an in-memory table (read_csv / read_parquet, no validation). Target (issue 3): 1 M persons under 60 s.
+"""
+from __future__ import annotations
+
+import argparse
+import glob
+import json
+import os
+import resource
+import shutil
+import tempfile
+import time
+
+import dagster as dg
+import duckdb
+
+from dtsen.runner import materialize_month
+from dtsen.synth import SynthConfig, synth
+
+
+def bare_read(landing: str, month: str) -> float:
+    files = [p for p in glob.glob(os.path.join(landing, "*", month, "*")) + glob.glob(os.path.join(landing, "susenas", "*", "*"))
+             + [os.path.join(landing, "referensi", "wilayah.csv")]]
+    con = duckdb.connect()
+    con.execute("SET threads = 2")
+    t0 = time.perf_counter()
+    for i, p in enumerate(files):
+        if p.endswith(".parquet"):
+            con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_parquet(?)", [p])
+        else:
+            delim = "|" if "p3ke" in p else ","
+            con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_csv(?, delim='{delim}', header=true, all_varchar=true)",
+                        [p])
+    secs = time.perf_counter() - t0
+    con.close()
+    return secs
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--persons", type=int, default=1_000_000)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--landing", default=None, help="reuse an existing landing folder instead of generating one")
+    args = ap.parse_args()
+    tmp = tempfile.mkdtemp(prefix="bench_ingest_")
+    try:
+        landing = args.landing or os.path.join(tmp, "landing")
+        if not args.landing:
+            synth(SynthConfig(persons=args.persons, seed=args.seed, months=1), landing)
+        month = sorted(os.listdir(os.path.join(landing, "dtks")))[0]
+        base = bare_read(landing, month)
+        t0 = time.perf_counter()
+        run = materialize_month(landing, month, os.path.join(tmp, "w.duckdb"), instance=dg.DagsterInstance.ephemeral())
+        secs = time.perf_counter() - t0
+        if not run.success:
+            raise SystemExit(f"ingestion failed: {run.errors}")
+        person_records = sum(run.materialized[f"sources/{s}"].get("rows_read", 0) for s in ("dtks", "p3ke"))
+        person_records += run.materialized["sources/regsosek"]["rows_read"]  # keluarga + individu rows
+        rows = sum(m.get("rows_read", 0) for m in run.materialized.values())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(json.dumps({
+        "bench": "ingest", "persons": args.persons, "rows_read": rows, "person_and_family_rows": person_records,
+        "seconds": round(secs, 2), "baseline_bare_read_seconds": round(base, 2), "ratio_to_baseline": round(secs / base, 2),
+        "rows_per_second": round(rows / secs), "peak_rss_mb": round(peak), "target_seconds": 60, "cpus": os.cpu_count(),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,114 @@
+"""The registries asset group through Dagster, in-process, and the `dtsen run` command."""
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+import pandas as pd
+import pytest
+
+from assets.registries import registry_assets
+from dtsen.runner import materialize_month
+from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
+
+REPO = Path(__file__).resolve().parents[2]
+BIN = Path(sys.executable).parent
+
+
+def resources(land: Path, warehouse: Path, **settings) -> dict:
+    return {"warehouse": WarehouseResource(path=str(warehouse)), "landing": LandingResource(path=str(land)),
+            "ingest_settings": IngestSettings(**settings)}
+
+
+@pytest.fixture()
+def land(small_landing, tmp_path) -> Path:
+    dst = tmp_path / "landing"
+    shutil.copytree(small_landing, dst)
+    return dst
+
+
+def checks_of(result) -> dict[str, bool]:
+    out = {}
+    for ev in result.all_events:
+        if ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            d = ev.event_specific_data
+            out[f"{d.asset_key.path[-1]}:{d.check_name}"] = d.passed
+    return out
+
+
+def test_definitions_validate():
+    res = subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO,
+                         capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
+    assert "Validation successful for code location dtsen" in res.stdout + res.stderr
+
+
+def test_group_materializes_in_process_with_passing_checks(land, tmp_path):
+    wh_path = tmp_path / "w.duckdb"
+    result = dg.materialize(registry_assets, partition_key="2025-01", resources=resources(land, wh_path),
+                            instance=dg.DagsterInstance.ephemeral())
+    assert result.success
+    checks = checks_of(result)
+    assert len(checks) == 4 * len(registry_assets)
+    assert all(checks.values()), {k: v for k, v in checks.items() if not v}
+    mats = {"/".join(e.event_specific_data.materialization.asset_key.path): e.event_specific_data.materialization
+            for e in result.get_asset_materialization_events()}
+    meta = mats["sources/dtks"].metadata
+    assert meta["rows_read"].value == meta["rows_accepted"].value + meta["rows_quarantined"].value > 0
+    assert 0.9 < meta["nik_valid_rate"].value < 1.0
+    preview = meta["preview"].value
+    assert "**********" in preview  # NIK masked to its region part
+    con = duckdb.connect(str(wh_path), read_only=True)
+    raw_niks = con.execute("SELECT nik_raw FROM sources.dtks_person WHERE nik_raw IS NOT NULL LIMIT 50").fetchall()
+    con.close()
+    assert not any(n[0] in preview for n in raw_niks)
+
+
+def test_failed_partition_is_a_clear_run_failure_and_keeps_earlier_month(land, tmp_path):
+    wh_path = tmp_path / "w.duckdb"
+    ok = materialize_month(str(land), "2025-01", str(wh_path), instance=dg.DagsterInstance.ephemeral())
+    assert ok.success
+    p = land / "dtks" / "2025-02" / "dtks.csv"
+    pd.read_csv(p, dtype=str, keep_default_na=False).drop(columns=["TGL_LAHIR"]).to_csv(p, index=False)
+    bad = materialize_month(str(land), "2025-02", str(wh_path), instance=dg.DagsterInstance.ephemeral())
+    assert not bad.success
+    assert any(str(p) in e and "missing required column(s) ['TGL_LAHIR']" in e for e in bad.errors), bad.errors
+    con = duckdb.connect(str(wh_path), read_only=True)
+    months = con.execute("SELECT DISTINCT delivery FROM sources.dtks_person").fetchall()
+    con.close()
+    assert months == [("2025-01",)]
+
+
+def test_quarantine_ceiling_check_fails_when_too_many_rows_are_bad(land, tmp_path):
+    p = land / "p3ke" / "2025-01" / "p3ke.csv"
+    df = pd.read_csv(p, sep="|", dtype=str, keep_default_na=False)
+    df.loc[: len(df) // 3, "jk"] = "X"
+    df.to_csv(p, sep="|", index=False)
+    result = dg.materialize(registry_assets, partition_key="2025-01",
+                            resources=resources(land, tmp_path / "w.duckdb", quarantine_fail_share=0.2),
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    checks = checks_of(result)
+    assert checks["p3ke:quarantine_share_warn"] is False
+    assert checks["p3ke:quarantine_share_max"] is False
+    assert checks["p3ke:rows_reconcile"] is True
+    assert checks["dtks:quarantine_share_max"] is True
+
+
+def test_dtsen_run_cli(land, tmp_path):
+    env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "dh"))
+    wh_path = tmp_path / "w.duckdb"
+    res = subprocess.run([str(BIN / "dtsen"), "run", "--landing", str(land), "--month", "2025-01", "--warehouse",
+                          str(wh_path)], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 0, res.stderr[-3000:]
+    assert "sources/dtks" in res.stdout and "quarantined" in res.stdout and str(wh_path) in res.stdout
+    (land / "p3ke" / "2025-02").mkdir()
+    (land / "p3ke" / "2025-02" / "p3ke.csv").write_bytes(b"")
+    res = subprocess.run([str(BIN / "dtsen"), "run", "--landing", str(land), "--month", "2025-02", "--warehouse",
+                          str(wh_path)], capture_output=True, text=True, env=env, timeout=600)
+    assert res.returncode == 1
+    assert "p3ke/2025-02/p3ke.csv: empty file (0 bytes)" in res.stderr

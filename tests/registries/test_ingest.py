@@ -1,0 +1,256 @@
+"""Ingestion: every source reads its generated files, bad rows are quarantined, bad files fail cleanly."""
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from dtsen import warehouse as wh
+from dtsen.registries.files import DeliveryFileError
+from dtsen.registries.ingest import SOURCES, ingest
+
+M1, M2 = "2025-01", "2025-02"
+
+
+@pytest.fixture()
+def land(small_landing, tmp_path) -> Path:
+    """A private copy of the small landing folder that a test may break."""
+    dst = tmp_path / "landing"
+    shutil.copytree(small_landing, dst)
+    return dst
+
+
+@pytest.fixture()
+def con(tmp_path):
+    c = wh.connect(str(tmp_path / "w.duckdb"))
+    yield c
+    c.close()
+
+
+def ingest_all(con, land, month):
+    return {s: ingest(con, str(land), month, s) for s in ["referensi"] + SOURCES}
+
+
+def count(con, sql, *params):
+    return con.execute(sql, list(params)).fetchone()[0]
+
+
+def test_every_source_ingests_its_generated_files(con, land):
+    res = ingest_all(con, land, M1)
+    for s in ["referensi", "dtks", "regsosek", "p3ke", "susenas", "dukcapil", "asn", "bpjstk"]:
+        assert res[s].delivered, s
+        assert res[s].rows_read > 0, s
+        assert res[s].rows_read == res[s].rows_accepted + res[s].rows_quarantined
+    dtks = pd.read_csv(land / "dtks" / M1 / "dtks.csv", dtype=str)
+    assert count(con, "SELECT count(*) FROM sources.dtks_person WHERE delivery = ?", M1) == len(dtks)
+    ind = pd.read_parquet(land / "regsosek" / M1 / "individu.parquet")
+    assert count(con, "SELECT count(*) FROM sources.regsosek_person") == len(ind)
+    assert count(con, "SELECT count(*) FROM sources.regsosek_family") == len(
+        pd.read_parquet(land / "regsosek" / M1 / "keluarga.parquet"))
+    # canonical shape: cleaned values beside raw ones
+    row = con.execute("SELECT * FROM sources.person_record WHERE source='p3ke' AND nik IS NOT NULL LIMIT 1").df().iloc[0]
+    assert row["nik"] == row["nik_raw"] and row["birth_date"] is not None and row["sex"] in (1, 2)
+    rates = con.execute("SELECT source, avg((nik_flag IS NULL)::INT) FROM sources.person_record GROUP BY 1").fetchall()
+    assert all(0.85 < r < 1.0 for _, r in rates)
+    assert count(con, "SELECT count(*) FROM sources.person_record WHERE village_code IS NULL") == 0
+    # the second month: DTKS and the lists arrive, the snapshots do not
+    res2 = ingest_all(con, land, M2)
+    assert res2["dtks"].delivered and not res2["regsosek"].delivered and not res2["p3ke"].delivered
+    assert "no regsosek delivery" in res2["regsosek"].note
+
+
+def test_nik_problems_are_flags_not_quarantine(con, land):
+    path = land / "dtks" / M1 / "dtks.csv"
+    df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df.loc[0, "NIK"] = df.loc[0, "NIK"][:15]  # 15 digits
+    df.loc[1, "NIK"] = "32010A0101900001"  # a letter
+    df.loc[2, "NIK"] = "3201019913900001"  # month 13
+    df.loc[3, "NIK"] = "9999990101900001"  # district not in the reference
+    df.to_csv(path, index=False)
+    ingest(con, str(land), M1, "referensi")
+    r = ingest(con, str(land), M1, "dtks")
+    assert r.rows_quarantined == 0
+    flags = con.execute("SELECT record_id, nik, nik_flag FROM sources.dtks_person").df().set_index("record_id")
+    ids = df["ID_DTKS"]
+    assert list(flags.loc[ids[:4], "nik_flag"]) == ["bad_format", "bad_format", "bad_date", "unknown_district"]
+    assert flags.loc[ids[:4], "nik"].isna().all()
+
+
+def test_row_level_problems_are_quarantined_with_line_field_and_reason(con, land):
+    path = land / "dtks" / M1 / "dtks.csv"
+    lines = path.read_text(encoding="utf-8").splitlines()
+    header = lines[0].split(",")
+    col = {c: i for i, c in enumerate(header)}
+
+    def edit(line_no: int, field: str, value: str):
+        cells = lines[line_no - 1].split(",")
+        cells[col[field]] = value
+        lines[line_no - 1] = ",".join(cells)
+
+    assert all('"' not in ln for ln in lines[1:12]), "test expects unquoted rows at the top"
+    edit(2, "TGL_LAHIR", "31-02-1980")  # impossible date
+    edit(3, "KODE_DESA", "9999999999")  # unknown village
+    edit(4, "JNS_KEL", "3")  # outside the code list
+    edit(5, "NAMA", "")  # the name is required
+    lines[5] = lines[5] + ",EXTRA"  # line 6: more fields than the header
+    edit(7, "ID_DTKS", lines[7].split(",")[0])  # line 7 repeats the id of line 8
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    ingest(con, str(land), M1, "referensi")
+    r = ingest(con, str(land), M1, "dtks")
+    q = con.execute("SELECT line, field, value, reason FROM sources.quarantine WHERE source='dtks' ORDER BY line").df()
+    got = {(int(x.line), x.field): x.reason for x in q.itertuples()}
+    assert got[(2, "TGL_LAHIR")] == "TGL_LAHIR not a valid DD-MM-YYYY date"
+    assert got[(3, "KODE_DESA")] == "KODE_DESA not in the region reference"
+    assert got[(4, "JNS_KEL")].startswith("JNS_KEL outside code list")
+    assert got[(5, "NAMA")] == "required value missing"
+    assert q.loc[q["line"] == 6, "reason"].iloc[0] == "more fields than the header"
+    dup = q.loc[q["line"] == 8]
+    assert dup["reason"].iloc[0].startswith("duplicate record id in this delivery (first at line 7)")
+    assert r.rows_quarantined == 6
+    assert q.loc[q["line"] == 3, "value"].iloc[0] == "9999999999"
+    # counts reconcile, nothing lost
+    stored = count(con, "SELECT count(*) FROM sources.dtks_person")
+    assert stored + r.rows_quarantined == r.rows_read == len(lines) - 1
+    # the quarantined lines are not in the table, their neighbours are
+    assert r.quarantine_by_reason["required value missing"] == 1
+
+
+def test_admin_list_with_bad_nik_is_quarantined_and_empty_list_is_fine(con, land):
+    p = land / "asn" / M1 / "asn.csv"
+    p.write_text("nik\n123\n3201011201900001\n", encoding="utf-8")
+    r = ingest(con, str(land), M1, "asn")
+    assert (r.rows_read, r.rows_accepted, r.rows_quarantined) == (2, 1, 1)
+    assert r.quarantine_by_reason == {"nik not 16 digits": 1}
+    p.write_text("nik\n", encoding="utf-8")
+    r = ingest(con, str(land), M1, "asn")
+    assert r.delivered and r.rows_read == 0
+    assert count(con, "SELECT count(*) FROM sources.asn WHERE delivery = ?", M1) == 0
+
+
+def test_extra_column_is_a_warning(con, land):
+    path = land / "p3ke" / M1 / "p3ke.csv"
+    df = pd.read_csv(path, sep="|", dtype=str, keep_default_na=False)
+    df["catatan"] = "x"
+    df.to_csv(path, sep="|", index=False)
+    ingest(con, str(land), M1, "referensi")
+    r = ingest(con, str(land), M1, "p3ke")
+    assert r.rows_accepted == len(df)
+    assert any("unknown extra column(s) ['catatan']" in w for w in r.warnings)
+
+
+# ------------------------------------------------------------------ file-level failures
+def _break_missing_column(land):
+    p = land / "dtks" / M2 / "dtks.csv"
+    pd.read_csv(p, dtype=str, keep_default_na=False).drop(columns=["NAMA"]).to_csv(p, index=False)
+    return p, "missing required column(s) ['NAMA']"
+
+
+def _break_delimiter(land):
+    p = land / "dtks" / M2 / "dtks.csv"
+    pd.read_csv(p, dtype=str, keep_default_na=False).to_csv(p, index=False, sep=";")
+    return p, "wrong delimiter"
+
+
+def _break_encoding(land):
+    p = land / "dtks" / M2 / "dtks.csv"
+    p.write_bytes(p.read_text(encoding="utf-8").encode("utf-16"))
+    return p, "not UTF-8"
+
+
+def _break_empty(land):
+    p = land / "dtks" / M2 / "dtks.csv"
+    p.write_bytes(b"")
+    return p, "empty file"
+
+
+def _break_header_only(land):
+    p = land / "dtks" / M2 / "dtks.csv"
+    p.write_text(p.read_text(encoding="utf-8").splitlines()[0] + "\n", encoding="utf-8")
+    return p, "no data rows"
+
+
+def _break_file_type(land):
+    p = land / "dtks" / M2 / "dtks.csv"
+    shutil.copy(land / "regsosek" / M1 / "keluarga.parquet", p)
+    return p, "wrong file type: this is a Parquet file"
+
+
+def _break_parquet(land):
+    folder = land / "regsosek" / M2
+    shutil.copytree(land / "regsosek" / M1, folder)
+    p = folder / "individu.parquet"
+    p.write_text("id_keluarga,nama\n1,x\n", encoding="utf-8")
+    return p, "not a Parquet file"
+
+
+@pytest.mark.parametrize("breaker", [_break_missing_column, _break_delimiter, _break_encoding, _break_empty,
+                                     _break_header_only, _break_file_type, _break_parquet])
+def test_file_level_problem_fails_partition_and_keeps_earlier_data(con, land, breaker):
+    ingest_all(con, land, M1)
+    before = con.execute("SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL").fetchall()
+    q_before = count(con, "SELECT count(*) FROM sources.quarantine")
+    path, expected = breaker(land)
+    source = "regsosek" if "regsosek" in str(path) else "dtks"
+    ingest(con, str(land), M2, "referensi")
+    with pytest.raises(DeliveryFileError) as err:
+        ingest(con, str(land), M2, source)
+    msg = str(err.value)
+    assert str(path) in msg and expected in msg
+    after = con.execute("SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL").fetchall()
+    assert after == before  # earlier partitions untouched, nothing half-written for M2
+    assert count(con, "SELECT count(*) FROM sources.quarantine") == q_before
+
+
+def test_failed_rerun_leaves_the_good_partition_in_place(con, land, monkeypatch):
+    ingest_all(con, land, M1)
+    n = count(con, "SELECT count(*) FROM sources.dtks_person WHERE delivery = ?", M1)
+    import dtsen.warehouse as w
+
+    calls = {"n": 0}
+    real = w.insert_frame
+
+    def failing_insert(c, table, df):  # fail after the old rows were deleted inside the transaction
+        calls["n"] += 1
+        if table == "sources.quarantine":
+            raise RuntimeError("disk full")
+        return real(c, table, df)
+
+    monkeypatch.setattr(w, "insert_frame", failing_insert)
+    with pytest.raises(RuntimeError):
+        ingest(con, str(land), M1, "dtks")
+    assert calls["n"] >= 2
+    assert count(con, "SELECT count(*) FROM sources.dtks_person WHERE delivery = ?", M1) == n
+
+
+def test_rerun_replaces_exactly_that_partition(con, land):
+    ingest_all(con, land, M1)
+    ingest_all(con, land, M2)
+    snap = con.execute("SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL").fetchall()
+    logs = count(con, "SELECT count(*) FROM sources.ingest_log")
+    ingest_all(con, land, M1)
+    assert con.execute("SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL"
+                       ).fetchall() == snap
+    assert count(con, "SELECT count(*) FROM sources.ingest_log") == logs
+    assert count(con, "SELECT count(*) - count(DISTINCT (source, delivery, record_id)) FROM sources.person_record") == 0
+
+
+def test_missing_region_reference_is_a_clear_error(con, land):
+    from dtsen.registries.ingest import NoRegionReference
+
+    with pytest.raises(NoRegionReference, match="referensi/wilayah.csv"):
+        ingest(con, str(land), M1, "dtks")
+
+
+def test_line_numbers_follow_quoted_multiline_fields(tmp_path):
+    from dtsen.registries.files import read_csv_file
+
+    p = tmp_path / "a.csv"
+    p.write_bytes(b'A,B\n1,"x\ny"\n\n2,z\n3\n4,w\n')
+    raw = read_csv_file(str(p), ",", ["A", "B"], "upper", allow_empty=False)
+    assert list(raw.frame["_line"]) == [2, 5, 7]
+    assert list(raw.rejects["line"]) == [6]
+    assert raw.rows_read == 4
