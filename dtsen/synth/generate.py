@@ -11,10 +11,10 @@ Layout (contracts in DOMAIN.md):
 """
 from __future__ import annotations
 
-import csv
 import os
 from dataclasses import dataclass
 
+import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
@@ -38,8 +38,18 @@ class SynthResult:
 
 def write_csv(df: pd.DataFrame, path: str, delimiter: str = ",") -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
-    # minimal quoting, empty cells for nulls, LF line ends: what an agency's export tool writes
-    df.to_csv(path, sep=delimiter, index=False, na_rep="", lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    # minimal quoting, empty cells for nulls, LF line ends: what an agency's export tool writes (DuckDB's writer
+    # keeps row order and only quotes values that need it)
+    table = pa.Table.from_arrays([pa.array(df[c].to_numpy(dtype=object), type=pa.string(), from_pandas=True)
+                                  for c in df.columns], names=list(df.columns))
+    con = duckdb.connect()
+    try:
+        con.execute("SET threads = 1")
+        con.register("t", table)
+        con.execute(f"COPY t TO '{path}' (FORMAT csv, HEADER true, DELIMITER '{delimiter}', QUOTE '\"', "
+                    "NULL '', NEW_LINE '\\n')")
+    finally:
+        con.close()
 
 
 def write_parquet(df: pd.DataFrame, path: str, schema: pa.Schema) -> None:

@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 
 from . import noise as nz
 from .config import NoiseRates, SynthConfig
@@ -342,7 +344,8 @@ def build_regsosek(rng: np.random.Generator, pop: Population, cfg: SynthConfig, 
     rec = rec.assign(_rank=np.where(rec["is_dup"], 1, 0)).sort_values(["id_keluarga", "_rank", "rel"],
                                                                       kind="stable")
     rec["no_urut"] = rec.groupby("id_keluarga").cumcount() + 1
-    nama = pd.Series(rec["nama_obs"].to_numpy(dtype=object)).str.title().str.replace(r"\bBr\.", "br.", regex=True)
+    nama = pd.Series(pc.utf8_title(pa.array(rec["nama_obs"].to_numpy(dtype=object), type=pa.string())).to_pandas())
+    nama = nama.str.replace("Br. ", "br. ", regex=False)
     bekerja = (rec["pekerjaan_obs"].to_numpy() > 0).astype(int)
     individu = pd.DataFrame({
         "id_keluarga": rec["id_keluarga"].to_numpy(),
