@@ -75,14 +75,14 @@ def evaluate_checks(con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: Inges
     else:
         where = f"{spec.partition_col} = ?"
     tables = [spec.table] + (["sources.regsosek_family"] if spec.source == "regsosek" else [])
-    stored = sum(con.execute(f"SELECT count(*) FROM {t} WHERE {where}", [partition_value]).fetchone()[0]
+    stored = sum(con.execute(f"SELECT count(*) FROM {t} WHERE {where}", [partition_value]).fetchall()[0][0]
                  for t in tables)
     quarantined = con.execute("SELECT count(DISTINCT (file, line)) FROM sources.quarantine WHERE source = ? "
-                              "AND delivery = ?", [spec.source, month]).fetchone()[0]
+                              "AND delivery = ?", [spec.source, month]).fetchall()[0][0]
     logged = con.execute("SELECT coalesce(sum(rows_read), 0) FROM sources.ingest_log WHERE source = ? AND delivery = ?",
-                         [spec.source, month]).fetchone()[0]
+                         [spec.source, month]).fetchall()[0][0]
     dups = con.execute(f"SELECT count(*) - count(DISTINCT {spec.key}) FROM {spec.table} WHERE {where}",
-                       [partition_value]).fetchone()[0]
+                       [partition_value]).fetchall()[0][0]
     share = quarantined / logged if logged else 0.0
     return [
         dg.AssetCheckResult(asset_key=key, check_name="rows_reconcile", passed=bool(stored + quarantined == logged),

@@ -130,7 +130,7 @@ def _duplicates(df: pd.DataFrame, key: pd.Series, label: str) -> pd.DataFrame:
 
 def reference_codes(con: duckdb.DuckDBPyConnection, month: str) -> tuple[set[str], set[str]]:
     """Village and district codes of the latest region reference delivered up to `month`."""
-    row = con.execute("SELECT max(delivery) FROM sources.region WHERE delivery <= ?", [month]).fetchone()
+    row = con.execute("SELECT max(delivery) FROM sources.region WHERE delivery <= ?", [month]).fetchall()[0]
     if row is None or row[0] is None:
         raise NoRegionReference(f"no region reference ingested for {month} or earlier: deliver "
                                 "referensi/wilayah.csv and materialise region_reference first")

@@ -36,7 +36,7 @@ def ingest_all(con, land, month):
 
 
 def count(con, sql, *params):
-    return con.execute(sql, list(params)).fetchone()[0]
+    return con.execute(sql, list(params)).fetchall()[0][0]
 
 
 def test_every_source_ingests_its_generated_files(con, land):

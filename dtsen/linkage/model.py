@@ -1,0 +1,286 @@
+"""The Splink model for DTSEN: settings as data, training, prediction, clustering.
+
+Comparisons (see README "Linkage model"):
+- nik: exact / adjacent digits transposed (a typo) / one digit differs in district or date (a typo) /
+  only the serial differs (usually another person: twins, same-day births; Bayes factor fixed by rule) /
+  only the +40 sex marker differs (another person of the other sex; fixed) / else.
+- name: exact normalised / same without spaces or in another token order / Jaro-Winkler >= 0.94 / at most two
+  typos (Damerau-Levenshtein) /
+  one name's tokens inside the other's (shortened names) / phonetic skeleton equal / Jaro-Winkler >= 0.85 / else.
+- birth_date: exact / day and month swapped / year off by one / same year / else.
+- sex: exact / else.
+- family (KK) and location (village, district, regency) are family-level evidence: their agreeing levels only
+  count when name or birth date agree too; a same-KK pair whose name and birth date both differ (a parent and
+  child, two siblings) falls into its own level, whose Bayes factor is fixed below 1.
+Training (seeded, reproducible): u by random sampling; m by EM on two blocking rules; the prior from a
+deterministic rule. The trained model lives in `dtsen/linkage/models/dtsen_model.json` (version controlled).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import uuid
+from copy import deepcopy
+from pathlib import Path
+
+import duckdb
+
+MODEL_PATH = Path(__file__).parent / "models" / "dtsen_model.json"
+DEFAULT_THRESHOLD = 0.99
+GENERIC_THRESHOLD = 0.999
+
+# Fixed Bayes factors for levels where random-pair u estimates mislead (see SPLINK.md, 'Traps').
+NIK_SERIAL_ONLY_BF = 2 ** -10  # several births a day per district: another person far more often than a typo
+NIK_SEX_MARKER_ONLY_BF = 2 ** -8
+ONE_GIVEN_NAME_DIFFERS_BF = 2 ** -6
+
+BLOCKING_RULES = [
+    "l.nik = r.nik",
+    "l.nik12 = r.nik12",
+    "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date",
+    "l.birth_date = r.birth_date AND l.regency_code = r.regency_code",
+    "l.first_name = r.first_name AND l.district_code = r.district_code AND l.birth_year = r.birth_year",
+    "l.name_concat = r.name_concat AND l.regency_code = r.regency_code",
+    "l.name_sorted = r.name_sorted AND l.birth_month = r.birth_month AND l.birth_day = r.birth_day",
+]
+EM_RULES = [
+    "l.nik = r.nik",
+    "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date",
+]
+
+# Family-level fields only count as evidence for the same person when the name agrees (at any of the name
+# comparison's agreeing levels) and the birth dates are close (or one is missing): a parent and a child, two
+# siblings or twins share KK and village but not both name and birth date.
+NAME_AGREES = ("(name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r "
+               "OR jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94 OR name_phonetic_l = name_phonetic_r "
+               "OR damerau_levenshtein(name_norm_l, name_norm_r) <= 2 "
+               "OR (len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 AND (list_has_all(name_tokens_l, name_tokens_r) "
+               "OR list_has_all(name_tokens_r, name_tokens_l))))")
+DOB_CLOSE = ("(birth_date_l IS NULL OR birth_date_r IS NULL OR birth_year_l = birth_year_r "
+             "OR (abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r))")
+NAME_OR_DOB_AGREE = f"({NAME_AGREES} AND {DOB_CLOSE})"
+# both names have the same number of tokens (2+), all but one equal, and the differing tokens are not typos
+# of each other: the signature of siblings and twins (given names differ, family name shared)
+ONE_TOKEN_DIFFERS = (
+    "len(name_tokens_l) >= 2 AND len(name_tokens_l) = len(name_tokens_r) "
+    "AND len(list_intersect(name_tokens_l, name_tokens_r)) = len(name_tokens_l) - 1 "
+    "AND levenshtein("
+    "array_to_string(list_filter(name_tokens_l, lambda x: NOT list_contains(name_tokens_r, x)), ' '), "
+    "array_to_string(list_filter(name_tokens_r, lambda x: NOT list_contains(name_tokens_l, x)), ' ')) >= 3")
+
+
+def _level(sql: str, label: str, null: bool = False, bf: float | None = None, tf: str | None = None) -> dict:
+    d = {"sql_condition": sql, "label_for_charts": label}
+    if null:
+        d["is_null_level"] = True
+    if bf is not None:  # fixed Bayes factor: m/u with both fixed
+        d.update({"m_probability": bf * 1e-3, "u_probability": 1e-3, "fix_m_probability": True,
+                  "fix_u_probability": True})
+    if tf:
+        d.update({"tf_adjustment_column": tf, "tf_adjustment_weight": 1.0})
+    return d
+
+
+def nik_comparison() -> dict:
+    d_l, d_r = "TRY_CAST(substr(nik_l, 7, 2) AS INTEGER)", "TRY_CAST(substr(nik_r, 7, 2) AS INTEGER)"
+    return {"output_column_name": "nik", "comparison_description": "NIK by which part differs", "comparison_levels": [
+        _level("nik_l IS NULL OR nik_r IS NULL", "null", null=True),
+        _level("nik_l = nik_r", "exact"),
+        _level("hamming(nik_l, nik_r) = 2 AND damerau_levenshtein(nik_l, nik_r) = 1", "adjacent digits transposed"),
+        _level("nik12_l = nik12_r", "only the serial differs", bf=NIK_SERIAL_ONLY_BF),
+        _level(f"substr(nik_l, 1, 6) = substr(nik_r, 1, 6) AND substr(nik_l, 9, 8) = substr(nik_r, 9, 8) "
+               f"AND abs({d_l} - {d_r}) = 40", "only the sex marker differs", bf=NIK_SEX_MARKER_ONLY_BF),
+        _level("hamming(nik_l, nik_r) = 1", "one digit differs in district or date"),
+        _level("ELSE", "else"),
+    ]}
+
+
+def name_comparison(tf: bool = False) -> dict:
+    return {"output_column_name": "name", "comparison_description": "normalised Indonesian name", "comparison_levels": [
+        _level("name_norm_l IS NULL OR name_norm_r IS NULL", "null", null=True),
+        _level("name_norm_l = name_norm_r", "exact", tf="name_norm" if tf else None),
+        _level("name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r", "same without spaces / token order"),
+        _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94", "Jaro-Winkler >= 0.94"),
+        _level("damerau_levenshtein(name_norm_l, name_norm_r) <= 2", "at most two typos"),
+        _level("len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 AND (list_has_all(name_tokens_l, name_tokens_r) "
+               "OR list_has_all(name_tokens_r, name_tokens_l))", "tokens of one inside the other"),
+        _level(ONE_TOKEN_DIFFERS, "one given name clearly differs (siblings)", bf=ONE_GIVEN_NAME_DIFFERS_BF),
+        _level("name_phonetic_l = name_phonetic_r", "phonetic skeleton equal"),
+        _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.85", "Jaro-Winkler >= 0.85"),
+        _level("ELSE", "else"),
+    ]}
+
+
+def birth_date_comparison() -> dict:
+    return {"output_column_name": "birth_date", "comparison_description": "birth date", "comparison_levels": [
+        _level("birth_date_l IS NULL OR birth_date_r IS NULL", "null", null=True),
+        _level("birth_date_l = birth_date_r", "exact"),
+        _level("birth_year_l = birth_year_r AND birth_month_l = birth_day_r AND birth_day_l = birth_month_r",
+               "day and month swapped"),
+        _level("abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r",
+               "year off by one"),
+        _level("birth_year_l = birth_year_r", "same year"),
+        _level("ELSE", "else"),
+    ]}
+
+
+def sex_comparison() -> dict:
+    return {"output_column_name": "sex", "comparison_levels": [
+        _level("sex_l IS NULL OR sex_r IS NULL", "null", null=True),
+        _level("sex_l = sex_r", "exact"),
+        _level("ELSE", "else"),
+    ]}
+
+
+def _fixed_u(level: dict, u: float | None) -> dict:
+    if u is not None:
+        level.update({"u_probability": max(u, 1e-12), "fix_u_probability": True})
+    return level
+
+
+def family_comparison(u: dict[str, float] | None = None) -> dict:
+    u = u or {}
+    return {"output_column_name": "family", "comparison_description": "KK: family evidence, counted only when the name "
+            "agrees and the birth dates are close (otherwise treated as missing)", "comparison_levels": [
+                _level(f"no_kk_l IS NULL OR no_kk_r IS NULL OR NOT {NAME_OR_DOB_AGREE}",
+                       "missing, or name/birth date disagree", null=True),
+                _fixed_u(_level("no_kk_l = no_kk_r", "same KK"), u.get("same")),
+                _fixed_u(_level("ELSE", "different KK"), u.get("else")),
+            ]}
+
+
+def location_comparison(u: dict[str, float] | None = None) -> dict:
+    u = u or {}
+    return {"output_column_name": "location", "comparison_description": "region: family evidence, counted only when "
+            "the name agrees and the birth dates are close (otherwise treated as missing)", "comparison_levels": [
+                _level(f"village_code_l IS NULL OR village_code_r IS NULL OR NOT {NAME_OR_DOB_AGREE}",
+                       "missing, or name/birth date disagree", null=True),
+                _fixed_u(_level("village_code_l = village_code_r", "same village"), u.get("village")),
+                _fixed_u(_level("district_code_l = district_code_r", "same district"), u.get("district")),
+                _fixed_u(_level("regency_code_l = regency_code_r", "same regency"), u.get("regency")),
+                _fixed_u(_level("ELSE", "else"), u.get("else")),
+            ]}
+
+
+def family_location_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict[str, float]]:
+    """u probabilities of the family and location levels, computed exactly from the data.
+
+    Their levels are conditional on name and birth date agreeing, and random pairs that satisfy that condition are
+    mostly true matches, so random-sampling u estimates would be biased towards 1. Instead: the chance that two
+    records drawn at random share a KK / village / district / regency, i.e. sum(n_k^2) / N^2 over groups k."""
+    def share(col: str) -> float:
+        row = con.execute(f"SELECT sum(n * n) / (sum(n) * sum(n)) FROM (SELECT count(*)::DOUBLE AS n FROM {relation} "
+                          f"WHERE {col} IS NOT NULL GROUP BY {col})").fetchall()[0]
+        return float(row[0] or 0.0)
+
+    kk = share("no_kk")
+    v, d, r = share("village_code"), share("district_code"), share("regency_code")
+    return {"family": {"same": kk, "else": 1 - kk},
+            "location": {"village": v, "district": max(d - v, 1e-9), "regency": max(r - d, 1e-9), "else": 1 - r}}
+
+
+def dtsen_settings(link_type: str = "link_and_dedupe", tf: bool = False,
+                   u_fixed: dict[str, dict[str, float]] | None = None) -> dict:
+    return {
+        "link_type": link_type,
+        "unique_id_column_name": "record_id",
+        "source_dataset_column_name": "source",
+        "probability_two_random_records_match": 1e-6,
+        "blocking_rules_to_generate_predictions": [{"blocking_rule": r, "sql_dialect": "duckdb"} for r in BLOCKING_RULES],
+        "comparisons": [nik_comparison(), name_comparison(tf), birth_date_comparison(), sex_comparison(),
+                        family_comparison((u_fixed or {}).get("family")),
+                        location_comparison((u_fixed or {}).get("location"))],
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": False,
+        "max_iterations": 20,
+        "em_convergence": 0.0001,
+        "sql_dialect": "duckdb",
+    }
+
+
+def generic_settings(link_type: str = "link_and_dedupe") -> dict:
+    """The generic baseline: raw upper-cased names with Jaro-Winkler, birth date, sex, KK, village."""
+    return {
+        "link_type": link_type,
+        "unique_id_column_name": "record_id",
+        "source_dataset_column_name": "source",
+        "probability_two_random_records_match": 1e-6,
+        "blocking_rules_to_generate_predictions": [{"blocking_rule": r, "sql_dialect": "duckdb"} for r in [
+            "l.nik_raw = r.nik_raw", "l.name_upper = r.name_upper", "l.birth_date = r.birth_date AND l.village_code = r.village_code",
+            "l.no_kk = r.no_kk"]],
+        "comparisons": [
+            {"output_column_name": "name_upper", "comparison_levels": [
+                _level("name_upper_l IS NULL OR name_upper_r IS NULL", "null", null=True),
+                _level("name_upper_l = name_upper_r", "exact"),
+                _level("jaro_winkler_similarity(name_upper_l, name_upper_r) >= 0.92", "JW >= 0.92"),
+                _level("jaro_winkler_similarity(name_upper_l, name_upper_r) >= 0.8", "JW >= 0.8"),
+                _level("ELSE", "else")]},
+            birth_date_comparison(), sex_comparison(),
+            {"output_column_name": "no_kk", "comparison_levels": [
+                _level("no_kk_l IS NULL OR no_kk_r IS NULL", "null", null=True),
+                _level("no_kk_l = no_kk_r", "exact"), _level("ELSE", "else")]},
+            {"output_column_name": "village_code", "comparison_levels": [
+                _level("village_code_l IS NULL OR village_code_r IS NULL", "null", null=True),
+                _level("village_code_l = village_code_r", "exact"), _level("ELSE", "else")]},
+        ],
+        "retain_matching_columns": False,
+        "retain_intermediate_calculation_columns": False,
+        "max_iterations": 20,
+        "em_convergence": 0.0001,
+        "sql_dialect": "duckdb",
+    }
+
+
+# --------------------------------------------------------------------------------------------- backend seam
+def db_api(con: duckdb.DuckDBPyConnection | None = None, backend: str = "duckdb", spark_session=None):
+    """The one place the linkage engine is chosen: DuckDB (default, embedded) or Splink's Spark backend."""
+    if backend == "duckdb":
+        from splink import DuckDBAPI
+
+        return DuckDBAPI(connection=con)
+    if backend == "spark":
+        try:
+            from splink import SparkAPI
+        except ImportError as e:  # pragma: no cover - pyspark is not a default dependency
+            raise RuntimeError("the Spark backend needs pyspark (pip install pyspark) and Java 17") from e
+        if spark_session is None:
+            raise ValueError("backend='spark' needs a spark_session")
+        return SparkAPI(spark_session=spark_session)
+    raise ValueError(f"unknown linkage backend {backend!r}")
+
+
+def make_linker(api, tables: dict[str, object], settings: dict | str | Path):
+    """Register one input table per source and build the Linker (link_and_dedupe when there are several)."""
+    from splink import Linker
+
+    names = sorted(tables)
+    if isinstance(settings, (str, Path)):
+        settings = json.loads(Path(settings).read_text())
+    settings = deepcopy(settings)
+    settings["link_type"] = "link_and_dedupe" if len(names) > 1 else "dedupe_only"
+    tag = uuid.uuid4().hex[:8]
+    registered = [api.register(tables[n], dataset_display_name=n, table_name=f"__dtsen_input_{n}_{tag}") for n in names]
+    return Linker(registered if len(registered) > 1 else registered[0], settings, log_level=logging.WARNING)
+
+
+def train(linker, seed: int = 42, u_max_pairs: float = 1e6, em_max_pairs: float = 2e6) -> None:
+    """Reproducible training: the prior, u by seeded random sampling, m by EM on EM_RULES."""
+    linker.training.estimate_probability_two_random_records_match(
+        ["l.nik = r.nik AND l.birth_date = r.birth_date"], recall=0.85)
+    linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed, num_chunks=1)
+    for rule in EM_RULES:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=em_max_pairs)
+
+
+def save_model(linker, path: str | Path = MODEL_PATH) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp.json")
+    if tmp.exists():
+        tmp.unlink()
+    linker.misc.save_model_to_json(str(tmp), overwrite=True)
+    # stable, diffable file
+    data = json.loads(tmp.read_text())
+    path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
+    os.remove(tmp)

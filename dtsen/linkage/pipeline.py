@@ -1,0 +1,262 @@
+"""Build one DTSEN snapshot from the canonical person records (plain functions over a DuckDB connection).
+
+Steps: snapshot input (latest delivery per source up to the month) -> standardise -> Splink predict with the
+saved model -> connected components at the threshold (oversized clusters re-split) -> stable person ids ->
+families -> golden records -> crosswalk. Everything for the snapshot is replaced in one transaction.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from dtsen import warehouse as wh
+
+from . import model as lm
+from .clusters import connected_components, split_oversized
+from .family import family_keys_sql
+from .golden import golden_sql
+from .ids import assign_stable_ids, id_number
+from .standardise import linkage_input_sql
+
+PERSON_PREFIX = "DP"
+FAMILY_PREFIX = "DF"
+PERSON_SOURCES = ["dtks", "regsosek", "p3ke"]
+
+DDL = [
+    "CREATE SCHEMA IF NOT EXISTS dtsen",
+    """CREATE TABLE IF NOT EXISTS dtsen.crosswalk (snapshot VARCHAR NOT NULL, source VARCHAR NOT NULL,
+        delivery VARCHAR NOT NULL, record_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, family_id VARCHAR NOT NULL,
+        cluster VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS dtsen.person_id_history (snapshot VARCHAR NOT NULL, person_id VARCHAR NOT NULL,
+        event VARCHAR NOT NULL, related_person_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS dtsen.family_id_history (snapshot VARCHAR NOT NULL, family_id VARCHAR NOT NULL,
+        event VARCHAR NOT NULL, related_family_id VARCHAR)""",
+    """CREATE TABLE IF NOT EXISTS dtsen.snapshot (snapshot VARCHAR NOT NULL, built_at TIMESTAMP, deliveries VARCHAR,
+        model_sha256 VARCHAR, threshold DOUBLE, records BIGINT, persons BIGINT, families BIGINT, links BIGINT,
+        split_clusters INTEGER, seconds DOUBLE)""",
+    """CREATE TABLE IF NOT EXISTS dtsen.linkage_evaluation (snapshot VARCHAR NOT NULL, method VARCHAR NOT NULL,
+        threshold DOUBLE, records BIGINT, clusters BIGINT, true_persons BIGINT, largest_cluster BIGINT,
+        true_pairs BIGINT, predicted_pairs BIGINT, true_positive_pairs BIGINT, precision DOUBLE, recall DOUBLE,
+        f1 DOUBLE, bcubed_precision DOUBLE, bcubed_recall DOUBLE, bcubed_f1 DOUBLE)""",
+]
+
+
+@dataclass
+class BuildResult:
+    snapshot: str
+    deliveries: dict[str, str]
+    records: int
+    persons: int
+    families: int
+    links: int
+    split_clusters: int
+    largest_cluster: int
+    seconds: dict[str, float] = field(default_factory=dict)
+    id_events: dict[str, int] = field(default_factory=dict)
+
+
+def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
+    for stmt in DDL:
+        con.execute(stmt)
+
+
+def snapshot_deliveries(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, str]:
+    """The latest delivery of each person source up to the month (a snapshot source absent so far is skipped)."""
+    out = {}
+    for s in PERSON_SOURCES:
+        row = con.execute(f"SELECT max(delivery) FROM sources.{s}_person WHERE delivery <= ?", [month]).fetchall()[0]
+        if row[0] is not None:
+            out[s] = row[0]
+    return out
+
+
+def _records_relation(deliveries: dict[str, str]) -> str:
+    parts = [f"SELECT * FROM sources.{s}_person WHERE delivery = '{d}'" for s, d in sorted(deliveries.items())]
+    return "(" + " UNION ALL ".join(parts) + ")"
+
+
+def load_settings(con: duckdb.DuckDBPyConnection, model_path: str | Path, relation: str) -> dict:
+    """The saved model, with the data-size-dependent parameters recomputed for this snapshot: the family and
+    location u probabilities (exact, from the data). The prior is re-estimated by `refresh_prior`."""
+    settings = json.loads(Path(model_path).read_text())
+    u = lm.family_location_u(con, relation)
+    for comp in settings["comparisons"]:
+        name = comp["output_column_name"]
+        if name not in ("family", "location"):
+            continue
+        keys = {"same KK": "same", "different KK": "else", "same village": "village", "same district": "district",
+                "same regency": "regency", "else": "else"}
+        for level in comp["comparison_levels"]:
+            k = keys.get(level.get("label_for_charts"))
+            if k and k in u[name]:
+                level["u_probability"] = max(u[name][k], 1e-12)
+    return settings
+
+
+def refresh_prior(linker) -> None:
+    linker.training.estimate_probability_two_random_records_match(
+        ["l.nik = r.nik AND l.birth_date = r.birth_date"], recall=0.85)
+
+
+def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str = "duckdb",
+                  min_probability: float = 0.5) -> pd.DataFrame:
+    """Score candidate pairs of dtsen.linkage_input with the model; pairs at or above min_probability."""
+    api = lm.db_api(con, backend)
+    tables = {s: con.sql(f"SELECT * FROM dtsen.linkage_input WHERE source = '{s}'") for s in
+              [r[0] for r in con.execute("SELECT DISTINCT source FROM dtsen.linkage_input ORDER BY 1").fetchall()]}
+    linker = lm.make_linker(api, tables, settings)
+    refresh_prior(linker)
+    pred = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
+    cols = "source_l, record_id_l, source_r, record_id_r, match_probability, match_weight"
+    df = con.sql(f"SELECT {cols} FROM {pred.physical_name}").df()
+    pred.drop_table_from_database_and_remove_from_cache()
+    return df
+
+
+def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str | Path = lm.MODEL_PATH,
+                   threshold: float = lm.DEFAULT_THRESHOLD, backend: str = "duckdb") -> BuildResult:
+    ensure_schema(con)
+    secs: dict[str, float] = {}
+    t0 = time.perf_counter()
+    deliveries = prepare_input(con, month)
+    records_rel = _records_relation(deliveries)
+    n_records = con.execute("SELECT count(*) FROM dtsen.linkage_input").fetchall()[0][0]
+    secs["standardise"] = time.perf_counter() - t0
+
+    t = time.perf_counter()
+    settings = load_settings(con, model_path, "dtsen.linkage_input")
+    links = predict_links(con, settings, backend)
+    secs["predict"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    recs = con.execute("SELECT source, record_id FROM dtsen.linkage_input").df()
+    strong = links[links["match_probability"] >= threshold]
+    clusters = connected_components(recs, strong)
+    clusters, n_split = split_oversized(clusters, links)
+    secs["cluster"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    prev_snap = con.execute("SELECT max(snapshot) FROM dtsen.crosswalk WHERE snapshot < ?", [month]).fetchall()[0][0]
+    prev = con.execute("SELECT source || ':' || record_id AS item, person_id AS id FROM dtsen.crosswalk "
+                       "WHERE snapshot = ?", [prev_snap]).df() if prev_snap else pd.DataFrame(columns=["item", "id"])
+    issued = id_number(con.execute("SELECT person_id FROM dtsen.crosswalk UNION ALL "
+                                   "SELECT person_id FROM dtsen.person_id_history WHERE snapshot < ?", [month])
+                       .df()["person_id"], PERSON_PREFIX)
+    groups = pd.DataFrame({"item": clusters["source"] + ":" + clusters["record_id"], "group": clusters["cluster"]})
+    person_assign, person_hist = assign_stable_ids(groups, prev, PERSON_PREFIX, issued)
+    clusters = clusters.merge(person_assign.rename(columns={"group": "cluster", "id": "person_id"}), on="cluster")
+    secs["ids"] = time.perf_counter() - t
+
+    t = time.perf_counter()
+    con.register("_clusters", clusters)
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _records AS
+        SELECT c.person_id, c.cluster, r.* FROM {records_rel} r JOIN _clusters c USING (source, record_id)""")
+    con.unregister("_clusters")
+    fam_keys = con.execute(family_keys_sql("_records")).df()
+    prev_f = con.execute("SELECT DISTINCT person_id AS item, family_id AS id FROM dtsen.crosswalk WHERE snapshot = ?",
+                         [prev_snap]).df() if prev_snap else pd.DataFrame(columns=["item", "id"])
+    issued_f = id_number(con.execute("SELECT family_id FROM dtsen.crosswalk UNION ALL SELECT family_id FROM "
+                                     "dtsen.family_id_history WHERE snapshot < ?", [month]).df()["family_id"],
+                         FAMILY_PREFIX)
+    fam_assign, fam_hist = assign_stable_ids(fam_keys.rename(columns={"person_id": "item", "family_key": "group"}),
+                                             prev_f, FAMILY_PREFIX, issued_f)
+    person_family = fam_keys.merge(fam_assign.rename(columns={"group": "family_key", "id": "family_id"}),
+                                   on="family_key")
+    con.register("_person_family", person_family)
+    golden = con.execute(golden_sql("_records")).df()
+    secs["golden"] = time.perf_counter() - t
+
+    # ---- write everything for the snapshot at once
+    t = time.perf_counter()
+    crosswalk = clusters.merge(person_family[["person_id", "family_id"]], on="person_id")
+    con.register("_crosswalk_df", crosswalk)
+    con.register("_golden_df", golden)
+    with wh.transaction(con):
+        con.execute("DELETE FROM dtsen.crosswalk WHERE snapshot = ?", [month])
+        con.execute("""INSERT INTO dtsen.crosswalk SELECT ?, r.source, r.delivery, r.record_id, c.person_id,
+                       c.family_id, c.cluster FROM _records r JOIN _crosswalk_df c USING (source, record_id)""", [month])
+        con.execute("CREATE TABLE IF NOT EXISTS dtsen.person AS SELECT ''::VARCHAR AS snapshot, ''::VARCHAR AS family_id, "
+                    "* FROM _golden_df LIMIT 0")
+        con.execute("DELETE FROM dtsen.person WHERE snapshot = ?", [month])
+        con.execute("""INSERT INTO dtsen.person BY NAME SELECT ? AS snapshot, pf.family_id, g.*
+                       FROM _golden_df g JOIN _person_family pf USING (person_id)""", [month])
+        con.register("_links_df", links)
+        con.execute("CREATE OR REPLACE TABLE dtsen.links AS SELECT * FROM _links_df")
+        con.unregister("_links_df")
+        _write_family(con, month)
+        for table, col, rel, hist in (("dtsen.person_id_history", "person_id", "related_person_id", person_hist),
+                                      ("dtsen.family_id_history", "family_id", "related_family_id", fam_hist)):
+            con.execute(f"DELETE FROM {table} WHERE snapshot = ?", [month])
+            h = hist[hist["event"] != "kept"].rename(columns={"id": col, "related_id": rel})
+            if prev_snap is None:
+                h = h[h["event"] != "new"]  # the first snapshot: every id is new, nothing to record
+            con.register("_hist", h)
+            con.execute(f"INSERT INTO {table} SELECT ? AS snapshot, {col}, event, {rel} FROM _hist", [month])
+            con.unregister("_hist")
+        model_sha = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
+        n_persons = len(golden)
+        n_families = con.execute("SELECT count(*) FROM dtsen.family WHERE snapshot = ?", [month]).fetchall()[0][0]
+        con.execute("DELETE FROM dtsen.snapshot WHERE snapshot = ?", [month])
+        con.execute("INSERT INTO dtsen.snapshot VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [month, json.dumps(deliveries), model_sha, threshold, n_records, n_persons, n_families, len(links),
+                     n_split, time.perf_counter() - t0])
+    for name in ("_crosswalk_df", "_golden_df", "_person_family"):
+        con.unregister(name)
+    secs["write"] = time.perf_counter() - t
+    largest = int(clusters.groupby("cluster").size().max()) if len(clusters) else 0
+    return BuildResult(snapshot=month, deliveries=deliveries, records=int(n_records), persons=n_persons,
+                       families=int(n_families), links=len(links), split_clusters=n_split, largest_cluster=largest,
+                       seconds=secs, id_events=person_hist["event"].value_counts().to_dict())
+
+
+def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:
+    """dtsen.family: one row per family of the snapshot, with its head and size."""
+    con.execute("""CREATE TABLE IF NOT EXISTS dtsen.family (snapshot VARCHAR NOT NULL, family_id VARCHAR NOT NULL,
+        family_key VARCHAR, head_person_id VARCHAR, members INTEGER, no_kk VARCHAR, village_code VARCHAR,
+        district_code VARCHAR, regency_code VARCHAR, province_code VARCHAR)""")
+    con.execute("DELETE FROM dtsen.family WHERE snapshot = ?", [month])
+    con.execute("""
+        INSERT INTO dtsen.family
+        WITH m AS (SELECT pf.family_id, pf.family_key, p.* EXCLUDE (family_id, snapshot)
+                   FROM _person_family pf JOIN dtsen.person p ON p.person_id = pf.person_id AND p.snapshot = ?)
+        SELECT ?, family_id, any_value(family_key),
+               first(person_id ORDER BY (relationship = 1) DESC NULLS LAST, birth_date NULLS LAST, person_id),
+               count(*),
+               CASE WHEN any_value(family_key) LIKE 'KK:%' THEN substr(any_value(family_key), 4)
+                    ELSE mode(no_kk) END,
+               first(village_code ORDER BY (relationship = 1) DESC NULLS LAST, birth_date NULLS LAST, person_id),
+               NULL, NULL, NULL
+        FROM m GROUP BY family_id""", [month, month])
+    con.execute("""UPDATE dtsen.family SET district_code = substr(village_code, 1, 6),
+                   regency_code = substr(village_code, 1, 4), province_code = substr(village_code, 1, 2)
+                   WHERE snapshot = ?""", [month])
+
+
+def prepare_input(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, str]:
+    """Fill dtsen.linkage_input with the standardised records of the snapshot; returns the deliveries used."""
+    ensure_schema(con)
+    deliveries = snapshot_deliveries(con, month)
+    if not deliveries:
+        raise ValueError(f"no person records delivered up to {month}: ingest DTKS, Regsosek or P3KE first")
+    con.execute(f"CREATE OR REPLACE TABLE dtsen.linkage_input AS {linkage_input_sql(_records_relation(deliveries))}")
+    return deliveries
+
+
+def train_model(con: duckdb.DuckDBPyConnection, month: str, out: str | Path = lm.MODEL_PATH, seed: int = 42,
+                settings: dict | None = None) -> Path:
+    """Train the model on the snapshot's records (seeded) and save it as JSON."""
+    prepare_input(con, month)
+    settings = settings or lm.dtsen_settings(u_fixed=lm.family_location_u(con, "dtsen.linkage_input"))
+    api = lm.db_api(con)
+    sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM dtsen.linkage_input ORDER BY 1").fetchall()]
+    tables = {s: con.sql(f"SELECT * FROM dtsen.linkage_input WHERE source = '{s}'") for s in sources}
+    linker = lm.make_linker(api, tables, settings)
+    lm.train(linker, seed=seed)
+    lm.save_model(linker, out)
+    return Path(out)
