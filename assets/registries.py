@@ -49,7 +49,7 @@ SPECS = [
 REGION_KEY = dg.AssetKey(["sources", "region_reference"])
 
 
-def _md_table(df) -> str:
+def md_table(df) -> str:
     if df is None or len(df) == 0:
         return "_no rows_"
     cols = list(df.columns)
@@ -110,9 +110,9 @@ def result_metadata(res: IngestResult) -> dict:
         "rows_quarantined": res.rows_quarantined,
         "quarantine_share": float(round(res.quarantine_share, 6)),
         "quarantined_by_reason": dg.MetadataValue.json(res.quarantine_by_reason),
-        "files": dg.MetadataValue.md(_md_table(
+        "files": dg.MetadataValue.md(md_table(
             __import__("pandas").DataFrame([vars(f) for f in res.files]))),
-        "preview": dg.MetadataValue.md(_md_table(res.preview)),
+        "preview": dg.MetadataValue.md(md_table(res.preview)),
     }
     if res.nik_valid_rate is not None:
         meta["nik_valid_rate"] = float(round(res.nik_valid_rate, 6))

@@ -36,6 +36,23 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return demo(persons=args.persons, seed=args.seed, months=args.months, data=args.data)
 
 
+def _cmd_train(args: argparse.Namespace) -> int:
+    from dtsen.linkage import model as lm
+    from dtsen.linkage.train import retrain
+
+    res = retrain(persons=args.persons, seed=args.seed, out=args.out or lm.MODEL_PATH)
+    print(json.dumps(res))
+    return 0
+
+
+def _cmd_match(args: argparse.Namespace) -> int:
+    from dtsen.linkage.match import match_file
+
+    res = match_file(args.input, args.out, warehouse=args.warehouse, month=args.month)
+    print(json.dumps(res))
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(prog="dtsen", description="DTSEN data platform command line")
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -62,6 +79,20 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--months", type=int, default=3)
     d.add_argument("--data", default="data")
     d.set_defaults(func=_cmd_demo)
+
+    t = sub.add_parser("train-linkage", help="retrain the linkage model on generated data and save it as JSON")
+    t.add_argument("--persons", type=int, default=100_000)
+    t.add_argument("--seed", type=int, default=7)
+    t.add_argument("--out", default=None, help="model file (default: the version-controlled dtsen/linkage/models/)")
+    t.set_defaults(func=_cmd_train)
+
+    mt = sub.add_parser("match", help="match an external list (canonical record shape) against the current DTSEN")
+    mt.add_argument("--input", required=True, help="CSV or Parquet with record_id, nik, no_kk, name, sex, birth_date, "
+                                                   "village_code (missing columns are treated as empty)")
+    mt.add_argument("--out", required=True, help="CSV or Parquet to write")
+    mt.add_argument("--warehouse", default=None)
+    mt.add_argument("--month", default=None, help="DTSEN snapshot to match against (default: the latest)")
+    mt.set_defaults(func=_cmd_match)
 
     args = ap.parse_args(argv)
     return args.func(args)

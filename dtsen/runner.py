@@ -64,6 +64,23 @@ def materialize_month(landing: str, month: str, warehouse: str | None = None,
 def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
     print(f"\n== month {run.month}: {'ok' if run.success else 'FAILED'}", file=out)
     for key, meta in sorted(run.materialized.items()):
+        if key == "dtsen/person":
+            print(f"  {key:28s} {meta.get('persons', 0):,} persons from {meta.get('records', 0):,} records "
+                  f"(largest cluster {meta.get('largest_cluster')}; id events {meta.get('id_events')})", file=out)
+            continue
+        if key == "dtsen/family":
+            print(f"  {key:28s} {meta.get('families', 0):,} families", file=out)
+            continue
+        if key == "dtsen/crosswalk":
+            continue
+        if key == "dtsen/linkage_evaluation":
+            if meta.get("evaluated"):
+                line = ", ".join(f"{m} {meta[m + '_f1']:.4f}" for m in ("dtsen_model", "generic_splink", "nik_only")
+                                 if m + "_f1" in meta)
+                print(f"  {key:28s} pairwise F1: {line}", file=out)
+            else:
+                print(f"  {key:28s} {meta.get('note', '')}", file=out)
+            continue
         if meta.get("delivered") is False:
             print(f"  {key:28s} no delivery: {meta.get('note', '')}", file=out)
         else:
@@ -101,7 +118,11 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
         if not run.success:
             code = 1
             break
-    print(f"\nresults: warehouse {os.path.abspath(warehouse)} (schema `sources`: *_person, regsosek_family, "
-          f"susenas, death, asn, wage, region, quarantine, ingest_log)")
+    print(f"\nresults: warehouse {os.path.abspath(warehouse)}\n"
+          f"  schema sources: dtks_person, regsosek_person, p3ke_person, regsosek_family, susenas, death, asn, wage, "
+          f"region, quarantine, ingest_log\n"
+          f"  schema dtsen:   person, family, crosswalk, person_id_history, family_id_history, linkage_evaluation, "
+          f"snapshot, links\n"
+          f"  linkage charts: {os.path.abspath(os.path.join(data, 'reports', 'linkage'))}")
     print(f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(ephemeral)')} - `make ui` to browse it")
     return code

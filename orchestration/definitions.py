@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import dagster as dg
 
+from assets.dtsen import dtsen_assets
 from assets.registries import registry_assets
 from orchestration.jobs import monthly_pipeline
 from orchestration.resources import default_resources
 
-ASSETS = [*registry_assets]
+ASSETS = [*registry_assets, *dtsen_assets]
 JOBS = [monthly_pipeline]
 
 

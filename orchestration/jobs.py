@@ -5,7 +5,7 @@ from orchestration.partitions import monthly_partitions
 
 monthly_pipeline = dg.define_asset_job(
     name="monthly_pipeline",
-    selection=dg.AssetSelection.groups("registries"),
+    selection=dg.AssetSelection.groups("registries", "dtsen"),
     partitions_def=monthly_partitions,
-    description="Ingest every source's delivery of the month (and, as the platform grows, everything downstream).",
+    description="Ingest every source's delivery of the month, link them into the DTSEN snapshot and evaluate it.",
 )

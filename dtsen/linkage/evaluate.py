@@ -59,3 +59,73 @@ def threshold_curve(con: duckdb.DuckDBPyConnection, links: str, records: str, tr
             con.unregister("_curve_clusters")
         rows.append({"threshold": th, **{k: m[k] for k in ("precision", "recall", "f1", "largest_cluster")}})
     return pd.DataFrame(rows)
+
+
+THRESHOLDS = [0.5, 0.8, 0.9, 0.95, 0.98, 0.99, 0.995, 0.999, 0.9999]
+
+
+def _truth_relation(con: duckdb.DuckDBPyConnection, truth_path: str, deliveries: dict[str, str]) -> None:
+    cond = " OR ".join(f"(source = '{s}' AND delivery = '{d}')" for s, d in deliveries.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _truth AS SELECT source, record_id, person_id FROM read_parquet(?) "
+                f"WHERE {cond}", [truth_path])
+
+
+def generic_baseline_clusters(con: duckdb.DuckDBPyConnection, records: str, seed: int = 42,
+                              threshold: float = 0.999) -> pd.DataFrame:
+    """The generic Splink set-up on the same records: raw upper-cased names (Jaro-Winkler), birth date, sex,
+    KK, village; no Indonesian normalisation, no NIK parts. Trained the same way, clustered at 0.999."""
+    from . import model as lm
+    from .clusters import connected_components
+
+    con.execute("""CREATE OR REPLACE TEMP TABLE _generic_input AS
+        SELECT source, record_id, nik_raw, upper(name_raw) AS name_upper, sex, birth_date, year(birth_date) AS birth_year,
+               month(birth_date) AS birth_month, day(birth_date) AS birth_day, no_kk, village_code
+        FROM {records}""".format(records=records))
+    sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM _generic_input ORDER BY 1").fetchall()]
+    tables = {s: con.sql(f"SELECT * FROM _generic_input WHERE source = '{s}'") for s in sources}
+    linker = lm.make_linker(lm.db_api(con), tables, lm.generic_settings())
+    linker.training.estimate_probability_two_random_records_match(["l.nik_raw = r.nik_raw AND l.birth_date = r.birth_date"],
+                                                                  recall=0.85)
+    linker.training.estimate_u_using_random_sampling(max_pairs=1.2e6, seed=seed, num_chunks=1)
+    for rule in ["l.nik_raw = r.nik_raw", "l.name_upper = r.name_upper"]:
+        linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=2e6)
+    pred = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
+    edges = con.sql(f"SELECT source_l, record_id_l, source_r, record_id_r FROM {pred.physical_name}").df()
+    pred.drop_table_from_database_and_remove_from_cache()
+    recs = con.execute("SELECT source, record_id FROM _generic_input").df()
+    return connected_components(recs, edges)
+
+
+def evaluate_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_path: str, generic: bool = True,
+                      thresholds: list[float] | None = None) -> dict:
+    """Our model vs the NIK-only join (and the generic Splink set-up), written to dtsen.linkage_evaluation."""
+    import json as _json
+
+    snap = con.execute("SELECT deliveries, threshold FROM dtsen.snapshot WHERE snapshot = ?", [month]).fetchall()
+    if not snap:
+        raise ValueError(f"no DTSEN snapshot {month}: build it first")
+    deliveries, threshold = _json.loads(snap[0][0]), snap[0][1]
+    _truth_relation(con, truth_path, deliveries)
+    cond = " OR ".join(f"(source = '{s}' AND delivery = '{d}')" for s, d in deliveries.items())
+    con.execute(f"CREATE OR REPLACE TEMP TABLE linkage_records AS SELECT * FROM sources.person_record WHERE {cond}")
+    results = {}
+    con.execute("CREATE OR REPLACE TEMP TABLE _ours AS SELECT source, record_id, person_id AS cluster "
+                "FROM dtsen.crosswalk WHERE snapshot = ?", [month])
+    results["dtsen_model"] = {"threshold": threshold, **metrics(con, "_ours", "_truth")}
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _nik AS {nik_only_clusters_sql('linkage_records')}")
+    results["nik_only"] = {"threshold": None, **metrics(con, "_nik", "_truth")}
+    if generic:
+        g = generic_baseline_clusters(con, "linkage_records")
+        con.register("_generic_df", g)
+        results["generic_splink"] = {"threshold": 0.999, **metrics(con, "_generic_df", "_truth")}
+        con.unregister("_generic_df")
+    curve = threshold_curve(con, "dtsen.links", "dtsen.linkage_input", "_truth", thresholds or THRESHOLDS)
+    rows = pd.DataFrame([{"snapshot": month, "method": k, **v} for k, v in results.items()])
+    cols = ["snapshot", "method", "threshold", "records", "clusters", "true_persons", "largest_cluster", "true_pairs",
+            "predicted_pairs", "true_positive_pairs", "precision", "recall", "f1", "bcubed_precision",
+            "bcubed_recall", "bcubed_f1"]
+    con.register("_eval_df", rows[cols])
+    con.execute("DELETE FROM dtsen.linkage_evaluation WHERE snapshot = ?", [month])
+    con.execute("INSERT INTO dtsen.linkage_evaluation SELECT * FROM _eval_df")
+    con.unregister("_eval_df")
+    return {"methods": results, "curve": curve}

@@ -1,0 +1,127 @@
+"""Assets of the `dtsen` group: the unified registry built by linkage, and its evaluation.
+
+Thin wrappers over `dtsen.linkage`. `dtsen/person`, `dtsen/family` and `dtsen/crosswalk` are written together by
+one linkage run per month (a multi-asset); `dtsen/linkage_evaluation` measures it when ground truth is present.
+"""
+import json
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from dtsen.linkage import model as lm
+from dtsen.linkage.evaluate import evaluate_snapshot
+from dtsen.linkage.pipeline import build_snapshot
+from dtsen.linkage.reports import write_reports
+from assets.registries import md_table
+from orchestration.partitions import monthly_partitions
+from orchestration.resources import LandingResource, WarehouseResource
+
+GROUP = "dtsen"
+PERSON, FAMILY, CROSSWALK = (dg.AssetKey(["dtsen", n]) for n in ("person", "family", "crosswalk"))
+SOURCE_DEPS = [dg.AssetKey(["sources", s]) for s in ("dtks", "regsosek", "p3ke")]
+
+
+class LinkageConfig(dg.Config):
+    model_path: str = Field(default=str(lm.MODEL_PATH), description="saved Splink model (JSON)")
+    threshold: float = Field(default=lm.DEFAULT_THRESHOLD, description="match probability to cluster at")
+    backend: str = Field(default="duckdb", description="duckdb (embedded) or spark")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(PERSON, deps=SOURCE_DEPS, group_name=GROUP, kinds={"duckdb", "splink"},
+                     description="DTSEN persons: one stable id per person with golden-record attributes and the "
+                                 "source record each field came from (dtsen.person)."),
+        dg.AssetSpec(FAMILY, deps=[PERSON], group_name=GROUP, kinds={"duckdb"},
+                     description="DTSEN families: one current family per person, with head and KK (dtsen.family)."),
+        dg.AssetSpec(CROSSWALK, deps=[PERSON], group_name=GROUP, kinds={"duckdb"},
+                     description="Every accepted source record of the snapshot -> DTSEN person and family id "
+                                 "(dtsen.crosswalk); id history in dtsen.person_id_history."),
+    ],
+    check_specs=[
+        dg.AssetCheckSpec("every_record_linked", asset=CROSSWALK, blocking=True,
+                          description="every accepted record of the snapshot's deliveries is in the crosswalk once"),
+        dg.AssetCheckSpec("no_oversized_cluster", asset=PERSON,
+                          description="no person holds more records than a family plausibly explains"),
+        dg.AssetCheckSpec("one_family_per_person", asset=FAMILY, blocking=True,
+                          description="every person belongs to exactly one family of the snapshot"),
+    ],
+    partitions_def=monthly_partitions,
+    pool="duckdb_writer",
+)
+def dtsen_registry(context: dg.AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource):
+    month = context.partition_key
+    with warehouse.connect() as con:
+        res = build_snapshot(con, month, model_path=config.model_path, threshold=config.threshold,
+                             backend=config.backend)
+        missing, dup = con.execute("""
+            WITH acc AS (SELECT source, delivery, record_id FROM sources.person_record
+                         WHERE (source, delivery) IN (SELECT source, delivery FROM dtsen.crosswalk WHERE snapshot = ?
+                                                      GROUP BY ALL))
+            SELECT (SELECT count(*) FROM acc a ANTI JOIN (SELECT * FROM dtsen.crosswalk WHERE snapshot = ?) c
+                        USING (source, delivery, record_id)),
+                   (SELECT count(*) - count(DISTINCT (source, delivery, record_id)) FROM dtsen.crosswalk
+                        WHERE snapshot = ?)""", [month, month, month]).fetchall()[0]
+        expected = sum(con.execute(f"SELECT count(*) FROM sources.{s}_person WHERE delivery = ?", [d]).fetchall()[0][0]
+                       for s, d in res.deliveries.items())
+        fam_bad = con.execute("""SELECT count(*) FROM (SELECT person_id FROM dtsen.crosswalk WHERE snapshot = ?
+                                 GROUP BY person_id HAVING count(DISTINCT family_id) <> 1)""", [month]).fetchall()[0][0]
+        ids = con.execute("SELECT event, count(*) FROM dtsen.person_id_history WHERE snapshot = ? GROUP BY 1",
+                          [month]).fetchall()
+    linked_ok = missing == 0 and dup == 0 and res.records == expected
+    yield dg.MaterializeResult(asset_key=PERSON, metadata={
+        "persons": res.persons, "records": res.records, "links_scored": res.links,
+        "largest_cluster": res.largest_cluster, "oversized_clusters_split": res.split_clusters,
+        "deliveries": dg.MetadataValue.json(res.deliveries),
+        "id_events": dg.MetadataValue.json({e: int(n) for e, n in ids}),
+        "seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in res.seconds.items()}),
+        "threshold": config.threshold})
+    yield dg.MaterializeResult(asset_key=FAMILY, metadata={"families": res.families})
+    yield dg.MaterializeResult(asset_key=CROSSWALK, metadata={"rows": res.records})
+    yield dg.AssetCheckResult(asset_key=CROSSWALK, check_name="every_record_linked", passed=bool(linked_ok),
+                              metadata={"accepted_records": int(expected), "in_crosswalk": res.records,
+                                        "missing": int(missing), "duplicated": int(dup)})
+    yield dg.AssetCheckResult(asset_key=PERSON, check_name="no_oversized_cluster",
+                              passed=bool(res.largest_cluster <= 12),
+                              metadata={"largest_cluster": res.largest_cluster})
+    yield dg.AssetCheckResult(asset_key=FAMILY, check_name="one_family_per_person", passed=bool(fam_bad == 0),
+                              metadata={"persons_with_several_families": int(fam_bad)})
+
+
+class EvaluationConfig(dg.Config):
+    generic_baseline: bool = Field(default=True, description="also train and score the generic Splink set-up")
+    reports_dir: str = Field(default="", description="where charts are written (default: reports/ beside the "
+                                                      "warehouse file)")
+
+
+@dg.asset(key=dg.AssetKey(["dtsen", "linkage_evaluation"]), deps=[PERSON, CROSSWALK], group_name=GROUP,
+          partitions_def=monthly_partitions, kinds={"duckdb", "splink"}, pool="duckdb_writer",
+          description="Pairwise precision/recall/F1 and B-cubed of the DTSEN linkage against the synthetic ground "
+                      "truth, beside the NIK-only join and a generic Splink set-up (dtsen.linkage_evaluation); "
+                      "Splink charts as HTML. Skipped when the landing folder has no truth/.")
+def linkage_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, warehouse: WarehouseResource,
+                       landing: LandingResource) -> dg.MaterializeResult:
+    month = context.partition_key
+    truth = os.path.join(landing.path, "truth", "truth.parquet")
+    if not os.path.exists(truth):
+        context.log.info(f"no ground truth at {truth}: nothing to evaluate")
+        return dg.MaterializeResult(metadata={"evaluated": False, "note": f"no ground truth at {truth}"})
+    with warehouse.connect() as con:
+        ev = evaluate_snapshot(con, month, truth, generic=config.generic_baseline)
+        reports = config.reports_dir or os.path.join(os.path.dirname(os.path.abspath(warehouse.path)), "reports")
+        charts = write_reports(con, month, ev, os.path.join(reports, "linkage", month))
+    meta = {"evaluated": True}
+    for method, m in ev["methods"].items():
+        meta[f"{method}_f1"] = float(round(m["f1"], 6))
+        meta[f"{method}_precision"] = float(round(m["precision"], 6))
+        meta[f"{method}_recall"] = float(round(m["recall"], 6))
+    meta["bcubed_f1"] = float(round(ev["methods"]["dtsen_model"]["bcubed_f1"], 6))
+    meta["threshold_curve"] = dg.MetadataValue.md(md_table(ev["curve"].round(6)))
+    for name, path in charts.items():
+        meta[f"chart_{name}"] = dg.MetadataValue.path(os.path.abspath(path))
+    meta["summary"] = dg.MetadataValue.json(json.loads(json.dumps(ev["methods"], default=float)))
+    return dg.MaterializeResult(metadata=meta)
+
+
+dtsen_assets = [dtsen_registry, linkage_evaluation]
