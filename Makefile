@@ -46,6 +46,7 @@ ui: setup
 bench: setup
 	$(BIN)/python bench/synth.py --persons 1000000
 	$(BIN)/python bench/ingest.py --persons 1000000
+	$(BIN)/python bench/linkage.py --persons 1000000
 
 clean:
 	rm -rf $(DATA) .dagster_home .pytest_cache

@@ -39,6 +39,7 @@ def identity_columns(nik: pd.Series, kk: pd.Series, sex: pd.Series, birth_date: 
     con = duckdb.connect()
     try:
         con.register("t", pa.table({
+            "rn": pa.array(range(len(nik)), type=pa.int64()),
             "nik": pa.array(nik.to_numpy(dtype=object), type=pa.string()),
             "kk": pa.array(kk.to_numpy(dtype=object), type=pa.string()),
             "sex": pa.array(pd.to_numeric(sex, errors="coerce").astype("Int8").to_numpy(dtype=object), type=pa.int8()),
@@ -58,7 +59,7 @@ def identity_columns(nik: pd.Series, kk: pd.Series, sex: pd.Series, birth_date: 
                    CASE WHEN regexp_full_match(kk, '[0-9]{{16}}') THEN kk END AS no_kk, kk AS no_kk_raw,
                    CASE WHEN kk IS NULL THEN 'missing' WHEN NOT regexp_full_match(kk, '[0-9]{{16}}')
                         THEN 'bad_format' END AS no_kk_flag
-            FROM f""").arrow()
+            FROM f ORDER BY rn""").arrow()  # DuckDB scans in parallel: the order must be asked for
     finally:
         con.close()
     df = out.to_pandas() if hasattr(out, "to_pandas") else out.read_all().to_pandas()

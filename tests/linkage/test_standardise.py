@@ -83,3 +83,11 @@ def test_nik_parsing_flags_and_cross_checks():
     assert list(out["nik_sex_mismatch"]) == list(df["sex_mm"])
     valid = df["flag"].isna()
     assert (out.loc[valid, "nik"] == df.loc[valid, "nik"]).all() and out.loc[~valid, "nik"].isna().all()
+
+
+def test_nik_flags_keep_row_order_on_large_inputs():
+    """DuckDB scans registered tables in parallel; the output must still line up with the input rows."""
+    n = 300_000
+    nik = pd.Series([f"3201{i % 97:02d}0101{i % 100:02d}{i % 10000:04d}" for i in range(n)])
+    out = identity_columns(nik, nik, pd.Series([1] * n), pd.Series([pd.NaT] * n), {"320101"})
+    assert (out["nik_raw"].to_numpy() == nik.to_numpy()).all()
