@@ -71,6 +71,8 @@ def main() -> None:
         "baseline_f1": round(m["nik_only"]["f1"], 5),
         "generic_f1": round(m["generic_splink"]["f1"], 5) if "generic_splink" in m else None,
         "largest_cluster": res.largest_cluster, "threshold": m["dtsen_model"]["threshold"],
+        "curve": {str(r.threshold): [round(r.precision, 5), round(r.recall, 5), round(r.f1, 5)]
+                  for r in ev["curve"].itertuples()},
         "evaluation_seconds": round(t_eval, 2), "target_seconds": 180, "target_rss_mb": 6144,
         "cpus": os.cpu_count(),
     }

@@ -5,10 +5,10 @@ Source rank for identity fields: Regsosek (door-to-door enumeration) 1, DTKS 2, 
 |---|---|
 | nik | a structurally valid NIK (nik_flag null); prefer one whose date and sex marker agree with the record; then the NIK carried by most records; then source rank |
 | name, sex, birth_date | the value carried by most records; ties by source rank; nulls last |
-| address, rt, rw, village_code, no_kk, relationship | the latest delivery (DTKS is monthly, so usually DTKS); ties by DTKS > Regsosek > P3KE |
-| education, work, working, disability, pregnant, school_level, marital_status | Regsosek first (socio-economic detail), then DTKS, then P3KE; nulls last |
-| kks, bank | DTKS (the only source that has them) |
-| desil_p3ke | P3KE |
+| address, rt, rw, village_code, no_kk, relationship | together, from the record of the latest delivery that has a village (DTKS is monthly, so usually DTKS); ties DTKS > Regsosek > P3KE |
+| education, work, working, disability, pregnant, school_level, marital_status | together, from one record: Regsosek first (socio-economic detail), then DTKS, then P3KE; records with the fields filled first |
+| kks, bank | together, from the latest DTKS record (the only source that has them) |
+| desil_p3ke | the P3KE record |
 Each field comes with `<field>_src` = `<source>:<record_id>` of the record it was taken from.
 """
 from __future__ import annotations
@@ -30,24 +30,41 @@ def _pick(field: str, order: str) -> str:
             f"{order}, source, record_id) AS {field}__s")
 
 
+def _pick_group(name: str, fields: list[str], order: str) -> str:
+    """One record gives all fields of a group (they stay coherent: an address with its village and KK)."""
+    packed = ", ".join(f"{f} := {f}" for f in fields)
+    return (f"first(struct_pack({packed}, src := source || ':' || record_id) ORDER BY {order}, source, record_id) "
+            f"AS {name}__g")
+
+
+GROUPS = {  # name -> (fields, ordering)
+    "latest": (LATEST, f"(village_code IS NULL), delivery DESC, {LATEST_RANK}"),
+    "socio": (SOCIO, f"(work IS NULL AND education IS NULL), {SOCIO_RANK}"),
+    "dtks": (DTKS_ONLY, "(source <> 'dtks'), delivery DESC"),
+    "p3ke": (P3KE_ONLY, "(source <> 'p3ke'), delivery DESC"),
+}
+
+
 def golden_sql(records: str) -> str:
     """records: relation with person_id plus the canonical person-record columns of the snapshot."""
     counts = ", ".join(f"count(*) OVER (PARTITION BY person_id, {f}) AS n__{f}" for f in ["nik"] + MAJORITY)
     picks = [_pick("nik", "(nik_date_mismatch OR nik_sex_mismatch), n__nik DESC, " + IDENTITY_RANK)]
     picks += [_pick(f, f"n__{f} DESC, {IDENTITY_RANK}") for f in MAJORITY]
-    picks += [_pick(f, f"delivery DESC, {LATEST_RANK}") for f in LATEST]
-    picks += [_pick(f, SOCIO_RANK) for f in SOCIO]
-    picks += [_pick(f, "(source <> 'dtks'), delivery DESC") for f in DTKS_ONLY]
-    picks += [_pick(f, "(source <> 'p3ke'), delivery DESC") for f in P3KE_ONLY]
-    unpack = ", ".join(f"{f}__s.v AS {f}, CASE WHEN {f}__s.v IS NOT NULL THEN {f}__s.src END AS {f}_src"
-                       for f in GOLDEN_FIELDS)
+    picks += [_pick_group(g, fields, order) for g, (fields, order) in GROUPS.items()]
+    unpack = [f"{f}__s.v AS {f}, CASE WHEN {f}__s.v IS NOT NULL THEN {f}__s.src END AS {f}_src"
+              for f in ["nik"] + MAJORITY]
+    for g, (fields, _) in GROUPS.items():
+        only_own = "" if g in ("latest", "socio") else f" AND {g}__g.src LIKE '{g}:%'"
+        for f in fields:
+            unpack.append(f"CASE WHEN true{only_own} THEN {g}__g.{f} END AS {f}, "
+                          f"CASE WHEN {g}__g.{f} IS NOT NULL{only_own} THEN {g}__g.src END AS {f}_src")
     return f"""
     WITH r AS (SELECT *, {counts} FROM {records}),
     g AS (SELECT person_id, count(*) AS n_records, count(DISTINCT source) AS n_sources,
                  list(DISTINCT source ORDER BY source) AS sources, {', '.join(picks)}
           FROM r GROUP BY person_id)
-    SELECT person_id, n_records, n_sources, sources, {unpack},
-           substr(village_code__s.v, 1, 6) AS district_code, substr(village_code__s.v, 1, 4) AS regency_code,
-           substr(village_code__s.v, 1, 2) AS province_code
+    SELECT person_id, n_records, n_sources, sources, {', '.join(unpack)},
+           substr(latest__g.village_code, 1, 6) AS district_code, substr(latest__g.village_code, 1, 4) AS regency_code,
+           substr(latest__g.village_code, 1, 2) AS province_code
     FROM g
     """

@@ -23,7 +23,8 @@ def assign_stable_ids(groups: pd.DataFrame, previous: pd.DataFrame, prefix: str,
     Returns (assignment: group -> id, history: id, event, related_id)."""
     g = groups[["item", "group"]].copy()
     g["item"] = g["item"].astype(str)
-    first_item = g.groupby("group")["item"].min().rename("first_item")
+    # smallest item per group (sort + first: a string groupby-min would run per group in Python)
+    first_item = g.sort_values(["item"]).drop_duplicates("group").set_index("group")["item"].rename("first_item")
     prev = previous[["item", "id"]].copy() if len(previous) else pd.DataFrame(columns=["item", "id"])
     prev["item"] = prev["item"].astype(str)
     carried = g.merge(prev, on="item", how="inner")
@@ -57,7 +58,7 @@ def assign_stable_ids(groups: pd.DataFrame, previous: pd.DataFrame, prefix: str,
                                  "related_id": new_groups["related_id"].to_numpy()}))
     hist = pd.concat(history, ignore_index=True)
     hist["related_id"] = hist["related_id"].astype(object).where(hist["related_id"].notna(), None)
-    return assign[["group", "id"]], hist.sort_values(["id", "event"]).reset_index(drop=True)
+    return assign[["group", "id"]].sort_values("group").reset_index(drop=True), hist.sort_values(["id", "event"]).reset_index(drop=True)
 
 
 def id_number(ids: pd.Series, prefix: str) -> int:

@@ -49,17 +49,6 @@ EM_RULES = [
     "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date",
 ]
 
-# Family-level fields only count as evidence for the same person when the name agrees (at any of the name
-# comparison's agreeing levels) and the birth dates are close (or one is missing): a parent and a child, two
-# siblings or twins share KK and village but not both name and birth date.
-NAME_AGREES = ("(name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r "
-               "OR jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94 OR name_phonetic_l = name_phonetic_r "
-               "OR damerau_levenshtein(name_norm_l, name_norm_r) <= 2 "
-               "OR (len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 AND (list_has_all(name_tokens_l, name_tokens_r) "
-               "OR list_has_all(name_tokens_r, name_tokens_l))))")
-DOB_CLOSE = ("(birth_date_l IS NULL OR birth_date_r IS NULL OR birth_year_l = birth_year_r "
-             "OR (abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r))")
-NAME_OR_DOB_AGREE = f"({NAME_AGREES} AND {DOB_CLOSE})"
 # both names have the same number of tokens (2+), all but one equal, and the differing tokens are not typos
 # of each other: the signature of siblings and twins (given names differ, family name shared)
 ONE_TOKEN_DIFFERS = (
@@ -68,6 +57,17 @@ ONE_TOKEN_DIFFERS = (
     "AND levenshtein("
     "array_to_string(list_filter(name_tokens_l, lambda x: NOT list_contains(name_tokens_r, x)), ' '), "
     "array_to_string(list_filter(name_tokens_r, lambda x: NOT list_contains(name_tokens_l, x)), ' ')) >= 3")
+# Family-level fields only count as evidence for the same person when the name agrees (exactly, as a typo,
+# phonetically, in another token order or shortened, but not when one given name clearly differs) and the dates are
+# close (or one is missing): a parent and a child, two siblings or twins share KK and village, not name and date.
+NAME_AGREES = ("((name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r "
+               "OR jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94 OR name_phonetic_l = name_phonetic_r "
+               "OR damerau_levenshtein(name_norm_l, name_norm_r) <= 2 "
+               "OR (len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 AND (list_has_all(name_tokens_l, name_tokens_r) "
+               f"OR list_has_all(name_tokens_r, name_tokens_l)))) AND NOT ({ONE_TOKEN_DIFFERS}))")
+DOB_CLOSE = ("(birth_date_l IS NULL OR birth_date_r IS NULL OR birth_year_l = birth_year_r "
+             "OR (abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r))")
+NAME_AND_DOB_AGREE = f"({NAME_AGREES} AND {DOB_CLOSE})"
 
 
 def _level(sql: str, label: str, null: bool = False, bf: float | None = None, tf: str | None = None) -> dict:
@@ -101,11 +101,11 @@ def name_comparison(tf: bool = False) -> dict:
         _level("name_norm_l IS NULL OR name_norm_r IS NULL", "null", null=True),
         _level("name_norm_l = name_norm_r", "exact", tf="name_norm" if tf else None),
         _level("name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r", "same without spaces / token order"),
+        _level(ONE_TOKEN_DIFFERS, "one given name clearly differs (siblings)", bf=ONE_GIVEN_NAME_DIFFERS_BF),
         _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94", "Jaro-Winkler >= 0.94"),
         _level("damerau_levenshtein(name_norm_l, name_norm_r) <= 2", "at most two typos"),
         _level("len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 AND (list_has_all(name_tokens_l, name_tokens_r) "
                "OR list_has_all(name_tokens_r, name_tokens_l))", "tokens of one inside the other"),
-        _level(ONE_TOKEN_DIFFERS, "one given name clearly differs (siblings)", bf=ONE_GIVEN_NAME_DIFFERS_BF),
         _level("name_phonetic_l = name_phonetic_r", "phonetic skeleton equal"),
         _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.85", "Jaro-Winkler >= 0.85"),
         _level("ELSE", "else"),
@@ -143,7 +143,7 @@ def family_comparison(u: dict[str, float] | None = None) -> dict:
     u = u or {}
     return {"output_column_name": "family", "comparison_description": "KK: family evidence, counted only when the name "
             "agrees and the birth dates are close (otherwise treated as missing)", "comparison_levels": [
-                _level(f"no_kk_l IS NULL OR no_kk_r IS NULL OR NOT {NAME_OR_DOB_AGREE}",
+                _level(f"no_kk_l IS NULL OR no_kk_r IS NULL OR NOT {NAME_AND_DOB_AGREE}",
                        "missing, or name/birth date disagree", null=True),
                 _fixed_u(_level("no_kk_l = no_kk_r", "same KK"), u.get("same")),
                 _fixed_u(_level("ELSE", "different KK"), u.get("else")),
@@ -154,7 +154,7 @@ def location_comparison(u: dict[str, float] | None = None) -> dict:
     u = u or {}
     return {"output_column_name": "location", "comparison_description": "region: family evidence, counted only when "
             "the name agrees and the birth dates are close (otherwise treated as missing)", "comparison_levels": [
-                _level(f"village_code_l IS NULL OR village_code_r IS NULL OR NOT {NAME_OR_DOB_AGREE}",
+                _level(f"village_code_l IS NULL OR village_code_r IS NULL OR NOT {NAME_AND_DOB_AGREE}",
                        "missing, or name/birth date disagree", null=True),
                 _fixed_u(_level("village_code_l = village_code_r", "same village"), u.get("village")),
                 _fixed_u(_level("district_code_l = district_code_r", "same district"), u.get("district")),

@@ -13,12 +13,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+import numpy as np
 import pandas as pd
 
 from dtsen import warehouse as wh
 
 from . import model as lm
-from .clusters import connected_components, split_oversized
+from .clusters import cluster_indices
 from .family import family_keys_sql
 from .golden import golden_sql
 from .ids import assign_stable_ids, id_number
@@ -105,18 +106,35 @@ def refresh_prior(linker) -> None:
 
 
 def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str = "duckdb",
-                  min_probability: float = 0.5) -> pd.DataFrame:
-    """Score candidate pairs of dtsen.linkage_input with the model; pairs at or above min_probability."""
+                  min_probability: float = 0.5, table: str = "dtsen.links") -> int:
+    """Score candidate pairs of dtsen.linkage_input with the model; write pairs >= min_probability to `table`."""
     api = lm.db_api(con, backend)
     tables = {s: con.sql(f"SELECT * FROM dtsen.linkage_input WHERE source = '{s}'") for s in
               [r[0] for r in con.execute("SELECT DISTINCT source FROM dtsen.linkage_input ORDER BY 1").fetchall()]}
     linker = lm.make_linker(api, tables, settings)
     refresh_prior(linker)
     pred = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
-    cols = "source_l, record_id_l, source_r, record_id_r, match_probability, match_weight"
-    df = con.sql(f"SELECT {cols} FROM {pred.physical_name}").df()
+    kind = "TABLE" if "." in table else "TEMP TABLE"
+    con.execute(f"CREATE OR REPLACE {kind} {table} AS SELECT source_l, record_id_l, source_r, record_id_r, "
+                f"match_probability, match_weight FROM {pred.physical_name}")
     pred.drop_table_from_database_and_remove_from_cache()
-    return df
+    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+
+
+def cluster_snapshot(con: duckdb.DuckDBPyConnection, threshold: float, links: str = "dtsen.links"
+                     ) -> tuple[pd.DataFrame, int]:
+    """Clusters of dtsen.linkage_input's records (integer union-find; oversized clusters re-split)."""
+    con.execute("""CREATE OR REPLACE TEMP TABLE _rec_idx AS
+                   SELECT (row_number() OVER (ORDER BY source, record_id) - 1)::BIGINT AS idx, source, record_id
+                   FROM dtsen.linkage_input""")
+    e = con.execute(f"""SELECT a.idx AS a, b.idx AS b, l.match_probability AS p FROM {links} l
+                        JOIN _rec_idx a ON a.source = l.source_l AND a.record_id = l.record_id_l
+                        JOIN _rec_idx b ON b.source = l.source_r AND b.record_id = l.record_id_r""").fetchnumpy()
+    recs = con.execute("SELECT source, record_id FROM _rec_idx ORDER BY idx").df()
+    roots, n_split = cluster_indices(len(recs), np.asarray(e["a"]), np.asarray(e["b"]), np.asarray(e["p"]), threshold)
+    keys = (recs["source"] + ":" + recs["record_id"]).to_numpy()
+    recs["cluster"] = keys[roots]
+    return recs, n_split
 
 
 def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str | Path = lm.MODEL_PATH,
@@ -131,14 +149,11 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
 
     t = time.perf_counter()
     settings = load_settings(con, model_path, "dtsen.linkage_input")
-    links = predict_links(con, settings, backend)
+    n_links = predict_links(con, settings, backend, table="_links_new")
     secs["predict"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    recs = con.execute("SELECT source, record_id FROM dtsen.linkage_input").df()
-    strong = links[links["match_probability"] >= threshold]
-    clusters = connected_components(recs, strong)
-    clusters, n_split = split_oversized(clusters, links)
+    clusters, n_split = cluster_snapshot(con, threshold, "_links_new")
     secs["cluster"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -186,9 +201,7 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
         con.execute("DELETE FROM dtsen.person WHERE snapshot = ?", [month])
         con.execute("""INSERT INTO dtsen.person BY NAME SELECT ? AS snapshot, pf.family_id, g.*
                        FROM _golden_df g JOIN _person_family pf USING (person_id)""", [month])
-        con.register("_links_df", links)
-        con.execute("CREATE OR REPLACE TABLE dtsen.links AS SELECT * FROM _links_df")
-        con.unregister("_links_df")
+        con.execute("CREATE OR REPLACE TABLE dtsen.links AS SELECT * FROM _links_new")
         _write_family(con, month)
         for table, col, rel, hist in (("dtsen.person_id_history", "person_id", "related_person_id", person_hist),
                                       ("dtsen.family_id_history", "family_id", "related_family_id", fam_hist)):
@@ -204,14 +217,14 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
         n_families = con.execute("SELECT count(*) FROM dtsen.family WHERE snapshot = ?", [month]).fetchall()[0][0]
         con.execute("DELETE FROM dtsen.snapshot WHERE snapshot = ?", [month])
         con.execute("INSERT INTO dtsen.snapshot VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-                    [month, json.dumps(deliveries), model_sha, threshold, n_records, n_persons, n_families, len(links),
+                    [month, json.dumps(deliveries), model_sha, threshold, n_records, n_persons, n_families, n_links,
                      n_split, time.perf_counter() - t0])
     for name in ("_crosswalk_df", "_golden_df", "_person_family"):
         con.unregister(name)
     secs["write"] = time.perf_counter() - t
     largest = int(clusters.groupby("cluster").size().max()) if len(clusters) else 0
     return BuildResult(snapshot=month, deliveries=deliveries, records=int(n_records), persons=n_persons,
-                       families=int(n_families), links=len(links), split_clusters=n_split, largest_cluster=largest,
+                       families=int(n_families), links=int(n_links), split_clusters=n_split, largest_cluster=largest,
                        seconds=secs, id_events=person_hist["event"].value_counts().to_dict())
 
 
