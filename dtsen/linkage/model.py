@@ -82,11 +82,39 @@ def _level(sql: str, label: str, null: bool = False, bf: float | None = None, tf
     return d
 
 
-def nik_comparison() -> dict:
+M_FLOOR = 1e-3  # an 'else' level whose m EM drove to ~0 would veto a match on its own (e.g. a relative's NIK)
+
+
+def finalise_parameters(settings: dict, u: dict[str, dict[str, float]]) -> dict:
+    """Apply the data-size-dependent u probabilities and floor the m of disagreement levels (in place)."""
+    keys = {("nik", "exact"): "exact", ("family", "same KK"): "same", ("family", "different KK"): "else",
+            ("location", "same village"): "village", ("location", "same district"): "district",
+            ("location", "same regency"): "regency", ("location", "else"): "else"}
+    for comp in settings["comparisons"]:
+        name = comp["output_column_name"]
+        for level in comp["comparison_levels"]:
+            k = keys.get((name, level.get("label_for_charts")))
+            if k is not None and k in u.get(name, {}):
+                new = u[name][k]
+                if name == "nik" and level.get("u_probability"):  # an upper bound: keep a smaller trained u
+                    new = min(new, level["u_probability"])
+                level["u_probability"] = max(new, 1e-12)
+            if level.get("sql_condition") == "ELSE" and level.get("m_probability") is not None:
+                level["m_probability"] = max(level["m_probability"], M_FLOOR)
+    return settings
+
+
+def _fixed_u(level: dict, u: float | None) -> dict:
+    if u is not None:
+        level.update({"u_probability": max(u, 1e-12), "fix_u_probability": True})
+    return level
+
+
+def nik_comparison(u: dict[str, float] | None = None) -> dict:
     d_l, d_r = "TRY_CAST(substr(nik_l, 7, 2) AS INTEGER)", "TRY_CAST(substr(nik_r, 7, 2) AS INTEGER)"
     return {"output_column_name": "nik", "comparison_description": "NIK by which part differs", "comparison_levels": [
         _level("nik_l IS NULL OR nik_r IS NULL", "null", null=True),
-        _level("nik_l = nik_r", "exact"),
+        _fixed_u(_level("nik_l = nik_r", "exact"), (u or {}).get("exact")),
         _level("hamming(nik_l, nik_r) = 2 AND damerau_levenshtein(nik_l, nik_r) = 1", "adjacent digits transposed"),
         _level("nik12_l = nik12_r", "only the serial differs", bf=NIK_SERIAL_ONLY_BF),
         _level(f"substr(nik_l, 1, 6) = substr(nik_r, 1, 6) AND substr(nik_l, 9, 8) = substr(nik_r, 9, 8) "
@@ -133,12 +161,6 @@ def sex_comparison() -> dict:
     ]}
 
 
-def _fixed_u(level: dict, u: float | None) -> dict:
-    if u is not None:
-        level.update({"u_probability": max(u, 1e-12), "fix_u_probability": True})
-    return level
-
-
 def family_comparison(u: dict[str, float] | None = None) -> dict:
     u = u or {}
     return {"output_column_name": "family", "comparison_description": "KK: family evidence, counted only when the name "
@@ -163,9 +185,12 @@ def location_comparison(u: dict[str, float] | None = None) -> dict:
             ]}
 
 
-def family_location_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict[str, float]]:
-    """u probabilities of the family and location levels, computed exactly from the data.
+def data_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict[str, float]]:
+    """u probabilities that depend on the size of the data, computed exactly from it.
 
+    NIK exact: at a million records two random records share a NIK about once in a million pairs, so random
+    sampling of ~1e6 pairs often sees none and leaves the level untrained.
+    Family and location levels:
     Their levels are conditional on name and birth date agreeing, and random pairs that satisfy that condition are
     mostly true matches, so random-sampling u estimates would be biased towards 1. Instead: the chance that two
     records drawn at random share a KK / village / district / regency, i.e. sum(n_k^2) / N^2 over groups k."""
@@ -174,9 +199,15 @@ def family_location_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str
                           f"WHERE {col} IS NOT NULL GROUP BY {col})").fetchall()[0]
         return float(row[0] or 0.0)
 
+    # for NIK, random records sharing a value are nearly always the same person, so sum(n^2)/N^2 would measure
+    # matches; the chance that a non-matching record carries a given NIK is bounded by one over the number of
+    # distinct NIKs instead
+    distinct = con.execute(f"SELECT count(DISTINCT nik) FROM {relation}").fetchall()[0][0]
+    nik = 1.0 / max(distinct, 1)
     kk = share("no_kk")
     v, d, r = share("village_code"), share("district_code"), share("regency_code")
-    return {"family": {"same": kk, "else": 1 - kk},
+    return {"nik": {"exact": nik},
+            "family": {"same": kk, "else": 1 - kk},
             "location": {"village": v, "district": max(d - v, 1e-9), "regency": max(r - d, 1e-9), "else": 1 - r}}
 
 
@@ -188,7 +219,7 @@ def dtsen_settings(link_type: str = "link_and_dedupe", tf: bool = False,
         "source_dataset_column_name": "source",
         "probability_two_random_records_match": 1e-6,
         "blocking_rules_to_generate_predictions": [{"blocking_rule": r, "sql_dialect": "duckdb"} for r in BLOCKING_RULES],
-        "comparisons": [nik_comparison(), name_comparison(tf), birth_date_comparison(), sex_comparison(),
+        "comparisons": [nik_comparison((u_fixed or {}).get("nik")), name_comparison(tf), birth_date_comparison(), sex_comparison(),
                         family_comparison((u_fixed or {}).get("family")),
                         location_comparison((u_fixed or {}).get("location"))],
         "retain_matching_columns": False,

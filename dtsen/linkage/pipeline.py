@@ -83,21 +83,10 @@ def _records_relation(deliveries: dict[str, str]) -> str:
 
 
 def load_settings(con: duckdb.DuckDBPyConnection, model_path: str | Path, relation: str) -> dict:
-    """The saved model, with the data-size-dependent parameters recomputed for this snapshot: the family and
-    location u probabilities (exact, from the data). The prior is re-estimated by `refresh_prior`."""
+    """The saved model, with the data-size-dependent parameters recomputed for this snapshot: the u of NIK exact
+    and of the family and location levels (exact, from the data). The prior is re-estimated by `refresh_prior`."""
     settings = json.loads(Path(model_path).read_text())
-    u = lm.family_location_u(con, relation)
-    for comp in settings["comparisons"]:
-        name = comp["output_column_name"]
-        if name not in ("family", "location"):
-            continue
-        keys = {"same KK": "same", "different KK": "else", "same village": "village", "same district": "district",
-                "same regency": "regency", "else": "else"}
-        for level in comp["comparison_levels"]:
-            k = keys.get(level.get("label_for_charts"))
-            if k and k in u[name]:
-                level["u_probability"] = max(u[name][k], 1e-12)
-    return settings
+    return lm.finalise_parameters(settings, lm.data_u(con, relation))
 
 
 def refresh_prior(linker) -> None:
@@ -265,11 +254,14 @@ def train_model(con: duckdb.DuckDBPyConnection, month: str, out: str | Path = lm
                 settings: dict | None = None) -> Path:
     """Train the model on the snapshot's records (seeded) and save it as JSON."""
     prepare_input(con, month)
-    settings = settings or lm.dtsen_settings(u_fixed=lm.family_location_u(con, "dtsen.linkage_input"))
+    settings = settings or lm.dtsen_settings(u_fixed=lm.data_u(con, "dtsen.linkage_input"))
     api = lm.db_api(con)
     sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM dtsen.linkage_input ORDER BY 1").fetchall()]
     tables = {s: con.sql(f"SELECT * FROM dtsen.linkage_input WHERE source = '{s}'") for s in sources}
     linker = lm.make_linker(api, tables, settings)
     lm.train(linker, seed=seed)
     lm.save_model(linker, out)
+    saved = json.loads(Path(out).read_text())
+    lm.finalise_parameters(saved, lm.data_u(con, "dtsen.linkage_input"))
+    Path(out).write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
     return Path(out)
