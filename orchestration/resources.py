@@ -20,7 +20,7 @@ class WarehouseResource(dg.ConfigurableResource):
 
     path: str = Field(default=wh.warehouse_path(), description="DuckDB file of the warehouse")
     threads: int = Field(default=2, description="DuckDB threads")
-    memory_limit: str = Field(default="8GB", description="DuckDB memory limit")
+    memory_limit: str = Field(default="4GB", description="DuckDB memory limit (the rest of the process needs room)")
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:

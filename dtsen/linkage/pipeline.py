@@ -173,23 +173,22 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     person_family = fam_keys.merge(fam_assign.rename(columns={"group": "family_key", "id": "family_id"}),
                                    on="family_key")
     con.register("_person_family", person_family)
-    golden = con.execute(golden_sql("_records")).df()
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _golden AS {golden_sql('_records')}")  # stays in DuckDB
     secs["golden"] = time.perf_counter() - t
 
     # ---- write everything for the snapshot at once
     t = time.perf_counter()
     crosswalk = clusters.merge(person_family[["person_id", "family_id"]], on="person_id")
     con.register("_crosswalk_df", crosswalk)
-    con.register("_golden_df", golden)
     with wh.transaction(con):
         con.execute("DELETE FROM dtsen.crosswalk WHERE snapshot = ?", [month])
         con.execute("""INSERT INTO dtsen.crosswalk SELECT ?, r.source, r.delivery, r.record_id, c.person_id,
                        c.family_id, c.cluster FROM _records r JOIN _crosswalk_df c USING (source, record_id)""", [month])
         con.execute("CREATE TABLE IF NOT EXISTS dtsen.person AS SELECT ''::VARCHAR AS snapshot, ''::VARCHAR AS family_id, "
-                    "* FROM _golden_df LIMIT 0")
+                    "* FROM _golden LIMIT 0")
         con.execute("DELETE FROM dtsen.person WHERE snapshot = ?", [month])
         con.execute("""INSERT INTO dtsen.person BY NAME SELECT ? AS snapshot, pf.family_id, g.*
-                       FROM _golden_df g JOIN _person_family pf USING (person_id)""", [month])
+                       FROM _golden g JOIN _person_family pf USING (person_id)""", [month])
         con.execute("CREATE OR REPLACE TABLE dtsen.links AS SELECT * FROM _links_new")
         _write_family(con, month)
         for table, col, rel, hist in (("dtsen.person_id_history", "person_id", "related_person_id", person_hist),
@@ -202,13 +201,14 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
             con.execute(f"INSERT INTO {table} SELECT ? AS snapshot, {col}, event, {rel} FROM _hist", [month])
             con.unregister("_hist")
         model_sha = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
-        n_persons = len(golden)
+        n_persons = con.execute("SELECT count(*) FROM _golden").fetchall()[0][0]
         n_families = con.execute("SELECT count(*) FROM dtsen.family WHERE snapshot = ?", [month]).fetchall()[0][0]
         con.execute("DELETE FROM dtsen.snapshot WHERE snapshot = ?", [month])
         con.execute("INSERT INTO dtsen.snapshot VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [month, json.dumps(deliveries), model_sha, threshold, n_records, n_persons, n_families, n_links,
                      n_split, time.perf_counter() - t0])
-    for name in ("_crosswalk_df", "_golden_df", "_person_family"):
+    con.execute("DROP TABLE IF EXISTS _golden")
+    for name in ("_crosswalk_df", "_person_family"):
         con.unregister(name)
     secs["write"] = time.perf_counter() - t
     largest = int(clusters.groupby("cluster").size().max()) if len(clusters) else 0
