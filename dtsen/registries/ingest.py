@@ -211,6 +211,33 @@ def _absent(source: str, month: str, path: str) -> IngestResult:
                         note=f"no {source} delivery for {month} ({path} not found): nothing changed")
 
 
+def _person_frame(source: str, month: str, path: str, ok: pd.DataFrame, record_id: pd.Series, nik: pd.Series,
+                  kk: pd.Series, name: pd.Series, sex: pd.Series, sex_raw: pd.Series, birth_date: pd.Series,
+                  districts: set[str]) -> pd.DataFrame:
+    """The part of the canonical person record every source fills the same way."""
+    out = pd.DataFrame({"source": source, "delivery": month, "record_id": record_id, "file": path,
+                        "line": ok["_line"].astype("int64")})
+    out = pd.concat([out, _identity(ok, nik, kk, sex, birth_date, districts)], axis=1)
+    out["name"], out["name_raw"] = clean_name(name), name
+    out["sex"], out["sex_raw"], out["birth_date"] = sex, sex_raw, birth_date
+    return out
+
+
+def _store_persons(con: duckdb.DuckDBPyConnection, source: str, month: str, person_file: RawFile, out: pd.DataFrame,
+                   q: pd.DataFrame, warnings: list[str], other_files: list[tuple[RawFile, int]] | None = None,
+                   extra_tables: list | None = None) -> IngestResult:
+    """Canonical guard, partition replacement and the result of a person source's delivery.
+
+    other_files: the delivery's other files with their accepted row counts (Regsosek's keluarga.parquet)."""
+    out = _finish_person(out, source)
+    files = [_report(r, n, q) for r, n in (other_files or [])] + [_report(person_file, len(out), q)]
+    _write(con, source, month, [(PERSON_TABLE[source], out, "delivery = ?", month)] + (extra_tables or []), q,
+           files, warnings)
+    return IngestResult(source, month, True, files, _by_reason(q), warnings,
+                        nik_valid_rate=float(out["nik_flag"].isna().mean()) if len(out) else None,
+                        preview=_person_preview(out))
+
+
 # ------------------------------------------------------------------ region reference
 def ingest_region(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
     path = os.path.join(landing, "referensi", "wilayah.csv")
@@ -240,13 +267,9 @@ def ingest_dtks(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     fails = sc.failures(sc.dtks_schema(villages, month_end(month)), df)
     ok, q = _split(raw, fails, "dtks", month, _duplicates(df, df["ID_DTKS"], "ID_DTKS"))
     sex = _int8(ok["JNS_KEL"])
-    bd = pd.to_datetime(ok["TGL_LAHIR__date"])
-    out = pd.DataFrame({"source": "dtks", "delivery": month, "record_id": ok["ID_DTKS"], "file": path,
-                        "line": ok["_line"].astype("int64")})
-    out = pd.concat([out, _identity(ok, ok["NIK"], ok["NO_KK"], sex, bd, districts)], axis=1)
-    out["name"], out["name_raw"] = clean_name(ok["NAMA"]), ok["NAMA"]
-    out["sex"], out["sex_raw"], out["birth_date"], out["birth_date_raw"] = sex, ok["JNS_KEL"], bd, ok["TGL_LAHIR"]
-    out["birth_place"] = ok["TMP_LAHIR"]
+    out = _person_frame("dtks", month, path, ok, ok["ID_DTKS"], ok["NIK"], ok["NO_KK"], ok["NAMA"], sex,
+                        ok["JNS_KEL"], pd.to_datetime(ok["TGL_LAHIR__date"]), districts)
+    out["birth_date_raw"], out["birth_place"] = ok["TGL_LAHIR"], ok["TMP_LAHIR"]
     out["relationship"] = _int8(ok["HUB_KRT"])
     out["address"], out["rt"], out["rw"] = ok["ALAMAT"], ok["RT"], ok["RW"]
     for k, v in _region_parts(ok["KODE_DESA"]).items():
@@ -257,12 +280,7 @@ def ingest_dtks(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     out["disability"], out["pregnant"] = _int8(ok["DISABILITAS_BERAT"]), _int8(ok["HAMIL"])
     out["kks"], out["bank"] = _int8(ok["KKS"]), ok["BANK"]
     out["updated_at"] = pd.to_datetime(ok["TGL_UPDATE__date"])
-    out = _finish_person(out, "dtks")
-    files = [_report(raw, len(out), q)]
-    _write(con, "dtks", month, [(PERSON_TABLE["dtks"], out, "delivery = ?", month)], q, files, raw.warnings)
-    return IngestResult("dtks", month, True, files, _by_reason(q), raw.warnings,
-                        nik_valid_rate=float(out["nik_flag"].isna().mean()) if len(out) else None,
-                        preview=_person_preview(out))
+    return _store_persons(con, "dtks", month, raw, out, q, raw.warnings)
 
 
 # ------------------------------------------------------------------ P3KE
@@ -276,12 +294,9 @@ def ingest_p3ke(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     fails = sc.failures(sc.p3ke_schema(villages, month_end(month)), df)
     ok, q = _split(raw, fails, "p3ke", month, _duplicates(df, df["id_individu_p3ke"], "id_individu_p3ke"))
     sex = ok["jk"].map({"L": 1, "P": 2}).astype("Int8")
-    bd = pd.to_datetime(ok["tgl_lahir__date"])
-    out = pd.DataFrame({"source": "p3ke", "delivery": month, "record_id": ok["id_individu_p3ke"], "file": path,
-                        "line": ok["_line"].astype("int64")})
-    out = pd.concat([out, _identity(ok, ok["nik"], ok["no_kk"], sex, bd, districts)], axis=1)
-    out["name"], out["name_raw"] = clean_name(ok["nama"]), ok["nama"]
-    out["sex"], out["sex_raw"], out["birth_date"], out["birth_date_raw"] = sex, ok["jk"], bd, ok["tgl_lahir"]
+    out = _person_frame("p3ke", month, path, ok, ok["id_individu_p3ke"], ok["nik"], ok["no_kk"], ok["nama"], sex,
+                        ok["jk"], pd.to_datetime(ok["tgl_lahir__date"]), districts)
+    out["birth_date_raw"] = ok["tgl_lahir"]
     out["relationship"] = _int8(ok["hubungan"])
     out["address"] = ok["alamat"]
     for k, v in _region_parts(ok["kode_kemendagri"]).items():
@@ -290,12 +305,7 @@ def ingest_p3ke(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     out["education"], out["work"] = _int8(ok["pendidikan"]), _int8(ok["pekerjaan"])
     out["working"] = (out["work"] > 0).astype("Int8")
     out["desil_p3ke"] = _int8(ok["desil_p3ke"])
-    out = _finish_person(out, "p3ke")
-    files = [_report(raw, len(out), q)]
-    _write(con, "p3ke", month, [(PERSON_TABLE["p3ke"], out, "delivery = ?", month)], q, files, raw.warnings)
-    return IngestResult("p3ke", month, True, files, _by_reason(q), raw.warnings,
-                        nik_valid_rate=float(out["nik_flag"].isna().mean()) if len(out) else None,
-                        preview=_person_preview(out))
+    return _store_persons(con, "p3ke", month, raw, out, q, raw.warnings)
 
 
 # ------------------------------------------------------------------ Regsosek
@@ -330,12 +340,8 @@ def ingest_regsosek(con: duckdb.DuckDBPyConnection, landing: str, month: str) ->
     sex = iok["jenis_kelamin"].map({"L": 1, "P": 2}).astype("Int8")
     bd = pd.to_datetime(iok["tanggal_lahir"], errors="coerce")
     rid = iok["id_keluarga"].astype(str) + "-" + iok["no_urut"].astype("Int64").astype(str)
-    out = pd.DataFrame({"source": "regsosek", "delivery": month, "record_id": rid, "file": ipath,
-                        "line": iok["_line"].astype("int64")})
-    out = pd.concat([out, _identity(iok, iok["nik"], iok["no_kk"], sex, bd, districts)], axis=1)
-    out["name"], out["name_raw"] = clean_name(iok["nama"]), iok["nama"]
-    out["sex"], out["sex_raw"] = sex, iok["jenis_kelamin"]
-    out["birth_date"] = bd
+    out = _person_frame("regsosek", month, ipath, iok, rid, iok["nik"], iok["no_kk"], iok["nama"], sex,
+                        iok["jenis_kelamin"], bd, districts)
     out["birth_date_raw"] = bd.dt.strftime("%Y-%m-%d").where(bd.notna(), None)
     out["relationship"] = _int8(iok["hubungan_kk"])
     out["address"] = fam["alamat"].reindex(iok["id_keluarga"]).to_numpy()
@@ -347,16 +353,11 @@ def ingest_regsosek(con: duckdb.DuckDBPyConnection, landing: str, month: str) ->
     out["working"], out["marital_status"] = _int8(iok["bekerja"]), _int8(iok["status_kawin"])
     out["disability"], out["pregnant"] = _int8(iok["disabilitas_berat"]), _int8(iok["hamil"])
     out["school_level"] = iok["jenjang_sekolah"]
-    out = _finish_person(out, "regsosek")
     q = pd.concat([kq, iq], ignore_index=True)
-    files = [_report(kraw, len(kok), q), _report(iraw, len(out), q)]
-    warnings = kraw.warnings + iraw.warnings
-    _write(con, "regsosek", month, [(PERSON_TABLE["regsosek"], out, "delivery = ?", month),
-                                    ("sources.regsosek_family", _keluarga_frame(kok, kpath, month), "delivery = ?",
-                                     month)], q, files, warnings)
-    return IngestResult("regsosek", month, True, files, _by_reason(q), warnings,
-                        nik_valid_rate=float(out["nik_flag"].isna().mean()) if len(out) else None,
-                        preview=_person_preview(out))
+    return _store_persons(con, "regsosek", month, iraw, out, q, kraw.warnings + iraw.warnings,
+                          other_files=[(kraw, len(kok))],
+                          extra_tables=[("sources.regsosek_family", _keluarga_frame(kok, kpath, month), "delivery = ?",
+                                         month)])
 
 
 # ------------------------------------------------------------------ consumption survey
