@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from .config import SynthConfig
 from .names import GENERAL_FEMALE, GENERAL_MALE
 from .population import Population, _ddmmyy, _serials, assign_identity, build_population
-from .regions import PROVINCE_FRAME, build_regions
+from .regions import build_regions
 from .sources import (add_months, build_dtks, build_p3ke, build_regsosek, fmt_dates, month_start, relative_nik)
 
 STREAMS = ["regions", "population", "identity", "births", "dtks", "regsosek", "p3ke", "susenas", "admin"]

@@ -5,7 +5,6 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-import duckdb
 import pandas as pd
 import pytest
 
