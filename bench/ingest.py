@@ -59,7 +59,8 @@ def main() -> None:
         month = sorted(os.listdir(os.path.join(landing, "dtks")))[0]
         base = bare_read(landing, month)
         t0 = time.perf_counter()
-        run = materialize_month(landing, month, os.path.join(tmp, "w.duckdb"), instance=dg.DagsterInstance.ephemeral())
+        run = materialize_month(landing, month, os.path.join(tmp, "w.duckdb"), instance=dg.DagsterInstance.ephemeral(),
+                                job_name="ingest_job")
         secs = time.perf_counter() - t0
         if not run.success:
             raise SystemExit(f"ingestion failed: {run.errors}")

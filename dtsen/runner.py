@@ -37,12 +37,12 @@ def _plain(v):
 
 
 def materialize_month(landing: str, month: str, warehouse: str | None = None,
-                      instance: dg.DagsterInstance | None = None) -> MonthRun:
+                      instance: dg.DagsterInstance | None = None, job_name: str = "monthly_pipeline") -> MonthRun:
     from orchestration.definitions import build_definitions
     from orchestration.resources import default_resources
 
     defs = build_definitions(default_resources(landing=landing, warehouse=warehouse))
-    job = defs.resolve_job_def("monthly_pipeline")
+    job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(partition_key=month, instance=instance or instance_for_run(),
                                     raise_on_error=False, run_config=QUIET)
     run = MonthRun(month=month, success=result.success)

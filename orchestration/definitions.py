@@ -8,11 +8,11 @@ import dagster as dg
 
 from assets.dtsen import dtsen_assets
 from assets.registries import registry_assets
-from orchestration.jobs import monthly_pipeline
+from orchestration.jobs import ingest_job, monthly_pipeline
 from orchestration.resources import default_resources
 
 ASSETS = [*registry_assets, *dtsen_assets]
-JOBS = [monthly_pipeline]
+JOBS = [monthly_pipeline, ingest_job]
 
 
 def build_definitions(resources: dict | None = None) -> dg.Definitions:

@@ -9,3 +9,10 @@ monthly_pipeline = dg.define_asset_job(
     partitions_def=monthly_partitions,
     description="Ingest every source's delivery of the month, link them into the DTSEN snapshot and evaluate it.",
 )
+
+ingest_job = dg.define_asset_job(
+    name="ingest_job",
+    selection=dg.AssetSelection.groups("registries"),
+    partitions_def=monthly_partitions,
+    description="Only ingest every source's delivery of the month (no linkage).",
+)
