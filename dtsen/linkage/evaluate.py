@@ -81,11 +81,8 @@ def generic_baseline_clusters(con: duckdb.DuckDBPyConnection, records: str, seed
         SELECT source, record_id, nik_raw, upper(name_raw) AS name_upper, sex, birth_date, year(birth_date) AS birth_year,
                month(birth_date) AS birth_month, day(birth_date) AS birth_day, no_kk, village_code
         FROM {records}""".format(records=records))
-    sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM _generic_input ORDER BY 1").fetchall()]
-    tables = {s: con.sql(f"SELECT * FROM _generic_input WHERE source = '{s}'") for s in sources}
-    linker = lm.make_linker(lm.db_api(con), tables, lm.generic_settings())
-    linker.training.estimate_probability_two_random_records_match(["l.nik_raw = r.nik_raw AND l.birth_date = r.birth_date"],
-                                                                  recall=0.85)
+    linker = lm.linker_over(con, "_generic_input", lm.generic_settings())
+    lm.estimate_prior(linker, "l.nik_raw = r.nik_raw AND l.birth_date = r.birth_date")
     linker.training.estimate_u_using_random_sampling(max_pairs=1.2e6, seed=seed, num_chunks=1)
     for rule in ["l.nik_raw = r.nik_raw", "l.name_upper = r.name_upper"]:
         linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=2e6)

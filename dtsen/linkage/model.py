@@ -297,23 +297,36 @@ def make_linker(api, tables: dict[str, object], settings: dict | str | Path):
     return linker
 
 
+def linker_over(con: duckdb.DuckDBPyConnection, relation: str, settings: dict | str | Path, backend: str = "duckdb"):
+    """A Linker over `relation`, one input table per value of its `source` column."""
+    sources = [r[0] for r in con.execute(f"SELECT DISTINCT source FROM {relation} ORDER BY 1").fetchall()]
+    tables = {s: con.sql(f"SELECT * FROM {relation} WHERE source = '{s}'") for s in sources}
+    return make_linker(db_api(con, backend), tables, settings)
+
+
+def estimate_prior(linker, rule: str = "l.nik = r.nik AND l.birth_date = r.birth_date") -> None:
+    """The prior from a deterministic rule (recall 0.85): at training and again for every snapshot's data size."""
+    linker.training.estimate_probability_two_random_records_match([rule], recall=0.85)
+
+
 def train(linker, seed: int = 42, u_max_pairs: float = 1.2e6, em_max_pairs: float = 2e6) -> None:
     """Reproducible training: the prior, u by seeded random sampling, m by EM on EM_RULES."""
-    linker.training.estimate_probability_two_random_records_match(
-        ["l.nik = r.nik AND l.birth_date = r.birth_date"], recall=0.85)
+    estimate_prior(linker)
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed, num_chunks=1)
     for rule in EM_RULES:
         linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=em_max_pairs)
 
 
-def save_model(linker, path: str | Path = MODEL_PATH) -> None:
+def save_model(linker, path: str | Path = MODEL_PATH, u: dict[str, dict[str, float]] | None = None) -> None:
+    """Save as stable, diffable JSON; with `u`, the data-size-dependent parameters are finalised first."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.json")
     if tmp.exists():
         tmp.unlink()
     linker.misc.save_model_to_json(str(tmp), overwrite=True)
-    # stable, diffable file
     data = json.loads(tmp.read_text())
+    if u is not None:
+        finalise_parameters(data, u)
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.remove(tmp)

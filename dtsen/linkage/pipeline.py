@@ -84,24 +84,16 @@ def _records_relation(deliveries: dict[str, str]) -> str:
 
 def load_settings(con: duckdb.DuckDBPyConnection, model_path: str | Path, relation: str) -> dict:
     """The saved model, with the data-size-dependent parameters recomputed for this snapshot: the u of NIK exact
-    and of the family and location levels (exact, from the data). The prior is re-estimated by `refresh_prior`."""
+    and of the family and location levels (exact, from the data). The prior is re-estimated by `model.estimate_prior`."""
     settings = json.loads(Path(model_path).read_text())
     return lm.finalise_parameters(settings, lm.data_u(con, relation))
-
-
-def refresh_prior(linker) -> None:
-    linker.training.estimate_probability_two_random_records_match(
-        ["l.nik = r.nik AND l.birth_date = r.birth_date"], recall=0.85)
 
 
 def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str = "duckdb",
                   min_probability: float = 0.5, table: str = "dtsen.links") -> int:
     """Score candidate pairs of dtsen.linkage_input with the model; write pairs >= min_probability to `table`."""
-    api = lm.db_api(con, backend)
-    tables = {s: con.sql(f"SELECT * FROM dtsen.linkage_input WHERE source = '{s}'") for s in
-              [r[0] for r in con.execute("SELECT DISTINCT source FROM dtsen.linkage_input ORDER BY 1").fetchall()]}
-    linker = lm.make_linker(api, tables, settings)
-    refresh_prior(linker)
+    linker = lm.linker_over(con, "dtsen.linkage_input", settings, backend)
+    lm.estimate_prior(linker)
     pred = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
     kind = "TABLE" if "." in table else "TEMP TABLE"
     con.execute(f"CREATE OR REPLACE {kind} {table} AS SELECT source_l, record_id_l, source_r, record_id_r, "
@@ -128,10 +120,9 @@ def cluster_snapshot(con: duckdb.DuckDBPyConnection, threshold: float, links: st
 
 def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str | Path = lm.MODEL_PATH,
                    threshold: float = lm.DEFAULT_THRESHOLD, backend: str = "duckdb") -> BuildResult:
-    ensure_schema(con)
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
-    deliveries = prepare_input(con, month)
+    deliveries = prepare_input(con, month)  # also ensures the schema
     records_rel = _records_relation(deliveries)
     n_records = con.execute("SELECT count(*) FROM dtsen.linkage_input").fetchall()[0][0]
     secs["standardise"] = time.perf_counter() - t0
@@ -254,14 +245,8 @@ def train_model(con: duckdb.DuckDBPyConnection, month: str, out: str | Path = lm
                 settings: dict | None = None) -> Path:
     """Train the model on the snapshot's records (seeded) and save it as JSON."""
     prepare_input(con, month)
-    settings = settings or lm.dtsen_settings(u_fixed=lm.data_u(con, "dtsen.linkage_input"))
-    api = lm.db_api(con)
-    sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM dtsen.linkage_input ORDER BY 1").fetchall()]
-    tables = {s: con.sql(f"SELECT * FROM dtsen.linkage_input WHERE source = '{s}'") for s in sources}
-    linker = lm.make_linker(api, tables, settings)
+    u = lm.data_u(con, "dtsen.linkage_input")
+    linker = lm.linker_over(con, "dtsen.linkage_input", settings or lm.dtsen_settings(u_fixed=u))
     lm.train(linker, seed=seed)
-    lm.save_model(linker, out)
-    saved = json.loads(Path(out).read_text())
-    lm.finalise_parameters(saved, lm.data_u(con, "dtsen.linkage_input"))
-    Path(out).write_text(json.dumps(saved, indent=2, sort_keys=True) + "\n")
+    lm.save_model(linker, out, u=u)
     return Path(out)

@@ -14,9 +14,7 @@ def write_reports(con: duckdb.DuckDBPyConnection, month: str, evaluation: dict, 
                   model_path: str = str(lm.MODEL_PATH)) -> dict[str, str]:
     os.makedirs(out_dir, exist_ok=True)
     settings = load_settings(con, model_path, "dtsen.linkage_input")
-    sources = [r[0] for r in con.execute("SELECT DISTINCT source FROM dtsen.linkage_input ORDER BY 1").fetchall()]
-    linker = lm.make_linker(lm.db_api(con), {s: con.sql(f"SELECT * FROM dtsen.linkage_input WHERE source = '{s}'")
-                                            for s in sources}, settings)
+    linker = lm.linker_over(con, "dtsen.linkage_input", settings)
     paths = {}
     for name, chart in (("match_weights", linker.visualisations.match_weights_chart()),
                         ("m_u_parameters", linker.visualisations.m_u_parameters_chart())):
