@@ -30,6 +30,11 @@ class WarehouseResource(dg.ConfigurableResource):
         finally:
             con.close()
 
+    def beside(self, *parts: str) -> str:
+        """A path next to the warehouse file (reports, published copies)."""
+        import os
+        return os.path.join(os.path.dirname(os.path.abspath(self.path)), *parts)
+
 
 class LandingResource(dg.ConfigurableResource):
     """The landing folder where agencies' deliveries arrive (layout in README)."""

@@ -1,0 +1,79 @@
+"""Assets of the `welfare` group: the proxy means test and every DTSEN family's desil. Thin over `dtsen.welfare`."""
+import os
+
+import dagster as dg
+from pydantic import Field
+
+from assets.dtsen import CROSSWALK, FAMILY, PERSON
+from assets.registries import md_table
+from dtsen.charts import bar_chart, png_markdown
+from dtsen.welfare.pmt import PmtSettings
+from dtsen.welfare.ranking import rank_snapshot
+from orchestration.partitions import monthly_partitions
+from orchestration.resources import LandingResource, WarehouseResource
+
+FAMILY_WELFARE = dg.AssetKey(["welfare", "family_welfare"])
+
+
+class PmtConfig(dg.Config):
+    alpha: float = Field(default=1.0, description="ridge penalty (shrinks small regional effects)")
+    min_regency_sample: int = Field(default=30, description="survey families a regency needs for its own effect")
+    folds: int = Field(default=5, description="cross-validation folds for the out-of-sample R^2")
+
+
+@dg.asset(key=FAMILY_WELFARE, deps=[PERSON, FAMILY, CROSSWALK, dg.AssetKey(["sources", "susenas"])],
+          group_name="welfare", partitions_def=monthly_partitions, kinds={"duckdb", "scikitlearn"},
+          pool="duckdb_writer",
+          check_specs=[
+              dg.AssetCheckSpec("every_family_ranked", asset=FAMILY_WELFARE, blocking=True,
+                                description="every DTSEN family of the snapshot has a desil 1-10"),
+              dg.AssetCheckSpec("desil_holds_a_tenth", asset=FAMILY_WELFARE,
+                                description="each national desil holds 10% of people (+-2 points)"),
+              dg.AssetCheckSpec("out_of_sample_fit", asset=FAMILY_WELFARE,
+                                description="cross-validated R^2 of the PMT is at least 0.3"),
+          ],
+          description="Proxy means test fitted on the consumption survey (log per-capita consumption on housing, "
+                      "assets, family composition, head's education and work, regional effects); predicted "
+                      "consumption, national and provincial desil of every DTSEN family (welfare.family_welfare). "
+                      "Targeting errors against the synthetic truth when present (welfare.targeting_evaluation).")
+def family_welfare(context: dg.AssetExecutionContext, config: PmtConfig, warehouse: WarehouseResource,
+                   landing: LandingResource):
+    month = context.partition_key
+    settings = PmtSettings(alpha=config.alpha, min_regency_sample=config.min_regency_sample, folds=config.folds)
+    with warehouse.connect() as con:
+        res = rank_snapshot(con, month, os.path.join(landing.path, "truth"), settings)
+        shares = con.execute("""SELECT desil, sum(members) / (SELECT sum(members) FROM welfare.family_welfare
+                                WHERE snapshot = ?) AS share, count(*) AS families
+                                FROM welfare.family_welfare WHERE snapshot = ? GROUP BY desil ORDER BY desil""",
+                             [month, month]).df()
+        missing = con.execute("""SELECT count(*) FROM dtsen.family f ANTI JOIN (SELECT * FROM welfare.family_welfare
+                                 WHERE snapshot = ? AND desil BETWEEN 1 AND 10) w USING (family_id)
+                                 WHERE f.snapshot = ?""", [month, month]).fetchall()[0][0]
+    chart = bar_chart(shares.assign(pct=shares["share"] * 100), "desil", ["pct"],
+                      f"People per national desil, snapshot {month}",
+                      warehouse.beside("reports", "welfare", month, "desil_distribution.png"), "% of people")
+    meta = {"families": res.families, "families_without_regsosek_proxies": res.families_without_proxies,
+            "survey_families": res.model.n_train, "regency_effects": len(res.model.regencies),
+            "r2_out_of_sample": round(res.model.r2_cv, 4), "r2_in_sample": round(res.model.r2_in_sample, 4),
+            "rmse_log_out_of_sample": round(res.model.rmse_cv, 4), "model_id": res.model_id,
+            "desil_distribution": dg.MetadataValue.md(png_markdown(chart, "desil distribution")),
+            "desil_distribution_png": dg.MetadataValue.path(chart)}
+    if res.evaluation is not None:
+        nat = res.evaluation[res.evaluation["scope"] == "national"]
+        meta["targeting_errors_bottom40"] = dg.MetadataValue.md(md_table(
+            nat[["method", "families", "poor_families", "ranked_bottom40", "exclusion_error", "inclusion_error"]]
+            .round(4)))
+        pmt_row = nat[nat["method"] == "pmt"].iloc[0]
+        meta["exclusion_error"] = round(float(pmt_row["exclusion_error"]), 4)
+        meta["inclusion_error"] = round(float(pmt_row["inclusion_error"]), 4)
+    yield dg.MaterializeResult(metadata=meta)
+    yield dg.AssetCheckResult(check_name="every_family_ranked", passed=bool(missing == 0),
+                              metadata={"families_without_desil": int(missing)})
+    worst = float((shares["share"] - 0.1).abs().max()) if len(shares) else 1.0
+    yield dg.AssetCheckResult(check_name="desil_holds_a_tenth", passed=bool(len(shares) == 10 and worst <= 0.02),
+                              metadata={"largest_deviation_points": round(worst * 100, 2)})
+    yield dg.AssetCheckResult(check_name="out_of_sample_fit", passed=bool(res.model.r2_cv >= 0.3),
+                              metadata={"r2_out_of_sample": round(res.model.r2_cv, 4)})
+
+
+welfare_assets = [family_welfare]

@@ -1,0 +1,17 @@
+-- The latest BPJS Ketenagakerjaan wage list up to the snapshot month (province = province of work).
+with source as (
+    select * from {{ source('registries', 'wage') }}
+    where delivery = (select max(delivery) from {{ source('registries', 'wage') }} where delivery <= {{ snapshot_month() }})
+),
+
+renamed as (
+    select
+        pseudonym(nik) as nik_pseudo,
+        max(monthly_wage) as monthly_wage,
+        arg_max(province_code, monthly_wage) as work_province_code,
+        any_value(delivery) as delivery
+    from source
+    group by nik
+)
+
+select * from renamed
