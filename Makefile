@@ -12,7 +12,7 @@ SEED ?= 1
 MONTHS ?= 3
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run synth test ui bench validate clean
+.PHONY: setup run synth test ui bench validate clean docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -22,7 +22,15 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	$(UV) sync --frozen --quiet
 	@touch $@
 
-setup: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml
+DBT_MANIFEST := dbt_project/target/manifest.json
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+
+setup: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml $(DBT_MANIFEST)
+
+# dbt's manifest, which the dbt assets load at import (parsed again whenever a model, seed or yml changes)
+$(DBT_MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster-dbt project prepare-and-package --file orchestration/dbt_project.py > /dev/null
+	@touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
@@ -47,6 +55,10 @@ bench: setup
 	$(BIN)/python bench/synth.py --persons 1000000
 	$(BIN)/python bench/ingest.py --persons 1000000
 	$(BIN)/python bench/linkage.py --persons 1000000
+
+docs: setup
+	cd dbt_project && DTSEN_WAREHOUSE=$(CURDIR)/$(DATA)/warehouse.duckdb ../$(BIN)/dbt docs generate --profiles-dir . \
+		&& ../$(BIN)/dbt docs serve --profiles-dir . --port 8080
 
 clean:
 	rm -rf $(DATA) .dagster_home .pytest_cache

@@ -13,6 +13,7 @@ from orchestration.partitions import monthly_partitions
 from orchestration.resources import LandingResource, WarehouseResource
 
 FAMILY_WELFARE = dg.AssetKey(["welfare", "family_welfare"])
+TARGETING = dg.AssetKey(["welfare", "targeting_evaluation"])
 
 
 class PmtConfig(dg.Config):
@@ -21,21 +22,29 @@ class PmtConfig(dg.Config):
     folds: int = Field(default=5, description="cross-validation folds for the out-of-sample R^2")
 
 
-@dg.asset(key=FAMILY_WELFARE, deps=[PERSON, FAMILY, CROSSWALK, dg.AssetKey(["sources", "susenas"])],
-          group_name="welfare", partitions_def=monthly_partitions, kinds={"duckdb", "scikitlearn"},
-          pool="duckdb_writer",
-          check_specs=[
-              dg.AssetCheckSpec("every_family_ranked", asset=FAMILY_WELFARE, blocking=True,
-                                description="every DTSEN family of the snapshot has a desil 1-10"),
-              dg.AssetCheckSpec("desil_holds_a_tenth", asset=FAMILY_WELFARE,
-                                description="each national desil holds 10% of people (+-2 points)"),
-              dg.AssetCheckSpec("out_of_sample_fit", asset=FAMILY_WELFARE,
-                                description="cross-validated R^2 of the PMT is at least 0.3"),
-          ],
-          description="Proxy means test fitted on the consumption survey (log per-capita consumption on housing, "
-                      "assets, family composition, head's education and work, regional effects); predicted "
-                      "consumption, national and provincial desil of every DTSEN family (welfare.family_welfare). "
-                      "Targeting errors against the synthetic truth when present (welfare.targeting_evaluation).")
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(FAMILY_WELFARE, deps=[PERSON, FAMILY, CROSSWALK, dg.AssetKey(["sources", "susenas"])],
+                     group_name="welfare", kinds={"duckdb", "scikitlearn"},
+                     description="Proxy means test fitted on the consumption survey (log per-capita consumption on "
+                                 "housing, assets, family composition, head's education and work, regional "
+                                 "effects); predicted consumption, national and provincial desil of every DTSEN "
+                                 "family (welfare.family_welfare; model in welfare.pmt_model)."),
+        dg.AssetSpec(TARGETING, deps=[FAMILY_WELFARE], group_name="welfare", kinds={"duckdb"},
+                     description="Exclusion and inclusion errors of the bottom 40% against the synthetic truth, "
+                                 "national and per province, PMT beside P3KE's desil and floor area per capita "
+                                 "(welfare.targeting_evaluation; empty without truth)."),
+    ],
+    partitions_def=monthly_partitions, pool="duckdb_writer",
+    check_specs=[
+        dg.AssetCheckSpec("every_family_ranked", asset=FAMILY_WELFARE, blocking=True,
+                          description="every DTSEN family of the snapshot has a desil 1-10"),
+        dg.AssetCheckSpec("desil_holds_a_tenth", asset=FAMILY_WELFARE,
+                          description="each national desil holds 10% of people (+-2 points)"),
+        dg.AssetCheckSpec("out_of_sample_fit", asset=FAMILY_WELFARE,
+                          description="cross-validated R^2 of the PMT is at least 0.3"),
+    ],
+)
 def family_welfare(context: dg.AssetExecutionContext, config: PmtConfig, warehouse: WarehouseResource,
                    landing: LandingResource):
     month = context.partition_key
@@ -66,13 +75,18 @@ def family_welfare(context: dg.AssetExecutionContext, config: PmtConfig, warehou
         pmt_row = nat[nat["method"] == "pmt"].iloc[0]
         meta["exclusion_error"] = round(float(pmt_row["exclusion_error"]), 4)
         meta["inclusion_error"] = round(float(pmt_row["inclusion_error"]), 4)
-    yield dg.MaterializeResult(metadata=meta)
-    yield dg.AssetCheckResult(check_name="every_family_ranked", passed=bool(missing == 0),
+    targeting_meta = {"evaluated": res.evaluation is not None}
+    if res.evaluation is not None:
+        for k in ("targeting_errors_bottom40", "exclusion_error", "inclusion_error"):
+            targeting_meta[k] = meta[k]
+    yield dg.MaterializeResult(asset_key=FAMILY_WELFARE, metadata=meta)
+    yield dg.MaterializeResult(asset_key=TARGETING, metadata=targeting_meta)
+    yield dg.AssetCheckResult(asset_key=FAMILY_WELFARE, check_name="every_family_ranked", passed=bool(missing == 0),
                               metadata={"families_without_desil": int(missing)})
     worst = float((shares["share"] - 0.1).abs().max()) if len(shares) else 1.0
-    yield dg.AssetCheckResult(check_name="desil_holds_a_tenth", passed=bool(len(shares) == 10 and worst <= 0.02),
+    yield dg.AssetCheckResult(asset_key=FAMILY_WELFARE, check_name="desil_holds_a_tenth", passed=bool(len(shares) == 10 and worst <= 0.02),
                               metadata={"largest_deviation_points": round(worst * 100, 2)})
-    yield dg.AssetCheckResult(check_name="out_of_sample_fit", passed=bool(res.model.r2_cv >= 0.3),
+    yield dg.AssetCheckResult(asset_key=FAMILY_WELFARE, check_name="out_of_sample_fit", passed=bool(res.model.r2_cv >= 0.3),
                               metadata={"r2_out_of_sample": round(res.model.r2_cv, 4)})
 
 

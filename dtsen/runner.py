@@ -1,6 +1,7 @@
 """Run the platform for one month through Dagster, in-process (used by `dtsen run`, `dtsen demo`, `make run`)."""
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 from dataclasses import dataclass, field
@@ -18,6 +19,9 @@ class MonthRun:
     materialized: dict[str, dict] = field(default_factory=dict)  # asset path -> metadata (plain values)
     failed_checks: list[str] = field(default_factory=list)
 
+
+# dbt assets (seeds, staging, intermediate, marts, restricted) are summarised by analytics/program_report
+DBT_GROUP_KEYS = ("rules", "staging", "intermediate", "marts", "restricted")
 
 # the run's own log goes to the Dagster instance (UI); the console only shows warnings and errors
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -43,8 +47,12 @@ def materialize_month(landing: str, month: str, warehouse: str | None = None,
 
     defs = build_definitions(default_resources(landing=landing, warehouse=warehouse))
     job = defs.resolve_job_def(job_name)
-    result = job.execute_in_process(partition_key=month, instance=instance or instance_for_run(),
-                                    raise_on_error=False, run_config=QUIET)
+    # dbt's own log (which dagster-dbt re-emits on stdout) goes to a file beside the warehouse, not the console
+    log_dir = os.path.join(os.path.dirname(os.path.abspath(wh.warehouse_path(warehouse))), "logs")
+    os.makedirs(log_dir, exist_ok=True)
+    with open(os.path.join(log_dir, f"{job_name}-{month}.log"), "w") as log, contextlib.redirect_stdout(log):
+        result = job.execute_in_process(partition_key=month, instance=instance or instance_for_run(),
+                                        raise_on_error=False, run_config=QUIET)
     run = MonthRun(month=month, success=result.success)
     for ev in result.get_asset_materialization_events():
         mat = ev.event_specific_data.materialization
@@ -71,7 +79,23 @@ def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
         if key == "dtsen/family":
             print(f"  {key:28s} {meta.get('families', 0):,} families", file=out)
             continue
-        if key == "dtsen/crosswalk":
+        if key in ("dtsen/crosswalk", "welfare/targeting_evaluation") or key.split("/")[0] in DBT_GROUP_KEYS:
+            continue
+        if key == "welfare/family_welfare":
+            errs = (f"; bottom-40% exclusion error {meta['exclusion_error']:.1%}, inclusion error "
+                    f"{meta['inclusion_error']:.1%}" if "exclusion_error" in meta else "")
+            print(f"  {key:28s} {meta.get('families', 0):,} families ranked; PMT R^2 out of sample "
+                  f"{meta.get('r2_out_of_sample', float('nan')):.3f} on {meta.get('survey_families', 0):,} survey "
+                  f"families{errs}", file=out)
+            continue
+        if key == "analytics/published_marts":
+            print(f"  {key:28s} {meta.get('folder')}", file=out)
+            continue
+        if key == "analytics/program_report":
+            print(f"  {key:28s} rules {meta.get('rule_version')}", file=out)
+            for program, v in (meta.get("program_summary") or {}).items():
+                print(f"      {program:8s} eligible {v['eligible']:>8,}  recipients {v['recipients']:>8,}  "
+                      f"cut by quota {v['cut_by_quota']:>7,}  annual budget Rp {v['annual_budget']:>16,}", file=out)
             continue
         if key == "dtsen/linkage_evaluation":
             if meta.get("evaluated"):
@@ -119,10 +143,15 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
             code = 1
             break
     print(f"\nresults: warehouse {os.path.abspath(warehouse)}\n"
-          f"  schema sources: dtks_person, regsosek_person, p3ke_person, regsosek_family, susenas, death, asn, wage, "
+          f"  schema sources:  dtks_person, regsosek_person, p3ke_person, regsosek_family, susenas, death, asn, wage, "
           f"region, quarantine, ingest_log\n"
-          f"  schema dtsen:   person, family, crosswalk, person_id_history, family_id_history, linkage_evaluation, "
+          f"  schema dtsen:    person, family, crosswalk, person_id_history, family_id_history, linkage_evaluation, "
           f"snapshot, links\n"
-          f"  linkage charts: {os.path.abspath(os.path.join(data, 'reports', 'linkage'))}")
+          f"  schema welfare:  family_welfare, pmt_model, targeting_evaluation\n"
+          f"  schema marts:    eligibility_pkh, eligibility_sembako, eligibility_pbi, eligibility_pip, exclusions, "
+          f"appeal_explanation, program_budget_by_province_desil, targeting_accuracy_by_province\n"
+          f"  for analysts:    {os.path.abspath(os.path.join(data, 'published'))} (Parquet per snapshot, "
+          f"analytics.duckdb)\n"
+          f"  charts:          {os.path.abspath(os.path.join(data, 'reports'))}")
     print(f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(ephemeral)')} - `make ui` to browse it")
     return code

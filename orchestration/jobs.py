@@ -5,9 +5,12 @@ from orchestration.partitions import monthly_partitions
 
 monthly_pipeline = dg.define_asset_job(
     name="monthly_pipeline",
-    selection=dg.AssetSelection.groups("registries", "dtsen"),
+    selection=dg.AssetSelection.groups("registries", "dtsen", "welfare", "rules", "staging", "intermediate", "marts",
+                                       "restricted", "analytics"),
     partitions_def=monthly_partitions,
-    description="Ingest every source's delivery of the month, link them into the DTSEN snapshot and evaluate it.",
+    description="Ingest every source's delivery of the month, link them into the DTSEN snapshot, rank families "
+                "(PMT, desil), build the dbt marts (eligibility per program, exclusions, explanations, summaries) "
+                "and publish them for analysts.",
 )
 
 ingest_job = dg.define_asset_job(

@@ -1,0 +1,87 @@
+"""Assets of the `analytics` group: the marts published for analysts, and the program report with charts."""
+import os
+
+import dagster as dg
+from dagster_dbt import get_asset_key_for_model
+
+from assets.marts import dtsen_dbt_models
+from assets.registries import md_table
+from dtsen.charts import bar_chart, png_markdown
+from dtsen.publish import publish
+from orchestration.partitions import monthly_partitions
+from orchestration.resources import WarehouseResource
+
+MART_MODELS = ["eligibility_pkh", "eligibility_sembako", "eligibility_pbi", "eligibility_pip", "exclusions",
+               "appeal_explanation", "program_budget_by_province_desil", "targeting_accuracy_by_province"]
+MART_KEYS = [get_asset_key_for_model([dtsen_dbt_models], m) for m in MART_MODELS]
+
+
+@dg.asset(key=["analytics", "published_marts"], deps=MART_KEYS, group_name="analytics",
+          partitions_def=monthly_partitions, kinds={"parquet", "duckdb"}, pool="duckdb_writer",
+          description="The marts and rule seeds as Parquet per snapshot plus analytics.duckdb (views over the "
+                      "latest), beside the warehouse under published/: analysts read these, never the live file.")
+def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    out = warehouse.beside("published")
+    with warehouse.connect(read_only=True) as con:
+        counts = publish(con, context.partition_key, out)
+    return dg.MaterializeResult(metadata={
+        "folder": dg.MetadataValue.path(os.path.join(out, context.partition_key)),
+        "catalogue": dg.MetadataValue.path(os.path.join(out, "analytics.duckdb")),
+        "tables": dg.MetadataValue.json(counts)})
+
+
+@dg.asset(key=["analytics", "program_report"], deps=MART_KEYS, group_name="analytics",
+          partitions_def=monthly_partitions, kinds={"duckdb", "matplotlib"}, pool="duckdb_writer",
+          description="Recipients and budget per program, by province, and targeting error by province, as tables "
+                      "and charts (PNG in the UI and under reports/marts/<snapshot>/).")
+def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    month = context.partition_key
+    with warehouse.connect(read_only=True) as con:
+        programs = con.execute("""SELECT program, sum(eligible) AS eligible, sum(recipients) AS recipients,
+                                         sum(cut_by_quota) AS cut_by_quota, sum(persons_covered) AS persons_covered,
+                                         sum(annual_budget) AS annual_budget
+                                  FROM marts.program_budget_by_province_desil GROUP BY program
+                                  ORDER BY program""").df()
+        by_prov = con.execute("""SELECT coalesce(province_name, 'UNKNOWN') AS province,
+                                        sum(recipients) FILTER (WHERE program IN ('PKH', 'SEMBAKO')) AS families,
+                                        sum(annual_budget) / 1e6 AS budget_million
+                                 FROM marts.program_budget_by_province_desil GROUP BY 1 ORDER BY 1""").df()
+        targeting = con.execute("""SELECT province_name AS province, pmt_exclusion_error, pmt_inclusion_error,
+                                          p3ke_exclusion_error, floor_area_exclusion_error
+                                   FROM marts.targeting_accuracy_by_province WHERE scope = 'province'
+                                   ORDER BY province_name""").df()
+        exclusions = con.execute("SELECT reason, count(*) AS n FROM marts.exclusions GROUP BY 1 ORDER BY 2 DESC").df()
+        rule_version = con.execute("SELECT any_value(rule_version) FROM marts.exclusions").fetchall()[0][0]
+    out = warehouse.beside("reports", "marts", month)
+    charts = {
+        "recipient_families_by_province": bar_chart(by_prov, "province", ["families"],
+                                                    f"PKH + Sembako recipient families, {month}",
+                                                    os.path.join(out, "recipients_by_province.png"),
+                                                    "families", horizontal=True),
+        "budget_by_province": bar_chart(by_prov, "province", ["budget_million"],
+                                        f"Annual budget, all programs (million rupiah), {month}",
+                                        os.path.join(out, "budget_by_province.png"), "million rupiah",
+                                        horizontal=True),
+    }
+    if len(targeting):
+        charts["targeting_error_by_province"] = bar_chart(
+            targeting, "province", ["pmt_exclusion_error", "pmt_inclusion_error", "p3ke_exclusion_error"],
+            f"Bottom-40% targeting errors by province, {month}", os.path.join(out, "targeting_error_by_province.png"),
+            "share", horizontal=True, labels={"pmt_exclusion_error": "PMT exclusion",
+                                              "pmt_inclusion_error": "PMT inclusion",
+                                              "p3ke_exclusion_error": "P3KE desil exclusion"})
+    meta = {"programs": dg.MetadataValue.md(md_table(programs)),
+            "program_summary": dg.MetadataValue.json({r.program: {"eligible": int(r.eligible),
+                                                                   "recipients": int(r.recipients),
+                                                                   "cut_by_quota": int(r.cut_by_quota),
+                                                                   "annual_budget": int(r.annual_budget)}
+                                                      for r in programs.itertuples()}),
+            "exclusions": dg.MetadataValue.md(md_table(exclusions)),
+            "rule_version": rule_version or ""}
+    for name, path in charts.items():
+        meta[name] = dg.MetadataValue.md(png_markdown(path, name))
+        meta[f"{name}_png"] = dg.MetadataValue.path(path)
+    return dg.MaterializeResult(metadata=meta)
+
+
+analytics_assets = [published_marts, program_report]
