@@ -8,7 +8,7 @@ from assets.marts import dtsen_dbt_models
 from assets.registries import md_table
 from dtsen.charts import bar_chart, png_markdown
 from dtsen.publish import publish
-from orchestration.partitions import monthly_partitions
+from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import WarehouseResource
 
 MART_MODELS = ["eligibility_pkh", "eligibility_sembako", "eligibility_pbi", "eligibility_pip", "exclusions",
@@ -17,7 +17,8 @@ MART_KEYS = [get_asset_key_for_model([dtsen_dbt_models], m) for m in MART_MODELS
 
 
 @dg.asset(key=["analytics", "published_marts"], deps=MART_KEYS, group_name="analytics",
-          partitions_def=monthly_partitions, kinds={"parquet", "duckdb"}, pool="duckdb_writer",
+          partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
+          kinds={"parquet", "duckdb"}, pool="duckdb_writer",
           description="The marts and rule seeds as Parquet per snapshot plus analytics.duckdb (views over the "
                       "latest), beside the warehouse under published/: analysts read these, never the live file.")
 def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
@@ -31,7 +32,8 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
 
 
 @dg.asset(key=["analytics", "program_report"], deps=MART_KEYS, group_name="analytics",
-          partitions_def=monthly_partitions, kinds={"duckdb", "matplotlib"}, pool="duckdb_writer",
+          partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
+          kinds={"duckdb", "matplotlib"}, pool="duckdb_writer",
           description="Recipients and budget per program, by province, and targeting error by province, as tables "
                       "and charts (PNG in the UI and under reports/marts/<snapshot>/).")
 def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:

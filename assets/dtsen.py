@@ -14,7 +14,7 @@ from dtsen.linkage.evaluate import evaluate_snapshot
 from dtsen.linkage.pipeline import build_snapshot
 from dtsen.linkage.reports import write_reports
 from assets.registries import md_table
-from orchestration.partitions import monthly_partitions
+from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import LandingResource, WarehouseResource
 
 GROUP = "dtsen"
@@ -47,7 +47,7 @@ class LinkageConfig(dg.Config):
         dg.AssetCheckSpec("one_family_per_person", asset=FAMILY, blocking=True,
                           description="every person belongs to exactly one family of the snapshot"),
     ],
-    partitions_def=monthly_partitions,
+    partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
     pool="duckdb_writer",
 )
 def dtsen_registry(context: dg.AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource):
@@ -96,7 +96,8 @@ class EvaluationConfig(dg.Config):
 
 
 @dg.asset(key=dg.AssetKey(["dtsen", "linkage_evaluation"]), deps=[PERSON, CROSSWALK], group_name=GROUP,
-          partitions_def=monthly_partitions, kinds={"duckdb", "splink"}, pool="duckdb_writer",
+          partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
+          kinds={"duckdb", "splink"}, pool="duckdb_writer",
           description="Pairwise precision/recall/F1 and B-cubed of the DTSEN linkage against the synthetic ground "
                       "truth, beside the NIK-only join and a generic Splink set-up (dtsen.linkage_evaluation); "
                       "Splink charts as HTML. Skipped when the landing folder has no truth/.")

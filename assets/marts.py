@@ -14,7 +14,7 @@ import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from orchestration.dbt_project import dbt_project
-from orchestration.partitions import monthly_partitions
+from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import WarehouseResource
 
 GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "intermediate", "marts": "marts", "restricted": "restricted"}
@@ -60,7 +60,7 @@ def warehouse_env(warehouse: WarehouseResource):
 
 @dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TRANSLATOR,
             partitions_def=monthly_partitions, pool="duckdb_writer",
-            backfill_policy=dg.BackfillPolicy.multi_run(1))  # one snapshot per dbt build, like the Python assets
+            backfill_policy=one_month_per_run)
 def dtsen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     with warehouse_env(warehouse):
         yield from dbt.cli(["build", "--vars", json.dumps({"snapshot": context.partition_key})],

@@ -11,7 +11,7 @@ import duckdb
 
 from dtsen.registries.files import DeliveryFileError
 from dtsen.registries.ingest import IngestResult, NoRegionReference, ingest
-from orchestration.partitions import monthly_partitions
+from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
 
 GROUP = "registries"
@@ -134,7 +134,8 @@ def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     ]
 
     @dg.asset(
-        key=key, group_name=GROUP, partitions_def=monthly_partitions, description=spec.description,
+        key=key, group_name=GROUP, partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
+        description=spec.description,
         deps=[] if spec.source == "referensi" else [REGION_KEY], check_specs=checks, kinds={"duckdb", "python"},
         pool="duckdb_writer",
     )

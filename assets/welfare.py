@@ -9,7 +9,7 @@ from assets.registries import md_table
 from dtsen.charts import bar_chart, png_markdown
 from dtsen.welfare.pmt import PmtSettings
 from dtsen.welfare.ranking import rank_snapshot
-from orchestration.partitions import monthly_partitions
+from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import LandingResource, WarehouseResource
 
 FAMILY_WELFARE = dg.AssetKey(["welfare", "family_welfare"])
@@ -35,7 +35,7 @@ class PmtConfig(dg.Config):
                                  "national and per province, PMT beside P3KE's desil and floor area per capita "
                                  "(welfare.targeting_evaluation; empty without truth)."),
     ],
-    partitions_def=monthly_partitions, pool="duckdb_writer",
+    partitions_def=monthly_partitions, backfill_policy=one_month_per_run, pool="duckdb_writer",
     check_specs=[
         dg.AssetCheckSpec("every_family_ranked", asset=FAMILY_WELFARE, blocking=True,
                           description="every DTSEN family of the snapshot has a desil 1-10"),

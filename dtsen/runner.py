@@ -41,7 +41,8 @@ def _plain(v):
 
 
 def materialize_month(landing: str, month: str, warehouse: str | None = None,
-                      instance: dg.DagsterInstance | None = None, job_name: str = "monthly_pipeline") -> MonthRun:
+                      instance: dg.DagsterInstance | None = None, job_name: str = "monthly_pipeline",
+                      run_config: dict | None = None) -> MonthRun:
     from orchestration.definitions import build_definitions
     from orchestration.resources import default_resources
 
@@ -52,7 +53,7 @@ def materialize_month(landing: str, month: str, warehouse: str | None = None,
     os.makedirs(log_dir, exist_ok=True)
     with open(os.path.join(log_dir, f"{job_name}-{month}.log"), "w") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(partition_key=month, instance=instance or instance_for_run(),
-                                        raise_on_error=False, run_config=QUIET)
+                                        raise_on_error=False, run_config={**QUIET, **(run_config or {})})
     run = MonthRun(month=month, success=result.success)
     for ev in result.get_asset_materialization_events():
         mat = ev.event_specific_data.materialization

@@ -36,3 +36,21 @@ def needs_shared():
 
 # tests never write into a developer's run history: a fresh, empty Dagster home per test session
 os.environ["DAGSTER_HOME"] = tempfile.mkdtemp(prefix="dtsen_test_dagster_home_")
+
+
+NO_GENERIC_BASELINE = {"ops": {"dtsen__linkage_evaluation": {"config": {"generic_baseline": False}}}}
+
+
+@pytest.fixture(scope="session")
+def pipeline(landing, tmp_path_factory):
+    """The whole monthly pipeline (ingest -> DTSEN -> welfare -> dbt marts -> published) run through Dagster on the
+    20 k landing folder for its first month, into a fresh warehouse. Returns (MonthRun, warehouse path, landing)."""
+    import dagster as dg
+
+    from dtsen.runner import materialize_month
+
+    warehouse = tmp_path_factory.mktemp("pipeline") / "warehouse.duckdb"
+    run = materialize_month(str(landing), "2025-01", str(warehouse), instance=dg.DagsterInstance.ephemeral(),
+                            run_config=NO_GENERIC_BASELINE)
+    assert run.success, run.errors
+    return run, warehouse, landing
