@@ -54,6 +54,9 @@ def _cmd_match(args: argparse.Namespace) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    import warnings
+
+    warnings.filterwarnings("ignore", message=".*is currently in beta.*")  # Dagster's notes for developers
     ap = argparse.ArgumentParser(prog="dtsen", description="DTSEN data platform command line")
     sub = ap.add_subparsers(dest="cmd", required=True)
 

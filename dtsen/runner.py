@@ -40,20 +40,25 @@ def _plain(v):
     return getattr(v, "value", getattr(v, "data", getattr(v, "text", v)))
 
 
-def materialize_month(landing: str, month: str, warehouse: str | None = None,
-                      instance: dg.DagsterInstance | None = None, job_name: str = "monthly_pipeline",
-                      run_config: dict | None = None) -> MonthRun:
+def _definitions(landing: str, warehouse: str | None):
     from orchestration.definitions import build_definitions
     from orchestration.resources import default_resources
 
-    defs = build_definitions(default_resources(landing=landing, warehouse=warehouse))
+    return build_definitions(default_resources(landing=landing, warehouse=warehouse))
+
+
+def execute(defs: dg.Definitions, job_name: str, month: str, warehouse: str | None,
+            instance: dg.DagsterInstance | None = None, run_config: dict | None = None,
+            asset_selection: list[dg.AssetKey] | None = None, tags: dict | None = None) -> MonthRun:
+    """Run one job for one month partition in-process and collect materialisations, check results and errors."""
     job = defs.resolve_job_def(job_name)
     # dbt's own log (which dagster-dbt re-emits on stdout) goes to a file beside the warehouse, not the console
     log_dir = os.path.join(os.path.dirname(os.path.abspath(wh.warehouse_path(warehouse))), "logs")
     os.makedirs(log_dir, exist_ok=True)
     with open(os.path.join(log_dir, f"{job_name}-{month}.log"), "w") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(partition_key=month, instance=instance or instance_for_run(),
-                                        raise_on_error=False, run_config={**QUIET, **(run_config or {})})
+                                        raise_on_error=False, run_config={**QUIET, **(run_config or {})},
+                                        asset_selection=asset_selection, tags=tags)
     run = MonthRun(month=month, success=result.success)
     for ev in result.get_asset_materialization_events():
         mat = ev.event_specific_data.materialization
@@ -68,6 +73,28 @@ def materialize_month(landing: str, month: str, warehouse: str | None = None,
             if not ce.passed:
                 run.failed_checks.append(f"{'/'.join(ce.asset_key.path)}:{ce.check_name} ({ce.severity.value})")
     return run
+
+
+def materialize_month(landing: str, month: str, warehouse: str | None = None,
+                      instance: dg.DagsterInstance | None = None, job_name: str = "monthly_pipeline",
+                      run_config: dict | None = None) -> MonthRun:
+    return execute(_definitions(landing, warehouse), job_name, month, warehouse, instance, run_config)
+
+
+def tick(defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInstance, cursors: dict[str, str | None],
+         warehouse: str | None) -> list[MonthRun]:
+    """One evaluation of a sensor, as the daemon would do it, with its run requests executed in-process.
+    cursors: sensor name -> cursor, kept by the caller between ticks."""
+    sensor = defs.resolve_sensor_def(sensor_name)
+    ctx = dg.build_sensor_context(instance=instance, cursor=cursors.get(sensor_name), definitions=defs,
+                                  resources=dict(defs.resources or {}))
+    data = sensor.evaluate_tick(ctx)
+    cursors[sensor_name] = data.cursor
+    runs = []
+    for req in data.run_requests or []:
+        runs.append(execute(defs, req.job_name or sensor.job_name, req.partition_key, warehouse, instance,
+                            asset_selection=req.asset_selection, tags=req.tags))
+    return runs
 
 
 def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
@@ -129,30 +156,66 @@ def run_month(landing: str, month: str, warehouse: str | None = None) -> int:
 
 
 def demo(persons: int, seed: int, months: int, data: str) -> int:
+    """The monthly cycle end to end through Dagster: for each month the pipeline, then the disbursement sensor's
+    run (lists + files), then the bank/PT Pos simulator's reconciliation files and the reconciliation sensor's run;
+    next month's lists route the non-collectors to PT Pos."""
+    import duckdb
+
+    from dtsen.disbursement.report import month_report
     from dtsen.synth import SynthConfig, synth
+    from dtsen.synth.rekon import simulate_reconciliation
 
     landing = os.path.join(data, "landing")
     warehouse = os.path.join(data, "warehouse.duckdb")
+    disbursement = os.path.join(data, "disbursement")
     res = synth(SynthConfig(persons=persons, seed=seed, months=months), landing)
     print(f"demo deliveries: {os.path.abspath(landing)} ({res.counts['persons']:,} persons, "
           f"{res.counts['records']:,} registry person records, months {', '.join(res.months)})")
+    defs = _definitions(landing, warehouse)
+    instance = instance_for_run()
+    cursors: dict[str, str | None] = {}
     code = 0
     for m in res.months:
-        run = materialize_month(landing, m, warehouse)
+        run = execute(defs, "monthly_pipeline", m, warehouse, instance)
         print_summary(run, warehouse)
-        if not run.success:
+        runs = tick(defs, "disbursement_sensor", instance, cursors, warehouse)
+        for r in runs:
+            for c in r.failed_checks:
+                print(f"  check failed: {c}")
+            for e in r.errors:
+                print(f"  ERROR: {e}")
+        if not run.success or not runs or not all(r.success for r in runs):
+            print("  the month did not complete: stopping", file=sys.stderr)
             code = 1
             break
+        files = runs[-1].materialized.get("disbursement/payment_files", {})
+        print(f"  disbursement/payment_files     {files.get('written', 0)} files written, "
+              f"{files.get('unchanged', 0)} unchanged, in {files.get('folder')}")
+        written = simulate_reconciliation(disbursement, landing, m, seed)
+        rec = tick(defs, "reconciliation_sensor", instance, cursors, warehouse)
+        if not all(r.success for r in rec):
+            code = 1
+        print(f"  bank/PT Pos simulator          {len(written)} reconciliation files -> "
+              f"{os.path.abspath(os.path.join(landing, 'rekon', m))}; reconciliation runs: {len(rec)}")
+        con = duckdb.connect(warehouse, read_only=True)
+        try:
+            print(f"\n  -- disbursement {m}")
+            for line in month_report(con, m):
+                print(line)
+        finally:
+            con.close()
     print(f"\nresults: warehouse {os.path.abspath(warehouse)}\n"
-          f"  schema sources:  dtks_person, regsosek_person, p3ke_person, regsosek_family, susenas, death, asn, wage, "
-          f"region, quarantine, ingest_log\n"
-          f"  schema dtsen:    person, family, crosswalk, person_id_history, family_id_history, linkage_evaluation, "
-          f"snapshot, links\n"
-          f"  schema welfare:  family_welfare, pmt_model, targeting_evaluation\n"
-          f"  schema marts:    eligibility_pkh, eligibility_sembako, eligibility_pbi, eligibility_pip, exclusions, "
+          f"  schema sources:      dtks_person, regsosek_person, p3ke_person, regsosek_family, susenas, death, asn, "
+          f"wage, region, quarantine, ingest_log\n"
+          f"  schema dtsen:        person, family, crosswalk, person_id_history, family_id_history, "
+          f"linkage_evaluation, snapshot, links\n"
+          f"  schema welfare:      family_welfare, pmt_model, targeting_evaluation\n"
+          f"  schema marts:        eligibility_pkh, eligibility_sembako, eligibility_pbi, eligibility_pip, exclusions, "
           f"appeal_explanation, program_budget_by_province_desil, targeting_accuracy_by_province\n"
-          f"  for analysts:    {os.path.abspath(os.path.join(data, 'published'))} (Parquet per snapshot, "
+          f"  schema disbursement: payment_row, reconciliation, absorption, dormant, review_flag\n"
+          f"  payment files:       {os.path.abspath(disbursement)}/<YYYY-MM>/<program>/\n"
+          f"  for analysts:        {os.path.abspath(os.path.join(data, 'published'))} (Parquet per snapshot, "
           f"analytics.duckdb)\n"
-          f"  charts:          {os.path.abspath(os.path.join(data, 'reports'))}")
+          f"  charts:              {os.path.abspath(os.path.join(data, 'reports'))}")
     print(f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(ephemeral)')} - `make ui` to browse it")
     return code

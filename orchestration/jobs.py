@@ -1,12 +1,16 @@
-"""Jobs. `monthly_pipeline` materialises everything for one month; it grows as the pipeline does."""
+"""Jobs, all partitioned by month. The monthly cycle: monthly_pipeline -> disbursement_job (sensor, once the
+eligibility marts are fresh and their checks passed) -> files to banks / PT Pos -> reconciliation_job (sensor, when
+their files arrive under rekon/<YYYY-MM>/) -> next month's routing."""
 import dagster as dg
 
 from orchestration.partitions import monthly_partitions
 
+PIPELINE_GROUPS = ("registries", "dtsen", "welfare", "rules", "staging", "intermediate", "marts", "restricted",
+                   "analytics")
+
 monthly_pipeline = dg.define_asset_job(
     name="monthly_pipeline",
-    selection=dg.AssetSelection.groups("registries", "dtsen", "welfare", "rules", "staging", "intermediate", "marts",
-                                       "restricted", "analytics"),
+    selection=dg.AssetSelection.groups(*PIPELINE_GROUPS),
     partitions_def=monthly_partitions,
     description="Ingest every source's delivery of the month, link them into the DTSEN snapshot, rank families "
                 "(PMT, desil), build the dbt marts (eligibility per program, exclusions, explanations, summaries) "
@@ -18,4 +22,20 @@ ingest_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups("registries"),
     partitions_def=monthly_partitions,
     description="Only ingest every source's delivery of the month (no linkage).",
+)
+
+disbursement_job = dg.define_asset_job(
+    name="disbursement_job",
+    selection=dg.AssetSelection.assets(["disbursement", "payment_lists"], ["disbursement", "payment_files"]),
+    partitions_def=monthly_partitions,
+    description="The month's payment lists per program and channel, the blocking release checks, and the "
+                "immutable files + manifests under disbursement/<YYYY-MM>/.",
+)
+
+reconciliation_job = dg.define_asset_job(
+    name="reconciliation_job",
+    selection=dg.AssetSelection.assets(["disbursement", "reconciliation"], ["disbursement", "absorption"]),
+    partitions_def=monthly_partitions,
+    description="Ingest the banks' and PT Pos' reconciliation files of the month; absorption, dormant funds, "
+                "review flags (and so the next month's routing).",
 )

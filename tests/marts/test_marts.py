@@ -200,8 +200,8 @@ def test_analysts_see_pseudonyms_never_raw_identifiers(pipeline):
         hits = {r[0] for r in runs} & raw_values
         assert not hits, (f.name, list(hits)[:3])
     # the restricted schema holds the raw identity, for the disbursement step only
-    payee = q(w, "SELECT head_nik FROM restricted.payee_identity WHERE head_nik IS NOT NULL LIMIT 5")
-    assert payee["head_nik"].str.fullmatch(r"\d{16}").all()
+    payee = q(w, "SELECT payee_nik FROM restricted.payee_identity WHERE payee_nik IS NOT NULL LIMIT 5")
+    assert payee["payee_nik"].str.fullmatch(r"\d{16}").all()
 
 
 def test_a_different_key_gives_different_pseudonyms(monkeypatch):

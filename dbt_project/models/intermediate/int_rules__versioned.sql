@@ -6,6 +6,7 @@ with rows as (
     union all select 'program_quota', cast(q as varchar) from {{ ref('program_quota') }} q
     union all select 'province_bank', cast(k as varchar) from {{ ref('province_bank') }} k
     union all select 'provincial_minimum_wage', cast(w as varchar) from {{ ref('provincial_minimum_wage') }} w
+    union all select 'channel_rules', cast(c as varchar) from {{ ref('channel_rules') }} c
 )
 
 select

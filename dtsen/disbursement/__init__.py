@@ -1,0 +1,1 @@
+"""Monthly disbursement: payment lists, release checks, immutable files, reconciliation."""

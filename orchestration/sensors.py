@@ -1,0 +1,128 @@
+"""Schedules and sensors of the monthly cycle (no domain logic: what they watch is in dtsen.deliveries).
+
+- monthly_schedule: the whole pipeline for the new month, on the 1st at 02:00 (Asia/Jakarta).
+- landing_sensor: a new or corrected delivery folder requests a run of that source's asset and everything
+  downstream for its month. The run key is the delivery's fingerprint (file names + content hashes) and the cursor
+  remembers the last fingerprint per folder: an identical re-delivery requests nothing, a corrected file a new run.
+- disbursement_sensor: when the month's four eligibility marts are materialised and every check evaluated in that
+  run passed, requests disbursement_job for the month (once per materialisation).
+- reconciliation_sensor: new or corrected files under rekon/<YYYY-MM>/ request reconciliation_job for the month.
+All runs go through the in-process executor and the `duckdb_writer` pool (limit 1): one writer at a time.
+"""
+from __future__ import annotations
+
+import json
+
+import dagster as dg
+
+from dtsen.deliveries import MONTHLY_FOLDERS, fingerprint, scan
+from orchestration.jobs import disbursement_job, monthly_pipeline, reconciliation_job
+from orchestration.resources import LandingResource
+
+SOURCE_ASSET = {"dtks": "dtks", "regsosek": "regsosek", "p3ke": "p3ke", "dukcapil": "dukcapil_deaths",
+                "asn": "asn_list", "bpjstk": "bpjstk_wages", "susenas": "susenas", "referensi": "region_reference"}
+
+monthly_schedule = dg.build_schedule_from_partitioned_job(
+    monthly_pipeline, name="monthly_schedule", hour_of_day=2, minute_of_hour=0,
+    description="Runs monthly_pipeline for the new month on the 1st at 02:00 (the month's partition).",
+)
+
+
+def _load(cursor: str | None) -> dict:
+    state = json.loads(cursor) if cursor else {}
+    state.setdefault("seen", {})
+    state.setdefault("hashes", {})
+    return state
+
+
+def _dump(state: dict) -> str:
+    return json.dumps(state, sort_keys=True)
+
+
+def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
+    """downstream: the non-source assets of monthly_pipeline, run after any source's new delivery."""
+
+    @dg.sensor(name="landing_sensor", job=monthly_pipeline, minimum_interval_seconds=60,
+               default_status=dg.DefaultSensorStatus.STOPPED,
+               description="New or corrected delivery folder -> that source's partition and everything downstream. "
+                           "Run key = folder + fingerprint of file names and content hashes.")
+    def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
+        state = _load(context.cursor)
+        deliveries = scan(landing.path)
+        months = sorted(d.period for d in deliveries if d.folder in MONTHLY_FOLDERS)
+        latest = months[-1] if months else None
+        requests = []
+        for d in deliveries:
+            fp = fingerprint(d, state["hashes"])
+            if state["seen"].get(d.name) == fp:
+                continue
+            # the survey and the region reference are read by the latest month's run
+            month = d.period if d.folder in MONTHLY_FOLDERS else latest
+            if month is None:
+                continue
+            state["seen"][d.name] = fp
+            key = dg.AssetKey(["sources", SOURCE_ASSET[d.folder]])
+            requests.append(dg.RunRequest(run_key=f"{d.name}:{fp[:16]}", partition_key=month,
+                                          asset_selection=[key, *downstream],
+                                          tags={"dtsen/delivery": d.name, "dtsen/fingerprint": fp[:16]}))
+        return dg.SensorResult(run_requests=requests, cursor=_dump(state))
+
+    return landing_sensor
+
+
+@dg.sensor(name="reconciliation_sensor", job=reconciliation_job, minimum_interval_seconds=60,
+           default_status=dg.DefaultSensorStatus.STOPPED,
+           description="New or corrected files under rekon/<YYYY-MM>/ -> reconciliation_job for that month.")
+def reconciliation_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
+    state = _load(context.cursor)
+    requests = []
+    for d in scan(landing.path, folders=("rekon",)):
+        fp = fingerprint(d, state["hashes"])
+        if state["seen"].get(d.name) == fp:
+            continue
+        state["seen"][d.name] = fp
+        requests.append(dg.RunRequest(run_key=f"{d.name}:{fp[:16]}", partition_key=d.period,
+                                      tags={"dtsen/delivery": d.name, "dtsen/fingerprint": fp[:16]}))
+    return dg.SensorResult(run_requests=requests, cursor=_dump(state))
+
+
+def build_disbursement_sensor(eligibility: list[dg.AssetKey]) -> dg.SensorDefinition:
+    @dg.sensor(name="disbursement_sensor", job=disbursement_job, minimum_interval_seconds=60,
+               default_status=dg.DefaultSensorStatus.STOPPED,
+               description="The month's eligibility marts fresh (materialised) and every check of their run passed "
+                           "-> disbursement_job for the month, once per materialisation.")
+    def disbursement_sensor(context: dg.SensorEvaluationContext):
+        state = _load(context.cursor)
+        instance = context.instance
+        months = set.intersection(*[set(instance.get_materialized_partitions(k)) for k in eligibility])
+        requests = []
+        for month in sorted(months)[-3:]:
+            records = [instance.fetch_materializations(
+                dg.AssetRecordsFilter(asset_key=k, asset_partitions=[month]), limit=1).records for k in eligibility]
+            if not all(records):
+                continue
+            latest = [r[0] for r in records]
+            marker = ",".join(str(r.storage_id) for r in latest)
+            if state["seen"].get(month) == marker:
+                continue
+            run_ids = {r.run_id for r in latest}
+            failed = [c for c, rec in _checks_of_runs(instance, eligibility, run_ids).items() if not rec]
+            if failed:
+                context.log.info(f"{month}: eligibility checks not passed ({', '.join(failed[:5])}): waiting")
+                continue
+            state["seen"][month] = marker
+            requests.append(dg.RunRequest(run_key=f"disbursement:{month}:{marker}", partition_key=month))
+        return dg.SensorResult(run_requests=requests, cursor=_dump(state))
+
+    return disbursement_sensor
+
+
+def _checks_of_runs(instance: dg.DagsterInstance, assets: list[dg.AssetKey], run_ids: set[str]) -> dict[str, bool]:
+    """check name -> passed, for every check evaluated on these assets in these runs."""
+    out = {}
+    for run_id in run_ids:
+        for ev in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+            data = ev.dagster_event.event_specific_data
+            if data.asset_key in assets:
+                out[f"{'/'.join(data.asset_key.path)}:{data.check_name}"] = bool(data.passed)
+    return out
