@@ -11,6 +11,17 @@ import time
 def _cmd_synth(args: argparse.Namespace) -> int:
     from dtsen.synth import SynthConfig, synth
 
+    if args.rekon:
+        from dtsen.synth.rekon import simulate_reconciliation
+
+        written = simulate_reconciliation(args.disbursement, args.out, args.rekon, args.seed)
+        if not written:
+            print(f"no bank or PT Pos lists for {args.rekon} under {os.path.abspath(args.disbursement)}",
+                  file=sys.stderr)
+            return 1
+        for name, n in written.items():
+            print(f"wrote {os.path.join(os.path.abspath(args.out), 'rekon', args.rekon, name)} ({n:,} status rows)")
+        return 0
     cfg = SynthConfig(persons=args.persons, seed=args.seed, months=args.months, start=args.start,
                       noise_scale=args.noise_scale)
     t0 = time.perf_counter()
@@ -68,6 +79,11 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--noise-scale", type=float, default=1.0, help="multiplies every noise rate")
     s.add_argument("--out", required=True)
     s.add_argument("--json", action="store_true", help="also print the counts as JSON")
+    s.add_argument("--rekon", metavar="YYYY-MM", default=None,
+                   help="instead: simulate the banks' and PT Pos' reconciliation files for this period's payment "
+                        "lists (written to <out>/rekon/<YYYY-MM>/)")
+    s.add_argument("--disbursement", default=os.path.join("data", "disbursement"),
+                   help="payment files folder read by --rekon")
     s.set_defaults(func=_cmd_synth)
 
     r = sub.add_parser("run", help="materialise the asset graph for one delivery month through Dagster")

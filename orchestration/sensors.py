@@ -1,6 +1,6 @@
 """Schedules and sensors of the monthly cycle (no domain logic: what they watch is in dtsen.deliveries).
 
-- monthly_schedule: the whole pipeline for the new month, on the 1st at 02:00 (Asia/Jakarta).
+- monthly_schedule: the whole pipeline for the new month, on the 1st at 02:00 UTC (the partitions are UTC months).
 - landing_sensor: a new or corrected delivery folder requests a run of that source's asset and everything
   downstream for its month. The run key is the delivery's fingerprint (file names + content hashes) and the cursor
   remembers the last fingerprint per folder: an identical re-delivery requests nothing, a corrected file a new run.
@@ -24,7 +24,7 @@ SOURCE_ASSET = {"dtks": "dtks", "regsosek": "regsosek", "p3ke": "p3ke", "dukcapi
 
 monthly_schedule = dg.build_schedule_from_partitioned_job(
     monthly_pipeline, name="monthly_schedule", hour_of_day=2, minute_of_hour=0,
-    description="Runs monthly_pipeline for the new month on the 1st at 02:00 (the month's partition).",
+    description="Runs monthly_pipeline for the new month (its partition) on the 1st at 02:00 UTC.",
 )
 
 

@@ -1,0 +1,139 @@
+"""Schedule and sensors with Dagster's test contexts, and the monthly cycle driven by them end to end."""
+import shutil
+from datetime import datetime, timezone
+
+import dagster as dg
+import duckdb
+import pytest
+
+from dtsen.deliveries import scan
+from orchestration.definitions import defs
+from orchestration.resources import LandingResource
+
+
+def tick(name, landing, cursor=None, instance=None):
+    sensor = defs.resolve_sensor_def(name)
+    ctx = dg.build_sensor_context(instance=instance or dg.DagsterInstance.ephemeral(), cursor=cursor, definitions=defs,
+                                  resources={"landing": LandingResource(path=str(landing))})
+    data = sensor.evaluate_tick(ctx)
+    return data.run_requests or [], data.cursor
+
+
+def test_jobs_schedules_and_sensors_are_defined():
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {"monthly_pipeline", "ingest_job", "disbursement_job",
+                                                             "reconciliation_job"}
+    assert {s.name for s in defs.sensors} == {"landing_sensor", "disbursement_sensor", "reconciliation_sensor"}
+    assert all(s.description for s in defs.sensors)
+    assert [s.name for s in defs.schedules] == ["monthly_schedule"]
+
+
+def test_monthly_schedule_runs_the_new_month():
+    sched = defs.resolve_schedule_def("monthly_schedule")
+    ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc))
+    reqs = sched.evaluate_tick(ctx).run_requests
+    assert len(reqs) == 1 and reqs[0].partition_key == "2025-03"
+    assert defs.resolve_job_def(sched.job_name).name == "monthly_pipeline"
+
+
+def test_landing_sensor_new_same_and_corrected_delivery(small_landing, tmp_path):
+    land = tmp_path / "landing"
+    shutil.copytree(small_landing, land, ignore=shutil.ignore_patterns("truth"))
+    deliveries = scan(str(land))
+    reqs, cursor = tick("landing_sensor", land)
+    assert len(reqs) == len(deliveries) and len({r.run_key for r in reqs}) == len(reqs)
+    asn = next(r for r in reqs if r.tags["dtsen/delivery"] == "asn/2025-01")
+    keys = {k.to_user_string() for k in asn.asset_selection}
+    assert asn.partition_key == "2025-01" and "sources/asn_list" in keys and "sources/dtks" not in keys
+    assert {"dtsen/person", "welfare/family_welfare", "marts/eligibility_pkh", "analytics/published_marts"} <= keys
+    survey = next(r for r in reqs if r.tags["dtsen/delivery"].startswith("susenas/"))
+    assert survey.partition_key == "2025-02"  # the survey is read by the latest month's run
+    # the same files again (even touched): nothing
+    again, cursor = tick("landing_sensor", land, cursor)
+    assert again == []
+    f = land / "asn" / "2025-01" / "asn.csv"
+    f.touch()
+    assert tick("landing_sensor", land, cursor)[0] == []
+    # a corrected file: one new run for that delivery, with a new run key
+    f.write_text(f.read_text() + "3201010101900001\n")
+    fixed, cursor = tick("landing_sensor", land, cursor)
+    assert len(fixed) == 1 and fixed[0].tags["dtsen/delivery"] == "asn/2025-01"
+    assert fixed[0].run_key != asn.run_key and fixed[0].partition_key == "2025-01"
+    # a new month's folder: one run for it
+    shutil.copytree(land / "asn" / "2025-01", land / "asn" / "2025-03")
+    new, _ = tick("landing_sensor", land, cursor)
+    assert [r.partition_key for r in new] == ["2025-03"]
+
+
+def test_reconciliation_sensor_new_same_and_corrected(tmp_path):
+    folder = tmp_path / "rekon" / "2025-01"
+    folder.mkdir(parents=True)
+    (folder / "sembako_bri.csv").write_text("disbursement_id,status,amount,status_date\n")
+    reqs, cursor = tick("reconciliation_sensor", tmp_path)
+    assert len(reqs) == 1 and reqs[0].partition_key == "2025-01" and reqs[0].job_name in (None, "reconciliation_job")
+    assert tick("reconciliation_sensor", tmp_path, cursor)[0] == []
+    (folder / "sembako_pos.csv").write_text("disbursement_id,status,amount,status_date\n")
+    more, _ = tick("reconciliation_sensor", tmp_path, cursor)
+    assert len(more) == 1 and more[0].run_key != reqs[0].run_key
+
+
+@pytest.mark.slow
+def test_two_month_cycle_reroutes_non_collectors(small_landing, tmp_path):
+    """Month 1 through the pipeline, the disbursement sensor's run, simulated reconciliation and the reconciliation
+    sensor's run; month 2's lists send the families that did not collect to PT Pos."""
+    from dtsen.runner import _definitions, execute, tick as run_tick
+    from dtsen.synth.rekon import simulate_reconciliation
+
+    from tests.conftest import NO_GENERIC_BASELINE
+
+    land = tmp_path / "landing"
+    shutil.copytree(small_landing, land)
+    wh = str(tmp_path / "warehouse.duckdb")
+    d = _definitions(str(land), wh)
+    instance = dg.DagsterInstance.ephemeral()
+    cursors = {}
+    for month in ("2025-01", "2025-02"):
+        assert execute(d, "monthly_pipeline", month, wh, instance, NO_GENERIC_BASELINE).success
+        runs = run_tick(d, "disbursement_sensor", instance, cursors, wh)
+        assert [r.month for r in runs] == [month] and runs[0].success, [r.errors for r in runs]
+        assert run_tick(d, "disbursement_sensor", instance, cursors, wh) == []  # once per materialisation
+        simulate_reconciliation(str(tmp_path / "disbursement"), str(land), month, seed=3)
+        rec = run_tick(d, "reconciliation_sensor", instance, cursors, wh)
+        assert [r.month for r in rec] == [month] and rec[0].success
+        assert "disbursement/absorption" in rec[0].materialized
+    con = duckdb.connect(wh, read_only=True)
+    rows = con.execute("SELECT * FROM disbursement.payment_row WHERE period = '2025-02'").df()
+    assert set(rows["program"]) == {"PBI", "SEMBAKO"}  # no PKH tranche in February
+    moved = rows[rows["routing_reason"].str.contains("previous_not_collected")]
+    assert len(moved) > 0 and (moved["channel"] == "POS").all()
+    missed = set(con.execute("""SELECT p.family_id FROM disbursement.payment_row p
+        JOIN disbursement.reconciliation r USING (disbursement_id)
+        WHERE p.period = '2025-01' AND p.channel IN ('BRI','BNI','MANDIRI','BTN','BSI')
+        GROUP BY p.family_id HAVING NOT bool_or(r.status = 'DIAMBIL')""").df()["family_id"])
+    assert set(moved["family_id"]) == missed & set(rows["family_id"])
+    files = sorted(p.name for p in (tmp_path / "disbursement" / "2025-02").rglob("*.csv"))
+    assert "sembako_pos.v1.csv" in files and not any(f.startswith("pkh_") for f in files)
+    con.close()
+
+
+def test_disbursement_sensor_waits_for_fresh_marts_with_passing_checks(tmp_path):
+    from assets.disbursement import eligibility_keys
+
+    instance = dg.DagsterInstance.ephemeral()
+    keys = eligibility_keys()
+    for k in keys[:3]:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=k, partition="2025-01"))
+    assert tick("disbursement_sensor", tmp_path, instance=instance)[0] == []  # not all four marts yet
+    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=keys[3], partition="2025-01"))
+    reqs, cursor = tick("disbursement_sensor", tmp_path, instance=instance)
+    assert [r.partition_key for r in reqs] == ["2025-01"]
+    assert tick("disbursement_sensor", tmp_path, cursor, instance)[0] == []  # once per materialisation
+    for k in keys:  # the marts are rebuilt: a new run
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=k, partition="2025-01"))
+    reqs2, cursor = tick("disbursement_sensor", tmp_path, cursor, instance)
+    assert len(reqs2) == 1 and reqs2[0].run_key != reqs[0].run_key
+    # rebuilt again, but a rule test failed: the sensor waits
+    for k in keys:
+        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=k, partition="2025-01"))
+    instance.report_runless_asset_event(dg.AssetCheckEvaluation(asset_key=keys[0], check_name="assert_quota_respected",
+                                                                passed=False))
+    assert tick("disbursement_sensor", tmp_path, cursor, instance)[0] == []
