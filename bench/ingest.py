@@ -10,7 +10,6 @@ into an in-memory table (read_csv / read_parquet, no validation). Target (issue 
 from __future__ import annotations
 
 import argparse
-import glob
 import json
 import os
 import resource
@@ -19,28 +18,10 @@ import tempfile
 import time
 
 import dagster as dg
-import duckdb
 
+from _common import bare_read  # noqa: E402 (bench/ is on sys.path when run as a script)
 from dtsen.runner import materialize_month
 from dtsen.synth import SynthConfig, synth
-
-
-def bare_read(landing: str, month: str) -> float:
-    files = [p for p in glob.glob(os.path.join(landing, "*", month, "*")) + glob.glob(os.path.join(landing, "susenas", "*", "*"))
-             + [os.path.join(landing, "referensi", "wilayah.csv")]]
-    con = duckdb.connect()
-    con.execute("SET threads = 2")
-    t0 = time.perf_counter()
-    for i, p in enumerate(files):
-        if p.endswith(".parquet"):
-            con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_parquet(?)", [p])
-        else:
-            delim = "|" if "p3ke" in p else ","
-            con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_csv(?, delim='{delim}', header=true, all_varchar=true)",
-                        [p])
-    secs = time.perf_counter() - t0
-    con.close()
-    return secs
 
 
 def main() -> None:
