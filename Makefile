@@ -55,6 +55,8 @@ bench: setup
 	$(BIN)/python bench/synth.py --persons 1000000
 	$(BIN)/python bench/ingest.py --persons 1000000
 	$(BIN)/python bench/linkage.py --persons 1000000
+	$(BIN)/python bench/pipeline.py --persons 100000
+	$(BIN)/python bench/pipeline.py --persons 1000000
 
 docs: setup
 	cd dbt_project && DTSEN_WAREHOUSE=$(CURDIR)/$(DATA)/warehouse.duckdb ../$(BIN)/dbt docs generate --profiles-dir . \

@@ -1,9 +1,10 @@
 """Schedules and sensors of the monthly cycle (no domain logic: what they watch is in dtsen.deliveries).
 
 - monthly_schedule: the whole pipeline for the new month, on the 1st at 02:00 UTC (the partitions are UTC months).
-- landing_sensor: a new or corrected delivery folder requests a run of that source's asset and everything
-  downstream for its month. The run key is the delivery's fingerprint (file names + content hashes) and the cursor
-  remembers the last fingerprint per folder: an identical re-delivery requests nothing, a corrected file a new run.
+- landing_sensor: new or corrected delivery folders request, per month, one run of those sources' assets and
+  everything downstream. The run key is built from the deliveries' fingerprints (file names + content hashes) and
+  the cursor remembers the last fingerprint per folder: an identical re-delivery requests nothing, a corrected file
+  a new run.
 - disbursement_sensor: when the month's four eligibility marts are materialised and every check evaluated in that
   run passed, requests disbursement_job for the month (once per materialisation).
 - reconciliation_sensor: new or corrected files under rekon/<YYYY-MM>/ request reconciliation_job for the month.
@@ -11,6 +12,7 @@ All runs go through the in-process executor and the `duckdb_writer` pool (limit 
 """
 from __future__ import annotations
 
+import hashlib
 import json
 
 import dagster as dg
@@ -44,27 +46,31 @@ def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
 
     @dg.sensor(name="landing_sensor", job=monthly_pipeline, minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.STOPPED,
-               description="New or corrected delivery folder -> that source's partition and everything downstream. "
-                           "Run key = folder + fingerprint of file names and content hashes.")
+               description="New or corrected delivery folders -> one run per month: those sources' partition and "
+                           "everything downstream. Run key = month + fingerprints (file names and content hashes).")
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
         state = _load(context.cursor)
         deliveries = scan(landing.path)
         months = sorted(d.period for d in deliveries if d.folder in MONTHLY_FOLDERS)
         latest = months[-1] if months else None
-        requests = []
+        changed: dict[str, list[tuple[str, str, str]]] = {}  # month -> (delivery, fingerprint, source asset)
         for d in deliveries:
             fp = fingerprint(d, state["hashes"])
-            if state["seen"].get(d.name) == fp:
-                continue
             # the survey and the region reference are read by the latest month's run
             month = d.period if d.folder in MONTHLY_FOLDERS else latest
-            if month is None:
+            if state["seen"].get(d.name) == fp or month is None:
                 continue
             state["seen"][d.name] = fp
-            key = dg.AssetKey(["sources", SOURCE_ASSET[d.folder]])
-            requests.append(dg.RunRequest(run_key=f"{d.name}:{fp[:16]}", partition_key=month,
-                                          asset_selection=[key, *downstream],
-                                          tags={"dtsen/delivery": d.name, "dtsen/fingerprint": fp[:16]}))
+            changed.setdefault(month, []).append((d.name, fp, SOURCE_ASSET[d.folder]))
+        requests = []
+        for month, items in sorted(changed.items()):
+            # one run per month: every changed source of the month, then everything downstream once
+            key = hashlib.sha256("\n".join(f"{n}:{fp}" for n, fp, _ in sorted(items)).encode()).hexdigest()[:16]
+            sources = sorted({a for _, _, a in items})
+            requests.append(dg.RunRequest(
+                run_key=f"{month}:{key}", partition_key=month,
+                asset_selection=[*(dg.AssetKey(["sources", a]) for a in sources), *downstream],
+                tags={"dtsen/deliveries": ",".join(n for n, _, _ in sorted(items)), "dtsen/fingerprint": key}))
         return dg.SensorResult(run_requests=requests, cursor=_dump(state))
 
     return landing_sensor

@@ -40,24 +40,28 @@ def test_landing_sensor_new_same_and_corrected_delivery(small_landing, tmp_path)
     shutil.copytree(small_landing, land, ignore=shutil.ignore_patterns("truth"))
     deliveries = scan(str(land))
     reqs, cursor = tick("landing_sensor", land)
-    assert len(reqs) == len(deliveries) and len({r.run_key for r in reqs}) == len(reqs)
-    asn = next(r for r in reqs if r.tags["dtsen/delivery"] == "asn/2025-01")
-    keys = {k.to_user_string() for k in asn.asset_selection}
-    assert asn.partition_key == "2025-01" and "sources/asn_list" in keys and "sources/dtks" not in keys
+    # one run per month, covering every source delivered for it (the survey and reference go with the latest)
+    assert [r.partition_key for r in reqs] == ["2025-01", "2025-02"]
+    delivered = {d.name for d in deliveries}
+    assert set(",".join(r.tags["dtsen/deliveries"] for r in reqs).split(",")) == delivered
+    jan = reqs[0]
+    keys = {k.to_user_string() for k in jan.asset_selection}
+    assert {"sources/dtks", "sources/regsosek", "sources/p3ke", "sources/asn_list"} <= keys
+    assert "sources/susenas" not in keys and "sources/susenas" in {k.to_user_string() for k in reqs[1].asset_selection}
     assert {"dtsen/person", "welfare/family_welfare", "marts/eligibility_pkh", "analytics/published_marts"} <= keys
-    survey = next(r for r in reqs if r.tags["dtsen/delivery"].startswith("susenas/"))
-    assert survey.partition_key == "2025-02"  # the survey is read by the latest month's run
     # the same files again (even touched): nothing
     again, cursor = tick("landing_sensor", land, cursor)
     assert again == []
     f = land / "asn" / "2025-01" / "asn.csv"
     f.touch()
     assert tick("landing_sensor", land, cursor)[0] == []
-    # a corrected file: one new run for that delivery, with a new run key
+    # a corrected file: one new run for that source's month, with a new run key, only that source re-ingested
     f.write_text(f.read_text() + "3201010101900001\n")
     fixed, cursor = tick("landing_sensor", land, cursor)
-    assert len(fixed) == 1 and fixed[0].tags["dtsen/delivery"] == "asn/2025-01"
-    assert fixed[0].run_key != asn.run_key and fixed[0].partition_key == "2025-01"
+    assert len(fixed) == 1 and fixed[0].tags["dtsen/deliveries"] == "asn/2025-01"
+    assert fixed[0].run_key != jan.run_key and fixed[0].partition_key == "2025-01"
+    fixed_keys = {k.to_user_string() for k in fixed[0].asset_selection}
+    assert "sources/asn_list" in fixed_keys and "sources/dtks" not in fixed_keys and "marts/exclusions" in fixed_keys
     # a new month's folder: one run for it
     shutil.copytree(land / "asn" / "2025-01", land / "asn" / "2025-03")
     new, _ = tick("landing_sensor", land, cursor)
