@@ -7,6 +7,7 @@ DTSEN snapshot; a failing rule test fails the step, so nothing downstream (publi
 import json
 import os
 import shutil
+import sys
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -33,7 +34,6 @@ TRANSLATOR = DtsenDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_ass
 
 def dbt_executable() -> str:
     """dbt from this environment's bin folder (DbtCliResource otherwise needs it on PATH)."""
-    import sys
     local = Path(sys.executable).with_name("dbt")
     return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
 

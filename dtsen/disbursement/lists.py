@@ -90,41 +90,42 @@ def non_collectors_sql(period: str) -> str:
 
 
 def payment_rows_sql(period: str, due: list[str]) -> str:
-    cols = ("AS program, {family} AS family_id, {person} AS person_id, {amount} AS amount, snapshot, rule_version, "
-            "province_code AS unit_province_code")
-    units = {
-        "PKH": f"SELECT 'PKH' {cols.format(family='family_id', person='NULL::VARCHAR', amount='tranche_amount')} "
-               "FROM marts.eligibility_pkh WHERE is_recipient",
-        "SEMBAKO": f"SELECT 'SEMBAKO' {cols.format(family='family_id', person='NULL::VARCHAR', amount='payment_amount')} "
-                   "FROM marts.eligibility_sembako WHERE is_recipient",
-        "PBI": f"SELECT 'PBI' {cols.format(family='e.family_id', person='e.person_id', amount='e.monthly_premium * p.months_per_payment')} "
-               "FROM marts.eligibility_pbi e, rules.program_parameters p WHERE e.is_recipient AND p.program = 'PBI'",
-        "PIP": f"SELECT 'PIP' {cols.format(family='family_id', person='person_id', amount='annual_amount')} "
-               "FROM marts.eligibility_pip WHERE is_recipient",
+    # program -> (mart, person id column, amount of one payment); every part has the same named columns
+    sources = {
+        "PKH": ("marts.eligibility_pkh", "NULL::VARCHAR", "tranche_amount"),
+        "SEMBAKO": ("marts.eligibility_sembako", "NULL::VARCHAR", "payment_amount"),
+        "PBI": ("marts.eligibility_pbi", "person_id", "monthly_premium * (SELECT months_per_payment FROM "
+                                                      "rules.program_parameters WHERE program = 'PBI')"),
+        "PIP": ("marts.eligibility_pip", "person_id", "annual_amount"),
     }
+    units = {program: f"""SELECT '{program}' AS program, family_id, {person} AS person_id, {amount} AS amount,
+                                 snapshot, rule_version, province_code AS unit_province_code
+                          FROM {mart} WHERE is_recipient"""
+             for program, (mart, person, amount) in sources.items()}
     parts = [units[p] for p in due if p in units]
     if not parts:
         return ""
     return f"""
     WITH units AS ({' UNION ALL '.join(parts)}),
-    channel_rules AS (SELECT rule, value FROM rules.channel_rules),
+    cr AS (SELECT max(value) FILTER (WHERE rule = 'pos_elderly_age') AS elderly_age,
+                  max(value) FILTER (WHERE rule = 'pos_if_severe_disability') = 1 AS on_disability,
+                  max(value) FILTER (WHERE rule = 'pos_if_remote_village') = 1 AS on_remote,
+                  max(value) FILTER (WHERE rule = 'pos_if_previous_not_collected') = 1 AS on_not_collected
+           FROM rules.channel_rules),
     nc AS ({non_collectors_sql(period)}),
     routed AS (
         SELECT u.*, y.payee_person_id, y.payee_nik, y.no_kk, y.payee_name, y.address, y.rt, y.rw, y.village_code,
                y.province_code, y.province_bank,
                list_filter([
                    CASE WHEN NOT y.has_kks THEN 'no_account' END,
-                   CASE WHEN y.payee_age >= (SELECT value FROM channel_rules WHERE rule = 'pos_elderly_age') THEN 'elderly' END,
-                   CASE WHEN y.payee_severely_disabled
-                         AND (SELECT value FROM channel_rules WHERE rule = 'pos_if_severe_disability') = 1
-                        THEN 'severe_disability' END,
-                   CASE WHEN y.remote_village AND (SELECT value FROM channel_rules WHERE rule = 'pos_if_remote_village') = 1
-                        THEN 'remote_village' END,
-                   CASE WHEN u.family_id IN (SELECT family_id FROM nc)
-                         AND (SELECT value FROM channel_rules WHERE rule = 'pos_if_previous_not_collected') = 1
+                   CASE WHEN y.payee_age >= cr.elderly_age THEN 'elderly' END,
+                   CASE WHEN y.payee_severely_disabled AND cr.on_disability THEN 'severe_disability' END,
+                   CASE WHEN y.remote_village AND cr.on_remote THEN 'remote_village' END,
+                   CASE WHEN u.family_id IN (SELECT family_id FROM nc) AND cr.on_not_collected
                         THEN 'previous_not_collected' END
                ], lambda x: x IS NOT NULL) AS pos_reasons
         FROM units u
+        CROSS JOIN cr
         LEFT JOIN restricted.payee_identity y USING (family_id)
     )
     SELECT '{period}' AS period, r.program,
@@ -135,8 +136,8 @@ def payment_rows_sql(period: str, due: list[str]) -> str:
            r.family_id, r.person_id, r.payee_person_id,
            CASE WHEN r.person_id IS NOT NULL THEN i.nik ELSE r.payee_nik END AS nik,
            CASE WHEN r.person_id IS NOT NULL THEN i.name ELSE r.payee_name END AS name,
-           r.no_kk, r.address, r.rt, r.rw, r.village_code, coalesce(r.unit_province_code, r.province_code) AS province_code,
-           r.amount,
+           r.no_kk, r.address, r.rt, r.rw, r.village_code,
+           coalesce(r.unit_province_code, r.province_code) AS province_code, r.amount,
            CASE WHEN r.program = 'PBI' THEN 'premium_to_bpjs'
                 WHEN len(r.pos_reasons) > 0 THEN array_to_string(r.pos_reasons, ',')
                 WHEN r.province_bank IS NULL THEN 'no_province_bank'
