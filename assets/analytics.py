@@ -45,7 +45,8 @@ def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                                   FROM marts.program_budget_by_province_desil GROUP BY program
                                   ORDER BY program""").df()
         by_prov = con.execute("""SELECT coalesce(province_name, 'UNKNOWN') AS province,
-                                        sum(recipients) FILTER (WHERE program IN ('PKH', 'SEMBAKO')) AS families,
+                                        sum(recipients) FILTER (WHERE program = 'PKH') AS pkh_families,
+                                        sum(recipients) FILTER (WHERE program = 'SEMBAKO') AS sembako_families,
                                         sum(annual_budget) / 1e6 AS budget_million
                                  FROM marts.program_budget_by_province_desil GROUP BY 1 ORDER BY 1""").df()
         targeting = con.execute("""SELECT province_name AS province, pmt_exclusion_error, pmt_inclusion_error,
@@ -56,10 +57,12 @@ def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         rule_version = con.execute("SELECT any_value(rule_version) FROM marts.exclusions").fetchall()[0][0]
     out = warehouse.beside("reports", "marts", month)
     charts = {
-        "recipient_families_by_province": bar_chart(by_prov, "province", ["families"],
-                                                    f"PKH + Sembako recipient families, {month}",
+        "recipient_families_by_province": bar_chart(by_prov.fillna(0), "province",
+                                                    ["pkh_families", "sembako_families"],
+                                                    f"Recipient families by province, {month}",
                                                     os.path.join(out, "recipients_by_province.png"),
-                                                    "families", horizontal=True),
+                                                    "families", horizontal=True,
+                                                    labels={"pkh_families": "PKH", "sembako_families": "Sembako"}),
         "budget_by_province": bar_chart(by_prov, "province", ["budget_million"],
                                         f"Annual budget, all programs (million rupiah), {month}",
                                         os.path.join(out, "budget_by_province.png"), "million rupiah",
