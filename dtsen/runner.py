@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import sys
 from dataclasses import dataclass, field
 
@@ -168,6 +169,12 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
     landing = os.path.join(data, "landing")
     warehouse = os.path.join(data, "warehouse.duckdb")
     disbursement = os.path.join(data, "disbursement")
+    # the demo starts from a clean slate: it removes what an earlier demo wrote under `data` (and nothing else)
+    for owned in ("landing", "disbursement", "published", "reports", "logs"):
+        shutil.rmtree(os.path.join(data, owned), ignore_errors=True)
+    for f in ("warehouse.duckdb", "warehouse.duckdb.wal"):
+        if os.path.exists(os.path.join(data, f)):
+            os.remove(os.path.join(data, f))
     res = synth(SynthConfig(persons=persons, seed=seed, months=months), landing)
     print(f"demo deliveries: {os.path.abspath(landing)} ({res.counts['persons']:,} persons, "
           f"{res.counts['records']:,} registry person records, months {', '.join(res.months)})")

@@ -5,8 +5,9 @@
   everything downstream. The run key is built from the deliveries' fingerprints (file names + content hashes) and
   the cursor remembers the last fingerprint per folder: an identical re-delivery requests nothing, a corrected file
   a new run.
-- disbursement_sensor: when the month's four eligibility marts are materialised and every check evaluated in that
-  run passed, requests disbursement_job for the month (once per materialisation).
+- disbursement_sensor: when the four eligibility marts were last built for the same month (the marts hold one
+  snapshot) and every check evaluated in those runs passed, requests disbursement_job for that month, once per
+  build.
 - reconciliation_sensor: new or corrected files under rekon/<YYYY-MM>/ request reconciliation_job for the month.
 All runs go through the in-process executor and the `duckdb_writer` pool (limit 1): one writer at a time.
 """
@@ -100,25 +101,28 @@ def build_disbursement_sensor(eligibility: list[dg.AssetKey]) -> dg.SensorDefini
     def disbursement_sensor(context: dg.SensorEvaluationContext):
         state = _load(context.cursor)
         instance = context.instance
-        months = set.intersection(*[set(instance.get_materialized_partitions(k)) for k in eligibility])
-        requests = []
-        for month in sorted(months)[-3:]:
-            records = [instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=k, asset_partitions=[month]), limit=1).records for k in eligibility]
-            if not all(records):
-                continue
-            latest = [r[0] for r in records]
-            marker = ",".join(str(r.storage_id) for r in latest)
-            if state["seen"].get(month) == marker:
-                continue
-            run_ids = {r.run_id for r in latest}
-            failed = [c for c, rec in _checks_of_runs(instance, eligibility, run_ids).items() if not rec]
-            if failed:
-                context.log.info(f"{month}: eligibility checks not passed ({', '.join(failed[:5])}): waiting")
-                continue
-            state["seen"][month] = marker
-            requests.append(dg.RunRequest(run_key=f"disbursement:{month}:{marker}", partition_key=month))
-        return dg.SensorResult(run_requests=requests, cursor=_dump(state))
+        # the marts hold one snapshot: the month most recently built for all four is the only one to disburse
+        latest = [instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=k), limit=1).records
+                  for k in eligibility]
+        if not all(latest):
+            return dg.SensorResult(run_requests=[], cursor=_dump(state))
+        records = [r[0] for r in latest]
+        months = {r.partition_key for r in records}
+        if len(months) != 1 or None in months:
+            context.log.info(f"eligibility marts were last built for different months {sorted(map(str, months))}: "
+                             f"waiting for a complete build")
+            return dg.SensorResult(run_requests=[], cursor=_dump(state))
+        month = months.pop()
+        marker = ",".join(str(r.storage_id) for r in records)
+        if state["seen"].get(month) == marker:
+            return dg.SensorResult(run_requests=[], cursor=_dump(state))
+        failed = [c for c, ok in _checks_of_runs(instance, eligibility, {r.run_id for r in records}).items() if not ok]
+        if failed:
+            context.log.info(f"{month}: eligibility checks not passed ({', '.join(failed[:5])}): waiting")
+            return dg.SensorResult(run_requests=[], cursor=_dump(state))
+        state["seen"][month] = marker
+        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"disbursement:{month}:{marker}",
+                                                           partition_key=month)], cursor=_dump(state))
 
     return disbursement_sensor
 
