@@ -8,7 +8,7 @@ from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
 from assets.marts import dtsen_dbt_models
-from assets.registries import md_table
+from assets.registries import landing_key, md_table
 from dtsen.disbursement.checks import release_checks
 from dtsen.disbursement.files import write_period_files
 from dtsen.disbursement.lists import build_payment_rows, channel_rule
@@ -86,7 +86,7 @@ def payment_files(context: dg.AssetExecutionContext, config: FilesConfig,
         "unchanged": sum(r.status == "unchanged" for r in results)})
 
 
-@dg.asset(key=RECONCILIATION, deps=[PAYMENT_FILES], group_name=GROUP, partitions_def=monthly_partitions,
+@dg.asset(key=RECONCILIATION, deps=[PAYMENT_FILES, landing_key("rekon")], group_name=GROUP, partitions_def=monthly_partitions,
           backfill_policy=one_month_per_run, kinds={"duckdb", "csv"}, pool="duckdb_writer",
           check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=RECONCILIATION,
                                          description="rows read = rows stored + rows quarantined")],

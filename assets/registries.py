@@ -123,6 +123,24 @@ def result_metadata(res: IngestResult) -> dict:
     return meta
 
 
+LANDING_LAYOUT = {"referensi": "referensi/wilayah.csv", "dtks": "dtks/<YYYY-MM>/dtks.csv",
+                  "regsosek": "regsosek/<YYYY-MM>/keluarga.parquet + individu.parquet",
+                  "p3ke": "p3ke/<YYYY-MM>/p3ke.csv", "susenas": "susenas/<YYYY>/susenas.parquet",
+                  "dukcapil": "dukcapil/<YYYY-MM>/kematian.csv", "asn": "asn/<YYYY-MM>/asn.csv",
+                  "bpjstk": "bpjstk/<YYYY-MM>/upah.csv", "rekon": "rekon/<YYYY-MM>/<program>_<channel>.csv"}
+
+
+def landing_key(folder: str) -> dg.AssetKey:
+    return dg.AssetKey(["landing", folder])
+
+
+# the delivered files themselves: external assets (agencies write them), so the graph starts at the landing folder
+landing_specs = [dg.AssetSpec(landing_key(folder), group_name="landing", kinds={"file"},
+                              description=f"Files delivered to the landing folder: {layout} (watched by "
+                                          f"{'reconciliation_sensor' if folder == 'rekon' else 'landing_sensor'}).")
+                 for folder, layout in LANDING_LAYOUT.items()]
+
+
 def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     key = dg.AssetKey(["sources", spec.asset])
     checks = [
@@ -136,7 +154,8 @@ def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
         key=key, group_name=GROUP, partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
         description=spec.description,
-        deps=[] if spec.source == "referensi" else [REGION_KEY], check_specs=checks, kinds={"duckdb", "python"},
+        deps=[landing_key(spec.source)] + ([] if spec.source == "referensi" else [REGION_KEY]), check_specs=checks,
+        kinds={"duckdb", "python"},
         pool="duckdb_writer",
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource,

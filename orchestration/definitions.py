@@ -10,20 +10,21 @@ from assets.analytics import analytics_assets
 from assets.disbursement import disbursement_assets, eligibility_keys
 from assets.dtsen import dtsen_assets
 from assets.marts import dbt_resource, marts_assets
-from assets.registries import registry_assets
+from assets.registries import landing_specs, registry_assets
 from assets.welfare import welfare_assets
 from orchestration.jobs import PIPELINE_GROUPS, disbursement_job, ingest_job, monthly_pipeline, reconciliation_job
 from orchestration.resources import default_resources
 from orchestration.sensors import (build_disbursement_sensor, build_landing_sensor, monthly_schedule,
                                    reconciliation_sensor)
 
-ASSETS = [*registry_assets, *dtsen_assets, *welfare_assets, *marts_assets, *analytics_assets, *disbursement_assets]
+ASSETS = [*landing_specs, *registry_assets, *dtsen_assets, *welfare_assets, *marts_assets, *analytics_assets, *disbursement_assets]
 JOBS = [monthly_pipeline, ingest_job, disbursement_job, reconciliation_job]
 
 
 def _pipeline_keys_after_sources() -> list[dg.AssetKey]:
     """Everything monthly_pipeline builds after ingestion (what a new delivery must refresh)."""
-    groups = {k: g for a in ASSETS for k, g in a.group_names_by_key.items()}
+    groups = {k: g for a in ASSETS if isinstance(a, dg.AssetsDefinition)
+              for k, g in a.group_names_by_key.items()}
     return sorted((k for k, g in groups.items() if g in PIPELINE_GROUPS and g != "registries"),
                   key=lambda k: k.to_user_string())
 

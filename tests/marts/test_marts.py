@@ -248,7 +248,7 @@ def test_one_asset_graph_from_landing_to_marts_with_dbt_tests_as_checks():
         if k not in seen:
             seen.add(k)
             todo.extend(graph.get(k).parent_keys)
-    for key in (["sources", "dtks"], ["sources", "regsosek"], ["sources", "region_reference"], ["dtsen", "person"],
+    for key in (["landing", "dtks"], ["landing", "regsosek"], ["sources", "dtks"], ["sources", "regsosek"], ["sources", "region_reference"], ["dtsen", "person"],
                 ["welfare", "family_welfare"], ["sources", "dukcapil_deaths"]):
         assert dg.AssetKey(key) in seen, key
     checks = {c.name for c in graph.asset_check_keys if c.asset_key == pkh}
