@@ -2,7 +2,8 @@
 
 1. no_duplicate_unit: a family (family programs) or person (PBI, PIP) appears at most once per program and period,
    whatever the channel.
-2. no_excluded_or_deceased: no row for an excluded family, an excluded person, or a deceased payee/beneficiary.
+2. no_excluded_or_deceased: no row for an excluded family, an excluded person, a deceased payee/beneficiary, or a
+   cash payment without a payee.
 3. totals_equal_entitlements: per due program, rows and amounts equal the recipients and entitlements of the
    eligibility marts (recomputed from the marts, not from the rows).
 4. within_quota_and_budget: per program and province no more units than the scaled quota; per program the
@@ -50,11 +51,13 @@ def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, period: str) -> Rele
                     WHEN person_id IN (SELECT person_id FROM xp) THEN 'excluded person'
                     WHEN person_id IN (SELECT person_id FROM dead) THEN 'deceased beneficiary'
                     WHEN payee_person_id IN (SELECT person_id FROM dead) THEN 'deceased payee'
-                    WHEN payee_person_id IN (SELECT person_id FROM xp) AND program <> 'PBI' THEN 'excluded payee' END
+                    WHEN payee_person_id IN (SELECT person_id FROM xp) AND program <> 'PBI' THEN 'excluded payee'
+                    WHEN payee_person_id IS NULL AND program <> 'PBI' THEN 'no payee' END
         FROM rows
         WHERE family_id IN (SELECT family_id FROM xf) OR person_id IN (SELECT person_id FROM xp)
            OR person_id IN (SELECT person_id FROM dead) OR payee_person_id IN (SELECT person_id FROM dead)
            OR (payee_person_id IN (SELECT person_id FROM xp) AND program <> 'PBI')
+           OR (payee_person_id IS NULL AND program <> 'PBI')
         ORDER BY 1 LIMIT 20""", [period])
     return ReleaseCheck("no_excluded_or_deceased", not bad, "no excluded family/person, no deceased payee or person",
                         {"rows": [f"{d}: {why}" for d, why in bad]})

@@ -106,6 +106,12 @@ def test_each_release_check_fails_on_bad_rows(wh_copy):
                 "(SELECT min(disbursement_id) FROM good WHERE program = 'PKH')", [dead[0][0]])
     assert not checks_by_name(con)["no_excluded_or_deceased"].passed
     reset()
+    # a cash payment without a payee
+    con.execute("UPDATE disbursement.payment_row SET payee_person_id = NULL WHERE disbursement_id = "
+                "(SELECT min(disbursement_id) FROM good WHERE program = 'SEMBAKO')")
+    c = checks_by_name(con)["no_excluded_or_deceased"]
+    assert not c.passed and "no payee" in c.details["rows"][0]
+    reset()
     # one rupiah too much
     con.execute("UPDATE disbursement.payment_row SET amount = amount + 1 WHERE disbursement_id = "
                 "(SELECT min(disbursement_id) FROM good WHERE program = 'SEMBAKO')")

@@ -41,6 +41,14 @@ family_rows as (
     select 'family', null, family_id, 'all_members_deceased', 'every member of the family has died'
     from persons group by family_id having bool_and(is_deceased)
     union all
+    -- nobody to pay: no living adult (17+) and no living head (the payee rule of restricted.payee_identity)
+    select 'family', null, p.family_id, 'no_living_adult_payee',
+           'no living adult member to receive payments: held until a guardian is registered'
+    from persons p join families f using (family_id)
+    group by p.family_id
+    having not bool_or(not p.is_deceased and (coalesce(p.age >= 17, false) or p.person_id = f.head_person_id))
+       and not bool_and(p.is_deceased)
+    union all
     -- two DTSEN families on one KK number: the larger (then the smaller id) stays, the other is a duplicate
     select 'family', null, family_id, 'duplicate_family', 'shares its KK with family ' || keeper
     from (
