@@ -288,3 +288,37 @@ def test_simulated_collection_falls_with_age_disability_and_remoteness(tmp_path)
     before = (tmp_path / "landing" / "rekon" / M1 / "sembako_bri.csv").read_bytes()
     simulate_reconciliation(str(tmp_path / "files"), str(tmp_path / "landing"), M1, seed=1)
     assert (tmp_path / "landing" / "rekon" / M1 / "sembako_bri.csv").read_bytes() == before
+
+
+def test_dormant_funds_and_review_flags(wh_copy, tmp_path):
+    """Credited but not collected for more than 105 days is dormant; two periods not collected flag the family."""
+    con, _, _ = wh_copy
+    rows = con.execute("""SELECT disbursement_id, family_id, amount FROM disbursement.payment_row
+                          WHERE period = '2025-01' AND program = 'SEMBAKO' AND channel <> 'POS'
+                          ORDER BY disbursement_id LIMIT 3""").df()
+    # the same families paid again in February (a copy of their January rows)
+    con.execute("""INSERT INTO disbursement.payment_row SELECT * REPLACE ('2025-02' AS period,
+                   replace(disbursement_id, '2025-01', '2025-02') AS disbursement_id)
+                   FROM disbursement.payment_row WHERE disbursement_id IN (SELECT unnest(?))""",
+                [rows["disbursement_id"].to_list()])
+    folder = tmp_path / "rekon" / "2025-05"
+    folder.mkdir(parents=True)
+    lines = ["disbursement_id,status,amount,status_date"]
+    for i, r in rows.iterrows():
+        feb = r["disbursement_id"].replace("2025-01", "2025-02")
+        lines.append(f"{r['disbursement_id']},TERSALUR,{r['amount']},2025-01-08")  # never collected: 143 days
+        lines.append(f"{feb},TERSALUR,{r['amount']},2025-02-08")
+        if i == 0:  # the first family collects in February
+            lines.append(f"{feb},DIAMBIL,{r['amount']},2025-02-20")
+    (folder / "sembako_bri.csv").write_text("\n".join(lines) + "\n")
+    res = ingest_rekon(con, str(tmp_path), "2025-05")
+    assert res.rows_quarantined == 0
+    out = absorption(con, "2025-05", dormant_days=105, review_after=2)
+    dormant = con.execute("SELECT disbursement_id, days_not_collected FROM disbursement.dormant "
+                          "WHERE rekon_period = '2025-05' ORDER BY 1").df()
+    # January's three (143 days) and February's two uncollected (112 days) are dormant
+    assert len(dormant) == 5 and (dormant["days_not_collected"] > 105).all()
+    assert out["dormant_amount"] == 5 * int(rows["amount"].iloc[0])
+    flags = set(con.execute("SELECT family_id FROM disbursement.review_flag WHERE rekon_period = '2025-05'"
+                            ).df()["family_id"])
+    assert flags == set(rows["family_id"].iloc[1:])  # the family that collected in February is not flagged
