@@ -13,6 +13,7 @@ from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import LandingResource, WarehouseResource
 
 FAMILY_WELFARE = dg.AssetKey(["welfare", "family_welfare"])
+WARN = dg.AssetCheckSeverity.WARN  # quality signals: they warn, they do not hold payments back
 TARGETING = dg.AssetKey(["welfare", "targeting_evaluation"])
 
 
@@ -84,9 +85,11 @@ def family_welfare(context: dg.AssetExecutionContext, config: PmtConfig, warehou
     yield dg.AssetCheckResult(asset_key=FAMILY_WELFARE, check_name="every_family_ranked", passed=bool(missing == 0),
                               metadata={"families_without_desil": int(missing)})
     worst = float((shares["share"] - 0.1).abs().max()) if len(shares) else 1.0
-    yield dg.AssetCheckResult(asset_key=FAMILY_WELFARE, check_name="desil_holds_a_tenth", passed=bool(len(shares) == 10 and worst <= 0.02),
+    yield dg.AssetCheckResult(asset_key=FAMILY_WELFARE, check_name="desil_holds_a_tenth", severity=WARN,
+                              passed=bool(len(shares) == 10 and worst <= 0.02),
                               metadata={"largest_deviation_points": round(worst * 100, 2)})
-    yield dg.AssetCheckResult(asset_key=FAMILY_WELFARE, check_name="out_of_sample_fit", passed=bool(res.model.r2_cv >= 0.3),
+    yield dg.AssetCheckResult(asset_key=FAMILY_WELFARE, check_name="out_of_sample_fit", severity=WARN,
+                              passed=bool(res.model.r2_cv >= 0.3),
                               metadata={"r2_out_of_sample": round(res.model.r2_cv, 4)})
 
 

@@ -6,8 +6,8 @@
   the cursor remembers the last fingerprint per folder: an identical re-delivery requests nothing, a corrected file
   a new run.
 - disbursement_sensor: when the four eligibility marts were last built for the same month (the marts hold one
-  snapshot) and every check evaluated in those runs passed, requests disbursement_job for that month, once per
-  build.
+  snapshot) and no error-severity check failed in the runs that built them, requests disbursement_job for that
+  month, once per build.
 - reconciliation_sensor: new or corrected files under rekon/<YYYY-MM>/ request reconciliation_job for the month.
 All runs go through the in-process executor and the `duckdb_writer` pool (limit 1): one writer at a time.
 """
@@ -96,8 +96,8 @@ def reconciliation_sensor(context: dg.SensorEvaluationContext, landing: LandingR
 def build_disbursement_sensor(eligibility: list[dg.AssetKey]) -> dg.SensorDefinition:
     @dg.sensor(name="disbursement_sensor", job=disbursement_job, minimum_interval_seconds=60,
                default_status=dg.DefaultSensorStatus.STOPPED,
-               description="The month's eligibility marts fresh (materialised) and every check of their run passed "
-                           "-> disbursement_job for the month, once per materialisation.")
+               description="The four eligibility marts last built for one month, and no error-severity check failed "
+                           "in the runs that built them -> disbursement_job for that month, once per build.")
     def disbursement_sensor(context: dg.SensorEvaluationContext):
         state = _load(context.cursor)
         instance = context.instance
@@ -116,7 +116,7 @@ def build_disbursement_sensor(eligibility: list[dg.AssetKey]) -> dg.SensorDefini
         marker = ",".join(str(r.storage_id) for r in records)
         if state["seen"].get(month) == marker:
             return dg.SensorResult(run_requests=[], cursor=_dump(state))
-        failed = [c for c, ok in _checks_of_runs(instance, eligibility, {r.run_id for r in records}).items() if not ok]
+        failed = _failed_checks(instance, {r.run_id for r in records})
         if failed:
             context.log.info(f"{month}: eligibility checks not passed ({', '.join(failed[:5])}): waiting")
             return dg.SensorResult(run_requests=[], cursor=_dump(state))
@@ -127,12 +127,13 @@ def build_disbursement_sensor(eligibility: list[dg.AssetKey]) -> dg.SensorDefini
     return disbursement_sensor
 
 
-def _checks_of_runs(instance: dg.DagsterInstance, assets: list[dg.AssetKey], run_ids: set[str]) -> dict[str, bool]:
-    """check name -> passed, for every check evaluated on these assets in these runs."""
-    out = {}
-    for run_id in run_ids:
+def _failed_checks(instance: dg.DagsterInstance, run_ids: set[str]) -> list[str]:
+    """Error-severity checks that failed in these runs (any asset: a rule test on `exclusions` guards the eligibility
+    marts too); warnings do not hold the money back."""
+    failed = []
+    for run_id in sorted(run_ids):
         for ev in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
             data = ev.dagster_event.event_specific_data
-            if data.asset_key in assets:
-                out[f"{'/'.join(data.asset_key.path)}:{data.check_name}"] = bool(data.passed)
-    return out
+            if not data.passed and data.severity == dg.AssetCheckSeverity.ERROR:
+                failed.append(f"{'/'.join(data.asset_key.path)}:{data.check_name}")
+    return failed
