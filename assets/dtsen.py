@@ -110,7 +110,7 @@ def linkage_evaluation(context: dg.AssetExecutionContext, config: EvaluationConf
         return dg.MaterializeResult(metadata={"evaluated": False, "note": f"no ground truth at {truth}"})
     with warehouse.connect() as con:
         ev = evaluate_snapshot(con, month, truth, generic=config.generic_baseline)
-        reports = config.reports_dir or os.path.join(os.path.dirname(os.path.abspath(warehouse.path)), "reports")
+        reports = config.reports_dir or warehouse.beside("reports")
         charts = write_reports(con, month, ev, os.path.join(reports, "linkage", month))
     meta = {"evaluated": True}
     for method, m in ev["methods"].items():

@@ -34,10 +34,12 @@ def using_development_key() -> bool:
     return not os.environ.get(KEY_ENV)
 
 
+def _digest(key: bytes, value: str) -> str:
+    return hmac.new(key, value.encode(), hashlib.sha256).hexdigest()[:LENGTH]
+
+
 def pseudonymise(value: str | None, key: bytes | None = None) -> str | None:
-    if value is None:
-        return None
-    return hmac.new(key or pseudonym_key(), value.encode(), hashlib.sha256).hexdigest()[:LENGTH]
+    return None if value is None else _digest(key or pseudonym_key(), value)
 
 
 def register(con, key: bytes | None = None) -> None:
@@ -45,7 +47,6 @@ def register(con, key: bytes | None = None) -> None:
     k = key or pseudonym_key()
 
     def _udf(values: pa.Array) -> pa.Array:
-        return pa.array([None if v is None else hmac.new(k, v.encode(), hashlib.sha256).hexdigest()[:LENGTH]
-                         for v in values.to_pylist()], type=pa.string())
+        return pa.array([None if v is None else _digest(k, v) for v in values.to_pylist()], type=pa.string())
 
     con.create_function("pseudonym", _udf, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False)

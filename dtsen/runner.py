@@ -98,6 +98,13 @@ def tick(defs: dg.Definitions, sensor_name: str, instance: dg.DagsterInstance, c
     return runs
 
 
+def print_problems(run: MonthRun, out=sys.stdout) -> None:
+    for c in run.failed_checks:
+        print(f"  check failed: {c}", file=out)
+    for e in run.errors:
+        print(f"  ERROR: {e}", file=out)
+
+
 def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
     print(f"\n== month {run.month}: {'ok' if run.success else 'FAILED'}", file=out)
     for key, meta in sorted(run.materialized.items()):
@@ -140,10 +147,7 @@ def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
             nik = f", NIK valid {meta['nik_valid_rate']:.1%}" if "nik_valid_rate" in meta else ""
             print(f"  {key:28s} read {meta.get('rows_read', 0):>9,}  accepted {meta.get('rows_accepted', 0):>9,}  "
                   f"quarantined {meta.get('rows_quarantined', 0):>6,}{nik}", file=out)
-    for c in run.failed_checks:
-        print(f"  check failed: {c}", file=out)
-    for e in run.errors:
-        print(f"  ERROR: {e}", file=out)
+    print_problems(run, out)
     print(f"  warehouse: {os.path.abspath(wh.warehouse_path(warehouse))}", file=out)
 
 
@@ -187,10 +191,7 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
         print_summary(run, warehouse)
         runs = tick(defs, "disbursement_sensor", instance, cursors, warehouse)
         for r in runs:
-            for c in r.failed_checks:
-                print(f"  check failed: {c}")
-            for e in r.errors:
-                print(f"  ERROR: {e}")
+            print_problems(r)
         if not run.success or not runs or not all(r.success for r in runs):
             print("  the month did not complete: stopping", file=sys.stderr)
             code = 1

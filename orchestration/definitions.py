@@ -17,7 +17,8 @@ from orchestration.resources import default_resources
 from orchestration.sensors import (build_disbursement_sensor, build_landing_sensor, monthly_schedule,
                                    reconciliation_sensor)
 
-ASSETS = [*landing_specs, *registry_assets, *dtsen_assets, *welfare_assets, *marts_assets, *analytics_assets, *disbursement_assets]
+ASSETS = [*landing_specs, *registry_assets, *dtsen_assets, *welfare_assets, *marts_assets, *analytics_assets,
+          *disbursement_assets]
 JOBS = [monthly_pipeline, ingest_job, disbursement_job, reconciliation_job]
 
 

@@ -5,6 +5,7 @@ launchpad / run config), defaulting to data/landing and data/warehouse.duckdb.
 """
 from __future__ import annotations
 
+import os
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -32,7 +33,6 @@ class WarehouseResource(dg.ConfigurableResource):
 
     def beside(self, *parts: str) -> str:
         """A path next to the warehouse file (reports, published copies)."""
-        import os
         return os.path.join(os.path.dirname(os.path.abspath(self.path)), *parts)
 
 

@@ -18,12 +18,12 @@ import json
 
 import dagster as dg
 
+from assets.registries import SPECS
 from dtsen.deliveries import MONTHLY_FOLDERS, fingerprint, scan
 from orchestration.jobs import disbursement_job, monthly_pipeline, reconciliation_job
 from orchestration.resources import LandingResource
 
-SOURCE_ASSET = {"dtks": "dtks", "regsosek": "regsosek", "p3ke": "p3ke", "dukcapil": "dukcapil_deaths",
-                "asn": "asn_list", "bpjstk": "bpjstk_wages", "susenas": "susenas", "referensi": "region_reference"}
+SOURCE_ASSET = {spec.source: spec.asset for spec in SPECS}  # landing folder -> asset sources/<asset>
 
 monthly_schedule = dg.build_schedule_from_partitioned_job(
     monthly_pipeline, name="monthly_schedule", hour_of_day=2, minute_of_hour=0,

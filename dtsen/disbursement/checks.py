@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from .lists import due_programs
+from .lists import PROGRAM_PAYMENTS, due_programs
 
 
 @dataclass
@@ -63,13 +63,6 @@ def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, period: str) -> Rele
                         {"rows": [f"{d}: {why}" for d, why in bad]})
 
 
-ENTITLEMENTS = {
-    "PKH": "SELECT count(*), sum(tranche_amount) FROM marts.eligibility_pkh WHERE is_recipient",
-    "SEMBAKO": "SELECT count(*), sum(payment_amount) FROM marts.eligibility_sembako WHERE is_recipient",
-    "PBI": """SELECT count(*), sum(e.monthly_premium * p.months_per_payment) FROM marts.eligibility_pbi e,
-              rules.program_parameters p WHERE e.is_recipient AND p.program = 'PBI'""",
-    "PIP": "SELECT count(*), sum(annual_amount) FROM marts.eligibility_pip WHERE is_recipient",
-}
 
 
 def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseCheck:
@@ -79,8 +72,9 @@ def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, period: str) -> Re
         [period])}
     mismatches, expected = [], {}
     for program in sorted(set(due) | set(got)):
-        if program in due and program in ENTITLEMENTS:
-            n, a = _rows(con, ENTITLEMENTS[program], [])[0]
+        if program in due and program in PROGRAM_PAYMENTS:
+            mart, _, amount = PROGRAM_PAYMENTS[program]
+            n, a = _rows(con, f"SELECT count(*), sum({amount}) FROM {mart} WHERE is_recipient", [])[0]
             exp = (int(n), int(a or 0))
         else:
             exp = (0, 0)  # a program that is not due must not pay

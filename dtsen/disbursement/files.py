@@ -125,9 +125,7 @@ def write_period_files(con: duckdb.DuckDBPyConnection, period: str, root: str) -
     rows = con.execute("SELECT * FROM disbursement.payment_row WHERE period = ? ORDER BY disbursement_id",
                        [period]).df()
     results = []
-    present = set()
     for (program, channel), g in rows.groupby(["program", "channel"], sort=True):
-        present.add((program, channel))
         results.append(release_file(root, period, program, channel, render_csv(g, channel), len(g),
                                     int(g["amount"].sum()), str(g["snapshot"].iloc[0]), str(g["rule_version"].iloc[0])))
     # channels that had a file for the period but have no rows now: an empty version supersedes the old one
@@ -141,10 +139,8 @@ def write_period_files(con: duckdb.DuckDBPyConnection, period: str, root: str) -
                 if not m:
                     continue
                 program, channel = (x.upper() for x in m["stem"].split("_", 1))
-                if (program, channel) in present or any(r.program == program and r.channel == channel
-                                                        for r in results):
-                    continue
-                empty = rows.head(0)
-                results.append(release_file(root, period, program, channel, render_csv(empty, channel), 0, 0,
-                                            str(meta[0]), str(meta[1])))
+                if (program, channel) in {(r.program, r.channel) for r in results}:
+                    continue  # released above (or its empty version already written in this loop)
+                results.append(release_file(root, period, program, channel, render_csv(rows.head(0), channel), 0,
+                                            0, str(meta[0]), str(meta[1])))
     return results

@@ -89,19 +89,22 @@ def non_collectors_sql(period: str) -> str:
     """
 
 
+# program -> (eligibility mart, person id column, amount of one payment): what a period pays, read by the lists
+# and by the release check that recomputes the entitlements
+PROGRAM_PAYMENTS = {
+    "PKH": ("marts.eligibility_pkh", "NULL::VARCHAR", "tranche_amount"),
+    "SEMBAKO": ("marts.eligibility_sembako", "NULL::VARCHAR", "payment_amount"),
+    "PBI": ("marts.eligibility_pbi", "person_id", "monthly_premium * (SELECT months_per_payment FROM "
+                                                  "rules.program_parameters WHERE program = 'PBI')"),
+    "PIP": ("marts.eligibility_pip", "person_id", "annual_amount"),
+}
+
+
 def payment_rows_sql(period: str, due: list[str]) -> str:
-    # program -> (mart, person id column, amount of one payment); every part has the same named columns
-    sources = {
-        "PKH": ("marts.eligibility_pkh", "NULL::VARCHAR", "tranche_amount"),
-        "SEMBAKO": ("marts.eligibility_sembako", "NULL::VARCHAR", "payment_amount"),
-        "PBI": ("marts.eligibility_pbi", "person_id", "monthly_premium * (SELECT months_per_payment FROM "
-                                                      "rules.program_parameters WHERE program = 'PBI')"),
-        "PIP": ("marts.eligibility_pip", "person_id", "annual_amount"),
-    }
     units = {program: f"""SELECT '{program}' AS program, family_id, {person} AS person_id, {amount} AS amount,
                                  snapshot, rule_version, province_code AS unit_province_code
                           FROM {mart} WHERE is_recipient"""
-             for program, (mart, person, amount) in sources.items()}
+             for program, (mart, person, amount) in PROGRAM_PAYMENTS.items()}
     parts = [units[p] for p in due if p in units]
     if not parts:
         return ""

@@ -25,7 +25,8 @@ import pandera.pandas as pa
 
 from dtsen.registries import schemas as sc
 from dtsen.registries.files import DeliveryFileError, read_csv_file
-from dtsen.registries.ingest import FileReport, _report, _split, _write, month_end
+from dtsen import warehouse as wh
+from dtsen.registries.ingest import FileReport, _by_reason, _report, _split, _write, month_end
 
 from .lists import ensure_schema
 
@@ -98,7 +99,7 @@ def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> R
            res.warnings)
     res.rows_accepted = len(out)
     res.rows_quarantined = int(q["line"].nunique()) if len(q) else 0
-    res.by_reason = {str(k): int(v) for k, v in q.groupby("reason")["line"].nunique().items()} if len(q) else {}
+    res.by_reason = _by_reason(q)
     return res
 
 
@@ -139,8 +140,7 @@ def absorption(con: duckdb.DuckDBPyConnection, rekon_period: str, dormant_days: 
         LEFT JOIN (SELECT * FROM disbursement.reconciliation WHERE period <= '{rekon_period}') r USING (disbursement_id)
         WHERE p.period <= '{rekon_period}' AND p.channel <> 'BPJS'
         GROUP BY ALL""")
-    con.execute("BEGIN TRANSACTION")
-    try:
+    with wh.transaction(con):
         for t in ("absorption", "review_flag", "dormant"):
             con.execute(f"DELETE FROM disbursement.{t} WHERE rekon_period = ?", [rekon_period])
         con.execute(f"""INSERT INTO disbursement.absorption
@@ -161,10 +161,6 @@ def absorption(con: duckdb.DuckDBPyConnection, rekon_period: str, dormant_days: 
                    'not collected in ' || count(DISTINCT period) || ' periods'
             FROM _status WHERE statuses > 0 AND NOT collected
             GROUP BY family_id HAVING count(DISTINCT period) >= {review_after}""")
-        con.execute("COMMIT")
-    except BaseException:
-        con.execute("ROLLBACK")
-        raise
     by_channel = con.execute("""SELECT channel, sum(paid_amount) AS paid, sum(credited_amount) AS credited,
                                        sum(collected_amount) AS collected, sum(not_collected_amount) AS not_collected,
                                        sum(dormant_amount) AS dormant

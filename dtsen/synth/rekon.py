@@ -18,7 +18,6 @@ from __future__ import annotations
 import glob
 import hashlib
 import os
-import re
 
 import numpy as np
 import pandas as pd
@@ -97,7 +96,7 @@ def simulate_reconciliation(disbursement_root: str, landing: str, period: str, s
                     out.append((ids[i], "DIAMBIL", amounts[i], collect_day[i]))
         df = pd.DataFrame(out, columns=["disbursement_id", "status", "amount", "status_date"])
         df["status_date"] = pd.to_datetime(df["status_date"]).dt.strftime("%Y-%m-%d")
-        name = re.sub(r"[^a-z_]", "", stem) + ".csv"
+        name = stem + ".csv"  # <program>_<channel>, lowercase letters (VERSION_RE)
         df.to_csv(os.path.join(out_dir, name), index=False, lineterminator="\n")
         written[name] = len(df)
     return written

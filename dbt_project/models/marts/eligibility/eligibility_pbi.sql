@@ -14,18 +14,7 @@ benefit as (
 
 eligible as (
     select
-        p.snapshot,
-        p.person_id,
-        p.family_id,
-        p.nik_pseudo,
-        p.no_kk_pseudo,
-        p.province_code,
-        p.regency_code,
-        p.village_code,
-        p.age,
-        p.desil,
-        p.desil_province,
-        p.predicted_pcc,
+        {{ eligible_person_columns('p') }},
         b.annual_amount,
         cast(b.annual_amount / 12 as bigint) as monthly_premium
     from {{ ref('int_persons__eligible_base') }} p

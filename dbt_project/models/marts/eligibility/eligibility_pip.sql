@@ -14,19 +14,8 @@ levels as (
 
 eligible as (
     select
-        p.snapshot,
-        p.person_id,
-        p.family_id,
-        p.nik_pseudo,
-        p.no_kk_pseudo,
-        p.province_code,
-        p.regency_code,
-        p.village_code,
-        p.age,
+        {{ eligible_person_columns('p') }},
         p.school_level,
-        p.desil,
-        p.desil_province,
-        p.predicted_pcc,
         l.annual_amount
     from {{ ref('int_persons__eligible_base') }} p
     join levels l

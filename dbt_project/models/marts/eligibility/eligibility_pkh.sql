@@ -10,16 +10,7 @@ params as (
 
 eligible as (
     select
-        f.snapshot,
-        f.family_id,
-        f.no_kk_pseudo,
-        f.province_code,
-        f.regency_code,
-        f.village_code,
-        f.members,
-        f.desil,
-        f.desil_province,
-        f.predicted_pcc,
+        {{ eligible_family_columns('f') }},
         e.components_found,
         e.components_paid,
         e.components,

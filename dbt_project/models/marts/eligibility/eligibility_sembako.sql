@@ -14,16 +14,7 @@ benefit as (
 
 eligible as (
     select
-        f.snapshot,
-        f.family_id,
-        f.no_kk_pseudo,
-        f.province_code,
-        f.regency_code,
-        f.village_code,
-        f.members,
-        f.desil,
-        f.desil_province,
-        f.predicted_pcc,
+        {{ eligible_family_columns('f') }},
         b.annual_amount,
         cast(b.annual_amount / 12 as bigint) as monthly_amount,
         cast(b.annual_amount * p.months_per_payment / 12 as bigint) as payment_amount
