@@ -22,7 +22,7 @@ from . import model as lm
 from .clusters import cluster_indices
 from .family import family_keys_sql
 from .golden import golden_sql
-from .ids import assign_stable_ids, id_number
+from .ids import bootstrap_ledger, commit_ids, id_history, plan_ids
 from .standardise import linkage_input_sql
 
 PERSON_PREFIX = "DP"
@@ -137,15 +137,18 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     secs["cluster"] = time.perf_counter() - t
 
     t = time.perf_counter()
+    bootstrap_ledger(con)
     prev_snap = con.execute("SELECT max(snapshot) FROM dtsen.crosswalk WHERE snapshot < ?", [month]).fetchall()[0][0]
-    prev = con.execute("SELECT source || ':' || record_id AS item, person_id AS id FROM dtsen.crosswalk "
-                       "WHERE snapshot = ?", [prev_snap]).df() if prev_snap else pd.DataFrame(columns=["item", "id"])
-    issued = id_number(con.execute("SELECT person_id FROM dtsen.crosswalk UNION ALL "
-                                   "SELECT person_id FROM dtsen.person_id_history WHERE snapshot < ?", [month])
-                       .df()["person_id"], PERSON_PREFIX)
-    groups = pd.DataFrame({"item": clusters["source"] + ":" + clusters["record_id"], "group": clusters["cluster"]})
-    person_assign, person_hist = assign_stable_ids(groups, prev, PERSON_PREFIX, issued)
-    clusters = clusters.merge(person_assign.rename(columns={"group": "cluster", "id": "person_id"}), on="cluster")
+    con.register("_clusters", clusters)
+    con.execute("CREATE OR REPLACE TEMP TABLE _person_groups AS "
+                "SELECT source || ':' || record_id AS item, cluster AS grp FROM _clusters")
+    con.unregister("_clusters")
+    plan_ids(con, "person", "_person_groups", PERSON_PREFIX)
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _prev_person AS SELECT source || ':' || record_id AS item, "
+                f"person_id AS id FROM dtsen.crosswalk WHERE snapshot = ?", [prev_snap])
+    id_history(con, "person", "_prev_person" if prev_snap else None)
+    person_assign = con.execute("SELECT grp AS cluster, id AS person_id FROM _ids_person").df()
+    clusters = clusters.merge(person_assign, on="cluster")
     secs["ids"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -153,16 +156,14 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _records AS
         SELECT c.person_id, c.cluster, r.* FROM {records_rel} r JOIN _clusters c USING (source, record_id)""")
     con.unregister("_clusters")
-    fam_keys = con.execute(family_keys_sql("_records")).df()
-    prev_f = con.execute("SELECT DISTINCT person_id AS item, family_id AS id FROM dtsen.crosswalk WHERE snapshot = ?",
-                         [prev_snap]).df() if prev_snap else pd.DataFrame(columns=["item", "id"])
-    issued_f = id_number(con.execute("SELECT family_id FROM dtsen.crosswalk UNION ALL SELECT family_id FROM "
-                                     "dtsen.family_id_history WHERE snapshot < ?", [month]).df()["family_id"],
-                         FAMILY_PREFIX)
-    fam_assign, fam_hist = assign_stable_ids(fam_keys.rename(columns={"person_id": "item", "family_key": "group"}),
-                                             prev_f, FAMILY_PREFIX, issued_f)
-    person_family = fam_keys.merge(fam_assign.rename(columns={"group": "family_key", "id": "family_id"}),
-                                   on="family_key")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _family_groups AS SELECT person_id AS item, family_key AS grp "
+                f"FROM ({family_keys_sql('_records')})")
+    plan_ids(con, "family", "_family_groups", FAMILY_PREFIX)
+    con.execute("CREATE OR REPLACE TEMP TABLE _prev_family AS SELECT DISTINCT person_id AS item, family_id AS id "
+                "FROM dtsen.crosswalk WHERE snapshot = ?", [prev_snap])
+    id_history(con, "family", "_prev_family" if prev_snap else None)
+    person_family = con.execute("""SELECT g.item AS person_id, g.grp AS family_key, i.id AS family_id
+                                   FROM _family_groups g JOIN _ids_family i USING (grp)""").df()
     con.register("_person_family", person_family)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _golden AS {golden_sql('_records')}")  # stays in DuckDB
     secs["golden"] = time.perf_counter() - t
@@ -182,15 +183,12 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
                        FROM _golden g JOIN _person_family pf USING (person_id)""", [month])
         con.execute("CREATE OR REPLACE TABLE dtsen.links AS SELECT * FROM _links_new")
         _write_family(con, month)
-        for table, col, rel, hist in (("dtsen.person_id_history", "person_id", "related_person_id", person_hist),
-                                      ("dtsen.family_id_history", "family_id", "related_family_id", fam_hist)):
+        for kind, table, col, rel in (("person", "dtsen.person_id_history", "person_id", "related_person_id"),
+                                      ("family", "dtsen.family_id_history", "family_id", "related_family_id")):
+            commit_ids(con, kind, month)
             con.execute(f"DELETE FROM {table} WHERE snapshot = ?", [month])
-            h = hist[hist["event"] != "kept"].rename(columns={"id": col, "related_id": rel})
-            if prev_snap is None:
-                h = h[h["event"] != "new"]  # the first snapshot: every id is new, nothing to record
-            con.register("_hist", h)
-            con.execute(f"INSERT INTO {table} SELECT ? AS snapshot, {col}, event, {rel} FROM _hist", [month])
-            con.unregister("_hist")
+            con.execute(f"INSERT INTO {table} (snapshot, {col}, event, {rel}) "
+                        f"SELECT ?, id, event, related_id FROM _hist_{kind}", [month])
         model_sha = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
         n_persons = con.execute("SELECT count(*) FROM _golden").fetchall()[0][0]
         n_families = con.execute("SELECT count(*) FROM dtsen.family WHERE snapshot = ?", [month]).fetchall()[0][0]
@@ -205,7 +203,8 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     largest = int(clusters.groupby("cluster").size().max()) if len(clusters) else 0
     return BuildResult(snapshot=month, deliveries=deliveries, records=int(n_records), persons=n_persons,
                        families=int(n_families), links=int(n_links), split_clusters=n_split, largest_cluster=largest,
-                       seconds=secs, id_events=person_hist["event"].value_counts().to_dict())
+                       seconds=secs, id_events=dict(con.execute("SELECT event, count(*) FROM _hist_person "
+                                                                "GROUP BY 1").fetchall()))
 
 
 def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:
