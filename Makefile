@@ -10,6 +10,7 @@ DATA ?= data
 PERSONS ?= 20000
 SEED ?= 1
 MONTHS ?= 3
+PORT ?= 3000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
 .PHONY: setup run synth test ui bench validate clean docs
@@ -49,7 +50,7 @@ validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 ui: setup
-	$(BIN)/dagster dev -w workspace.yaml
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -w workspace.yaml --port $(PORT)
 
 bench: setup
 	$(BIN)/python bench/synth.py --persons 1000000

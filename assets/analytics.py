@@ -5,8 +5,8 @@ import dagster as dg
 from dagster_dbt import get_asset_key_for_model
 
 from assets.marts import dtsen_dbt_models
-from assets.registries import md_table
-from dtsen.charts import bar_chart, png_markdown
+from assets.ui import md_table
+from dtsen.charts import bar_chart, error_by_group_chart, png_markdown
 from dtsen.publish import publish
 from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import WarehouseResource
@@ -35,7 +35,7 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
           partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
           kinds={"duckdb", "matplotlib"}, pool="duckdb_writer",
           description="Recipients and budget per program, by province, and targeting error by province, as tables "
-                      "and charts (PNG in the UI and under reports/marts/<snapshot>/).")
+                      "and charts (PNG in the UI and under `reports/marts/<snapshot>/`).")
 def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     month = context.partition_key
     with warehouse.connect(read_only=True) as con:
@@ -49,10 +49,10 @@ def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                                         sum(recipients) FILTER (WHERE program = 'SEMBAKO') AS sembako_families,
                                         sum(annual_budget) / 1e6 AS budget_million
                                  FROM marts.program_budget_by_province_desil GROUP BY 1 ORDER BY 1""").df()
-        targeting = con.execute("""SELECT province_name AS province, pmt_exclusion_error, pmt_inclusion_error,
-                                          p3ke_exclusion_error, floor_area_exclusion_error
-                                   FROM marts.targeting_accuracy_by_province WHERE scope = 'province'
-                                   ORDER BY province_name""").df()
+        targeting = con.execute("""SELECT province_name AS province, scope, poor_families, pmt_exclusion_error,
+                                          pmt_inclusion_error, p3ke_exclusion_error, floor_area_exclusion_error
+                                   FROM marts.targeting_accuracy_by_province
+                                   ORDER BY scope = 'national' DESC, province_name""").df()
         exclusions = con.execute("SELECT reason, count(*) AS n FROM marts.exclusions GROUP BY 1 ORDER BY 2 DESC").df()
         rule_version = con.execute("SELECT any_value(rule_version) FROM marts.exclusions").fetchall()[0][0]
     out = warehouse.beside("reports", "marts", month)
@@ -68,13 +68,17 @@ def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                                         os.path.join(out, "budget_by_province.png"), "million rupiah",
                                         horizontal=True),
     }
-    if len(targeting):
-        charts["targeting_error_by_province"] = bar_chart(
-            targeting, "province", ["pmt_exclusion_error", "pmt_inclusion_error", "p3ke_exclusion_error"],
-            f"Bottom-40% targeting errors by province, {month}", os.path.join(out, "targeting_error_by_province.png"),
-            "share", horizontal=True, labels={"pmt_exclusion_error": "PMT exclusion",
-                                              "pmt_inclusion_error": "PMT inclusion",
-                                              "p3ke_exclusion_error": "P3KE desil exclusion"})
+    by_province = targeting[targeting["scope"] == "province"]
+    if len(by_province):
+        nat = targeting[targeting["scope"] == "national"]
+        national = ({c: float(nat[c].iloc[0]) for c in ("pmt_exclusion_error", "pmt_inclusion_error")}
+                    if len(nat) else {})
+        charts["targeting_error_by_province"] = error_by_group_chart(
+            by_province, "province", {"pmt_exclusion_error": "PMT exclusion", "pmt_inclusion_error": "PMT inclusion",
+                                      "p3ke_exclusion_error": "P3KE desil exclusion"},
+            "poor_families", national,
+            f"Bottom-40% targeting errors by province, {month} (n = truly poor families)",
+            os.path.join(out, "targeting_error_by_province.png"))
     meta = {"programs": dg.MetadataValue.md(md_table(programs)),
             "program_summary": dg.MetadataValue.json({r.program: {"eligible": int(r.eligible),
                                                                    "recipients": int(r.recipients),

@@ -8,12 +8,13 @@ from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
 from assets.marts import dtsen_dbt_models
-from assets.registries import landing_key, md_table
+from assets.registries import landing_key
+from assets.ui import md_table
 from dtsen.disbursement.checks import release_checks
 from dtsen.disbursement.files import write_period_files
 from dtsen.disbursement.lists import build_payment_rows, channel_rule
 from dtsen.disbursement.reconciliation import absorption, ingest_rekon
-from orchestration.partitions import monthly_partitions, one_month_per_run
+from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
 from orchestration.resources import LandingResource, WarehouseResource
 
 GROUP = "disbursement"
@@ -24,8 +25,15 @@ ABSORPTION = dg.AssetKey(["disbursement", "absorption"])
 ELIGIBILITY_MODELS = ["eligibility_pkh", "eligibility_sembako", "eligibility_pbi", "eligibility_pip"]
 UPSTREAM_MODELS = ELIGIBILITY_MODELS + ["exclusions", "payee_identity", "person_identity", "program_parameters",
                                         "channel_rules"]
-RELEASE_CHECKS = ["no_duplicate_unit", "no_excluded_or_deceased", "totals_equal_entitlements",
-                  "within_quota_and_budget"]
+RELEASE_CHECKS = {
+    "no_duplicate_unit": "a family or person is paid once per program and period, whatever the channel",
+    "no_excluded_or_deceased": "no excluded family or person, no deceased beneficiary or payee, no cash payment "
+                               "without a payee",
+    "totals_equal_entitlements": "rows and amounts per program equal the recipients and entitlements recomputed "
+                                 "from the marts; a program not due pays nothing",
+    "within_quota_and_budget": "units per program and province within the scaled quota; the period's total within "
+                               "the program's budget for the period",
+}
 
 
 def eligibility_keys() -> list[dg.AssetKey]:
@@ -39,7 +47,8 @@ class FilesConfig(dg.Config):
 @dg.asset(key=PAYMENT_LISTS, group_name=GROUP, partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
           deps=[get_asset_key_for_model([dtsen_dbt_models], m) for m in UPSTREAM_MODELS],
           kinds={"duckdb"}, pool="duckdb_writer",
-          check_specs=[dg.AssetCheckSpec(name, asset=PAYMENT_LISTS, blocking=True) for name in RELEASE_CHECKS],
+          check_specs=[monthly_check(name, PAYMENT_LISTS, desc, blocking=True)
+                       for name, desc in RELEASE_CHECKS.items()],
           description="The period's payment rows (disbursement.payment_row): due programs from the rule seeds, "
                       "recipients of the eligibility marts, payee identity from the restricted schema, channel and "
                       "routing reason (DOMAIN rule 4). Four blocking release checks guard the files.")
@@ -69,7 +78,7 @@ def payment_lists(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
 
 @dg.asset(key=PAYMENT_FILES, deps=[PAYMENT_LISTS], group_name=GROUP, partitions_def=monthly_partitions,
           backfill_policy=one_month_per_run, kinds={"csv"}, pool="duckdb_writer",
-          description="One CSV + manifest per program and channel under disbursement/<YYYY-MM>/<program>/; never "
+          description="One CSV + manifest per program and channel under `disbursement/<YYYY-MM>/<program>/`; never "
                       "rewritten: identical content is left alone, changed content becomes a new version that names "
                       "the one it supersedes. Only runs when every release check passed.")
 def payment_files(context: dg.AssetExecutionContext, config: FilesConfig,
@@ -88,13 +97,12 @@ def payment_files(context: dg.AssetExecutionContext, config: FilesConfig,
 
 @dg.asset(key=RECONCILIATION, deps=[PAYMENT_FILES, landing_key("rekon")], group_name=GROUP, partitions_def=monthly_partitions,
           backfill_policy=one_month_per_run, kinds={"duckdb", "csv"}, pool="duckdb_writer",
-          check_specs=[dg.AssetCheckSpec("rows_reconcile", asset=RECONCILIATION,
-                                         description="rows read = rows stored + rows quarantined")],
-          description="The banks' and PT Pos' reconciliation files of the month (rekon/<YYYY-MM>/), validated; bad "
+          check_specs=[monthly_check("rows_reconcile", RECONCILIATION, "rows read = rows stored + rows quarantined")],
+          description="The banks' and PT Pos' reconciliation files of the month (`rekon/<YYYY-MM>/`), validated; bad "
                       "rows quarantined with file, line, field and reason (disbursement.reconciliation).")
 def reconciliation(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource):
     with warehouse.connect() as con:
-        res = ingest_rekon(con, landing.path, context.partition_key)
+        res = ingest_rekon(con, landing.folder, context.partition_key)
         stored = con.execute("SELECT count(*) FROM disbursement.reconciliation WHERE period = ?",
                              [context.partition_key]).fetchall()[0][0]
     read = sum(f.rows_read for f in res.files)

@@ -12,9 +12,10 @@ from pydantic import Field
 from dtsen.linkage import model as lm
 from dtsen.linkage.evaluate import evaluate_snapshot
 from dtsen.linkage.pipeline import build_snapshot
-from dtsen.linkage.reports import write_reports
-from assets.registries import md_table
-from orchestration.partitions import monthly_partitions, one_month_per_run
+from dtsen.charts import png_markdown
+from dtsen.linkage.reports import model_chart, write_reports
+from assets.ui import md_table
+from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
 from orchestration.resources import LandingResource, WarehouseResource
 
 GROUP = "dtsen"
@@ -40,12 +41,12 @@ class LinkageConfig(dg.Config):
                                  "(dtsen.crosswalk); id history in dtsen.person_id_history."),
     ],
     check_specs=[
-        dg.AssetCheckSpec("every_record_linked", asset=CROSSWALK, blocking=True,
-                          description="every accepted record of the snapshot's deliveries is in the crosswalk once"),
-        dg.AssetCheckSpec("no_oversized_cluster", asset=PERSON,
-                          description="no person holds more records than a family plausibly explains"),
-        dg.AssetCheckSpec("one_family_per_person", asset=FAMILY, blocking=True,
-                          description="every person belongs to exactly one family of the snapshot"),
+        monthly_check("every_record_linked", CROSSWALK, blocking=True,
+                      description="every accepted record of the snapshot's deliveries is in the crosswalk once"),
+        monthly_check("no_oversized_cluster", PERSON,
+                      description="no person holds more records than a family plausibly explains"),
+        monthly_check("one_family_per_person", FAMILY, blocking=True,
+                      description="every person belongs to exactly one family of the snapshot"),
     ],
     partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
     pool="duckdb_writer",
@@ -55,6 +56,7 @@ def dtsen_registry(context: dg.AssetExecutionContext, config: LinkageConfig, war
     with warehouse.connect() as con:
         res = build_snapshot(con, month, model_path=config.model_path, threshold=config.threshold,
                              backend=config.backend)
+        weights_png = model_chart(res.settings, month, warehouse.beside("reports", "linkage", month))
         missing, dup = con.execute("""
             WITH acc AS (SELECT source, delivery, record_id FROM sources.person_record
                          WHERE (source, delivery) IN (SELECT source, delivery FROM dtsen.crosswalk WHERE snapshot = ?
@@ -76,7 +78,8 @@ def dtsen_registry(context: dg.AssetExecutionContext, config: LinkageConfig, war
         "deliveries": dg.MetadataValue.json(res.deliveries),
         "id_events": dg.MetadataValue.json({e: int(n) for e, n in ids}),
         "seconds": dg.MetadataValue.json({k: round(v, 2) for k, v in res.seconds.items()}),
-        "threshold": config.threshold})
+        "threshold": config.threshold,
+        "match_weights": dg.MetadataValue.md(png_markdown(weights_png, "match weights"))})
     yield dg.MaterializeResult(asset_key=FAMILY, metadata={"families": res.families})
     yield dg.MaterializeResult(asset_key=CROSSWALK, metadata={"rows": res.records})
     yield dg.AssetCheckResult(asset_key=CROSSWALK, check_name="every_record_linked", passed=bool(linked_ok),
@@ -104,14 +107,15 @@ class EvaluationConfig(dg.Config):
 def linkage_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, warehouse: WarehouseResource,
                        landing: LandingResource) -> dg.MaterializeResult:
     month = context.partition_key
-    truth = os.path.join(landing.path, "truth", "truth.parquet")
+    truth = os.path.join(landing.folder, "truth", "truth.parquet")
     if not os.path.exists(truth):
         context.log.info(f"no ground truth at {truth}: nothing to evaluate")
         return dg.MaterializeResult(metadata={"evaluated": False, "note": f"no ground truth at {truth}"})
     with warehouse.connect() as con:
         ev = evaluate_snapshot(con, month, truth, generic=config.generic_baseline)
         reports = config.reports_dir or warehouse.beside("reports")
-        charts = write_reports(con, month, ev, os.path.join(reports, "linkage", month))
+        threshold = con.execute("SELECT threshold FROM dtsen.snapshot WHERE snapshot = ?", [month]).fetchall()[0][0]
+        charts = write_reports(con, month, ev, os.path.join(reports, "linkage", month), threshold=threshold)
     meta = {"evaluated": True}
     for method, m in ev["methods"].items():
         meta[f"{method}_f1"] = float(round(m["f1"], 6))
@@ -119,7 +123,8 @@ def linkage_evaluation(context: dg.AssetExecutionContext, config: EvaluationConf
         meta[f"{method}_recall"] = float(round(m["recall"], 6))
     meta["bcubed_f1"] = float(round(ev["methods"]["dtsen_model"]["bcubed_f1"], 6))
     meta["threshold_curve"] = dg.MetadataValue.md(md_table(ev["curve"].round(6)))
-    for name, path in charts.items():
+    meta["threshold_chart"] = dg.MetadataValue.md(png_markdown(charts.pop("threshold_png"), "threshold curve"))
+    for name, path in charts.items():  # Splink's interactive charts: HTML files on the server
         meta[f"chart_{name}"] = dg.MetadataValue.path(os.path.abspath(path))
     meta["summary"] = dg.MetadataValue.json(json.loads(json.dumps(ev["methods"], default=float)))
     return dg.MaterializeResult(metadata=meta)

@@ -8,17 +8,34 @@ import json
 import os
 import shutil
 import sys
+import warnings
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
+from dtsen import privacy
 from orchestration.dbt_project import dbt_project
 from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import WarehouseResource
 
 GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "intermediate", "marts": "marts", "restricted": "restricted"}
+
+
+def test_description(test: dict) -> str:
+    """What a dbt test asserts, for the UI: its own description (yml), else one made from the generic test."""
+    own = (test.get("meta") or {}).get("description") or test.get("description")
+    if own:
+        return own
+    meta = test.get("test_metadata") or {}
+    kwargs = dict(meta.get("kwargs") or {})
+    column = kwargs.pop("column_name", None)
+    kwargs.pop("model", None)
+    args = ", ".join(f"{k}={v}" for k, v in sorted(kwargs.items()) if v not in (None, "", []))
+    name = meta.get("name") or test.get("name", "test")
+    target = f"column {column}" if column else "the model"
+    return f"dbt {name} on {target}" + (f" ({args})" if args else "")
 
 
 class DtsenDbtTranslator(DagsterDbtTranslator):
@@ -27,6 +44,18 @@ class DtsenDbtTranslator(DagsterDbtTranslator):
             return "rules"
         fqn = dbt_resource_props.get("fqn", [])
         return GROUP_BY_FOLDER.get(fqn[1] if len(fqn) > 2 else "", "marts")
+
+    def get_asset_check_spec(self, asset_spec, manifest, unique_id, project):
+        """dbt tests as checks judged per month (the build is per snapshot), each with a description."""
+        spec = super().get_asset_check_spec(asset_spec, manifest, unique_id, project)
+        if spec is None:
+            return None
+        test = manifest["nodes"].get(unique_id) or manifest.get("unit_tests", {}).get(unique_id) or {}
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", dg.PreviewWarning)
+            return dg.AssetCheckSpec(spec.name, asset=spec.asset_key, description=test_description(test),
+                                     additional_deps=spec.additional_deps, metadata=spec.metadata,
+                                     blocking=spec.blocking, partitions_def=monthly_partitions)
 
 
 TRANSLATOR = DtsenDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -46,7 +75,7 @@ def dbt_resource() -> DbtCliResource:
 def warehouse_env(warehouse: WarehouseResource):
     """dbt runs as a subprocess: hand it the warehouse file and memory limit through its profile's env vars."""
     saved = {k: os.environ.get(k) for k in ("DTSEN_WAREHOUSE", "DTSEN_DUCKDB_MEMORY")}
-    os.environ["DTSEN_WAREHOUSE"] = os.path.abspath(warehouse.path)
+    os.environ["DTSEN_WAREHOUSE"] = warehouse.file
     os.environ["DTSEN_DUCKDB_MEMORY"] = warehouse.memory_limit
     try:
         yield
@@ -62,6 +91,9 @@ def warehouse_env(warehouse: WarehouseResource):
             partitions_def=monthly_partitions, pool="duckdb_writer",
             backfill_policy=one_month_per_run)
 def dtsen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
+    if privacy.using_development_key():
+        context.log.warning(f"{privacy.KEY_ENV} is not set: NIK/KK are pseudonymised with the public DEVELOPMENT key; "
+                            f"set a secret key before real data is loaded")
     with warehouse_env(warehouse):
         yield from dbt.cli(["build", "--vars", json.dumps({"snapshot": context.partition_key})],
                            context=context).stream()

@@ -9,9 +9,10 @@ from dataclasses import dataclass
 import dagster as dg
 import duckdb
 
+from assets.ui import md_table
 from dtsen.registries.files import DeliveryFileError
 from dtsen.registries.ingest import IngestResult, NoRegionReference, ingest
-from orchestration.partitions import monthly_partitions, one_month_per_run
+from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
 from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
 
 GROUP = "registries"
@@ -31,32 +32,22 @@ SPECS = [
     SourceSpec("referensi", "region_reference", "sources.region", "kode", "delivery",
                "Kemendagri region codes (referensi/wilayah.csv) as valid for the month; validates village codes."),
     SourceSpec("dtks", "dtks", "sources.dtks_person", "record_id", "delivery",
-               "DTKS monthly full snapshot (dtks/<YYYY-MM>/dtks.csv) as canonical person records."),
+               "DTKS monthly full snapshot (`dtks/<YYYY-MM>/dtks.csv`) as canonical person records."),
     SourceSpec("regsosek", "regsosek", "sources.regsosek_person", "record_id", "delivery",
-               "Regsosek snapshot (regsosek/<YYYY-MM>/keluarga.parquet + individu.parquet): person records and "
+               "Regsosek snapshot (`regsosek/<YYYY-MM>/keluarga.parquet` + individu.parquet): person records and "
                "the family socio-economic table sources.regsosek_family."),
     SourceSpec("p3ke", "p3ke", "sources.p3ke_person", "record_id", "delivery",
-               "P3KE extreme-poverty snapshot (p3ke/<YYYY-MM>/p3ke.csv) as canonical person records."),
+               "P3KE extreme-poverty snapshot (`p3ke/<YYYY-MM>/p3ke.csv`) as canonical person records."),
     SourceSpec("susenas", "susenas", "sources.susenas", "id_keluarga", "delivery",
-               "Consumption-survey sample (susenas/<YYYY>/susenas.parquet, latest year up to the month)."),
+               "Consumption-survey sample (`susenas/<YYYY>/susenas.parquet`, latest year up to the month)."),
     SourceSpec("dukcapil", "dukcapil_deaths", "sources.death", "nik", "delivery",
-               "Dukcapil death events of the month (dukcapil/<YYYY-MM>/kematian.csv)."),
+               "Dukcapil death events of the month (`dukcapil/<YYYY-MM>/kematian.csv`)."),
     SourceSpec("asn", "asn_list", "sources.asn", "nik", "delivery",
-               "Civil servants (asn/<YYYY-MM>/asn.csv)."),
+               "Civil servants (`asn/<YYYY-MM>/asn.csv`)."),
     SourceSpec("bpjstk", "bpjstk_wages", "sources.wage", "nik", "delivery",
-               "BPJS Ketenagakerjaan wage earners (bpjstk/<YYYY-MM>/upah.csv)."),
+               "BPJS Ketenagakerjaan wage earners (`bpjstk/<YYYY-MM>/upah.csv`)."),
 ]
 REGION_KEY = dg.AssetKey(["sources", "region_reference"])
-
-
-def md_table(df) -> str:
-    if df is None or len(df) == 0:
-        return "_no rows_"
-    cols = list(df.columns)
-    lines = ["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    for row in df.astype(str).itertuples(index=False):
-        lines.append("| " + " | ".join(str(v).replace("|", "\\|") for v in row) + " |")
-    return "\n".join(lines)
 
 
 def evaluate_checks(con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult,
@@ -123,11 +114,11 @@ def result_metadata(res: IngestResult) -> dict:
     return meta
 
 
-LANDING_LAYOUT = {"referensi": "referensi/wilayah.csv", "dtks": "dtks/<YYYY-MM>/dtks.csv",
-                  "regsosek": "regsosek/<YYYY-MM>/keluarga.parquet + individu.parquet",
-                  "p3ke": "p3ke/<YYYY-MM>/p3ke.csv", "susenas": "susenas/<YYYY>/susenas.parquet",
-                  "dukcapil": "dukcapil/<YYYY-MM>/kematian.csv", "asn": "asn/<YYYY-MM>/asn.csv",
-                  "bpjstk": "bpjstk/<YYYY-MM>/upah.csv", "rekon": "rekon/<YYYY-MM>/<program>_<channel>.csv"}
+LANDING_LAYOUT = {"referensi": "referensi/wilayah.csv", "dtks": "`dtks/<YYYY-MM>/dtks.csv`",
+                  "regsosek": "`regsosek/<YYYY-MM>/keluarga.parquet` + individu.parquet",
+                  "p3ke": "`p3ke/<YYYY-MM>/p3ke.csv`", "susenas": "`susenas/<YYYY>/susenas.parquet`",
+                  "dukcapil": "`dukcapil/<YYYY-MM>/kematian.csv`", "asn": "`asn/<YYYY-MM>/asn.csv`",
+                  "bpjstk": "`bpjstk/<YYYY-MM>/upah.csv`", "rekon": "`rekon/<YYYY-MM>/<program>_<channel>.csv`"}
 
 
 def landing_key(folder: str) -> dg.AssetKey:
@@ -144,11 +135,11 @@ landing_specs = [dg.AssetSpec(landing_key(folder), group_name="landing", kinds={
 def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     key = dg.AssetKey(["sources", spec.asset])
     checks = [
-        dg.AssetCheckSpec("rows_reconcile", asset=key, description="rows read = rows stored + rows quarantined"),
-        dg.AssetCheckSpec("no_duplicate_record_id", asset=key, description="no record id twice in one delivery"),
-        dg.AssetCheckSpec("quarantine_share_warn", asset=key, description="quarantined share under the warn ceiling"),
-        dg.AssetCheckSpec("quarantine_share_max", asset=key, blocking=True,
-                          description="quarantined share under the hard ceiling (blocks downstream)"),
+        monthly_check("rows_reconcile", key, description="rows read = rows stored + rows quarantined"),
+        monthly_check("no_duplicate_record_id", key, description="no record id twice in one delivery"),
+        monthly_check("quarantine_share_warn", key, description="quarantined share under the warn ceiling"),
+        monthly_check("quarantine_share_max", key, blocking=True,
+                      description="quarantined share under the hard ceiling (blocks downstream)"),
     ]
 
     @dg.asset(
@@ -163,7 +154,7 @@ def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
         month = context.partition_key
         with warehouse.connect() as con:
             try:
-                res = ingest(con, landing.path, month, spec.source)
+                res = ingest(con, landing.folder, month, spec.source)
             except (DeliveryFileError, NoRegionReference) as e:
                 raise dg.Failure(description=f"{spec.source} {month}: {e}",
                                  metadata={"error": str(e)}) from None

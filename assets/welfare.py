@@ -5,11 +5,11 @@ import dagster as dg
 from pydantic import Field
 
 from assets.dtsen import CROSSWALK, FAMILY, PERSON
-from assets.registries import md_table
-from dtsen.charts import bar_chart, png_markdown
+from assets.ui import md_table
+from dtsen.charts import desil_profile_chart, png_markdown
 from dtsen.welfare.pmt import PmtSettings
 from dtsen.welfare.ranking import rank_snapshot
-from orchestration.partitions import monthly_partitions, one_month_per_run
+from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
 from orchestration.resources import LandingResource, WarehouseResource
 
 FAMILY_WELFARE = dg.AssetKey(["welfare", "family_welfare"])
@@ -38,12 +38,12 @@ class PmtConfig(dg.Config):
     ],
     partitions_def=monthly_partitions, backfill_policy=one_month_per_run, pool="duckdb_writer",
     check_specs=[
-        dg.AssetCheckSpec("every_family_ranked", asset=FAMILY_WELFARE, blocking=True,
-                          description="every DTSEN family of the snapshot has a desil 1-10"),
-        dg.AssetCheckSpec("desil_holds_a_tenth", asset=FAMILY_WELFARE,
-                          description="each national desil holds 10% of people (+-2 points)"),
-        dg.AssetCheckSpec("out_of_sample_fit", asset=FAMILY_WELFARE,
-                          description="cross-validated R^2 of the PMT is at least 0.3"),
+        monthly_check("every_family_ranked", FAMILY_WELFARE, blocking=True,
+                      description="every DTSEN family of the snapshot has a desil 1-10"),
+        monthly_check("desil_holds_a_tenth", FAMILY_WELFARE,
+                      description="each national desil holds 10% of people (+-2 points)"),
+        monthly_check("out_of_sample_fit", FAMILY_WELFARE,
+                      description="cross-validated R^2 of the PMT is at least 0.3"),
     ],
 )
 def family_welfare(context: dg.AssetExecutionContext, config: PmtConfig, warehouse: WarehouseResource,
@@ -51,7 +51,7 @@ def family_welfare(context: dg.AssetExecutionContext, config: PmtConfig, warehou
     month = context.partition_key
     settings = PmtSettings(alpha=config.alpha, min_regency_sample=config.min_regency_sample, folds=config.folds)
     with warehouse.connect() as con:
-        res = rank_snapshot(con, month, os.path.join(landing.path, "truth"), settings)
+        res = rank_snapshot(con, month, os.path.join(landing.folder, "truth"), settings)
         shares = con.execute("""SELECT desil, sum(members) / (SELECT sum(members) FROM welfare.family_welfare
                                 WHERE snapshot = ?) AS share, count(*) AS families
                                 FROM welfare.family_welfare WHERE snapshot = ? GROUP BY desil ORDER BY desil""",
@@ -59,15 +59,15 @@ def family_welfare(context: dg.AssetExecutionContext, config: PmtConfig, warehou
         missing = con.execute("""SELECT count(*) FROM dtsen.family f ANTI JOIN (SELECT * FROM welfare.family_welfare
                                  WHERE snapshot = ? AND desil BETWEEN 1 AND 10) w USING (family_id)
                                  WHERE f.snapshot = ?""", [month, month]).fetchall()[0][0]
-    chart = bar_chart(shares.assign(pct=shares["share"] * 100), "desil", ["pct"],
-                      f"People per national desil, snapshot {month}",
-                      warehouse.beside("reports", "welfare", month, "desil_distribution.png"), "% of people")
+    chart = desil_profile_chart(res.profile, f"What the national desil separate, snapshot {month}",
+                                warehouse.beside("reports", "welfare", month, "desil_profile.png"))
     meta = {"families": res.families, "families_without_regsosek_proxies": res.families_without_proxies,
             "survey_families": res.model.n_train, "regency_effects": len(res.model.regencies),
             "r2_out_of_sample": round(res.model.r2_cv, 4), "r2_in_sample": round(res.model.r2_in_sample, 4),
             "rmse_log_out_of_sample": round(res.model.rmse_cv, 4), "model_id": res.model_id,
-            "desil_distribution": dg.MetadataValue.md(png_markdown(chart, "desil distribution")),
-            "desil_distribution_png": dg.MetadataValue.path(chart)}
+            "desil_profile": dg.MetadataValue.md(png_markdown(chart, "desil profile")),
+            "desil_profile_table": dg.MetadataValue.md(md_table(res.profile.round(4))),
+            "desil_profile_png": dg.MetadataValue.path(chart)}
     if res.evaluation is not None:
         nat = res.evaluation[res.evaluation["scope"] == "national"]
         meta["targeting_errors_bottom40"] = dg.MetadataValue.md(md_table(

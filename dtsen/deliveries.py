@@ -75,3 +75,35 @@ def fingerprint(delivery: Delivery, cache: dict | None = None) -> str:
     for f in delivery.files:
         h.update(f.encode() + b"\0" + file_sha256(os.path.join(delivery.path, f), cache).encode() + b"\n")
     return h.hexdigest()
+
+
+def deliver(outbox: str, landing: str, month: str) -> list[str]:
+    """Deliver what an outbox (a generated landing folder) holds for `month` into the landing folder, the way the
+    agencies would: every monthly folder `<source>/<month>/`, the survey years up to the month's year, the region
+    reference and the synthetic truth when the landing folder lacks them. Each folder is copied under a hidden
+    name and renamed into place, so a sensor never sees half a delivery. Returns the deliveries made."""
+    import shutil
+
+    made = []
+    os.makedirs(landing, exist_ok=True)
+
+    def _place(src: str, dst: str, name: str) -> None:
+        if os.path.exists(dst):
+            return
+        os.makedirs(os.path.dirname(dst), exist_ok=True)
+        tmp = os.path.join(os.path.dirname(dst), f".incoming-{os.path.basename(dst)}")
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(src, tmp)
+        os.replace(tmp, dst)
+        made.append(name)
+
+    for folder in ("referensi", "truth"):
+        if os.path.isdir(os.path.join(outbox, folder)):
+            _place(os.path.join(outbox, folder), os.path.join(landing, folder), folder)
+    for d in scan(outbox):
+        if d.folder == "referensi":
+            continue
+        due = d.period <= month[:4] if d.folder == "susenas" else d.period == month
+        if due:
+            _place(d.path, os.path.join(landing, d.folder, d.period), d.name)
+    return made

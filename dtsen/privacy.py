@@ -50,3 +50,11 @@ def register(con, key: bytes | None = None) -> None:
         return pa.array([None if v is None else _digest(k, v) for v in values.to_pylist()], type=pa.string())
 
     con.create_function("pseudonym", _udf, ["VARCHAR"], "VARCHAR", type="arrow", side_effects=False)
+
+
+def mask_name(name: object) -> str:
+    """First letter of each word, the rest starred (SITI AMINAH -> S*** A*****): enough to recognise a row in a
+    preview, not to identify a person. Previews in asset metadata are kept by Dagster's event log for ever."""
+    if not isinstance(name, str) or not name:
+        return ""
+    return " ".join(w[0] + "*" * (len(w) - 1) for w in name.split())

@@ -4,18 +4,51 @@ catalogue of views over the latest ones.
     <published>/<snapshot>/<table>.parquet      one file per mart and rule seed
     <published>/analytics.duckdb                views marts.<table> and rules.<table> over the latest snapshot
 
-The catalogue is rebuilt in a temporary file and renamed into place, so an analyst who has it open keeps a
-consistent (old) view and the next open sees the new one. The restricted schema is never published.
+The catalogue always shows the latest month published (not the month last rebuilt: rebuilding January after
+March leaves analysts on March). It is rebuilt in a temporary file and renamed into place, so an analyst who has it
+open keeps a consistent (old) view and the next open sees the new one. Its views name the Parquet files relative to
+the published folder, so the folder can be copied or moved as a whole: open the catalogue from that folder, or set
+DuckDB's `file_search_path` to it (`open_catalogue` does). Folders are world-readable (0755, files 0644): analysts
+read them under their own accounts. The restricted schema is never published.
 """
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 
 import duckdb
 
 PUBLISHED_SCHEMAS = ("marts", "rules")
+SNAPSHOT_RE = re.compile(r"^\d{4}-\d{2}$")
+CATALOGUE = "analytics.duckdb"
+
+
+def _readable(path: str) -> None:
+    """Analysts read the published files under their own accounts."""
+    if os.path.isdir(path):
+        os.chmod(path, 0o755)
+        for root, dirs, files in os.walk(path):
+            for d in dirs:
+                os.chmod(os.path.join(root, d), 0o755)
+            for f in files:
+                os.chmod(os.path.join(root, f), 0o644)
+    else:
+        os.chmod(path, 0o644)
+
+
+def published_snapshots(out_dir: str) -> list[str]:
+    if not os.path.isdir(out_dir):
+        return []
+    return sorted(d for d in os.listdir(out_dir) if SNAPSHOT_RE.match(d) and os.path.isdir(os.path.join(out_dir, d)))
+
+
+def open_catalogue(out_dir: str) -> duckdb.DuckDBPyConnection:
+    """The analysts' catalogue, read-only, with its relative Parquet paths resolved against its folder."""
+    con = duckdb.connect(os.path.join(out_dir, CATALOGUE), read_only=True)
+    con.execute("SET file_search_path = ?", [os.path.abspath(out_dir)])
+    return con
 
 
 def publish(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[str, int]:
@@ -31,6 +64,7 @@ def publish(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict
             path = os.path.join(tmp, f"{schema}.{table}.parquet")
             con.execute(f"COPY {schema}.{table} TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
             counts[f"{schema}.{table}"] = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchall()[0][0]
+        _readable(tmp)
         final = os.path.join(out_dir, snapshot)
         if os.path.exists(final):
             shutil.rmtree(final)
@@ -38,24 +72,31 @@ def publish(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
-    write_catalogue(out_dir, snapshot, [f"{s}.{t}" for s, t in tables])
+    os.chmod(out_dir, 0o755)
+    latest = published_snapshots(out_dir)[-1]
+    write_catalogue(out_dir, latest, [f"{s}.{t}" for s, t in tables])
     return counts
 
 
 def write_catalogue(out_dir: str, snapshot: str, tables: list[str]) -> str:
-    path = os.path.join(out_dir, "analytics.duckdb")
+    """Views over `<snapshot>/<table>.parquet` (paths relative to out_dir), renamed into place."""
+    path = os.path.join(out_dir, CATALOGUE)
     fd, tmp = tempfile.mkstemp(prefix=".analytics-", suffix=".duckdb", dir=out_dir)
     os.close(fd)
     os.remove(tmp)
     cat = duckdb.connect(tmp)
     try:
+        cat.execute("SET file_search_path = ?", [os.path.abspath(out_dir)])
         for schema in PUBLISHED_SCHEMAS:
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for t in tables:
-            parquet = os.path.abspath(os.path.join(out_dir, snapshot, f"{t}.parquet"))
-            cat.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{parquet}')")
-        cat.execute("CREATE TABLE main.published AS SELECT ? AS snapshot, now() AS published_at", [snapshot])
+            if os.path.exists(os.path.join(out_dir, snapshot, f"{t}.parquet")):
+                cat.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{snapshot}/{t}.parquet')")
+        cat.execute("CREATE TABLE main.published AS SELECT ? AS snapshot, now() AS published_at, "
+                    "'paths are relative to this folder: open the catalogue from it, or SET file_search_path' "
+                    "AS note", [snapshot])
     finally:
         cat.close()
+    _readable(tmp)
     os.replace(tmp, path)
     return path

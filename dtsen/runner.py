@@ -29,7 +29,7 @@ QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 def instance_for_run() -> dg.DagsterInstance:
-    """The persistent instance under DAGSTER_HOME when set (runs show in the UI), else an ephemeral one."""
+    """For in-process test and bench runs: the instance under DAGSTER_HOME when set, else an ephemeral one."""
     home = os.environ.get("DAGSTER_HOME")
     if home:
         os.makedirs(home, exist_ok=True)
@@ -151,79 +151,198 @@ def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
     print(f"  warehouse: {os.path.abspath(wh.warehouse_path(warehouse))}", file=out)
 
 
+@contextlib.contextmanager
+def platform_env(**values: str | None):
+    """Set DTSEN_* variables for the code location this process drives (its code server inherits them)."""
+    saved = {k: os.environ.get(k) for k in values}
+    for k, v in values.items():
+        if v is not None:
+            os.environ[k] = v
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def persistent_instance() -> dg.DagsterInstance:
+    """The instance under DAGSTER_HOME (runs show in `make ui`), else a temporary one that still has storage."""
+    if os.environ.get("DAGSTER_HOME"):
+        os.makedirs(os.environ["DAGSTER_HOME"], exist_ok=True)
+        return dg.DagsterInstance.get()
+    return dg.DagsterInstance.local_temp()
+
+
+def collect_run(instance: dg.DagsterInstance, run_id: str, month: str) -> MonthRun:
+    """What a finished run materialised, which checks failed and why it failed, from the event log."""
+    from orchestration.driver import run_problems
+
+    record = instance.get_run_by_id(run_id)
+    run = MonthRun(month=month, success=record.status == dg.DagsterRunStatus.SUCCESS)
+    for rec in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
+        mat = rec.dagster_event.event_specific_data.materialization
+        run.materialized["/".join(mat.asset_key.path)] = {k: _plain(v) for k, v in mat.metadata.items()}
+    run.errors, run.failed_checks = run_problems(instance, run_id)
+    if not run.success and not run.errors:
+        run.errors.append(f"run {run_id} ended {record.status.value}")
+    return run
+
+
 def run_month(landing: str, month: str, warehouse: str | None = None) -> int:
+    """`dtsen run`: one run of monthly_pipeline for the month, launched on the code location as the launchpad
+    would, executed in this process."""
+    from orchestration.driver import Driver
+    from orchestration.partitions import month_problem
+
+    problem = month_problem(month)
+    if problem:
+        print(f"error: {problem}", file=sys.stderr)
+        return 2
     if not os.path.isdir(landing):
         print(f"error: landing folder {landing} does not exist", file=sys.stderr)
         return 2
-    run = materialize_month(landing, month, warehouse)
-    print_summary(run, warehouse, out=sys.stdout if run.success else sys.stderr)
+    warehouse_file = os.path.abspath(wh.warehouse_path(warehouse))
+    warn_development_key()
+    with platform_env(DTSEN_LANDING=os.path.abspath(landing), DTSEN_WAREHOUSE=warehouse_file):
+        instance = persistent_instance()
+        with Driver(instance) as driver:
+            run_id = driver.launch("monthly_pipeline", month, tags={"dtsen/launched_by": "dtsen run"})
+            driver.execute(run_id, _log_file(warehouse_file, "monthly_pipeline", month))
+            run = collect_run(instance, run_id, month)
+    print_summary(run, warehouse_file, out=sys.stdout if run.success else sys.stderr)
     return 0 if run.success else 1
 
 
+def _log_file(warehouse: str, job: str, month: str) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(warehouse)), "logs", f"{job}-{month}.log")
+
+
+def warn_development_key(out=sys.stderr) -> None:
+    from dtsen.privacy import KEY_ENV, using_development_key
+
+    if using_development_key():
+        print(f"WARNING: {KEY_ENV} is not set: NIK/KK are pseudonymised with the public DEVELOPMENT key. Set a "
+              f"secret key before real data is loaded.", file=out)
+
+
+DEMO_SENSORS = ("landing_sensor", "disbursement_sensor", "reconciliation_sensor")
+
+
 def demo(persons: int, seed: int, months: int, data: str) -> int:
-    """The monthly cycle end to end through Dagster: for each month the pipeline, then the disbursement sensor's
-    run (lists + files), then the bank/PT Pos simulator's reconciliation files and the reconciliation sensor's run;
-    next month's lists route the non-collectors to PT Pos."""
+    """The monthly cycle end to end on the code location, as the daemon would drive it: each month's deliveries
+    arrive in the landing folder, the landing sensor requests the month's pipeline, the disbursement sensor the
+    payment files, the bank/PT Pos simulator answers with reconciliation files and the reconciliation sensor takes
+    them in; next month's lists route the non-collectors to PT Pos."""
     import duckdb
 
+    from dtsen.deliveries import deliver
     from dtsen.disbursement.report import month_report
     from dtsen.synth import SynthConfig, synth
     from dtsen.synth.rekon import simulate_reconciliation
+    from orchestration.driver import Driver
 
+    data = os.path.abspath(data)
+    outbox = os.path.join(data, "outbox")
     landing = os.path.join(data, "landing")
     warehouse = os.path.join(data, "warehouse.duckdb")
     disbursement = os.path.join(data, "disbursement")
     # the demo starts from a clean slate: it removes what an earlier demo wrote under `data` (and nothing else)
-    for owned in ("landing", "disbursement", "published", "reports", "logs"):
+    for owned in ("outbox", "landing", "disbursement", "published", "reports", "logs"):
         shutil.rmtree(os.path.join(data, owned), ignore_errors=True)
     for f in ("warehouse.duckdb", "warehouse.duckdb.wal"):
         if os.path.exists(os.path.join(data, f)):
             os.remove(os.path.join(data, f))
-    res = synth(SynthConfig(persons=persons, seed=seed, months=months), landing)
-    print(f"demo deliveries: {os.path.abspath(landing)} ({res.counts['persons']:,} persons, "
-          f"{res.counts['records']:,} registry person records, months {', '.join(res.months)})")
-    defs = _definitions(landing, warehouse)
-    instance = instance_for_run()
-    cursors: dict[str, str | None] = {}
+    res = synth(SynthConfig(persons=persons, seed=seed, months=months), outbox)
+    print(f"demo deliveries: {outbox} ({res.counts['persons']:,} persons, {res.counts['records']:,} registry person "
+          f"records, months {', '.join(res.months)}), delivered month by month into {landing}")
+    warn_development_key(sys.stdout)
     code = 0
-    for m in res.months:
-        run = execute(defs, "monthly_pipeline", m, warehouse, instance)
-        print_summary(run, warehouse)
-        runs = tick(defs, "disbursement_sensor", instance, cursors, warehouse)
-        for r in runs:
-            print_problems(r)
-        if not run.success or not runs or not all(r.success for r in runs):
-            print("  the month did not complete: stopping", file=sys.stderr)
-            code = 1
-            break
-        files = runs[-1].materialized.get("disbursement/payment_files", {})
-        print(f"  disbursement/payment_files     {files.get('written', 0)} files written, "
-              f"{files.get('unchanged', 0)} unchanged, in {files.get('folder')}")
-        written = simulate_reconciliation(disbursement, landing, m, seed)
-        rec = tick(defs, "reconciliation_sensor", instance, cursors, warehouse)
-        if not all(r.success for r in rec):
-            code = 1
-        print(f"  bank/PT Pos simulator          {len(written)} reconciliation files -> "
-              f"{os.path.abspath(os.path.join(landing, 'rekon', m))}; reconciliation runs: {len(rec)}")
-        con = duckdb.connect(warehouse, read_only=True)
-        try:
-            print(f"\n  -- disbursement {m}")
-            for line in month_report(con, m):
-                print(line)
-        finally:
-            con.close()
-    print(f"\nresults: warehouse {os.path.abspath(warehouse)}\n"
+    # sensors evaluated back to back (the daemon would wait DTSEN_SENSOR_INTERVAL seconds between ticks)
+    with platform_env(DTSEN_LANDING=landing, DTSEN_WAREHOUSE=warehouse, DTSEN_SENSOR_INTERVAL="0"):
+        instance = persistent_instance()
+        with Driver(instance) as driver:
+            was_on = {s: driver.is_running(s) for s in DEMO_SENSORS}
+            for s in DEMO_SENSORS:
+                driver.switch_on(s)
+            try:
+                for m in res.months:
+                    code = _demo_month(driver, instance, outbox, landing, warehouse, disbursement, m, seed)
+                    if code:
+                        break
+            finally:
+                for s, on in was_on.items():
+                    if not on:
+                        driver.switch_off(s)
+    print(f"\nresults: warehouse {warehouse}\n"
           f"  schema sources:      dtks_person, regsosek_person, p3ke_person, regsosek_family, susenas, death, asn, "
           f"wage, region, quarantine, ingest_log\n"
-          f"  schema dtsen:        person, family, crosswalk, person_id_history, family_id_history, "
+          f"  schema dtsen:        person, family, crosswalk, person_id_history, family_id_history, id_ledger, "
           f"linkage_evaluation, snapshot, links\n"
           f"  schema welfare:      family_welfare, pmt_model, targeting_evaluation\n"
           f"  schema marts:        eligibility_pkh, eligibility_sembako, eligibility_pbi, eligibility_pip, exclusions, "
           f"appeal_explanation, program_budget_by_province_desil, targeting_accuracy_by_province\n"
           f"  schema disbursement: payment_row, reconciliation, absorption, dormant, review_flag\n"
-          f"  payment files:       {os.path.abspath(disbursement)}/<YYYY-MM>/<program>/\n"
-          f"  for analysts:        {os.path.abspath(os.path.join(data, 'published'))} (Parquet per snapshot, "
-          f"analytics.duckdb)\n"
-          f"  charts:              {os.path.abspath(os.path.join(data, 'reports'))}")
-    print(f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(ephemeral)')} - `make ui` to browse it")
+          f"  payment files:       {disbursement}/<YYYY-MM>/<program>/\n"
+          f"  for analysts:        {os.path.join(data, 'published')} (Parquet per snapshot, analytics.duckdb)\n"
+          f"  charts:              {os.path.join(data, 'reports')}\n"
+          f"  run logs (dbt):      {os.path.join(data, 'logs')}")
+    print(f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(temporary)')} - `make ui` to browse it "
+          f"(the runs are under Jobs; the sensors' ticks under Automation)")
     return code
+
+
+def _demo_month(driver, instance, outbox: str, landing: str, warehouse: str, disbursement: str, m: str,
+                seed: int) -> int:
+    import duckdb
+
+    from dtsen.deliveries import deliver
+    from dtsen.disbursement.report import month_report
+    from dtsen.synth.rekon import simulate_reconciliation
+
+    logs = os.path.join(os.path.dirname(warehouse), "logs")
+    made = deliver(outbox, landing, m)
+    print(f"\n-- {m}: delivered {', '.join(made)}")
+
+    def sensor_runs(sensor: str) -> list[MonthRun]:
+        out = []
+        for run_id in driver.tick(sensor):
+            r = instance.get_run_by_id(run_id)
+            month = r.tags.get("dagster/partition", m)
+            driver.execute(run_id, os.path.join(logs, f"{r.job_name}-{month}.log"))
+            out.append(collect_run(instance, run_id, month))
+        return out
+
+    pipeline = sensor_runs("landing_sensor")
+    for run in pipeline:
+        print_summary(run, warehouse)
+    if not pipeline or not all(r.success for r in pipeline):
+        print("  the month did not build: stopping", file=sys.stderr)
+        return 1
+    runs = sensor_runs("disbursement_sensor")
+    for r in runs:
+        print_problems(r)
+    if not runs or not all(r.success for r in runs):
+        print("  the month's payment files were not issued: stopping", file=sys.stderr)
+        return 1
+    files = runs[-1].materialized.get("disbursement/payment_files", {})
+    print(f"  disbursement/payment_files     {files.get('written', 0)} files written, "
+          f"{files.get('unchanged', 0)} unchanged, in {files.get('folder')}")
+    written = simulate_reconciliation(disbursement, landing, m, seed)
+    rec = sensor_runs("reconciliation_sensor")
+    print(f"  bank/PT Pos simulator          {len(written)} reconciliation files -> "
+          f"{os.path.join(landing, 'rekon', m)}; reconciliation runs: {len(rec)}")
+    for r in rec:
+        print_problems(r)
+    if not all(r.success for r in rec):
+        return 1
+    con = duckdb.connect(warehouse, read_only=True)
+    try:
+        print(f"\n  -- disbursement {m}")
+        for line in month_report(con, m):
+            print(line)
+    finally:
+        con.close()
+    return 0

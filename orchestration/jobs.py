@@ -29,7 +29,7 @@ disbursement_job = dg.define_asset_job(
     selection=dg.AssetSelection.assets(["disbursement", "payment_lists"], ["disbursement", "payment_files"]),
     partitions_def=monthly_partitions,
     description="The month's payment lists per program and channel, the blocking release checks, and the "
-                "immutable files + manifests under disbursement/<YYYY-MM>/.",
+                "immutable files + manifests under `disbursement/<YYYY-MM>/`.",
 )
 
 reconciliation_job = dg.define_asset_job(

@@ -19,27 +19,37 @@ from dtsen import warehouse as wh
 class WarehouseResource(dg.ConfigurableResource):
     """The embedded DuckDB warehouse file (one writer at a time: the jobs run in-process)."""
 
-    path: str = Field(default=wh.warehouse_path(), description="DuckDB file of the warehouse")
+    path: str = Field(default="", description="DuckDB file of the warehouse (empty: $DTSEN_WAREHOUSE, else "
+                                              "data/warehouse.duckdb), read when the run starts")
     threads: int = Field(default=2, description="DuckDB threads")
     memory_limit: str = Field(default="4GB", description="DuckDB memory limit (the rest of the process needs room)")
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = wh.connect(self.path, read_only=read_only, threads=self.threads, memory_limit=self.memory_limit)
+        con = wh.connect(self.file, read_only=read_only, threads=self.threads, memory_limit=self.memory_limit)
         try:
             yield con
         finally:
             con.close()
 
+    @property
+    def file(self) -> str:
+        return os.path.abspath(wh.warehouse_path(self.path or None))
+
     def beside(self, *parts: str) -> str:
         """A path next to the warehouse file (reports, published copies)."""
-        return os.path.join(os.path.dirname(os.path.abspath(self.path)), *parts)
+        return os.path.join(os.path.dirname(self.file), *parts)
 
 
 class LandingResource(dg.ConfigurableResource):
     """The landing folder where agencies' deliveries arrive (layout in README)."""
 
-    path: str = Field(default=wh.landing_path(), description="landing folder")
+    path: str = Field(default="", description="landing folder (empty: $DTSEN_LANDING, else data/landing), read "
+                                              "when the run or sensor tick starts")
+
+    @property
+    def folder(self) -> str:
+        return os.path.abspath(wh.landing_path(self.path or None))
 
 
 class IngestSettings(dg.ConfigurableResource):
@@ -50,8 +60,9 @@ class IngestSettings(dg.ConfigurableResource):
 
 
 def default_resources(landing: str | None = None, warehouse: str | None = None) -> dict:
+    """Given paths, or (None) the environment's at run time."""
     return {
-        "warehouse": WarehouseResource(path=wh.warehouse_path(warehouse)),
-        "landing": LandingResource(path=wh.landing_path(landing)),
+        "warehouse": WarehouseResource(path=warehouse or ""),
+        "landing": LandingResource(path=landing or ""),
         "ingest_settings": IngestSettings(),
     }

@@ -1,6 +1,15 @@
 """Schedules and sensors of the monthly cycle (no domain logic: what they watch is in dtsen.deliveries).
 
-- monthly_schedule: the whole pipeline for the new month, on the 1st at 02:00 UTC (the partitions are UTC months).
+What starts on and what stays off (README, "Automation"):
+- landing_sensor and reconciliation_sensor start RUNNING: they only react to files that are new or changed (the
+  cursor and the run keys remember every delivery processed), so switching them on never repeats work.
+- disbursement_sensor starts STOPPED: issuing payment files is the ministry's decision to automate; an operator
+  switches it on once the cycle is trusted.
+- monthly_schedule starts STOPPED: the landing sensor already builds a month when its deliveries arrive; the
+  schedule is for deployments where a month must be built even when nothing was delivered.
+The sensors' minimum interval is `DTSEN_SENSOR_INTERVAL` seconds (default 60).
+
+- monthly_schedule: the whole pipeline for the month that just ended, on the 1st at 02:00 UTC (UTC months).
 - landing_sensor: new or corrected delivery folders request, per month, one run of those sources' assets and
   everything downstream. The run key is built from the deliveries' fingerprints (file names + content hashes) and
   the cursor remembers the last fingerprint per folder: an identical re-delivery requests nothing, a corrected file
@@ -18,16 +27,22 @@ import json
 
 import dagster as dg
 
+import os
+
 from assets.registries import SPECS
 from dtsen.deliveries import MONTHLY_FOLDERS, fingerprint, scan
 from orchestration.jobs import disbursement_job, monthly_pipeline, reconciliation_job
+from orchestration.partitions import month_problem
 from orchestration.resources import LandingResource
+
+INTERVAL = int(os.environ.get("DTSEN_SENSOR_INTERVAL", "60"))
 
 SOURCE_ASSET = {spec.source: spec.asset for spec in SPECS}  # landing folder -> asset sources/<asset>
 
 monthly_schedule = dg.build_schedule_from_partitioned_job(
     monthly_pipeline, name="monthly_schedule", hour_of_day=2, minute_of_hour=0,
-    description="Runs monthly_pipeline for the new month (its partition) on the 1st at 02:00 UTC.",
+    description="Runs monthly_pipeline for the month that just ended on the 1st at 02:00 UTC (stopped by default: "
+                "the landing sensor builds a month when its deliveries arrive).",
 )
 
 
@@ -45,13 +60,14 @@ def _dump(state: dict) -> str:
 def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
     """downstream: the non-source assets of monthly_pipeline, run after any source's new delivery."""
 
-    @dg.sensor(name="landing_sensor", job=monthly_pipeline, minimum_interval_seconds=60,
-               default_status=dg.DefaultSensorStatus.STOPPED,
+    @dg.sensor(name="landing_sensor", job=monthly_pipeline, minimum_interval_seconds=INTERVAL,
+               default_status=dg.DefaultSensorStatus.RUNNING,
                description="New or corrected delivery folders -> one run per month: those sources' partition and "
-                           "everything downstream. Run key = month + fingerprints (file names and content hashes).")
+                           "everything downstream. Run key = month + fingerprints (file names and content hashes). "
+                           "A delivery for a month that has not ended waits until it has.")
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
         state = _load(context.cursor)
-        deliveries = scan(landing.path)
+        deliveries = scan(landing.folder)
         months = sorted(d.period for d in deliveries if d.folder in MONTHLY_FOLDERS)
         latest = months[-1] if months else None
         changed: dict[str, list[tuple[str, str, str]]] = {}  # month -> (delivery, fingerprint, source asset)
@@ -60,6 +76,10 @@ def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
             # the survey and the region reference are read by the latest month's run
             month = d.period if d.folder in MONTHLY_FOLDERS else latest
             if state["seen"].get(d.name) == fp or month is None:
+                continue
+            problem = month_problem(month)
+            if problem:  # not remembered as seen: it is requested once the month is a partition
+                context.log.info(f"{d.name}: waiting ({problem})")
                 continue
             state["seen"][d.name] = fp
             changed.setdefault(month, []).append((d.name, fp, SOURCE_ASSET[d.folder]))
@@ -77,15 +97,19 @@ def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
     return landing_sensor
 
 
-@dg.sensor(name="reconciliation_sensor", job=reconciliation_job, minimum_interval_seconds=60,
-           default_status=dg.DefaultSensorStatus.STOPPED,
-           description="New or corrected files under rekon/<YYYY-MM>/ -> reconciliation_job for that month.")
+@dg.sensor(name="reconciliation_sensor", job=reconciliation_job, minimum_interval_seconds=INTERVAL,
+           default_status=dg.DefaultSensorStatus.RUNNING,
+           description="New or corrected files under `rekon/<YYYY-MM>/` -> reconciliation_job for that month.")
 def reconciliation_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
     state = _load(context.cursor)
     requests = []
-    for d in scan(landing.path, folders=("rekon",)):
+    for d in scan(landing.folder, folders=("rekon",)):
         fp = fingerprint(d, state["hashes"])
         if state["seen"].get(d.name) == fp:
+            continue
+        problem = month_problem(d.period)
+        if problem:
+            context.log.info(f"{d.name}: waiting ({problem})")
             continue
         state["seen"][d.name] = fp
         requests.append(dg.RunRequest(run_key=f"{d.name}:{fp[:16]}", partition_key=d.period,
@@ -94,7 +118,7 @@ def reconciliation_sensor(context: dg.SensorEvaluationContext, landing: LandingR
 
 
 def build_disbursement_sensor(eligibility: list[dg.AssetKey]) -> dg.SensorDefinition:
-    @dg.sensor(name="disbursement_sensor", job=disbursement_job, minimum_interval_seconds=60,
+    @dg.sensor(name="disbursement_sensor", job=disbursement_job, minimum_interval_seconds=INTERVAL,
                default_status=dg.DefaultSensorStatus.STOPPED,
                description="The four eligibility marts last built for one month, and no error-severity check failed "
                            "in the runs that built them -> disbursement_job for that month, once per build.")

@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'eligibility_pkh'}}}) }}
+{{ config(meta={'description': 'Every amount in the marts equals its components x the seed\'s amounts (recomputed independently here).', 'dagster': {'ref': {'name': 'eligibility_pkh'}}}) }}
 -- Every amount in the marts equals its components x the seed's amounts (recomputed independently here).
 with pkh_paid as (
     select e.family_id, e.annual_amount, e.tranche_amount, unnest(string_split(e.components, ',')) as item

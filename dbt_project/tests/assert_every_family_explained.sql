@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'appeal_explanation'}}}) }}
+{{ config(meta={'description': 'The explanation mart has one row per family and program for every family of the snapshot.', 'dagster': {'ref': {'name': 'appeal_explanation'}}}) }}
 -- The explanation mart has one row per family and program for every family of the snapshot.
 with families as (select family_id from {{ ref('stg_dtsen__families') }}),
 programs as (select program from {{ ref('program_parameters') }} where program in ('PKH', 'SEMBAKO', 'PBI', 'PIP'))

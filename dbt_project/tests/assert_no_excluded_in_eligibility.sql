@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'exclusions'}}}) }}
+{{ config(meta={'description': 'No excluded person (or member of an excluded family) appears in any eligibility mart.', 'dagster': {'ref': {'name': 'exclusions'}}}) }}
 -- No excluded person (or member of an excluded family) appears in any eligibility mart.
 with excluded_persons as (
     select person_id from {{ ref('exclusions') }} where unit = 'person'

@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'appeal_explanation'}}}) }}
+{{ config(meta={'description': 'Marts that analysts read never carry a raw NIK or KK: no 16-digit value in any column of the marts schema equals a raw NIK or KK of the snapshot.', 'dagster': {'ref': {'name': 'appeal_explanation'}}}) }}
 -- Marts that analysts read never carry a raw NIK or KK: no 16-digit value in any column of the marts schema
 -- equals a raw NIK or KK of the snapshot.
 {% set marts = ['eligibility_pkh', 'eligibility_sembako', 'eligibility_pbi', 'eligibility_pip', 'exclusions',

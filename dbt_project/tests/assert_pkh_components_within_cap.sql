@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'eligibility_pkh'}}}) }}
+{{ config(meta={'description': 'No PKH family is paid for more components than the seed\'s cap.', 'dagster': {'ref': {'name': 'eligibility_pkh'}}}) }}
 -- No PKH family is paid for more components than the seed's cap.
 select e.family_id, e.components_paid, p.max_components
 from {{ ref('eligibility_pkh') }} e

@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'eligibility_pkh'}}}) }}
+{{ config(meta={'description': 'No PKH family outside the program\'s desil range (1-4 in the seed).', 'dagster': {'ref': {'name': 'eligibility_pkh'}}}) }}
 -- No PKH family outside the program's desil range (1-4 in the seed).
 select e.family_id, e.desil
 from {{ ref('eligibility_pkh') }} e

@@ -1,4 +1,4 @@
-{{ config(meta={'dagster': {'ref': {'name': 'eligibility_pkh'}}}) }}
+{{ config(meta={'description': 'Recipients never exceed a province\'s quota, and the poorest go first: within a province every recipient has a lower (or equal) predicted consumption than every unit cut by quota.', 'dagster': {'ref': {'name': 'eligibility_pkh'}}}) }}
 -- Recipients never exceed a province's quota, and the poorest go first:
 -- within a province every recipient has a lower (or equal) predicted consumption than every unit cut by quota.
 with units as (

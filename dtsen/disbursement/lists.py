@@ -72,11 +72,13 @@ def channel_rule(con: duckdb.DuckDBPyConnection, rule: str) -> int:
 
 
 def non_collectors_sql(period: str) -> str:
-    """Families whose latest reconciled bank payment of an earlier period was not collected."""
+    """Families whose latest reconciled bank payment of an earlier period was not collected, as reported by the
+    reconciliation files of earlier months (rebuilding a period's list gives the same routing whatever arrived
+    since)."""
     return f"""
-    WITH final AS (
+    WITH final AS (  -- only what was known before the period: a rebuilt list does not see later reconciliation
         SELECT r.disbursement_id, bool_or(r.status = 'DIAMBIL') AS collected
-        FROM disbursement.reconciliation r GROUP BY r.disbursement_id
+        FROM disbursement.reconciliation r WHERE r.period < '{period}' GROUP BY r.disbursement_id
     ),
     paid AS (
         SELECT p.family_id, p.period, f.collected

@@ -89,6 +89,7 @@ def generic_baseline_clusters(con: duckdb.DuckDBPyConnection, records: str, seed
     pred = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
     edges = con.sql(f"SELECT source_l, record_id_l, source_r, record_id_r FROM {pred.physical_name}").df()
     pred.drop_table_from_database_and_remove_from_cache()
+    lm.drop_work_tables(con)
     recs = con.execute("SELECT source, record_id FROM _generic_input").df()
     return connected_components(recs, edges)
 

@@ -82,6 +82,7 @@ def match_frame(con: duckdb.DuckDBPyConnection, ext: pd.DataFrame, month: str | 
         FROM p JOIN dtsen.crosswalk c ON c.snapshot = '{snap}' AND c.source = p.src AND c.record_id = p.rid
         GROUP BY ALL""").df()
     pred.drop_table_from_database_and_remove_from_cache()
+    lm.drop_work_tables(con)
     pairs = pairs.sort_values(["ext_id", "probability", "person_id"], ascending=[True, False, True])
     pairs["rank"] = pairs.groupby("ext_id").cumcount()
     best = pairs[pairs["rank"] == 0].set_index("ext_id")

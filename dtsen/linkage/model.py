@@ -330,3 +330,16 @@ def save_model(linker, path: str | Path = MODEL_PATH, u: dict[str, dict[str, flo
         finalise_parameters(data, u)
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.remove(tmp)
+
+
+def drop_work_tables(con: duckdb.DuckDBPyConnection) -> int:
+    """Splink materialises its intermediate results (blocked pairs, comparison vectors, counts) as `__splink__*`
+    tables on the connection: on the warehouse they would stay for ever. Drops them; returns how many."""
+    rows = con.execute(r"""SELECT database_name, schema_name, table_name, 'TABLE' FROM duckdb_tables()
+                           WHERE table_name LIKE '\_\_splink\_\_%' ESCAPE '\'
+                           UNION ALL
+                           SELECT database_name, schema_name, view_name, 'VIEW' FROM duckdb_views()
+                           WHERE view_name LIKE '\_\_splink\_\_%' ESCAPE '\' AND NOT internal""").fetchall()
+    for db, schema, name, kind in rows:
+        con.execute(f'DROP {kind} IF EXISTS "{db}"."{schema}"."{name}"')
+    return len(rows)

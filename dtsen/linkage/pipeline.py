@@ -60,6 +60,7 @@ class BuildResult:
     largest_cluster: int
     seconds: dict[str, float] = field(default_factory=dict)
     id_events: dict[str, int] = field(default_factory=dict)
+    settings: dict = field(default_factory=dict)  # the model as used for this snapshot (u from its data)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -99,6 +100,7 @@ def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str =
     con.execute(f"CREATE OR REPLACE {kind} {table} AS SELECT source_l, record_id_l, source_r, record_id_r, "
                 f"match_probability, match_weight FROM {pred.physical_name}")
     pred.drop_table_from_database_and_remove_from_cache()
+    lm.drop_work_tables(con)
     return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
 
 
@@ -204,7 +206,7 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     return BuildResult(snapshot=month, deliveries=deliveries, records=int(n_records), persons=n_persons,
                        families=int(n_families), links=int(n_links), split_clusters=n_split, largest_cluster=largest,
                        seconds=secs, id_events=dict(con.execute("SELECT event, count(*) FROM _hist_person "
-                                                                "GROUP BY 1").fetchall()))
+                                                                "GROUP BY 1").fetchall()), settings=settings)
 
 
 def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:
@@ -216,15 +218,19 @@ def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:
     con.execute("""
         INSERT INTO dtsen.family
         WITH m AS (SELECT pf.family_id, pf.family_key, p.* EXCLUDE (family_id, snapshot)
-                   FROM _person_family pf JOIN dtsen.person p ON p.person_id = pf.person_id AND p.snapshot = ?)
+                   FROM _person_family pf JOIN dtsen.person p ON p.person_id = pf.person_id AND p.snapshot = ?),
+        kk AS (  -- the KK most members carry (ties: the smaller number), for families not keyed on a KK
+            SELECT family_id, first(no_kk ORDER BY n DESC, no_kk) AS no_kk
+            FROM (SELECT family_id, no_kk, count(*) AS n FROM m WHERE no_kk IS NOT NULL GROUP BY ALL)
+            GROUP BY family_id)
         SELECT ?, family_id, any_value(family_key),
                first(person_id ORDER BY (relationship = 1) DESC NULLS LAST, birth_date NULLS LAST, person_id),
                count(*),
                CASE WHEN any_value(family_key) LIKE 'KK:%' THEN substr(any_value(family_key), 4)
-                    ELSE mode(no_kk) END,
+                    ELSE any_value(kk.no_kk) END,
                first(village_code ORDER BY (relationship = 1) DESC NULLS LAST, birth_date NULLS LAST, person_id),
                NULL, NULL, NULL
-        FROM m GROUP BY family_id""", [month, month])
+        FROM m LEFT JOIN kk USING (family_id) GROUP BY family_id""", [month, month])
     con.execute("""UPDATE dtsen.family SET district_code = substr(village_code, 1, 6),
                    regency_code = substr(village_code, 1, 4), province_code = substr(village_code, 1, 2)
                    WHERE snapshot = ?""", [month])
@@ -248,4 +254,5 @@ def train_model(con: duckdb.DuckDBPyConnection, month: str, out: str | Path = lm
     linker = lm.linker_over(con, "dtsen.linkage_input", settings or lm.dtsen_settings(u_fixed=u))
     lm.train(linker, seed=seed)
     lm.save_model(linker, out, u=u)
+    lm.drop_work_tables(con)
     return Path(out)

@@ -1,17 +1,45 @@
-"""Charts for people: Splink's match-weight and m/u charts of the model, and the measured threshold curve (HTML)."""
+"""Charts for people: the model's match weights and the measured threshold curve as PNG (shown inside the Dagster
+UI), and Splink's own interactive charts as self-contained HTML files beside them."""
 from __future__ import annotations
 
+import math
 import os
 
 import duckdb
-from splink.internals.charts import chart_html
+import pandas as pd
+
+from dtsen.charts import match_weights_chart, threshold_chart
 
 from . import model as lm
 from .pipeline import load_settings
 
 
+def match_weights_table(settings: dict) -> pd.DataFrame:
+    """Every non-null comparison level of the model with its m, u and match weight log2(m/u)."""
+    rows = []
+    for comp in settings["comparisons"]:
+        for lv in comp["comparison_levels"]:
+            if lv.get("is_null_level"):
+                continue
+            m, u = lv.get("m_probability"), lv.get("u_probability")
+            if not m or not u:
+                continue
+            rows.append({"comparison": comp["output_column_name"], "level": lv.get("label_for_charts", ""),
+                         "m": m, "u": u, "match_weight": math.log2(m / u)})
+    return pd.DataFrame(rows)
+
+
+def model_chart(settings: dict, month: str, out_dir: str) -> str:
+    """PNG of the match weights of the model as used for this snapshot (u from the snapshot's data)."""
+    return match_weights_chart(match_weights_table(settings), f"DTSEN linkage model, snapshot {month}",
+                               os.path.join(out_dir, "match_weights.png"))
+
+
 def write_reports(con: duckdb.DuckDBPyConnection, month: str, evaluation: dict, out_dir: str,
-                  model_path: str = str(lm.MODEL_PATH)) -> dict[str, str]:
+                  model_path: str = str(lm.MODEL_PATH), threshold: float = lm.DEFAULT_THRESHOLD) -> dict[str, str]:
+    """The threshold curve as PNG (the chosen threshold marked) and Splink's charts as HTML."""
+    from splink.internals.charts import chart_html
+
     os.makedirs(out_dir, exist_ok=True)
     settings = load_settings(con, model_path, "dtsen.linkage_input")
     linker = lm.linker_over(con, "dtsen.linkage_input", settings)
@@ -37,4 +65,8 @@ def write_reports(con: duckdb.DuckDBPyConnection, month: str, evaluation: dict, 
     with open(p, "w", encoding="utf-8") as fh:
         fh.write(chart_html(spec, inline=True, fullhtml=True))
     paths["threshold_selection"] = p
+    paths["threshold_png"] = threshold_chart(evaluation["curve"], threshold,
+                                             f"DTSEN {month}: pairwise scores by clustering threshold",
+                                             os.path.join(out_dir, "threshold_selection.png"))
+    lm.drop_work_tables(con)
     return paths

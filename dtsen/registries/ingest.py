@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from dtsen import warehouse as wh
+from dtsen.privacy import mask_name
 
 from . import schemas as sc
 from .files import DeliveryFileError, RawFile, read_csv_file, read_parquet_file
@@ -169,9 +170,10 @@ def _finish_person(df: pd.DataFrame, source: str) -> pd.DataFrame:
 
 def _person_preview(df: pd.DataFrame) -> pd.DataFrame:
     head = df.head(5)
+    """Five rows for the UI, identity masked: NIK to its region part, name to initials, birth date to the year."""
     return pd.DataFrame({"record_id": head["record_id"], "nik": mask_nik(head["nik_raw"]),
-                         "nik_flag": head["nik_flag"].fillna(""), "name": head["name"],
-                         "sex": head["sex"], "birth_date": head["birth_date"].dt.strftime("%Y-%m-%d"),
+                         "nik_flag": head["nik_flag"].fillna(""), "name": head["name"].map(mask_name),
+                         "sex": head["sex"], "birth_year": head["birth_date"].dt.year.astype("Int64"),
                          "village_code": head["village_code"]})
 
 

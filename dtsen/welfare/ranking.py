@@ -19,7 +19,7 @@ from dtsen import warehouse as wh
 
 from . import pmt
 from .features import family_features_sql, survey_sql
-from .targeting import targeting_errors, true_consumption
+from .targeting import desil_profile, targeting_errors, true_consumption
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS welfare",
@@ -46,6 +46,7 @@ class RankResult:
     families_without_proxies: int
     scored: pd.DataFrame
     evaluation: pd.DataFrame | None
+    profile: pd.DataFrame  # per desil: predicted consumption and (with truth) the share truly in the bottom 40%
 
 
 def rank_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | None = None,
@@ -61,11 +62,12 @@ def rank_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | N
     model_id = hashlib.sha256(json.dumps(model.coefficients, sort_keys=True).encode()).hexdigest()[:16]
     scored["model_id"] = model_id
     scored["snapshot"] = month
-    evaluation = None
+    evaluation, truth = None, None
     if truth_dir and os.path.exists(os.path.join(truth_dir, "keluarga.parquet")):
         p3ke = con.execute("""SELECT family_id, min(desil_p3ke) AS desil_p3ke FROM dtsen.person
                               WHERE snapshot = ? GROUP BY family_id""", [month]).df()
-        evaluation = targeting_errors(scored, families, true_consumption(con, month, truth_dir), p3ke)
+        truth = true_consumption(con, month, truth_dir)
+        evaluation = targeting_errors(scored, families, truth, p3ke)
         evaluation["snapshot"] = month
     no_proxies = int((families["proxies_source"] == "none").sum())
     with wh.transaction(con):
@@ -79,4 +81,5 @@ def rank_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | N
         if evaluation is not None:
             wh.insert_frame(con, "welfare.targeting_evaluation", evaluation)
     return RankResult(snapshot=month, model=model, model_id=model_id, families=len(families),
-                      families_without_proxies=no_proxies, scored=scored, evaluation=evaluation)
+                      families_without_proxies=no_proxies, scored=scored, evaluation=evaluation,
+                      profile=desil_profile(scored, truth))

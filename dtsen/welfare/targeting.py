@@ -63,3 +63,22 @@ def targeting_errors(scored: pd.DataFrame, features: pd.DataFrame, truth: pd.Dat
             m = prov == p
             rows.append({"scope": "province", "province_code": p, "method": method, **errors(sel[m], poor[m])})
     return pd.DataFrame(rows)
+
+
+def desil_profile(scored: pd.DataFrame, truth: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Per national desil: families, people, predicted per-capita consumption (median, 10th and 90th percentile of
+    families) and, with the truth, the share of the desil's people whose true consumption is in the bottom 40%."""
+    df = scored[["family_id", "members", "desil", "predicted_pcc"]].copy()
+    rows = df.groupby("desil").agg(families=("family_id", "size"), people=("members", "sum"),
+                                   pcc_median=("predicted_pcc", "median"),
+                                   pcc_p10=("predicted_pcc", lambda s: s.quantile(0.1)),
+                                   pcc_p90=("predicted_pcc", lambda s: s.quantile(0.9))).reset_index()
+    rows["true_bottom40_share"] = np.nan
+    if truth is not None and len(truth):
+        t = df.merge(truth, on="family_id", how="inner")
+        true_desil = weighted_desil(np.log(t["true_pcc"].astype(float).to_numpy()), t["members"].to_numpy())
+        t["poor_people"] = np.where(true_desil <= BOTTOM, t["members"], 0)
+        share = t.groupby("desil").apply(lambda g: g["poor_people"].sum() / max(g["members"].sum(), 1),
+                                         include_groups=False)
+        rows["true_bottom40_share"] = rows["desil"].map(share)
+    return rows

@@ -186,6 +186,9 @@ def test_small_end_to_end_linkage_through_dagster(small_landing, tmp_path):
     assert ev["dtsen_model_f1"].value >= 0.99  # stated target for the 3 k-person fixture, seed 11
     assert ev["dtsen_model_f1"].value > ev["nik_only_f1"].value + 0.03
     assert Path(ev["chart_match_weights"].path).is_file()
+    # charts a person can see inside the UI: PNG embedded in the metadata, the chosen threshold marked
+    assert ev["threshold_chart"].value.startswith("![threshold curve](data:image/png;base64,")
+    assert mats["dtsen/person"]["match_weights"].value.startswith("![match weights](data:image/png;base64,")
     checks = {e.event_specific_data.check_name: e.event_specific_data.passed for e in result.all_events
               if e.event_type_value == "ASSET_CHECK_EVALUATION"}
     assert checks["every_record_linked"] and checks["one_family_per_person"] and checks["no_oversized_cluster"]

@@ -214,16 +214,38 @@ def test_a_different_key_gives_different_pseudonyms(monkeypatch):
 
 
 def test_published_catalogue_reads_while_the_warehouse_is_being_written(pipeline):
+    from dtsen.publish import open_catalogue
+
     _, w, _ = pipeline
     writer = duckdb.connect(str(w))  # the live warehouse, locked by a writer
     try:
-        cat = duckdb.connect(str(Path(w).parent / "published" / "analytics.duckdb"), read_only=True)
+        cat = open_catalogue(str(Path(w).parent / "published"))
         n = cat.execute("SELECT count(*) FROM marts.eligibility_pkh").fetchall()[0][0]
         snap = cat.execute("SELECT snapshot FROM published").fetchall()[0][0]
         cat.close()
     finally:
         writer.close()
     assert n > 0 and snap == M1
+
+
+def test_published_folder_is_readable_by_analysts_and_movable(pipeline, tmp_path, monkeypatch):
+    import stat
+
+    _, w, _ = pipeline
+    published = Path(w).parent / "published"
+    for p in [published, *published.rglob("*")]:
+        mode = stat.S_IMODE(p.stat().st_mode)
+        assert mode & 0o004, f"{p} is not readable by others ({oct(mode)})"
+        if p.is_dir():
+            assert mode & 0o001, f"{p} cannot be entered by others ({oct(mode)})"
+    # the catalogue names its files relative to its folder: a copy elsewhere works from its own folder
+    copy = tmp_path / "share" / "published"
+    shutil.copytree(published, copy)
+    monkeypatch.chdir(copy)
+    cat = duckdb.connect("analytics.duckdb", read_only=True)
+    assert cat.execute("SELECT count(*) FROM marts.exclusions").fetchall()[0][0] > 0
+    sql = cat.execute("SELECT sql FROM duckdb_views() WHERE view_name = 'exclusions'").fetchall()[0][0]
+    assert str(published) not in sql and "/" + M1 not in sql
 
 
 def test_report_has_charts(pipeline):

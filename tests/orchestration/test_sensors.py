@@ -27,12 +27,49 @@ def test_jobs_schedules_and_sensors_are_defined():
     assert [s.name for s in defs.schedules] == ["monthly_schedule"]
 
 
-def test_monthly_schedule_runs_the_new_month():
+def test_monthly_schedule_runs_the_month_that_ended():
     sched = defs.resolve_schedule_def("monthly_schedule")
     ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc))
     reqs = sched.evaluate_tick(ctx).run_requests
-    assert len(reqs) == 1 and reqs[0].partition_key == "2025-03"
+    assert len(reqs) == 1 and reqs[0].partition_key == "2025-02"
     assert defs.resolve_job_def(sched.job_name).name == "monthly_pipeline"
+    assert sched.default_status == dg.DefaultScheduleStatus.STOPPED
+
+
+def test_months_are_partitions_from_the_first_month_to_the_last_that_ended():
+    from orchestration.partitions import month_problem, valid_months
+
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    months = valid_months(now)
+    assert months[0] == "2025-01" and months[-1] == "2026-11" and len(months) == 23
+    assert month_problem("2025-03", now) is None
+    assert "has not ended yet" in month_problem("2026-12", now) and "2025-01 .. 2026-11" in month_problem("2026-12", now)
+    assert "before the first month 2025-01" in month_problem("2019-12", now)
+    assert "not a month" in month_problem("2025-13", now)
+
+
+def test_descriptions_keep_their_placeholders_and_every_check_has_one():
+    """Descriptions are rendered as Markdown: a `<YYYY-MM>` outside backticks would vanish as an HTML tag."""
+    import re
+
+    graph = defs.resolve_asset_graph()
+    texts = [(k.to_user_string(), graph.get(k).description or "") for k in graph.get_all_asset_keys()]
+    texts += [(s.name, s.description or "") for s in [*defs.sensors, *defs.schedules]]
+    texts += [(j.name, j.description or "") for j in defs.resolve_all_job_defs()]
+    for name, text in texts:
+        outside = re.sub(r"`[^`]*`", "", text)
+        assert not re.search(r"<[A-Za-z_-]+>", outside), f"{name}: {text}"
+    for key in graph.asset_check_keys:
+        spec = graph.get_check_spec(key)
+        assert spec.description, key.to_user_string()
+        assert spec.partitions_def is not None, key.to_user_string()
+
+
+def test_automation_defaults():
+    status = {s.name: s.default_status for s in defs.sensors}
+    assert status == {"landing_sensor": dg.DefaultSensorStatus.RUNNING,
+                      "reconciliation_sensor": dg.DefaultSensorStatus.RUNNING,
+                      "disbursement_sensor": dg.DefaultSensorStatus.STOPPED}
 
 
 def test_landing_sensor_new_same_and_corrected_delivery(small_landing, tmp_path):
@@ -64,8 +101,13 @@ def test_landing_sensor_new_same_and_corrected_delivery(small_landing, tmp_path)
     assert "sources/asn_list" in fixed_keys and "sources/dtks" not in fixed_keys and "marts/exclusions" in fixed_keys
     # a new month's folder: one run for it
     shutil.copytree(land / "asn" / "2025-01", land / "asn" / "2025-03")
-    new, _ = tick("landing_sensor", land, cursor)
+    new, cursor = tick("landing_sensor", land, cursor)
     assert [r.partition_key for r in new] == ["2025-03"]
+    # a delivery for a month that has not ended waits (and is requested once the month is a partition)
+    future = datetime.now(timezone.utc).strftime("%Y-%m")
+    shutil.copytree(land / "asn" / "2025-01", land / "asn" / future)
+    waiting, cursor2 = tick("landing_sensor", land, cursor)
+    assert waiting == [] and f"asn/{future}" not in __import__("json").loads(cursor2)["seen"]
 
 
 def test_reconciliation_sensor_new_same_and_corrected(tmp_path):

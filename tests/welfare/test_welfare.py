@@ -83,6 +83,14 @@ def test_lower_penalty_changes_the_model_but_ranks_consistently(pipeline):
 def test_welfare_asset_shows_a_desil_chart_and_targeting_table(pipeline):
     run, _, _ = pipeline
     meta = run.materialized["welfare/family_welfare"]
-    assert meta["desil_distribution"].startswith("![desil distribution](data:image/png;base64,")
+    assert meta["desil_profile"].startswith("![desil profile](data:image/png;base64,")
+    # the desil separate people: predicted consumption rises with the desil, and (with the truth) the share of people
+    # truly in the bottom 40% falls from desil 1 to desil 10
+    rows = [r for r in meta["desil_profile_table"].splitlines()[2:]]
+    assert len(rows) == 10
+    cells = [[c.strip() for c in r.strip("|").split("|")] for r in rows]
+    median = [float(c[3].replace(",", "")) for c in cells]
+    poor = [float(c[6]) for c in cells]
+    assert median == sorted(median) and poor[0] > 0.8 and poor[-1] < 0.1
     assert "| pmt |" in meta["targeting_errors_bottom40"]
     assert 0 < meta["exclusion_error"] < 0.5

@@ -23,7 +23,7 @@ select
         filter (where r.component_rank <= p.max_components) as components,
     string_agg(r.component || ':' || r.person_id, ',' order by r.component_rank)
         filter (where r.component_rank > p.max_components) as components_over_cap,
-    sum(r.annual_amount) filter (where r.component_rank <= p.max_components) as annual_amount,
+    cast(sum(r.annual_amount) filter (where r.component_rank <= p.max_components) as bigint) as annual_amount,
     cast(sum(r.annual_amount) filter (where r.component_rank <= p.max_components) * any_value(p.months_per_payment)
          / 12 as bigint) as tranche_amount
 from ranked r

@@ -16,10 +16,12 @@ families as (
 payee as (
     select
         p.family_id,
-        arg_min(p.person_id, [case when p.person_id = f.head_person_id then 0
-                                   when p.relationship = 2 then 1 else 2 end, -a.age]) as payee_person_id,
+        -- every tie broken by the person id: the same snapshot always names the same payee and bank
+        first(p.person_id order by case when p.person_id = f.head_person_id then 0
+                                        when p.relationship = 2 then 1 else 2 end, a.age desc nulls last,
+                                   p.person_id) as payee_person_id,
         bool_or(coalesce(p.kks, 0) = 1) as has_kks,
-        arg_max(p.bank, coalesce(p.kks, 0)) as account_bank
+        first(p.bank order by coalesce(p.kks, 0) desc, p.bank is null, p.person_id) as account_bank
     from persons p
     join aged a using (person_id)
     join families f using (family_id)

@@ -8,7 +8,7 @@ renamed as (
     select
         pseudonym(nik) as nik_pseudo,
         max(monthly_wage) as monthly_wage,
-        arg_max(province_code, monthly_wage) as work_province_code,
+        first(province_code order by monthly_wage desc, province_code) as work_province_code,
         any_value(delivery) as delivery
     from source
     group by nik

@@ -29,8 +29,8 @@ select
     count(*) filter (where u.is_recipient) as recipients,
     count(*) filter (where not u.is_recipient) as cut_by_quota,
     count(distinct u.family_id) filter (where u.is_recipient) as recipient_families,
-    coalesce(sum(u.persons) filter (where u.is_recipient), 0) as persons_covered,
-    coalesce(sum(u.annual_amount) filter (where u.is_recipient), 0) as annual_budget,
+    cast(coalesce(sum(u.persons) filter (where u.is_recipient), 0) as bigint) as persons_covered,
+    cast(coalesce(sum(u.annual_amount) filter (where u.is_recipient), 0) as bigint) as annual_budget,
     rules.rule_version
 from units u
 left join provinces p using (province_code)

@@ -31,7 +31,7 @@ family_programs as (
 person_programs as (
     select program, family_id,
            case when bool_or(is_recipient) then 'recipient' else 'cut_by_quota' end as status,
-           sum(annual_amount) filter (where is_recipient) as annual_amount,
+           cast(sum(annual_amount) filter (where is_recipient) as bigint) as annual_amount,
            min(quota_rank) as quota_rank, any_value(province_quota) as province_quota,
            count(*) as eligible_units, count(*) filter (where is_recipient) as recipient_units
     from (

@@ -1,0 +1,184 @@
+"""Operate the code location the way `dagster dev` and its daemon do, from a script or a test.
+
+`make run` (the demo), `dtsen run` and the tests that replay README use this, so that every run they make is a run
+of the code location's job (listed under Jobs, on the job's Runs tab and in the Overview timeline), with the run
+keys, ticks and cursors a sensor would have produced:
+
+- the workspace is loaded from `workspace.yaml` exactly as `dagster dev` loads it (a code server process);
+- `tick(sensor)` evaluates one sensor through the sensor daemon's own tick code path: the tick is stored, the
+  cursor advances, run keys deduplicate, requested runs are submitted to the instance's run queue;
+- `launch(job, month)` creates a run of the job for a partition, as the launchpad would;
+- `execute(run_id)` dequeues a queued run and executes it in this process (the daemon would launch a process per
+  run; in-process saves the code location's start-up time per run and runs the same code).
+"""
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Iterator
+
+import dagster as dg
+from dagster._core.events import DagsterEvent, DagsterEventType
+from dagster._core.execution.api import execute_run
+from dagster._core.remote_representation.external import RemoteSensor
+from dagster._core.scheduler.instigation import InstigatorType
+from dagster._core.storage.dagster_run import DagsterRunStatus, RunsFilter
+from dagster._core.storage.tags import PARTITION_NAME_TAG
+from dagster._core.workspace.context import WorkspaceProcessContext
+from dagster._core.workspace.load_target import WorkspaceFileTarget
+from dagster._daemon.sensor import (  # the sensor daemon's tick, as the daemon runs it
+    _process_tick_generator,
+    is_under_min_interval,
+)
+from dagster._utils.hosted_user_process import recon_job_from_origin
+
+REPO = Path(__file__).resolve().parent.parent
+WORKSPACE_FILE = REPO / "workspace.yaml"
+LOCATION = "dtsen"
+
+log = logging.getLogger("dtsen.driver")
+
+
+class CodeLocationError(RuntimeError):
+    pass
+
+
+class Driver(contextlib.AbstractContextManager):
+    def __init__(self, instance: dg.DagsterInstance, workspace_file: str | Path = WORKSPACE_FILE):
+        self.instance = instance
+        self._ctx = WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace_file)]),
+                                            code_server_log_level="WARNING")
+
+    def __exit__(self, *exc):
+        self._ctx.__exit__(*exc)
+        return False
+
+    # ---- the code location as the UI sees it
+    def _request(self):
+        return self._ctx.create_request_context()
+
+    def code_location(self):
+        entry = self._request().get_code_location_entries().get(LOCATION)
+        if entry is None:
+            raise CodeLocationError(f"workspace has no code location {LOCATION!r}")
+        if entry.load_error or entry.code_location is None:
+            msg = entry.load_error.to_string() if entry.load_error else "not loaded"
+            raise CodeLocationError(f"code location {LOCATION!r} failed to load:\n{msg}")
+        return entry.code_location
+
+    def repository(self):
+        repos = self.code_location().get_repositories()
+        return next(iter(repos.values()))
+
+    def sensor(self, name: str) -> RemoteSensor:
+        return self.repository().get_sensor(name)
+
+    # ---- sensors
+    def _state(self, sensor: RemoteSensor):
+        return self.instance.get_instigator_state(sensor.get_remote_origin_id(), sensor.selector_id)
+
+    def is_running(self, name: str) -> bool:
+        sensor = self.sensor(name)
+        return sensor.get_current_instigator_state(self._state(sensor)).is_running
+
+    def switch_on(self, name: str) -> None:
+        """As an operator switching the sensor on in the UI (a sensor declared running in code is stored so)."""
+        sensor = self.sensor(name)
+        state = self.instance.start_sensor(sensor)
+        if self._state(sensor) is None:  # declared running in code: the daemon stores it on its first tick
+            self.instance.add_instigator_state(state)
+
+    def switch_off(self, name: str) -> None:
+        sensor = self.sensor(name)
+        self.instance.stop_sensor(sensor.get_remote_origin_id(), sensor.selector_id, sensor)
+
+    def tick(self, name: str) -> list[str]:
+        """One tick of a running sensor through the sensor daemon's code path; returns the ids of the runs it
+        submitted (queued, not yet executed)."""
+        sensor = self.sensor(name)
+        if not self.is_running(name):
+            raise RuntimeError(f"sensor {name} is stopped: switch it on first")
+        if self._state(sensor) is None:
+            self.switch_on(name)
+        if is_under_min_interval(self._state(sensor), sensor):
+            raise RuntimeError(f"sensor {name} ticked less than its minimum interval ({sensor.min_interval_seconds} s) "
+                               f"ago; set DTSEN_SENSOR_INTERVAL lower to tick it back to back")
+        errors = [e for e in _process_tick_generator(
+            self._ctx, log, sensor, self._state(sensor), None,
+            self.instance.get_tick_retention_settings(InstigatorType.SENSOR), None) if e is not None]
+        if errors:
+            raise RuntimeError(f"sensor {name} failed: {errors[0].to_string()}")
+        ticks = self.instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id, limit=1)
+        return list(ticks[0].run_ids) if ticks else []
+
+    # ---- runs
+    def launch(self, job_name: str, partition: str, tags: dict[str, str] | None = None) -> str:
+        """Create a run of the job for the partition, as the launchpad would (not executed yet)."""
+        location = self.code_location()
+        repo = self.repository()
+        remote_job = repo.get_full_job(job_name)
+        plan = location.get_execution_plan(remote_job, {}, step_keys_to_execute=None, known_state=None,
+                                           instance=self.instance)
+        run = self.instance.create_run(
+            job_name=job_name, run_id=None, run_config={}, resolved_op_selection=None,
+            step_keys_to_execute=None, status=DagsterRunStatus.NOT_STARTED, op_selection=None, root_run_id=None,
+            parent_run_id=None, tags={**(remote_job.run_tags or {}), **(tags or {}), PARTITION_NAME_TAG: partition},
+            job_snapshot=remote_job.job_snapshot, execution_plan_snapshot=plan.execution_plan_snapshot,
+            parent_job_snapshot=remote_job.parent_job_snapshot, remote_job_origin=remote_job.get_remote_origin(),
+            job_code_origin=remote_job.get_python_origin(), asset_selection=None, asset_check_selection=None,
+            asset_graph=repo.asset_graph)
+        return run.run_id
+
+    def queued(self) -> list[str]:
+        runs = self.instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
+        return [r.run_id for r in sorted(runs, key=lambda r: self.instance.get_run_record_by_id(r.run_id).create_timestamp)]
+
+    def execute(self, run_id: str, log_file: str | None = None) -> dg.DagsterRun:
+        """Dequeue the run and execute it in this process; returns the finished run. Console output of the run
+        (dbt's log, Dagster's console logger) goes to log_file when given."""
+        run = self.instance.get_run_by_id(run_id)
+        if run.status == DagsterRunStatus.QUEUED:
+            self.instance.report_dagster_event(DagsterEvent(event_type_value=DagsterEventType.RUN_STARTING.value,
+                                                            job_name=run.job_name), run_id=run_id)  # dequeued
+            run = self.instance.get_run_by_id(run_id)
+        with _redirected(log_file):
+            execute_run(recon_job_from_origin(run.job_code_origin), run, self.instance)
+        return self.instance.get_run_by_id(run_id)
+
+    def execute_queued(self, log_file: str | None = None) -> list[dg.DagsterRun]:
+        return [self.execute(r, log_file) for r in self.queued()]
+
+
+@contextlib.contextmanager
+def _redirected(log_file: str | None) -> Iterator[None]:
+    if not log_file:
+        yield
+        return
+    os.makedirs(os.path.dirname(os.path.abspath(log_file)), exist_ok=True)
+    with open(log_file, "a") as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+        yield
+    sys.stdout.flush()
+
+
+def run_problems(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str], list[str]]:
+    """(errors of failed steps, failed checks) of a finished run, from the event log."""
+    errors, failed = [], []
+    for rec in instance.all_logs(run_id):
+        ev = rec.dagster_event
+        if ev is None:
+            continue
+        if ev.event_type_value == "STEP_FAILURE":
+            data = ev.step_failure_data
+            desc = data.user_failure_data.description if data.user_failure_data else None
+            errors.append(desc or (data.error.message.strip() if data.error else ev.message or "step failed"))
+        elif ev.event_type_value == "RUN_FAILURE" and not errors:
+            errors.append(ev.message or "run failed")
+        elif ev.event_type_value == "ASSET_CHECK_EVALUATION":
+            ce = ev.event_specific_data
+            if not ce.passed:
+                failed.append(f"{'/'.join(ce.asset_key.path)}:{ce.check_name} ({ce.severity.value})")
+    return errors, failed
+
