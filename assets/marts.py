@@ -4,18 +4,19 @@ Seeds (the program rules) form group `rules`, models groups `staging`, `intermed
 `restricted`; every dbt test is an asset check. One `dbt build` per monthly partition, with the partition as the
 DTSEN snapshot; a failing rule test fails the step, so nothing downstream (publishing, disbursement) runs on it.
 """
-import json
 import os
 import shutil
 import sys
 import warnings
 from contextlib import contextmanager
+from functools import cached_property
 from pathlib import Path
 
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource, dbt_assets
 
 from dtsen import privacy
+from dtsen import warehouse as wh
 from orchestration.dbt_project import dbt_project
 from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import WarehouseResource
@@ -67,8 +68,25 @@ def dbt_executable() -> str:
     return str(local) if local.exists() else (shutil.which("dbt") or "dbt")
 
 
+class DtsenDbtCliResource(DbtCliResource):
+    """dagster-dbt asks `dbt --version` in a subprocess before every invocation (seconds per run); the dbt that
+    runs is this environment's, so its version is dbt-core's."""
+
+    @cached_property
+    def _cli_version(self):
+        from importlib.metadata import version as installed
+
+        from packaging import version
+
+        return version.parse(installed("dbt-core"))
+
+
 def dbt_resource() -> DbtCliResource:
-    return DbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+    return DtsenDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
+
+
+# one target folder for every run (one dbt at a time: the duckdb_writer pool), so dbt's partial parsing is reused
+RUN_TARGET = Path("target") / "run"
 
 
 @contextmanager
@@ -94,9 +112,12 @@ def dtsen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, war
     if privacy.using_development_key():
         context.log.warning(f"{privacy.KEY_ENV} is not set: NIK/KK are pseudonymised with the public DEVELOPMENT key; "
                             f"set a secret key before real data is loaded")
+    # the month to build is read by the models from dtsen.marts_snapshot (a --vars value would make dbt re-parse
+    # the whole project whenever the month changes)
+    with warehouse.connect() as con:
+        wh.set_marts_snapshot(con, context.partition_key)
     with warehouse_env(warehouse):
-        yield from dbt.cli(["build", "--vars", json.dumps({"snapshot": context.partition_key})],
-                           context=context).stream()
+        yield from dbt.cli(["build"], context=context, target_path=RUN_TARGET).stream()
 
 
 marts_assets = [dtsen_dbt_models]

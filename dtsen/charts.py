@@ -4,12 +4,23 @@ from __future__ import annotations
 import base64
 import os
 
-import matplotlib
+import numpy as np
+import pandas as pd
 
-matplotlib.use("Agg")  # no display on servers
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
+
+class _Pyplot:
+    """matplotlib.pyplot imported on first use, without a display (the code location loads faster without it)."""
+
+    def __getattr__(self, name):
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot
+
+        return getattr(matplotlib.pyplot, name)
+
+
+plt = _Pyplot()
 
 
 def bar_chart(df: pd.DataFrame, x: str, ys: list[str], title: str, path: str, ylabel: str = "",

@@ -67,6 +67,9 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS sources.ingest_log (source VARCHAR NOT NULL, delivery VARCHAR NOT NULL,
         file VARCHAR NOT NULL, rows_read BIGINT, rows_accepted BIGINT, rows_quarantined BIGINT,
         warnings VARCHAR, ingested_at TIMESTAMP)""",
+    "CREATE SCHEMA IF NOT EXISTS dtsen",
+    # the month the dbt marts are (being) built for: written just before `dbt build`, read by the models
+    "CREATE TABLE IF NOT EXISTS dtsen.marts_snapshot (snapshot VARCHAR NOT NULL)",
     """CREATE OR REPLACE VIEW sources.person_record AS
         SELECT * FROM sources.dtks_person UNION ALL SELECT * FROM sources.regsosek_person
         UNION ALL SELECT * FROM sources.p3ke_person""",
@@ -117,3 +120,10 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -
         con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
     finally:
         con.unregister(name)
+
+
+def set_marts_snapshot(con: duckdb.DuckDBPyConnection, month: str) -> None:
+    """Tell the dbt models which DTSEN snapshot to build (one row in dtsen.marts_snapshot)."""
+    with transaction(con):
+        con.execute("DELETE FROM dtsen.marts_snapshot")
+        con.execute("INSERT INTO dtsen.marts_snapshot VALUES (?)", [month])

@@ -1,7 +1,10 @@
-{# The DTSEN snapshot the marts are built for: var('snapshot') or the latest one in the warehouse. #}
+{# The DTSEN snapshot the marts are built for: var('snapshot') when given (dbt by hand), else the month the Dagster
+   asset wrote into dtsen.marts_snapshot just before `dbt build` (a --vars value that changes every month would make
+   dbt re-parse the whole project on every run), else the latest snapshot in the warehouse. #}
 {% macro snapshot_month() -%}
     {%- if var('snapshot', '') -%}'{{ var('snapshot') }}'
-    {%- else -%}(select max(snapshot) from {{ source('dtsen', 'person') }}){%- endif -%}
+    {%- else -%}(select coalesce((select max(snapshot) from dtsen.marts_snapshot),
+                                 (select max(snapshot) from {{ source('dtsen', 'person') }}))){%- endif -%}
 {%- endmacro %}
 
 {# First day of the snapshot month: the date ages are taken on. #}

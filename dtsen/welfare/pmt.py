@@ -15,13 +15,6 @@ from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
-from sklearn.compose import ColumnTransformer
-from sklearn.impute import SimpleImputer
-from sklearn.linear_model import Ridge
-from sklearn.metrics import r2_score
-from sklearn.model_selection import KFold, cross_val_predict
-from sklearn.pipeline import Pipeline, make_pipeline
-from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from .features import CATEGORICAL, NUMERIC
 
@@ -38,7 +31,7 @@ class PmtSettings:
 
 @dataclass
 class PmtFit:
-    pipeline: Pipeline
+    pipeline: object  # a fitted sklearn Pipeline
     regencies: list[str]  # regencies with their own effect
     n_train: int
     r2_in_sample: float
@@ -67,7 +60,14 @@ def design(df: pd.DataFrame, regencies: list[str]) -> pd.DataFrame:
     return x
 
 
-def _pipeline(settings: PmtSettings) -> Pipeline:
+def _pipeline(settings: PmtSettings):
+    # scikit-learn is imported here, not at module level: the code location loads seconds faster without it
+    from sklearn.compose import ColumnTransformer
+    from sklearn.impute import SimpleImputer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import Pipeline, make_pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
     cats = make_pipeline(SimpleImputer(strategy="most_frequent"),
                          OneHotEncoder(handle_unknown="ignore", sparse_output=False))
     nums = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
@@ -85,6 +85,9 @@ def fit(survey: pd.DataFrame, settings: PmtSettings | None = None) -> PmtFit:
     regencies = sorted(counts[counts >= settings.min_regency_sample].index.astype(str))
     x = design(survey, regencies)
     y = np.log(survey["pengeluaran_per_kapita"].astype(float).to_numpy())
+    from sklearn.metrics import r2_score
+    from sklearn.model_selection import KFold, cross_val_predict
+
     folds = KFold(n_splits=min(settings.folds, len(survey)), shuffle=True, random_state=settings.seed)
     y_cv = cross_val_predict(_pipeline(settings), x, y, cv=folds)
     pipe = _pipeline(settings).fit(x, y)

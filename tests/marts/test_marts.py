@@ -70,6 +70,28 @@ def test_every_mart_is_built_and_stamped(pipeline):
     assert not run.failed_checks
 
 
+def test_money_and_counts_are_whole_numbers_everywhere(pipeline):
+    """Rupiah and counts are integers in the published files and read as such in the UI (7,548, not 7548.0)."""
+    import re
+
+    run, warehouse, _ = pipeline
+    folder = Path(warehouse).parent / "published" / M1
+    for f in sorted(folder.glob("marts.*.parquet")):
+        for name, typ, *_ in duckdb.sql(f"DESCRIBE SELECT * FROM '{f}'").fetchall():
+            if re.search(r"amount|budget|premium|persons|recipients|eligible|families|members|cut_by_quota", name):
+                assert typ in ("BIGINT", "INTEGER", "SMALLINT", "TINYINT"), (f.name, name, typ)
+    for key, meta in run.materialized.items():
+        for k, v in meta.items():
+            if isinstance(v, str) and v.startswith("|"):
+                assert not re.search(r"\| -?\d+\.0 \|", v), f"{key}:{k} shows a count as a float"
+
+
+def test_linkage_leaves_no_work_tables_in_the_warehouse(pipeline):
+    _, warehouse, _ = pipeline
+    left = q(warehouse, "SELECT schema_name, table_name FROM duckdb_tables() WHERE table_name LIKE '%splink%'")
+    assert left.empty, left
+
+
 def test_rules_hold_on_the_built_marts(pipeline):
     _, w, _ = pipeline
     assert q(w, "SELECT count(*) n FROM marts.eligibility_pkh WHERE desil > 4")["n"][0] == 0

@@ -65,8 +65,13 @@ def test_group_materializes_in_process_with_passing_checks(land, tmp_path):
     assert "**********" in preview  # NIK masked to its region part
     con = duckdb.connect(str(wh_path), read_only=True)
     raw_niks = con.execute("SELECT nik_raw FROM sources.dtks_person WHERE nik_raw IS NOT NULL LIMIT 50").fetchall()
+    people = con.execute("SELECT name, strftime(birth_date, '%Y-%m-%d') FROM sources.dtks_person LIMIT 50").fetchall()
     con.close()
     assert not any(n[0] in preview for n in raw_niks)
+    # the event log keeps metadata for ever: no full name, no birth date in the preview
+    assert not any(name in preview for name, _ in people if len(name) > 3)
+    assert not any(d in preview for _, d in people if d)
+    assert "birth_year" in preview
 
 
 def test_failed_partition_is_a_clear_run_failure_and_keeps_earlier_month(land, tmp_path):
@@ -106,6 +111,7 @@ def test_dtsen_run_cli(land, tmp_path):
                           str(wh_path)], capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 0, res.stderr[-3000:]
     assert "sources/dtks" in res.stdout and "quarantined" in res.stdout and str(wh_path) in res.stdout
+    assert "DTSEN_PSEUDONYM_KEY is not set" in res.stderr  # on the console, not only in dbt's log
     (land / "p3ke" / "2025-02").mkdir()
     (land / "p3ke" / "2025-02" / "p3ke.csv").write_bytes(b"")
     res = subprocess.run([str(BIN / "dtsen"), "run", "--landing", str(land), "--month", "2025-02", "--warehouse",
