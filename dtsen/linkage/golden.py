@@ -16,6 +16,7 @@ from __future__ import annotations
 IDENTITY_RANK = "CASE source WHEN 'regsosek' THEN 1 WHEN 'dtks' THEN 2 ELSE 3 END"
 LATEST_RANK = "CASE source WHEN 'dtks' THEN 1 WHEN 'regsosek' THEN 2 ELSE 3 END"
 SOCIO_RANK = IDENTITY_RANK
+NEWER_FIRST = "-CAST(replace(delivery, '-', '') AS INTEGER)"  # YYYY-MM as a number, negated: the latest first
 
 MAJORITY = ["name", "sex", "birth_date"]
 LATEST = ["address", "rt", "rw", "village_code", "no_kk", "relationship"]
@@ -25,32 +26,41 @@ P3KE_ONLY = ["desil_p3ke"]
 GOLDEN_FIELDS = ["nik"] + MAJORITY + LATEST + SOCIO + DTKS_ONLY + P3KE_ONLY
 
 
-def _pick(field: str, order: str) -> str:
-    return (f"first(struct_pack(v := {field}, src := source || ':' || record_id) ORDER BY ({field} IS NULL), "
-            f"{order}, source, record_id) AS {field}__s")
+def _key(terms: list[str]) -> str:
+    """An ordering as a struct to take the minimum of (smaller first, like ORDER BY ... ASC); record ids last, so
+    every tie is broken and the same records always give the same golden record. arg_min over it is a plain hash
+    aggregate, where first(... ORDER BY ...) would sort every group once per field."""
+    fields = [*terms, "source", "record_id"]
+    return "struct_pack(" + ", ".join(f"k{i} := {t}" for i, t in enumerate(fields)) + ")"
 
 
-def _pick_group(name: str, fields: list[str], order: str) -> str:
+def _pick(field: str, terms: list[str]) -> str:
+    return (f"arg_min(struct_pack(v := {field}, src := source || ':' || record_id), "
+            f"{_key([f'({field} IS NULL)', *terms])}) AS {field}__s")
+
+
+def _pick_group(name: str, fields: list[str], terms: list[str]) -> str:
     """One record gives all fields of a group (they stay coherent: an address with its village and KK)."""
     packed = ", ".join(f"{f} := {f}" for f in fields)
-    return (f"first(struct_pack({packed}, src := source || ':' || record_id) ORDER BY {order}, source, record_id) "
-            f"AS {name}__g")
+    return f"arg_min(struct_pack({packed}, src := source || ':' || record_id), {_key(terms)}) AS {name}__g"
 
 
-GROUPS = {  # name -> (fields, ordering)
-    "latest": (LATEST, f"(village_code IS NULL), delivery DESC, {LATEST_RANK}"),
-    "socio": (SOCIO, f"(work IS NULL AND education IS NULL), {SOCIO_RANK}"),
-    "dtks": (DTKS_ONLY, "(source <> 'dtks'), delivery DESC"),
-    "p3ke": (P3KE_ONLY, "(source <> 'p3ke'), delivery DESC"),
+GROUPS = {  # name -> (fields, ordering terms)
+    "latest": (LATEST, ["(village_code IS NULL)", NEWER_FIRST, LATEST_RANK]),
+    "socio": (SOCIO, ["(work IS NULL AND education IS NULL)", SOCIO_RANK]),
+    "dtks": (DTKS_ONLY, ["(source <> 'dtks')", NEWER_FIRST]),
+    "p3ke": (P3KE_ONLY, ["(source <> 'p3ke')", NEWER_FIRST]),
 }
 
 
 def golden_sql(records: str) -> str:
     """records: relation with person_id plus the canonical person-record columns of the snapshot."""
-    counts = ", ".join(f"count(*) OVER (PARTITION BY person_id, {f}) AS n__{f}" for f in ["nik"] + MAJORITY)
-    picks = [_pick("nik", "(nik_date_mismatch OR nik_sex_mismatch), n__nik DESC, " + IDENTITY_RANK)]
-    picks += [_pick(f, f"n__{f} DESC, {IDENTITY_RANK}") for f in MAJORITY]
-    picks += [_pick_group(g, fields, order) for g, (fields, order) in GROUPS.items()]
+    counted = ["nik"] + MAJORITY
+    counts = "\n".join(f"LEFT JOIN (SELECT person_id, {f}, count(*) AS n__{f} FROM {records} GROUP BY ALL) c_{f} "
+                       f"ON c_{f}.person_id = x.person_id AND c_{f}.{f} IS NOT DISTINCT FROM x.{f}" for f in counted)
+    picks = [_pick("nik", ["coalesce(nik_date_mismatch OR nik_sex_mismatch, true)", "-n__nik", IDENTITY_RANK])]
+    picks += [_pick(f, [f"-n__{f}", IDENTITY_RANK]) for f in MAJORITY]
+    picks += [_pick_group(g, fields, terms) for g, (fields, terms) in GROUPS.items()]
     unpack = [f"{f}__s.v AS {f}, CASE WHEN {f}__s.v IS NOT NULL THEN {f}__s.src END AS {f}_src"
               for f in ["nik"] + MAJORITY]
     for g, (fields, _) in GROUPS.items():
@@ -59,9 +69,10 @@ def golden_sql(records: str) -> str:
             unpack.append(f"CASE WHEN true{only_own} THEN {g}__g.{f} END AS {f}, "
                           f"CASE WHEN {g}__g.{f} IS NOT NULL{only_own} THEN {g}__g.src END AS {f}_src")
     return f"""
-    WITH r AS (SELECT *, {counts} FROM {records}),
+    WITH r AS (SELECT x.*, {', '.join(f'c_{f}.n__{f}' for f in counted)} FROM {records} x
+               {counts}),
     g AS (SELECT person_id, count(*) AS n_records, count(DISTINCT source) AS n_sources,
-                 list(DISTINCT source ORDER BY source) AS sources, {', '.join(picks)}
+                 list_sort(list(DISTINCT source)) AS sources, {', '.join(picks)}
           FROM r GROUP BY person_id)
     SELECT person_id, n_records, n_sources, sources, {', '.join(unpack)},
            substr(latest__g.village_code, 1, 6) AS district_code, substr(latest__g.village_code, 1, 4) AS regency_code,

@@ -58,6 +58,7 @@ def match_frame(con: duckdb.DuckDBPyConnection, ext: pd.DataFrame, month: str | 
     v = ext["village_code"].astype(object)
     canon = pd.DataFrame({
         "source": "external", "record_id": ext["record_id"], "delivery": snap, "nik": ident["nik"],
+        "nik_date_mismatch": ident["nik_date_mismatch"], "nik_sex_mismatch": ident["nik_sex_mismatch"],
         "no_kk": ident["no_kk"], "name": clean_name(ext["name"].fillna("")), "sex": sex, "birth_date": bd,
         "village_code": v, "district_code": v.str[:6], "regency_code": v.str[:4], "province_code": v.str[:2],
         "family_id_src": None,
@@ -70,6 +71,10 @@ def match_frame(con: duckdb.DuckDBPyConnection, ext: pd.DataFrame, month: str | 
     api = lm.db_api(con)
     linker = lm.make_linker(api, {"existing": con.sql(f"SELECT * FROM {existing}"),
                                   "external": con.sql("SELECT * FROM _external")}, settings)
+    for comp in settings["comparisons"]:  # term frequencies of the snapshot's names (the exact-name level)
+        for lv in comp["comparison_levels"]:
+            if lv.get("tf_adjustment_column"):
+                linker.table_management.compute_tf_table(lv["tf_adjustment_column"])
     left, right = linker.dtsen_inputs["external"], linker.dtsen_inputs["existing"]
     pred = linker.inference.predict_between(left, right, threshold_match_probability=0.01, warning_mode="never")
     pairs = con.sql(f"""

@@ -27,47 +27,104 @@ from pathlib import Path
 import duckdb
 
 MODEL_PATH = Path(__file__).parent / "models" / "dtsen_model.json"
-DEFAULT_THRESHOLD = 0.95  # chosen from the measured precision/recall curve (README)
+DEFAULT_THRESHOLD = 0.5  # chosen from the measured precision/recall curve of the constrained clustering (README)
 GENERIC_THRESHOLD = 0.999
 
 # Fixed Bayes factors for levels where random-pair u estimates mislead (see SPLINK.md, 'Traps').
 NIK_SERIAL_ONLY_BF = 2 ** -10  # several births a day per district: another person far more often than a typo
+NIK_TWO_PEOPLE_BF = 2 ** -30  # the NIKs themselves say two people (twins; two consistent birth dates)
 NIK_SEX_MARKER_ONLY_BF = 2 ** -8
+# one district digit apart, the dates equal: a typo, or strangers born the same day in a neighbouring district (the
+# serial restarts at 0001 in every district every day): weak evidence against, the family and place decide
+NIK_DISTRICT_DIGIT_BF = 2 ** -4
+NIK_EXACT_OTHER_NAME_BF = 1.0  # the NIK says nothing when the names have nothing in common
 ONE_GIVEN_NAME_DIFFERS_BF = 2 ** -6
 
+# candidate pairs: each rule earns its place by the true pairs only it finds (measured on generated data: exact NIK
+# pairs are all inside nik12; first name + district + year and name + regency found no pair the others miss)
 BLOCKING_RULES = [
-    "l.nik = r.nik",
-    "l.nik12 = r.nik12",
+    "l.nik12 = r.nik12",  # NIK equal, or equal but for the serial (typos, twins: scored, then told apart)
     "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date",
     "l.birth_date = r.birth_date AND l.regency_code = r.regency_code",
-    "l.first_name = r.first_name AND l.district_code = r.district_code AND l.birth_year = r.birth_year",
-    "l.name_concat = r.name_concat AND l.regency_code = r.regency_code",
     "l.name_sorted = r.name_sorted AND l.birth_month = r.birth_month AND l.birth_day = r.birth_day",
+    "l.no_kk = r.no_kk AND l.first_name = r.first_name",  # birth date missing, shortened name, same family card
+    "l.name_phonetic = r.name_phonetic AND l.district_code = r.district_code",  # birth date missing
 ]
+# EM trains each comparison in the session whose blocking rule does not use its columns: the NIK levels read the
+# names too (twins, typos), so the second rule blocks on birth date and village, not on a name
 EM_RULES = [
     "l.nik = r.nik",
-    "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date",
+    "l.birth_date = r.birth_date AND l.village_code = r.village_code",
 ]
 
 # both names have the same number of tokens (2+), all but one equal, and the differing tokens are not typos
 # of each other: the signature of siblings and twins (given names differ, family name shared)
+_DIFF_L = "array_to_string(list_filter(name_tokens_l, lambda x: NOT list_contains(name_tokens_r, x)), ' ')"
+_DIFF_R = "array_to_string(list_filter(name_tokens_r, lambda x: NOT list_contains(name_tokens_l, x)), ' ')"
+# both names have the same number of tokens (2+), all but one equal, and the differing tokens are neither typos of
+# each other nor one written short for the other: the signature of siblings and twins (given names differ, family
+# name shared)
 ONE_TOKEN_DIFFERS = (
     "len(name_tokens_l) >= 2 AND len(name_tokens_l) = len(name_tokens_r) "
     "AND len(list_intersect(name_tokens_l, name_tokens_r)) = len(name_tokens_l) - 1 "
-    "AND levenshtein("
-    "array_to_string(list_filter(name_tokens_l, lambda x: NOT list_contains(name_tokens_r, x)), ' '), "
-    "array_to_string(list_filter(name_tokens_r, lambda x: NOT list_contains(name_tokens_l, x)), ' ')) >= 3")
+    "AND len(name_abbrevs_l) = 0 AND len(name_abbrevs_r) = 0 "
+    f"AND NOT starts_with({_DIFF_L}, {_DIFF_R}) AND NOT starts_with({_DIFF_R}, {_DIFF_L}) "
+    f"AND levenshtein({_DIFF_L}, {_DIFF_R}) >= 3")
+
+
+def _abbreviation_of(a: str, b: str) -> str:
+    """Token `a` abbreviates token `b`: shorter, same first letter, its letters in order within b (A -> AHMAD,
+    AGUST -> AGUSTINUS, YOH -> YOHANES, KMG -> KOMANG)."""
+    return (f"(length({a}) < length({b}) AND left({a}, 1) = left({b}, 1) AND list_reduce(string_split({b}, ''), "
+            f"lambda acc, ch: CASE WHEN acc <> '' AND left(acc, 1) = ch THEN substr(acc, 2) ELSE acc END, {a}) = '')")
+
+
+def _abbreviations_covered(x: str, y: str) -> str:
+    """Every abbreviation written in name x abbreviates some token of name y."""
+    return (f"coalesce(list_bool_and(list_transform(name_abbrevs_{x}, lambda a: list_bool_or(list_transform("
+            f"name_tokens_{y}, lambda b: {_abbreviation_of('a', 'b')})))), true)")
+
+
+# name_keys: the sorted phonetic keys of the tokens not written as abbreviations (standardise.py), so these are list
+# comparisons, cheap on millions of pairs
+TOKENS_FUZZY_EQUAL = "(len(name_keys_l) > 0 AND name_keys_l = name_keys_r)"
+TOKENS_FUZZY_WITHIN = ("(len(name_keys_l) > 0 AND len(name_keys_r) > 0 "
+                       "AND (list_has_all(name_keys_l, name_keys_r) OR list_has_all(name_keys_r, name_keys_l)))")
+# (name_tokens named outside the lambdas too: Splink finds the columns a level needs by reading its SQL)
+ABBREVIATED = (f"((len(name_abbrevs_l) > 0 OR len(name_abbrevs_r) > 0) AND {TOKENS_FUZZY_WITHIN} "
+               "AND len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 "
+               f"AND {_abbreviations_covered('l', 'r')} AND {_abbreviations_covered('r', 'l')})")
+# within, and nothing abbreviated (an abbreviation must be covered: ABBREVIATED): FRANS. is not FERDINAND
+WITHIN_PLAIN = f"({TOKENS_FUZZY_WITHIN} AND len(name_abbrevs_l) = 0 AND len(name_abbrevs_r) = 0)"
+# no token of one name sounds like any token of the other: another person's name altogether
+NAME_UNRELATED = ("(len(name_keys_l) > 0 AND len(name_keys_r) > 0 "
+                  "AND len(list_intersect(name_keys_l, name_keys_r)) = 0)")
+# the same name, written the same (up to spaces and token order): what tells a NIK typo from twins
+NAME_SAME = "(name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r)"
+# the same name up to one typo or the spelling of its tokens, or shortened or abbreviated: a NIK serial typo keeps the
+# person's name, twins have two given names
+NAME_TYPO_EQUAL = (f"({NAME_SAME} OR {TOKENS_FUZZY_EQUAL} OR damerau_levenshtein(name_norm_l, name_norm_r) <= 1 "
+                   f"OR {WITHIN_PLAIN} OR {ABBREVIATED})")
 # Family-level fields only count as evidence for the same person when the name agrees (exactly, as a typo,
-# phonetically, in another token order or shortened, but not when one given name clearly differs) and the dates are
-# close (or one is missing): a parent and a child, two siblings or twins share KK and village, not name and date.
+# phonetically, in another token order, shortened or abbreviated, but not when one given name clearly differs) and the
+# dates are close (or one is missing): a parent and a child, two siblings or twins share KK and village, not name and
+# date.
 NAME_AGREES = ("((name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r "
-               "OR jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94 OR name_phonetic_l = name_phonetic_r "
-               "OR damerau_levenshtein(name_norm_l, name_norm_r) <= 2 "
-               "OR (len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 AND (list_has_all(name_tokens_l, name_tokens_r) "
-               f"OR list_has_all(name_tokens_r, name_tokens_l)))) AND NOT ({ONE_TOKEN_DIFFERS}))")
+               "OR name_phonetic_l = name_phonetic_r OR jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94 "
+               f"OR damerau_levenshtein(name_norm_l, name_norm_r) <= 2 OR {WITHIN_PLAIN} OR {ABBREVIATED}) "
+               f"AND NOT ({ONE_TOKEN_DIFFERS}))")
 DOB_CLOSE = ("(birth_date_l IS NULL OR birth_date_r IS NULL OR birth_year_l = birth_year_r "
              "OR (abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r))")
 NAME_AND_DOB_AGREE = f"({NAME_AGREES} AND {DOB_CLOSE})"
+# two records whose NIKs say two people: only the serial differs and the names differ (twins, same-day births), or
+# both NIKs agree with their own records' birth dates and sex and differ in the date part (two birth dates) or by three
+# edits or more (two typos of one NIK are at most two edits apart). No cluster may hold such a pair (clusters.py).
+NIK_CONFLICT = ("(nik_l <> nik_r AND ("
+                f"(nik12_l = nik12_r AND NOT {NAME_TYPO_EQUAL}) "
+                "OR (nik_consistent_l AND nik_consistent_r AND (substr(nik_l, 7, 6) <> substr(nik_r, 7, 6) "
+                "OR damerau_levenshtein(nik_l, nik_r) >= 3))))")
+PAIR_COLUMNS = ["nik", "nik12", "nik_consistent", "name_norm", "name_concat", "name_sorted", "name_tokens",
+                "name_phonetic", "name_keys", "name_abbrevs"]
 
 
 def _level(sql: str, label: str, null: bool = False, bf: float | None = None, tf: str | None = None) -> dict:
@@ -87,7 +144,8 @@ M_FLOOR = 1e-3  # an 'else' level whose m EM drove to ~0 would veto a match on i
 
 def finalise_parameters(settings: dict, u: dict[str, dict[str, float]]) -> dict:
     """Apply the data-size-dependent u probabilities and floor the m of disagreement levels (in place)."""
-    keys = {("nik", "exact"): "exact", ("family", "same KK"): "same", ("family", "different KK"): "else",
+    keys = {("nik", "exact"): "exact", ("sex", "exact"): "exact", ("sex", "else"): "else",
+            ("birth_date", "exact"): "exact", ("family", "same KK"): "same", ("family", "different KK"): "else",
             ("location", "same village"): "village", ("location", "same district"): "district",
             ("location", "same regency"): "regency", ("location", "else"): "else"}
     for comp in settings["comparisons"]:
@@ -111,15 +169,30 @@ def _fixed_u(level: dict, u: float | None) -> dict:
 
 
 def nik_comparison(u: dict[str, float] | None = None) -> dict:
+    """Which part of the NIK differs, read together with the names and with each NIK's agreement with its own
+    record (`nik_consistent`: the embedded birth date and sex marker match the record). A NIK one digit away is
+    usually another person: strangers born the same day in one district differ only in the serial, twins too, a man
+    and a woman born the same day by the +40 in the day. Those levels carry fixed Bayes factors."""
     d_l, d_r = "TRY_CAST(substr(nik_l, 7, 2) AS INTEGER)", "TRY_CAST(substr(nik_r, 7, 2) AS INTEGER)"
+    date_part_differs = "substr(nik_l, 7, 6) <> substr(nik_r, 7, 6)"
     return {"output_column_name": "nik", "comparison_description": "NIK by which part differs", "comparison_levels": [
         _level("nik_l IS NULL OR nik_r IS NULL", "null", null=True),
+        _level(f"nik_l = nik_r AND {NAME_UNRELATED}", "exact, but another name altogether (a borrowed or mistyped NIK)",
+               bf=NIK_EXACT_OTHER_NAME_BF),
         _fixed_u(_level("nik_l = nik_r", "exact"), (u or {}).get("exact")),
         _level("hamming(nik_l, nik_r) = 2 AND damerau_levenshtein(nik_l, nik_r) = 1", "adjacent digits transposed"),
-        _level("nik12_l = nik12_r", "only the serial differs", bf=NIK_SERIAL_ONLY_BF),
+        _level(f"nik12_l = nik12_r AND {NAME_TYPO_EQUAL}", "only the serial differs, same name", bf=NIK_SERIAL_ONLY_BF),
+        _level("nik12_l = nik12_r", "only the serial differs, names differ (twins, same-day births)",
+               bf=NIK_TWO_PEOPLE_BF),
         _level(f"substr(nik_l, 1, 6) = substr(nik_r, 1, 6) AND substr(nik_l, 9, 8) = substr(nik_r, 9, 8) "
                f"AND abs({d_l} - {d_r}) = 40", "only the sex marker differs", bf=NIK_SEX_MARKER_ONLY_BF),
-        _level("hamming(nik_l, nik_r) = 1", "one digit differs in district or date"),
+        _level(f"hamming(nik_l, nik_r) = 1 AND {date_part_differs} AND nik_consistent_l AND nik_consistent_r",
+               "one date digit differs and each NIK agrees with its own record (two birth dates)",
+               bf=NIK_TWO_PEOPLE_BF),
+        _level(f"hamming(nik_l, nik_r) = 1 AND {date_part_differs}",
+               "one date digit differs and a NIK disagrees with its record (a typo)"),
+        _level("hamming(nik_l, nik_r) = 1", "one district digit differs (a typo, or a neighbour born the same day)",
+               bf=NIK_DISTRICT_DIGIT_BF),
         _level("ELSE", "else"),
     ]}
 
@@ -131,9 +204,10 @@ def name_comparison(tf: bool = False) -> dict:
         _level("name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r", "same without spaces / token order"),
         _level(ONE_TOKEN_DIFFERS, "one given name clearly differs (siblings)", bf=ONE_GIVEN_NAME_DIFFERS_BF),
         _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94", "Jaro-Winkler >= 0.94"),
+        _level(TOKENS_FUZZY_EQUAL, "same tokens in any order, up to spelling"),
         _level("damerau_levenshtein(name_norm_l, name_norm_r) <= 2", "at most two typos"),
-        _level("len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 AND (list_has_all(name_tokens_l, name_tokens_r) "
-               "OR list_has_all(name_tokens_r, name_tokens_l))", "tokens of one inside the other"),
+        _level(ABBREVIATED, "tokens abbreviated (A. for AHMAD, KMG. for KOMANG)"),
+        _level(WITHIN_PLAIN, "tokens of one within the other, up to spelling"),
         _level("name_phonetic_l = name_phonetic_r", "phonetic skeleton equal"),
         _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.85", "Jaro-Winkler >= 0.85"),
         _level("ELSE", "else"),
@@ -206,12 +280,14 @@ def data_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict[str,
     nik = 1.0 / max(distinct, 1)
     kk = share("no_kk")
     v, d, r = share("village_code"), share("district_code"), share("regency_code")
-    return {"nik": {"exact": nik},
+    sex = share("sex")  # 1 when the data carries one sex only: agreement then says nothing
+    return {"nik": {"exact": nik}, "sex": {"exact": sex, "else": max(1 - sex, 1e-12)},
+            "birth_date": {"exact": share("birth_date")},
             "family": {"same": kk, "else": 1 - kk},
             "location": {"village": v, "district": max(d - v, 1e-9), "regency": max(r - d, 1e-9), "else": 1 - r}}
 
 
-def dtsen_settings(link_type: str = "link_and_dedupe", tf: bool = False,
+def dtsen_settings(link_type: str = "link_and_dedupe", tf: bool = True,
                    u_fixed: dict[str, dict[str, float]] | None = None) -> dict:
     return {
         "link_type": link_type,
@@ -298,27 +374,101 @@ def make_linker(api, tables: dict[str, object], settings: dict | str | Path):
 
 
 def linker_over(con: duckdb.DuckDBPyConnection, relation: str, settings: dict | str | Path, backend: str = "duckdb"):
-    """A Linker over `relation`, one input table per value of its `source` column."""
-    sources = [r[0] for r in con.execute(f"SELECT DISTINCT source FROM {relation} ORDER BY 1").fetchall()]
-    tables = {s: con.sql(f"SELECT * FROM {relation} WHERE source = '{s}'") for s in sources}
-    return make_linker(db_api(con, backend), tables, settings)
+    """A Linker over `relation` as one input (dedupe across and within every source it holds, one source or several):
+    records are identified by `uid` = source:record_id, so the output names its pairs the same way whatever the
+    number of sources (see `pairs_sql`)."""
+    from splink import Linker
+
+    if isinstance(settings, (str, Path)):
+        settings = json.loads(Path(settings).read_text())
+    settings = deepcopy(settings)
+    settings["link_type"] = "dedupe_only"
+    settings["unique_id_column_name"] = "uid"
+    settings.pop("source_dataset_column_name", None)
+    api = db_api(con, backend)
+    table = con.sql(f"SELECT source || ':' || record_id AS uid, * FROM {relation}")
+    registered = api.register(table, dataset_display_name="records", table_name=f"__dtsen_input_{uuid.uuid4().hex[:8]}")
+    return Linker(registered, settings, log_level=logging.WARNING)
 
 
-def estimate_prior(linker, rule: str = "l.nik = r.nik AND l.birth_date = r.birth_date") -> None:
-    """The prior from a deterministic rule (recall 0.85): at training and again for every snapshot's data size."""
-    linker.training.estimate_probability_two_random_records_match([rule], recall=0.85)
+def pairs_sql(table: str) -> str:
+    """Scored pairs of a `linker_over` prediction as source/record_id on each side."""
+    return f"""SELECT split_part(uid_l, ':', 1) AS source_l, substr(uid_l, strpos(uid_l, ':') + 1) AS record_id_l,
+                      split_part(uid_r, ':', 1) AS source_r, substr(uid_r, strpos(uid_r, ':') + 1) AS record_id_r,
+                      match_probability, match_weight FROM {table}"""
 
 
-def train(linker, seed: int = 42, u_max_pairs: float = 1.2e6, em_max_pairs: float = 2e6) -> None:
+NIK_PRIOR_RULE = "l.nik = r.nik AND l.birth_date = r.birth_date"
+MIN_PRIOR_PAIRS = 10  # a deterministic rule that finds fewer pairs says nothing about the prior
+
+
+def _level_m(settings: dict, comparison: str, labels: tuple[str, ...]) -> float:
+    for comp in settings["comparisons"]:
+        if comp["output_column_name"] == comparison:
+            return sum(lv.get("m_probability") or 0 for lv in comp["comparison_levels"]
+                       if lv.get("label_for_charts") in labels)
+    return 0.0
+
+
+def prior_rules(settings: dict) -> list[tuple[str, str, float]]:
+    """Deterministic rules to estimate the prior from, best first, each with its recall: the NIK rule (measured), and
+    for data without NIK, name + birth date + district, whose recall is read off the saved model (the chance that
+    a true pair agrees exactly on each)."""
+    name = _level_m(settings, "name", ("exact",))
+    dob = _level_m(settings, "birth_date", ("exact",))
+    place = _level_m(settings, "location", ("same village", "same district"))
+    recall = max(min(name * dob * (place or 0.9), 0.95), 0.05)
+    return [("nik + birth date", NIK_PRIOR_RULE, 0.85),
+            ("name + birth date + district",
+             "l.name_norm = r.name_norm AND l.birth_date = r.birth_date AND l.district_code = r.district_code",
+             round(recall, 4))]
+
+
+def _rule_pairs(con: duckdb.DuckDBPyConnection, relation: str, rule: str) -> int:
+    """Pairs a conjunction of equalities `l.x = r.x AND ...` finds (sum of n(n-1)/2 over its key groups)."""
+    cols = [part.split("=")[0].strip()[2:] for part in rule.split(" AND ")]
+    key = ", ".join(cols)
+    nonnull = " AND ".join(f"{c} IS NOT NULL" for c in cols)
+    return int(con.execute(f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*)::BIGINT AS n "
+                           f"FROM {relation} WHERE {nonnull} GROUP BY {key})").fetchall()[0][0])
+
+
+def estimate_prior(linker, con: duckdb.DuckDBPyConnection, relation: str,
+                   rules: list[tuple[str, str, float]] | None = None, records_trained: int | None = None) -> dict:
+    """The prior (probability that two random records match) for this data, and where it came from.
+
+    The first of `rules` (label, rule, recall; default: the NIK rule only) that finds at least MIN_PRIOR_PAIRS pairs
+    in the data estimates it (Splink's deterministic-rule estimate); when none does, the saved model's prior is
+    scaled to this data's size (pairs grow with the square of the records, true pairs with the records). Never 0:
+    a run does not fail for want of NIKs."""
+    saved = linker._settings_obj._probability_two_random_records_match
+    for label, rule, recall in rules or [("nik + birth date", NIK_PRIOR_RULE, 0.85)]:
+        n = _rule_pairs(con, relation, rule)
+        if n >= MIN_PRIOR_PAIRS:
+            linker.training.estimate_probability_two_random_records_match([rule], recall=recall)
+            return {"source": f"data: deterministic rule {label}", "rule_pairs": n, "recall": recall,
+                    "value": linker._settings_obj._probability_two_random_records_match}
+    records = int(con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0])
+    value = saved * (records_trained / records) if records_trained and records else saved
+    value = min(max(value, 1e-12), 0.5)
+    linker._settings_obj._probability_two_random_records_match = value
+    return {"source": "saved model, scaled to this data's size (no rule found enough pairs)", "value": value,
+            "records_trained": records_trained, "records": records}
+
+
+def train(linker, con: duckdb.DuckDBPyConnection, relation: str, seed: int = 42, u_max_pairs: float = 1.2e6,
+          em_max_pairs: float = 2e6) -> None:
     """Reproducible training: the prior, u by seeded random sampling, m by EM on EM_RULES."""
-    estimate_prior(linker)
+    estimate_prior(linker, con, relation)
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed, num_chunks=1)
     for rule in EM_RULES:
         linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=em_max_pairs)
 
 
-def save_model(linker, path: str | Path = MODEL_PATH, u: dict[str, dict[str, float]] | None = None) -> None:
-    """Save as stable, diffable JSON; with `u`, the data-size-dependent parameters are finalised first."""
+def save_model(linker, path: str | Path = MODEL_PATH, u: dict[str, dict[str, float]] | None = None,
+               records: int | None = None) -> None:
+    """Save as stable, diffable JSON; with `u`, the data-size-dependent parameters are finalised first; `records`
+    (the training data's size) is kept under the key `dtsen` to scale the prior when a snapshot cannot estimate it."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp.json")
@@ -328,6 +478,12 @@ def save_model(linker, path: str | Path = MODEL_PATH, u: dict[str, dict[str, flo
     data = json.loads(tmp.read_text())
     if u is not None:
         finalise_parameters(data, u)
+    for comp in data["comparisons"]:  # a level EM never saw (no pair fell into it) gets the floor, not nothing
+        for lv in comp["comparison_levels"]:
+            if not lv.get("is_null_level") and lv.get("m_probability") is None:
+                lv["m_probability"] = M_FLOOR
+    if records is not None:
+        data["dtsen"] = {"trained_records": int(records)}
     path.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n")
     os.remove(tmp)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -41,6 +42,7 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS dtsen.snapshot (snapshot VARCHAR NOT NULL, built_at TIMESTAMP, deliveries VARCHAR,
         model_sha256 VARCHAR, threshold DOUBLE, records BIGINT, persons BIGINT, families BIGINT, links BIGINT,
         split_clusters INTEGER, seconds DOUBLE)""",
+    "ALTER TABLE dtsen.snapshot ADD COLUMN IF NOT EXISTS parameters VARCHAR",
     """CREATE TABLE IF NOT EXISTS dtsen.linkage_evaluation (snapshot VARCHAR NOT NULL, method VARCHAR NOT NULL,
         threshold DOUBLE, records BIGINT, clusters BIGINT, true_persons BIGINT, largest_cluster BIGINT,
         true_pairs BIGINT, predicted_pairs BIGINT, true_positive_pairs BIGINT, precision DOUBLE, recall DOUBLE,
@@ -61,6 +63,7 @@ class BuildResult:
     seconds: dict[str, float] = field(default_factory=dict)
     id_events: dict[str, int] = field(default_factory=dict)
     settings: dict = field(default_factory=dict)  # the model as used for this snapshot (u from its data)
+    parameters: dict = field(default_factory=dict)  # where each parameter came from (prior, m, u, evidence)
 
 
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
@@ -84,40 +87,188 @@ def _records_relation(deliveries: dict[str, str]) -> str:
 
 
 def load_settings(con: duckdb.DuckDBPyConnection, model_path: str | Path, relation: str) -> dict:
-    """The saved model, with the data-size-dependent parameters recomputed for this snapshot: the u of NIK exact
-    and of the family and location levels (exact, from the data). The prior is re-estimated by `model.estimate_prior`."""
+    """The saved model, with the parameters that depend on the data recomputed for this snapshot: the u of NIK exact,
+    sex, birth date exact and of the family and location levels (exact, from the data). The prior is re-estimated
+    by `model.estimate_prior`; levels the saved model has no m for are estimated by EM (`fill_missing_m`)."""
     settings = json.loads(Path(model_path).read_text())
+    settings.pop("dtsen", None)
+    # records are named by source and record id (`linker_over` makes its own uid of the two)
+    settings.update(unique_id_column_name="record_id", source_dataset_column_name="source")
     return lm.finalise_parameters(settings, lm.data_u(con, relation))
 
 
+def trained_records(model_path: str | Path) -> int | None:
+    return json.loads(Path(model_path).read_text()).get("dtsen", {}).get("trained_records")
+
+
+COVERAGE_COLUMNS = {"nik": "nik", "name": "name_norm", "birth_date": "birth_date", "sex": "sex",
+                    "family": "no_kk", "location": "village_code"}
+DATA_U = {"nik": ["exact"], "sex": ["exact", "else"], "birth_date": ["exact"], "family": ["same KK", "different KK"],
+          "location": ["same village", "same district", "same regency", "else"]}
+
+
+def column_evidence(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict]:
+    """Per comparison: the share of records that carry its column, and its distinct values."""
+    exprs = ", ".join(f"count({c}), count(DISTINCT {c})" for c in COVERAGE_COLUMNS.values())
+    row = con.execute(f"SELECT count(*), {exprs} FROM {relation}").fetchall()[0]
+    n = row[0] or 1
+    return {k: {"share": round(row[1 + 2 * i] / n, 6), "distinct": int(row[2 + 2 * i])}
+            for i, k in enumerate(COVERAGE_COLUMNS)}
+
+
+EM_FALLBACK_RULES = [*lm.EM_RULES, "l.no_kk = r.no_kk AND l.first_name = r.first_name",
+                     "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date"]
+
+
+def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict, backend: str = "duckdb"
+                   ) -> tuple[dict, list[str], list[str]]:
+    """Levels for which the saved model has no m (a comparison it was never trained for) are estimated by EM on
+    this data, every other parameter held fixed. A session cannot train the comparisons its blocking rule uses, so
+    the rules are tried in turn until every such level has an m. Returns (settings with those m filled, the levels
+    estimated, the levels no session could see, left neutral)."""
+    import tempfile
+    from copy import deepcopy
+
+    missing = {(c["output_column_name"], lv.get("label_for_charts")) for c in settings["comparisons"]
+               for lv in c["comparison_levels"] if not lv.get("is_null_level") and lv.get("m_probability") is None}
+    if not missing:
+        return settings, [], []
+    work = deepcopy(settings)
+    for comp in work["comparisons"]:
+        for lv in comp["comparison_levels"]:
+            if lv.get("m_probability") is not None:
+                lv["fix_m_probability"] = True
+    found: dict[tuple[str, str], float] = {}
+    for rule in EM_FALLBACK_RULES:
+        if not missing - set(found):
+            break
+        if lm._rule_pairs(con, relation, rule) < lm.MIN_PRIOR_PAIRS:
+            continue
+        linker = lm.linker_over(con, relation, work, backend)
+        linker.training.estimate_parameters_using_expectation_maximisation(
+            rule, fix_probability_two_random_records_match=True, max_pairs=2e6)
+        with tempfile.TemporaryDirectory() as tmp:
+            path = os.path.join(tmp, "em.json")
+            linker.misc.save_model_to_json(path, overwrite=True)
+            trained = json.loads(Path(path).read_text())
+        lm.drop_work_tables(con)
+        for comp in trained["comparisons"]:
+            for lv in comp["comparison_levels"]:
+                key = (comp["output_column_name"], lv.get("label_for_charts"))
+                if key in missing and key not in found and lv.get("m_probability") is not None:
+                    found[key] = lv["m_probability"]
+    out = deepcopy(settings)
+    for comp in out["comparisons"]:
+        for lv in comp["comparison_levels"]:
+            key = (comp["output_column_name"], lv.get("label_for_charts"))
+            if key in found:
+                lv["m_probability"] = found[key]
+            elif key in missing:  # no session could see it: neutral (m = u), recorded as such
+                lv["m_probability"] = lv.get("u_probability") or lm.M_FLOOR
+    return (out, sorted(f"{c}:{label}" for c, label in found),
+            sorted(f"{c}:{label}" for c, label in missing - set(found)))
+
+
+def provenance(settings: dict, evidence: dict[str, dict], prior: dict, em_levels: list[str],
+               neutral: list[str] = ()) -> dict:
+    """Which parameter came from where, for the snapshot's metadata (dtsen.snapshot.parameters)."""
+    comps = {}
+    for comp in settings["comparisons"]:
+        name = comp["output_column_name"]
+        ev = evidence.get(name, {"share": 1.0, "distinct": 2})
+        if ev["share"] == 0:
+            note = "no evidence in this data (the column is empty): the comparison is always null and adds nothing"
+        elif name == "sex" and ev["distinct"] <= 1:
+            note = "one value only in this data: agreement adds nothing (u = 1 from the data)"
+        else:
+            note = "active"
+        levels = {}
+        for lv in comp["comparison_levels"]:
+            if lv.get("is_null_level"):
+                continue
+            label = lv.get("label_for_charts")
+            if lv.get("fix_m_probability") and lv.get("fix_u_probability"):
+                levels[label] = "fixed Bayes factor (rule)"
+            else:
+                key = f"{name}:{label}"
+                m = "data (EM)" if key in em_levels else "neutral (m = u: no data to estimate it)" \
+                    if key in neutral else "saved model"
+                u = "data (exact)" if label in DATA_U.get(name, []) else "saved model"
+                levels[label] = f"m: {m}; u: {u}"
+        comps[name] = {"coverage": ev["share"], "distinct": ev["distinct"], "evidence": note, "levels": levels}
+    return {"prior": prior, "comparisons": comps}
+
+
 def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str = "duckdb",
-                  min_probability: float = 0.5, table: str = "dtsen.links") -> int:
-    """Score candidate pairs of dtsen.linkage_input with the model; write pairs >= min_probability to `table`."""
-    linker = lm.linker_over(con, "dtsen.linkage_input", settings, backend)
-    lm.estimate_prior(linker)
+                  min_probability: float = 0.2, table: str = "dtsen.links",
+                  records_trained: int | None = None) -> tuple[int, dict, dict]:
+    """Score candidate pairs of dtsen.linkage_input with the model; write pairs >= min_probability to `table`.
+    Returns (pairs written, where each parameter came from, the settings as used)."""
+    relation = "dtsen.linkage_input"
+    settings, em_levels, neutral = fill_missing_m(con, relation, settings, backend)
+    linker = lm.linker_over(con, relation, settings, backend)
+    prior = lm.estimate_prior(linker, con, relation, lm.prior_rules(settings), records_trained)
     pred = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
     kind = "TABLE" if "." in table else "TEMP TABLE"
-    con.execute(f"CREATE OR REPLACE {kind} {table} AS SELECT source_l, record_id_l, source_r, record_id_r, "
-                f"match_probability, match_weight FROM {pred.physical_name}")
+    con.execute(f"CREATE OR REPLACE {kind} {table} AS {lm.pairs_sql(pred.physical_name)}")
     pred.drop_table_from_database_and_remove_from_cache()
     lm.drop_work_tables(con)
-    return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    return n, provenance(settings, column_evidence(con, relation), prior, em_levels, neutral), settings
 
 
-def cluster_snapshot(con: duckdb.DuckDBPyConnection, threshold: float, links: str = "dtsen.links"
-                     ) -> tuple[pd.DataFrame, int]:
-    """Clusters of dtsen.linkage_input's records (integer union-find; oversized clusters re-split)."""
+def nik_conflicts(con: duckdb.DuckDBPyConnection, roots: np.ndarray) -> np.ndarray:
+    """Pairs of records (indices into _rec_idx) in one component whose NIKs say two people (model.NIK_CONFLICT)."""
+    con.register("_roots_df", pd.DataFrame({"idx": np.arange(len(roots), dtype=np.int64), "root": roots}))
+    try:
+        cols = ", ".join(f"a.{c} AS {c}_l, b.{c} AS {c}_r" for c in lm.PAIR_COLUMNS)
+        pairs = con.execute(f"""
+            WITH multi AS (SELECT root FROM _roots_df GROUP BY root HAVING count(*) > 1),
+            r AS (SELECT x.idx, x.root, l.* FROM _roots_df x JOIN multi USING (root) JOIN _rec_idx i USING (idx)
+                  JOIN dtsen.linkage_input l ON l.source = i.source AND l.record_id = i.record_id
+                  WHERE l.nik IS NOT NULL),
+            p AS (SELECT a.idx AS idx_l, b.idx AS idx_r, {cols} FROM r a JOIN r b
+                  ON a.root = b.root AND a.idx < b.idx AND a.nik <> b.nik)
+            SELECT idx_l, idx_r FROM p WHERE {lm.NIK_CONFLICT}""").fetchnumpy()
+    finally:
+        con.unregister("_roots_df")
+    return np.column_stack([pairs["idx_l"], pairs["idx_r"]]) if len(pairs["idx_l"]) else np.empty((0, 2), np.int64)
+
+
+def cluster_inputs(con: duckdb.DuckDBPyConnection, links: str) -> tuple[dict, np.ndarray]:
+    """Record indices (temp table _rec_idx), scored edges between them and each record's source code."""
     con.execute("""CREATE OR REPLACE TEMP TABLE _rec_idx AS
-                   SELECT (row_number() OVER (ORDER BY source, record_id) - 1)::BIGINT AS idx, source, record_id
+                   SELECT (row_number() OVER (ORDER BY source, record_id) - 1)::BIGINT AS idx, source, record_id,
+                          (dense_rank() OVER (ORDER BY source) - 1)::BIGINT AS source_code
                    FROM dtsen.linkage_input""")
     e = con.execute(f"""SELECT a.idx AS a, b.idx AS b, l.match_probability AS p FROM {links} l
                         JOIN _rec_idx a ON a.source = l.source_l AND a.record_id = l.record_id_l
                         JOIN _rec_idx b ON b.source = l.source_r AND b.record_id = l.record_id_r""").fetchnumpy()
-    recs = con.execute("SELECT source, record_id FROM _rec_idx ORDER BY idx").df()
-    roots, n_split = cluster_indices(len(recs), np.asarray(e["a"]), np.asarray(e["b"]), np.asarray(e["p"]), threshold)
-    keys = (recs["source"] + ":" + recs["record_id"]).to_numpy()
-    recs["cluster"] = keys[roots]
-    return recs, n_split
+    source = con.execute("SELECT source_code FROM _rec_idx ORDER BY idx").fetchnumpy()["source_code"]
+    return {k: np.asarray(v) for k, v in e.items()}, np.asarray(source)
+
+
+def write_clusters(con: duckdb.DuckDBPyConnection, roots: np.ndarray, table: str) -> None:
+    """Temp table `table` (source, record_id, cluster = the smallest source:record_id of the cluster)."""
+    con.register("_roots_df", pd.DataFrame({"idx": np.arange(len(roots), dtype=np.int64), "root": roots}))
+    try:
+        con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
+                        SELECT r.source, r.record_id, k.source || ':' || k.record_id AS cluster
+                        FROM _roots_df x JOIN _rec_idx r ON r.idx = x.idx JOIN _rec_idx k ON k.idx = x.root""")
+    finally:
+        con.unregister("_roots_df")
+
+
+def cluster_snapshot(con: duckdb.DuckDBPyConnection, threshold: float, links: str = "dtsen.links",
+                     table: str = "_clusters") -> int:
+    """Clusters of dtsen.linkage_input's records into temp table `table`: components at the threshold,
+    re-clustered where two records' NIKs say two people or a source holds more records than one person has there
+    (clusters.py). Returns the components re-clustered."""
+    e, source = cluster_inputs(con, links)
+    roots, n_split = cluster_indices(len(source), e["a"], e["b"], e["p"], threshold, source=source,
+                                     conflicts_of=lambda r: nik_conflicts(con, r))
+    write_clusters(con, roots, table)
+    return n_split
 
 
 def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str | Path = lm.MODEL_PATH,
@@ -131,53 +282,48 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
 
     t = time.perf_counter()
     settings = load_settings(con, model_path, "dtsen.linkage_input")
-    n_links = predict_links(con, settings, backend, table="_links_new")
+    n_links, parameters, settings = predict_links(con, settings, backend, table="_links_new",
+                                                  records_trained=trained_records(model_path))
     secs["predict"] = time.perf_counter() - t
 
     t = time.perf_counter()
-    clusters, n_split = cluster_snapshot(con, threshold, "_links_new")
+    n_split = cluster_snapshot(con, threshold, "_links_new")
     secs["cluster"] = time.perf_counter() - t
 
     t = time.perf_counter()
     bootstrap_ledger(con)
     prev_snap = con.execute("SELECT max(snapshot) FROM dtsen.crosswalk WHERE snapshot < ?", [month]).fetchall()[0][0]
-    con.register("_clusters", clusters)
     con.execute("CREATE OR REPLACE TEMP TABLE _person_groups AS "
                 "SELECT source || ':' || record_id AS item, cluster AS grp FROM _clusters")
-    con.unregister("_clusters")
     plan_ids(con, "person", "_person_groups", PERSON_PREFIX)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _prev_person AS SELECT source || ':' || record_id AS item, "
-                f"person_id AS id FROM dtsen.crosswalk WHERE snapshot = ?", [prev_snap])
+    con.execute("CREATE OR REPLACE TEMP TABLE _prev_person AS SELECT source || ':' || record_id AS item, "
+                "person_id AS id FROM dtsen.crosswalk WHERE snapshot = ?", [prev_snap])
     id_history(con, "person", "_prev_person" if prev_snap else None)
-    person_assign = con.execute("SELECT grp AS cluster, id AS person_id FROM _ids_person").df()
-    clusters = clusters.merge(person_assign, on="cluster")
     secs["ids"] = time.perf_counter() - t
 
+    # everything from here stays in DuckDB (temp tables): no whole-table frames on the hot path
     t = time.perf_counter()
-    con.register("_clusters", clusters)
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _records AS
-        SELECT c.person_id, c.cluster, r.* FROM {records_rel} r JOIN _clusters c USING (source, record_id)""")
-    con.unregister("_clusters")
+        SELECT i.id AS person_id, c.cluster, r.* FROM {records_rel} r
+        JOIN _clusters c USING (source, record_id) JOIN _ids_person i ON i.grp = c.cluster""")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _family_groups AS SELECT person_id AS item, family_key AS grp "
                 f"FROM ({family_keys_sql('_records')})")
     plan_ids(con, "family", "_family_groups", FAMILY_PREFIX)
     con.execute("CREATE OR REPLACE TEMP TABLE _prev_family AS SELECT DISTINCT person_id AS item, family_id AS id "
                 "FROM dtsen.crosswalk WHERE snapshot = ?", [prev_snap])
     id_history(con, "family", "_prev_family" if prev_snap else None)
-    person_family = con.execute("""SELECT g.item AS person_id, g.grp AS family_key, i.id AS family_id
-                                   FROM _family_groups g JOIN _ids_family i USING (grp)""").df()
-    con.register("_person_family", person_family)
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _golden AS {golden_sql('_records')}")  # stays in DuckDB
+    con.execute("""CREATE OR REPLACE TEMP TABLE _person_family AS
+                   SELECT g.item AS person_id, g.grp AS family_key, i.id AS family_id
+                   FROM _family_groups g JOIN _ids_family i USING (grp)""")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _golden AS {golden_sql('_records')}")
     secs["golden"] = time.perf_counter() - t
 
     # ---- write everything for the snapshot at once
     t = time.perf_counter()
-    crosswalk = clusters.merge(person_family[["person_id", "family_id"]], on="person_id")
-    con.register("_crosswalk_df", crosswalk)
     with wh.transaction(con):
         con.execute("DELETE FROM dtsen.crosswalk WHERE snapshot = ?", [month])
-        con.execute("""INSERT INTO dtsen.crosswalk SELECT ?, r.source, r.delivery, r.record_id, c.person_id,
-                       c.family_id, c.cluster FROM _records r JOIN _crosswalk_df c USING (source, record_id)""", [month])
+        con.execute("""INSERT INTO dtsen.crosswalk SELECT ?, r.source, r.delivery, r.record_id, r.person_id,
+                       pf.family_id, r.cluster FROM _records r JOIN _person_family pf USING (person_id)""", [month])
         con.execute("CREATE TABLE IF NOT EXISTS dtsen.person AS SELECT ''::VARCHAR AS snapshot, ''::VARCHAR AS family_id, "
                     "* FROM _golden LIMIT 0")
         con.execute("DELETE FROM dtsen.person WHERE snapshot = ?", [month])
@@ -195,18 +341,20 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
         n_persons = con.execute("SELECT count(*) FROM _golden").fetchall()[0][0]
         n_families = con.execute("SELECT count(*) FROM dtsen.family WHERE snapshot = ?", [month]).fetchall()[0][0]
         con.execute("DELETE FROM dtsen.snapshot WHERE snapshot = ?", [month])
-        con.execute("INSERT INTO dtsen.snapshot VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        con.execute("""INSERT INTO dtsen.snapshot (snapshot, built_at, deliveries, model_sha256, threshold, records,
+                       persons, families, links, split_clusters, seconds, parameters)
+                       VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
                     [month, json.dumps(deliveries), model_sha, threshold, n_records, n_persons, n_families, n_links,
-                     n_split, time.perf_counter() - t0])
-    con.execute("DROP TABLE IF EXISTS _golden")
-    for name in ("_crosswalk_df", "_person_family"):
-        con.unregister(name)
+                     n_split, time.perf_counter() - t0, json.dumps(parameters, sort_keys=True, default=float)])
+    largest = con.execute("SELECT coalesce(max(n_records), 0) FROM _golden").fetchall()[0][0]
+    for tmp in ("_golden", "_records", "_clusters", "_links_new"):
+        con.execute(f"DROP TABLE IF EXISTS {tmp}")
     secs["write"] = time.perf_counter() - t
-    largest = int(clusters.groupby("cluster").size().max()) if len(clusters) else 0
     return BuildResult(snapshot=month, deliveries=deliveries, records=int(n_records), persons=n_persons,
-                       families=int(n_families), links=int(n_links), split_clusters=n_split, largest_cluster=largest,
-                       seconds=secs, id_events=dict(con.execute("SELECT event, count(*) FROM _hist_person "
-                                                                "GROUP BY 1").fetchall()), settings=settings)
+                       families=int(n_families), links=int(n_links), split_clusters=n_split,
+                       largest_cluster=int(largest), seconds=secs,
+                       id_events=dict(con.execute("SELECT event, count(*) FROM _hist_person GROUP BY 1").fetchall()),
+                       settings=settings, parameters=parameters)
 
 
 def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:
@@ -252,7 +400,8 @@ def train_model(con: duckdb.DuckDBPyConnection, month: str, out: str | Path = lm
     prepare_input(con, month)
     u = lm.data_u(con, "dtsen.linkage_input")
     linker = lm.linker_over(con, "dtsen.linkage_input", settings or lm.dtsen_settings(u_fixed=u))
-    lm.train(linker, seed=seed)
-    lm.save_model(linker, out, u=u)
+    lm.train(linker, con, "dtsen.linkage_input", seed=seed)
+    records = con.execute("SELECT count(*) FROM dtsen.linkage_input").fetchall()[0][0]
+    lm.save_model(linker, out, u=u, records=records)
     lm.drop_work_tables(con)
     return Path(out)

@@ -8,7 +8,8 @@ Indonesian name normalisation:
   Achmad/Ahmat -> AHMAD, Jusuf/Yusup -> YUSUF, Srie/Seri -> SRI, Boru -> BR;
 - titles and honorifics dropped (H., Hj., Drs., Dra., Ir., Dr., KH., S.Pd., S.E., S.H., S.Kom, A.Md., M.Pd., ...),
   Balinese I/Ni, Acehnese Teuku/Cut, Batak BR., and single letters after the first token (abbreviations);
-- pre-1972 spelling to the current one: OE->U, DJ->J, TJ->C, NJ->NY, SJ->SY, CH->KH.
+- pre-1972 spelling to the current one: OE->U, DJ->J, TJ->C, NJ->NY, SJ->SY, CH->KH, and J->Y (old J = new Y; one
+  form for matching), and the OCR misreading of d as cl (CL->D); a trailing ST is the title S.T.
 Derived keys: name_norm, name_concat (no spaces: Nur Hayati = Nurhayati), name_sorted (token order),
 first/last token, and a phonetic skeleton suited to Indonesian names (see `phonetic_sql`).
 """
@@ -23,7 +24,10 @@ TOKEN_MAP = {
 }
 TITLES = ["H", "HJ", "DRS", "DRA", "IR", "DR", "KH", "PD", "SPD", "SE", "SH", "KOM", "SKOM", "AG", "SAG", "MD", "AMD",
           "SOS", "SSOS", "MPD", "BR", "TEUKU", "CUT", "NI", "PROF", "HAJI", "HAJAH"]
-OLD_SPELLING = [("OE", "U"), ("DJ", "J"), ("TJ", "C"), ("NJ", "NY"), ("SJ", "SY"), ("CH", "KH")]
+# pre-1972 spelling, then its J for today's Y (SURJADI = SURYADI; JOKO and DJOKO both become YOKO: one form for
+# matching), then the OCR confusion of d with cl (HACLI = HADI)
+OLD_SPELLING = [("OE", "U"), ("DJ", "J"), ("TJ", "C"), ("NJ", "NY"), ("SJ", "SY"), ("CH", "KH"), ("J", "Y"),
+                ("CL", "D")]
 
 
 def _q(s: str) -> str:
@@ -48,9 +52,11 @@ def tokens_sql(col: str) -> str:
     spelled = "t"
     for old, new in OLD_SPELLING:
         spelled = f"replace({spelled}, {_q(old)}, {_q(new)})"
-    mapped = f"list_transform({toks}, lambda t, i: CASE {' '.join(case)} ELSE {spelled} END)"
+    mapped = (f"list_transform({toks}, lambda t, i: CASE {' '.join(case)} "
+              f"WHEN t IN {_in(TITLES)} THEN t ELSE {spelled} END)")  # titles keep their spelling (HJ is no HY)
+    # a trailing ST is the title S.T. written without its inner dot (a leading ST is SITI, mapped above)
     keep = (f"list_filter({mapped}, lambda t, i: t <> '' AND t NOT IN {_in(TITLES)} "
-            f"AND NOT (length(t) = 1 AND (i > 1 OR t = 'I')))")
+            f"AND NOT (length(t) = 1 AND (i > 1 OR t = 'I')) AND NOT (t = 'ST' AND i > 1))")
     return keep
 
 
@@ -69,29 +75,73 @@ def phonetic_sql(col: str) -> str:
     return s
 
 
+def abbreviations_sql(col: str) -> str:
+    """Tokens written as abbreviations in the raw name (`A.` for Ahmad, `AGUST.`, `YOH.`, `KMG.` for Komang, a middle
+    initial `N.`), titles and the variants mapped above (MOH., ABD., ...) excluded."""
+    mapped = MUHAMMAD + [v for vs in TOKEN_MAP.values() for v in vs] + ["ST", "M"]
+    return (f"list_distinct(list_filter(regexp_extract_all(upper({col}), '(?:^|[ ,])([A-Z]{{1,5}})\\.', 1), "
+            f"lambda t: t NOT IN {_in(TITLES)} AND t NOT IN {_in(mapped)}))")
+
+
 def linkage_input_sql(source_relation: str) -> str:
-    """SELECT producing the linkage input from canonical person records."""
+    """SELECT producing the linkage input from canonical person records.
+
+    Every name key is computed once per distinct name (a name recurs across sources and people: 1.76 M records
+    carry about 0.4 M distinct names) and the phonetic key once per distinct token, then joined back."""
     toks = tokens_sql("name")
     return f"""
-    WITH t AS (
-        SELECT *, {toks} AS name_tokens FROM {source_relation}
-    ), n AS (
-        SELECT *, array_to_string(name_tokens, ' ') AS name_norm FROM t
+    WITH names AS (
+        SELECT name, {toks} AS name_tokens, {abbreviations_sql("name")} AS name_abbrevs
+        FROM (SELECT DISTINCT name FROM {source_relation} WHERE name IS NOT NULL)
+    ),
+    token_keys AS (
+        SELECT k, {phonetic_sql("k")} AS key FROM (SELECT DISTINCT unnest(name_tokens) AS k FROM names)
+    ),
+    keyed AS (  -- the phonetic key of every token not written as an abbreviation, sorted: one list for the same
+                -- tokens in any order up to spelling (WIDISSTUTI = WIDIASTUTI, HARIANTO = HARYANTO)
+        SELECT n.name, list_sort(list(t.key) FILTER (WHERE t.key IS NOT NULL)) AS name_keys
+        FROM (SELECT name, unnest(list_filter(name_tokens, lambda x: NOT list_contains(name_abbrevs, x))) AS k
+              FROM names) n
+        JOIN token_keys t USING (k) GROUP BY n.name
+    ),
+    n AS (
+        SELECT names.*, coalesce(keyed.name_keys, []::VARCHAR[]) AS name_keys,
+               array_to_string(name_tokens, ' ') AS name_norm
+        FROM names LEFT JOIN keyed USING (name)
+    ),
+    k AS (
+        SELECT name, name_tokens, name_abbrevs, name_keys,
+               nullif(name_norm, '') AS name_norm,
+               nullif(replace(name_norm, ' ', ''), '') AS name_concat,
+               nullif(array_to_string(list_sort(name_tokens), ' '), '') AS name_sorted,
+               name_tokens[1] AS first_name,
+               name_tokens[-1] AS last_name,
+               nullif({phonetic_sql("replace(name_norm, ' ', '')")}, '') AS name_phonetic
+        FROM n
     )
     SELECT
-        source, record_id, delivery,
-        nik, substr(nik, 1, 12) AS nik12,
-        no_kk,
-        nullif(name_norm, '') AS name_norm,
-        nullif(replace(name_norm, ' ', ''), '') AS name_concat,
-        nullif(array_to_string(list_sort(name_tokens), ' '), '') AS name_sorted,
-        name_tokens,
-        name_tokens[1] AS first_name,
-        name_tokens[-1] AS last_name,
-        nullif({phonetic_sql("replace(name_norm, ' ', '')")}, '') AS name_phonetic,
-        sex, birth_date, year(birth_date) AS birth_year,
-        month(birth_date) AS birth_month, day(birth_date) AS birth_day,
-        village_code, district_code, regency_code, province_code,
-        coalesce(no_kk, source || ':' || family_id_src) AS family_key
-    FROM n
+        r.source, r.record_id, r.delivery,
+        r.nik, substr(r.nik, 1, 12) AS nik12,
+        -- the NIK's embedded birth date and sex marker agree with this record's
+        (r.nik IS NOT NULL AND r.birth_date IS NOT NULL AND NOT coalesce(r.nik_date_mismatch, false)
+         AND NOT coalesce(r.nik_sex_mismatch, false)) AS nik_consistent,
+        r.no_kk,
+        k.name_norm, k.name_concat, k.name_sorted, k.name_tokens, k.name_abbrevs, k.name_keys,
+        k.first_name, k.last_name, k.name_phonetic,
+        r.sex, b.birth_date, year(b.birth_date) AS birth_year,
+        month(b.birth_date) AS birth_month, day(b.birth_date) AS birth_day,
+        r.village_code, r.district_code, r.regency_code, r.province_code,
+        coalesce(r.no_kk, r.source || ':' || r.family_id_src) AS family_key
+    FROM {source_relation} r LEFT JOIN k USING (name),
+    -- a record without a birth date takes the one its (valid) NIK carries: DDMMYY, women's day + 40, the century
+    -- the one that is not in the future
+    LATERAL (SELECT coalesce(r.birth_date, {nik_birth_date_sql("r.nik")}) AS birth_date) b
     """
+
+
+def nik_birth_date_sql(nik: str) -> str:
+    day = f"(TRY_CAST(substr({nik}, 7, 2) AS INTEGER) % 40)"
+    month = f"TRY_CAST(substr({nik}, 9, 2) AS INTEGER)"
+    yy = f"TRY_CAST(substr({nik}, 11, 2) AS INTEGER)"
+    year = f"(CASE WHEN 2000 + {yy} <= year(current_date) THEN 2000 + {yy} ELSE 1900 + {yy} END)"
+    return f"TRY(make_date({year}, {month}, {day}))"

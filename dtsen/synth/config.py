@@ -13,6 +13,8 @@ class NoiseRates:
     old_spelling: float = 0.15  # of people born before 1965: Soeharto / Djoko / Tjahjono spelling
     title: float = 0.03  # of adults: H., Hj., Drs., S.Pd., ...
     shorten: float = 0.03  # of multi-token names: a token dropped, abbreviated or swapped
+    short_form: float = 0.25  # of names with a long given name that has one: AGUST., YOH., KMG., FRANS.
+    ocr: float = 0.0  # scanned forms: D read as CL (and back)
     dob_swap: float = 0.01  # day and month swapped (only where the day is <= 12)
     dob_year: float = 0.015  # birth year off by one
     dob_other: float = 0.003  # another date altogether
@@ -31,11 +33,11 @@ class NoiseRates:
         return replace(self, **{f: min(1.0, getattr(self, f) * k) for f in self.__dataclass_fields__})
 
 
-DTKS_NOISE = NoiseRates(nik_missing=0.02, duplicate=0.015)
+DTKS_NOISE = NoiseRates(nik_missing=0.02, duplicate=0.015, ocr=0.003)
 REGSOSEK_NOISE = NoiseRates(name_typo=0.04, title=0.01, nik_missing=0.05, kk_missing=0.04, duplicate=0.003,
                             dob_missing=0.002)
 P3KE_NOISE = NoiseRates(name_typo=0.07, shorten=0.05, nik_missing=0.06, nik_digit=0.012, dob_missing=0.02,
-                        dob_year=0.025, duplicate=0.01)
+                        dob_year=0.025, duplicate=0.01, ocr=0.01, short_form=0.35)
 
 
 @dataclass(frozen=True)

@@ -36,8 +36,8 @@ _PHONETIC = [("F", "P"), ("P", "F"), ("V", "F"), ("Z", "J"), ("Y", "I"), ("I", "
 # token variants: Muhammad / Siti / Nur and friends, as written by different operators
 TOKEN_VARIANTS: dict[str, list[str]] = {
     "MUHAMMAD": ["MUHAMAD", "MOHAMMAD", "MOHAMAD", "MOCHAMMAD", "MOCH.", "MOH.", "MUH.", "M.", "MUCHAMAD", "MHD."],
-    "ACHMAD": ["AHMAD", "ACHMAT", "AHMAT", "ACH."],
-    "AHMAD": ["ACHMAD", "AHMAT", "AMAD"],
+    "ACHMAD": ["AHMAD", "ACHMAT", "AHMAT", "ACH.", "A.", "A."],
+    "AHMAD": ["ACHMAD", "AHMAT", "AMAD", "A.", "A.", "A."],  # A. is the commonest short form of Ahmad
     "ABDUL": ["ABD.", "ABDOEL", "ABDU"],
     "SITI": ["SITY", "ST.", "SITTI"],
     "NUR": ["NURUL", "NOOR", "NOER"],
@@ -54,7 +54,14 @@ TOKEN_VARIANTS: dict[str, list[str]] = {
 _OLD_SPELLING = [("U", "OE"), ("J", "DJ"), ("C", "TJ"), ("NY", "NJ"), ("SY", "SJ"), ("KH", "CH"), ("Y", "J")]
 MALE_TITLES_PRE = ["H.", "DRS.", "IR.", "DR.", "KH."]
 FEMALE_TITLES_PRE = ["HJ.", "DRA.", "IR.", "DR."]
-TITLES_POST = ["S.PD.", "S.E.", "S.H.", "S.KOM", "S.AG.", "A.MD.", "S.SOS.", "S.T.", "M.PD.", "S.PD.I"]
+TITLES_POST = ["S.PD.", "S.E.", "S.H.", "S.KOM", "S.AG.", "A.MD.", "S.SOS.", "S.T.", "ST.", "M.PD.", "S.PD.I"]
+# written short forms of long given names, as clerks abbreviate them on forms (beside A. for Ahmad above)
+SHORT_FORMS: dict[str, list[str]] = {
+    "AGUSTINUS": ["AGUST."], "AGUSTINA": ["AGUST."], "AGUS": ["AG."], "YOHANES": ["YOH."], "YOHANA": ["YOH."],
+    "KOMANG": ["KMG."], "KETUT": ["KT."], "NYOMAN": ["NY."], "WAYAN": ["WY."], "FRANSISKUS": ["FRANS."],
+    "FRANSISKA": ["FRANS."], "STEFANUS": ["STEF."], "KRISTINA": ["KRIST."], "MAGDALENA": ["MAGD."],
+    "ELISABETH": ["ELIS."], "YAKOBUS": ["YAK."], "MUHAMMAD": ["MUH."], "ABDUL": ["ABD."],
+}
 
 
 def pick(rng: np.random.Generator, rate: float, n: int, eligible: np.ndarray | None = None) -> np.ndarray:
@@ -123,19 +130,46 @@ def name_variants(rng: np.random.Generator, names: np.ndarray, rate: float) -> t
 
 
 def old_spelling(rng: np.random.Generator, names: np.ndarray, rate: float, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Pre-1972 spelling (Soeharto, Djoko, Tjahjono) in a share of older people's names."""
+    """Pre-1972 spelling (Soeharto, Djoko, Tjahjono, Surjadi for Suryadi) in a share of older people's names: one of
+    the spellings that applies, at random."""
     m = pick(rng, rate, len(names), eligible)
     idx = np.flatnonzero(m)
     out = names.copy()
     res = []
-    for s in names[idx]:
-        t = s
-        for new, old in _OLD_SPELLING:
-            if new in t:
-                t = t.replace(new, old, 1)
-                break
-        res.append(t)
+    for s, r in zip(names[idx], rng.random(len(idx))):
+        options = [(new, old) for new, old in _OLD_SPELLING if new in s]
+        if options:
+            new, old = options[int(r * len(options))]
+            s = s.replace(new, old, 1)
+        res.append(s)
     out[idx] = res
+    return out, out != names
+
+
+def short_forms(rng: np.random.Generator, names: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """A long given name written as its short form (AGUST., YOH., KMG., FRANS.) in a share of the names that have one."""
+    has = pd.Series(names).str.contains(r"\b(?:" + "|".join(SHORT_FORMS) + r")\b", regex=True).to_numpy()
+    m = pick(rng, rate, len(names), has)
+    idx = np.flatnonzero(m)
+    out = names.copy()
+    res = []
+    for s in names[idx]:
+        toks = s.split(" ")
+        i = next(i for i, t in enumerate(toks) if t in SHORT_FORMS)
+        toks[i] = SHORT_FORMS[toks[i]][0]
+        res.append(" ".join(toks))
+    out[idx] = res
+    return out, out != names
+
+
+def ocr_confusion(rng: np.random.Generator, names: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scanned forms: a D read as CL (HADI -> HACLI), or CL read as D, in a share of names."""
+    s = pd.Series(names)
+    has = (s.str.contains("D", regex=False) | s.str.contains("CL", regex=False)).to_numpy()
+    m = pick(rng, rate, len(names), has)
+    idx = np.flatnonzero(m)
+    out = names.copy()
+    out[idx] = [t.replace("CL", "D", 1) if "CL" in t else t.replace("D", "CL", 1) for t in names[idx]]
     return out, out != names
 
 

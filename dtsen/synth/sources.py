@@ -59,6 +59,8 @@ def noisy_identity(rng: np.random.Generator, rec: pd.DataFrame, rates: NoiseRate
     born_early = pd.DatetimeIndex(rec["birth_date"]).year.to_numpy() < 1965
     name, flags["old_spelling"] = nz.old_spelling(rng, name, rates.old_spelling, born_early)
     name, flags["shorten"] = nz.shorten(rng, name, rates.shorten)
+    name, flags["short_form"] = nz.short_forms(rng, name, rates.short_form)
+    name, flags["ocr"] = nz.ocr_confusion(rng, name, rates.ocr)
     name, flags["title"] = nz.titles(rng, name, rates.title, rec["sex"].to_numpy() == 1, age >= 25,
                                      rec["pendidikan"].to_numpy() >= 4)
     name, flags["name_typo"] = nz.typos(rng, name, rates.name_typo)

@@ -21,7 +21,11 @@ NAMES = [
     ("ABD. GANI RASYID", "ABDUL GANI RASYID"),
     ("I WAYAN SUDARMA", "WAYAN SUDARMA"),
     ("NI MADE AYU", "MADE AYU"),
-    ("DJOKO TJAHJONO", "JOKO CAHJONO"),
+    ("DJOKO TJAHJONO", "YOKO CAHYONO"),  # old J = new Y: one form for matching
+    ("SURJADI", "SURYADI"),
+    ("HACLI", "HADI"),  # OCR: d read as cl
+    ("BUDI SANTOSO ST.", "BUDI SANTOSO"),  # trailing S.T. written without its inner dot
+    ("ST. AMINAH", "SITI AMINAH"),
     ("SOETRISNO", "SUTRISNO"),
     ("CHOIRUL ANAM", "KHOIRUL ANAM"),
     ("SITI AMINAH BR. SIREGAR", "SITI AMINAH SIREGAR"),
@@ -30,6 +34,7 @@ NAMES = [
     ("MAR'ATUN", "MARATUN"),
     ("=AHMAD", "AHMAD"),
     ("JUSUF KALLA", "YUSUF KALLA"),
+    ("YOH. KALLA", "YOH KALLA"),
     ("TEUKU UMAR", "UMAR"),
 ]
 

@@ -226,6 +226,36 @@ def test_noise_rates_within_tolerance(built):
     assert 0.04 < p3ke["nik"].isna().mean() < 0.09
 
 
+def test_short_forms_old_spelling_and_ocr_at_realistic_rates(built):
+    """The name noise the linkage must survive, each at its configured rate (issue 11's list)."""
+    _, pop, months, dtks, kel, ind, p3ke, *_ = built
+    cfg = SynthConfig()
+    truth = pop.persons.set_index("person_id")["nama"]
+    p = p3ke.assign(true=p3ke["person_id"].map(truth))
+    every = pd.concat([pd.DataFrame({"nama": dtks[months[0]]["NAMA"], "person_id": dtks[months[0]]["person_id"]}),
+                       ind[["nama", "person_id"]], p3ke[["nama", "person_id"]]], ignore_index=True)
+    every["true"] = every["person_id"].map(truth)
+    # A. for Ahmad: the commonest short form
+    ahmad = every[every["true"].str.contains(r"\bAHMAD\b")]
+    assert len(ahmad) > 30
+    share_a = ahmad["nama"].str.upper().str.contains(r"(?:^| )A\. ").mean()
+    assert 0.02 < share_a < 0.3
+    # long given names written short in P3KE at about its short_form rate
+    long_names = p[p["true"].str.contains(r"\b(?:AGUSTINUS|AGUSTINA|YOHANES|YOHANA|KOMANG|FRANSISKA|ELISABETH)\b")]
+    assert len(long_names) > 20
+    short = long_names["nama"].str.contains(r"\b(?:AGUST|YOH|KMG|FRANS|ELIS)\.").mean()
+    assert abs(short - cfg.p3ke.short_form) < 0.15
+    # OCR: a D read as CL in about 1% of P3KE names that have a D
+    has_d = p[p["true"].str.contains("D") & ~p["true"].str.contains("CL")]
+    ocr = (has_d["nama"].str.replace("CL", "D", regex=False) == has_d["true"]) & has_d["nama"].str.contains("CL")
+    assert 0.002 < ocr.mean() < 0.03
+    # pre-1972 spelling: old J for today's Y among older people, not only OE/DJ/TJ
+    d = dtks[months[0]].merge(pop.persons[["person_id", "nama", "birth_date"]], on="person_id")
+    old = d[pd.to_datetime(d["birth_date"]).dt.year < 1965]
+    assert ((old["nama"].str.replace("J", "Y", regex=False) == old["NAMA"].str.replace("J", "Y", regex=False))
+            & (old["nama"] != old["NAMA"]) & old["NAMA"].str.contains("J")).sum() > 0
+
+
 def test_moved_families_show_new_address_and_kk(built):
     _, pop, months, dtks, kel, ind, p3ke, *_ = built
     d = dtks[months[0]]

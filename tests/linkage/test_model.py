@@ -1,0 +1,87 @@
+"""The model's name and NIK relations on pairs of records, as the comparison levels and the cluster constraint read
+them (table-driven, through the same standardisation the pipeline uses)."""
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from dtsen.linkage import model as lm
+from dtsen.linkage.standardise import linkage_input_sql
+
+
+def pair(name_l: str, name_r: str, nik_l: str | None = None, nik_r: str | None = None,
+         dob_l: str | None = None, dob_r: str | None = None) -> duckdb.DuckDBPyConnection:
+    con = duckdb.connect()
+    con.execute("""CREATE TABLE r (source VARCHAR, record_id VARCHAR, delivery VARCHAR, nik VARCHAR,
+        nik_date_mismatch BOOLEAN, nik_sex_mismatch BOOLEAN, no_kk VARCHAR, name VARCHAR, sex TINYINT,
+        birth_date DATE, village_code VARCHAR, district_code VARCHAR, regency_code VARCHAR, province_code VARCHAR,
+        family_id_src VARCHAR)""")
+    for rid, name, nik, dob in (("l", name_l, nik_l, dob_l), ("r", name_r, nik_r, dob_r)):
+        con.execute("INSERT INTO r VALUES ('x', ?, '2025-01', ?, false, false, NULL, ?, 1, ?, NULL, NULL, NULL, NULL, "
+                    "NULL)", [rid, nik, name, dob])
+    cols = ", ".join(f"a.{c} AS {c}_l, b.{c} AS {c}_r" for c in lm.PAIR_COLUMNS)
+    con.execute(f"""CREATE TABLE p AS WITH li AS ({linkage_input_sql('r')})
+                    SELECT {cols} FROM li a, li b WHERE a.record_id = 'l' AND b.record_id = 'r'""")
+    return con
+
+
+def holds(con: duckdb.DuckDBPyConnection, expr: str) -> bool:
+    return bool(con.execute(f"SELECT coalesce({expr}, false) FROM p").fetchall()[0][0])
+
+
+@pytest.mark.parametrize("a,b", [
+    ("A. RAHMAN", "AHMAD RAHMAN"),  # A. is the commonest short form of Ahmad
+    ("KMG. SUDARTA", "KOMANG SUDARTA"),  # letters in order, not a prefix
+    ("YOH. DONGORAN", "YOHANES DONGORAN"),
+    ("ELIS. HARIYAH", "ELISABETH HARIYAH"),
+    ("SITI SALWA AGUST.", "ST. SALWA AGUSTINA"),
+])
+def test_abbreviations_match_their_names(a, b):
+    con = pair(a, b)
+    assert holds(con, lm.ABBREVIATED)
+    assert holds(con, lm.NAME_AGREES)
+    assert not holds(con, lm.ONE_TOKEN_DIFFERS)  # a short form is not a sibling's other given name
+
+
+@pytest.mark.parametrize("a,b", [
+    ("FRANS. SITOMPUL", "FERDINAND SITOMPUL"),  # FRANS is not in FERDINAND: twins
+    ("A. RAHMAN", "BUDI RAHMAN"),
+])
+def test_an_abbreviation_that_fits_nothing_is_no_match(a, b):
+    con = pair(a, b)
+    assert not holds(con, lm.ABBREVIATED)
+    assert not holds(con, lm.NAME_TYPO_EQUAL)
+
+
+@pytest.mark.parametrize("a,b,expected", [
+    ("DIAH WIDISSTUTI", "WIDIASTUTI DIAH", True),  # order swapped and a typo
+    ("RAFI HARIANTO", "HARYANTO RAFI", True),
+    ("SITI ICHA", "SITI ICHA ANDRIANI", False),  # within, not equal
+    ("NUR DINA OKTAVIANI", "NUR IDA OKTAVIANI", False),
+])
+def test_same_tokens_in_any_order_up_to_spelling(a, b, expected):
+    assert holds(pair(a, b), lm.TOKENS_FUZZY_EQUAL) is expected
+
+
+def test_siblings_given_names_clearly_differ():
+    con = pair("SITI ALMIRA WINARSIH", "SITI NURLAILA WINARSIH")
+    assert holds(con, lm.ONE_TOKEN_DIFFERS) and not holds(con, lm.NAME_AGREES)
+
+
+@pytest.mark.parametrize("a,b,nik_a,nik_b,dob_a,dob_b,conflict", [
+    # twins: only the serial differs and two given names
+    ("NUR DINA OKTAVIANI", "NUR IDA OKTAVIANI", "7210016210130001", "7210016210130002", "2013-10-22", "2013-10-22",
+     True),
+    # a serial typo: the same name
+    ("MAHENDRA JUMARI", "JUMARI MAHENDRA", "1377010912850001", "1377010912850010", "1985-12-09", "1985-12-09",
+     False),
+    # sisters with the same name: each NIK agrees with its own birth date, the dates differ
+    ("ESTER PURBA", "ESTER PURBA", "1210014602200001", "1210016602200001", "2020-02-06", "2020-02-26", True),
+    # a district digit typo: one person
+    ("ANWAR SIHOTANG", "ANWAR SIHOTANG", "1105011310630001", "1505011310630001", "1963-10-13", "1963-10-13", False),
+    # two typos of one NIK (a transposition and a digit): still within two edits
+    ("FERDINAND SOPACUA", "FERDINAND SOPACUA", "1807011501550001", "8107011501550081", "1955-01-15", "1955-01-15",
+     False),
+])
+def test_nik_conflicts(a, b, nik_a, nik_b, dob_a, dob_b, conflict):
+    assert holds(pair(a, b, nik_a, nik_b, dob_a, dob_b), lm.NIK_CONFLICT) is conflict
