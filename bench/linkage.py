@@ -46,7 +46,7 @@ def main() -> None:
         if not args.landing:
             synth(SynthConfig(persons=args.persons, seed=args.seed, months=1), landing)
         month = sorted(os.listdir(os.path.join(landing, "dtks")))[0]
-        con = wh.connect(os.path.join(tmp, "w.duckdb"), threads=2, memory_limit="3GB")
+        con = wh.connect(os.path.join(tmp, "w.duckdb"), threads=2, memory_limit="4GB")  # as the pipeline
         con.execute(f"SET temp_directory = '{os.path.join(tmp, 'spill')}'")
         for s in ["referensi", "dtks", "regsosek", "p3ke"]:
             ingest(con, landing, month, s)

@@ -34,18 +34,7 @@ def _key(terms: list[str]) -> str:
     return "struct_pack(" + ", ".join(f"k{i} := {t}" for i, t in enumerate(fields)) + ")"
 
 
-def _pick(field: str, terms: list[str]) -> str:
-    return (f"arg_min(struct_pack(v := {field}, src := source || ':' || record_id), "
-            f"{_key([f'({field} IS NULL)', *terms])}) AS {field}__s")
-
-
-def _pick_group(name: str, fields: list[str], terms: list[str]) -> str:
-    """One record gives all fields of a group (they stay coherent: an address with its village and KK)."""
-    packed = ", ".join(f"{f} := {f}" for f in fields)
-    return f"arg_min(struct_pack({packed}, src := source || ':' || record_id), {_key(terms)}) AS {name}__g"
-
-
-GROUPS = {  # name -> (fields, ordering terms)
+GROUPS = {  # name -> (fields, ordering terms): one record gives all fields of a group, so they stay coherent
     "latest": (LATEST, ["(village_code IS NULL)", NEWER_FIRST, LATEST_RANK]),
     "socio": (SOCIO, ["(work IS NULL AND education IS NULL)", SOCIO_RANK]),
     "dtks": (DTKS_ONLY, ["(source <> 'dtks')", NEWER_FIRST]),
@@ -54,28 +43,39 @@ GROUPS = {  # name -> (fields, ordering terms)
 
 
 def golden_sql(records: str) -> str:
-    """records: relation with person_id plus the canonical person-record columns of the snapshot."""
+    """records: a table with `rid` (a unique integer per record), person_id and the canonical person-record columns of
+    the snapshot.
+
+    Each rule picks a record (its rid), not its values: the aggregate over a million persons carries integers and a
+    few narrow columns, not wide structs, so it stays in memory; the values are joined back once per rule."""
     counted = ["nik"] + MAJORITY
+    key_cols = sorted({"nik_date_mismatch", "nik_sex_mismatch", "village_code", "work", "education", *counted})
     counts = "\n".join(f"LEFT JOIN (SELECT person_id, {f}, count(*) AS n__{f} FROM {records} GROUP BY ALL) c_{f} "
                        f"ON c_{f}.person_id = x.person_id AND c_{f}.{f} IS NOT DISTINCT FROM x.{f}" for f in counted)
-    picks = [_pick("nik", ["coalesce(nik_date_mismatch OR nik_sex_mismatch, true)", "-n__nik", IDENTITY_RANK])]
-    picks += [_pick(f, [f"-n__{f}", IDENTITY_RANK]) for f in MAJORITY]
-    picks += [_pick_group(g, fields, terms) for g, (fields, terms) in GROUPS.items()]
-    unpack = [f"{f}__s.v AS {f}, CASE WHEN {f}__s.v IS NOT NULL THEN {f}__s.src END AS {f}_src"
-              for f in ["nik"] + MAJORITY]
+    rules = {"nik": ["(nik IS NULL)", "coalesce(nik_date_mismatch OR nik_sex_mismatch, true)", "-n__nik", IDENTITY_RANK]}
+    rules.update({f: [f"({f} IS NULL)", f"-n__{f}", IDENTITY_RANK] for f in MAJORITY})
+    rules.update({g: terms for g, (_, terms) in GROUPS.items()})
+    picks = ", ".join(f"arg_min(rid, {_key(terms)}) AS {name}__rid" for name, terms in rules.items())
+    joins = "\n".join(f"JOIN {records} AS {name}__r ON {name}__r.rid = g.{name}__rid" for name in rules)
+    cols = []
+    for f in ["nik"] + MAJORITY:
+        cols.append(f"{f}__r.{f} AS {f}, CASE WHEN {f}__r.{f} IS NOT NULL THEN {f}__r.source || ':' || "
+                    f"{f}__r.record_id END AS {f}_src")
     for g, (fields, _) in GROUPS.items():
-        only_own = "" if g in ("latest", "socio") else f" AND {g}__g.src LIKE '{g}:%'"
+        own = "true" if g in ("latest", "socio") else f"{g}__r.source = '{g}'"
         for f in fields:
-            unpack.append(f"CASE WHEN true{only_own} THEN {g}__g.{f} END AS {f}, "
-                          f"CASE WHEN {g}__g.{f} IS NOT NULL{only_own} THEN {g}__g.src END AS {f}_src")
+            cols.append(f"CASE WHEN {own} THEN {g}__r.{f} END AS {f}, CASE WHEN {own} AND {g}__r.{f} IS NOT NULL "
+                        f"THEN {g}__r.source || ':' || {g}__r.record_id END AS {f}_src")
     return f"""
-    WITH r AS (SELECT x.*, {', '.join(f'c_{f}.n__{f}' for f in counted)} FROM {records} x
-               {counts}),
+    WITH k AS (SELECT x.rid, x.person_id, x.source, x.record_id, x.delivery,
+                      {', '.join(f'x.{c}' for c in key_cols)}, {', '.join(f'c_{f}.n__{f}' for f in counted)}
+               FROM {records} x {counts}),
     g AS (SELECT person_id, count(*) AS n_records, count(DISTINCT source) AS n_sources,
-                 list_sort(list(DISTINCT source)) AS sources, {', '.join(picks)}
-          FROM r GROUP BY person_id)
-    SELECT person_id, n_records, n_sources, sources, {', '.join(unpack)},
-           substr(latest__g.village_code, 1, 6) AS district_code, substr(latest__g.village_code, 1, 4) AS regency_code,
-           substr(latest__g.village_code, 1, 2) AS province_code
+                 list_sort(list(DISTINCT source)) AS sources, {picks}
+          FROM k GROUP BY person_id)
+    SELECT g.person_id, g.n_records, g.n_sources, g.sources, {', '.join(cols)},
+           substr(latest__r.village_code, 1, 6) AS district_code, substr(latest__r.village_code, 1, 4) AS regency_code,
+           substr(latest__r.village_code, 1, 2) AS province_code
     FROM g
+    {joins}
     """

@@ -304,8 +304,8 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     # everything from here stays in DuckDB (temp tables): no whole-table frames on the hot path
     t = time.perf_counter()
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _records AS
-        SELECT i.id AS person_id, c.cluster, r.* FROM {records_rel} r
-        JOIN _clusters c USING (source, record_id) JOIN _ids_person i ON i.grp = c.cluster""")
+        SELECT (row_number() OVER (ORDER BY r.source, r.record_id))::BIGINT AS rid, i.id AS person_id, c.cluster, r.*
+        FROM {records_rel} r JOIN _clusters c USING (source, record_id) JOIN _ids_person i ON i.grp = c.cluster""")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _family_groups AS SELECT person_id AS item, family_key AS grp "
                 f"FROM ({family_keys_sql('_records')})")
     plan_ids(con, "family", "_family_groups", FAMILY_PREFIX)
