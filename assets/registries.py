@@ -66,28 +66,44 @@ def evaluate_checks(con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: Inges
     else:
         where = f"{spec.partition_col} = ?"
     tables = [spec.table] + (["sources.regsosek_family"] if spec.source == "regsosek" else [])
-    stored = sum(con.execute(f"SELECT count(*) FROM {t} WHERE {where}", [partition_value]).fetchall()[0][0]
-                 for t in tables)
-    quarantined = con.execute("SELECT count(DISTINCT (file, line)) FROM sources.quarantine WHERE source = ? "
-                              "AND delivery = ?", [spec.source, month]).fetchall()[0][0]
-    logged = con.execute("SELECT coalesce(sum(rows_read), 0) FROM sources.ingest_log WHERE source = ? AND delivery = ?",
-                         [spec.source, month]).fetchall()[0][0]
+    stored_by_file = " UNION ALL ".join(f"SELECT file, count(*) AS n FROM {t} WHERE {where} GROUP BY file"
+                                        for t in tables)
+    per_file = con.execute(f"""
+        WITH logged AS (SELECT file, sum(rows_read) AS records FROM sources.ingest_log
+                        WHERE source = ? AND delivery = ? GROUP BY file),
+        stored AS (SELECT file, sum(n) AS n FROM ({stored_by_file}) GROUP BY file),
+        quarantined AS (SELECT file, count(DISTINCT line) AS n FROM sources.quarantine
+                        WHERE source = ? AND delivery = ? GROUP BY file)
+        SELECT l.file, l.records, coalesce(s.n, 0), coalesce(q.n, 0) FROM logged l
+        LEFT JOIN stored s USING (file) LEFT JOIN quarantined q USING (file) ORDER BY l.file""",
+                           [spec.source, month, *([partition_value] * len(tables)), spec.source, month]).fetchall()
+    stored = sum(r[2] for r in per_file)
+    quarantined = sum(r[3] for r in per_file)
+    logged = sum(r[1] for r in per_file)
+    unbalanced = [f"{f}: {n:,} records, {s:,} stored, {q:,} quarantined" for f, n, s, q in per_file if n != s + q]
     dups = con.execute(f"SELECT count(*) - count(DISTINCT {spec.key}) FROM {spec.table} WHERE {where}",
                        [partition_value]).fetchall()[0][0]
     share = quarantined / logged if logged else 0.0
     return [
-        dg.AssetCheckResult(asset_key=key, check_name="rows_reconcile", passed=bool(stored + quarantined == logged),
-                            metadata={"rows_read": int(logged), "rows_stored": int(stored),
-                                      "rows_quarantined": int(quarantined)}),
+        dg.AssetCheckResult(asset_key=key, check_name="rows_reconcile", passed=not unbalanced,
+                            description="; ".join(unbalanced) or None,
+                            metadata={"records_in_files": int(logged), "rows_stored": int(stored),
+                                      "rows_quarantined": int(quarantined),
+                                      "files": dg.MetadataValue.json({f: {"records": int(n), "stored": int(s),
+                                                                          "quarantined": int(q)}
+                                                                      for f, n, s, q in per_file})}),
         dg.AssetCheckResult(asset_key=key, check_name="no_duplicate_record_id", passed=bool(dups == 0),
                             metadata={"duplicate_ids": int(dups)}),
         dg.AssetCheckResult(asset_key=key, check_name="quarantine_share_warn",
                             passed=bool(share <= settings.quarantine_warn_share), severity=dg.AssetCheckSeverity.WARN,
                             metadata={"share": float(round(share, 6)), "ceiling": settings.quarantine_warn_share}),
         dg.AssetCheckResult(asset_key=key, check_name="quarantine_share_max",
-                            passed=bool(share <= settings.quarantine_fail_share),
+                            passed=bool(share <= settings.quarantine_fail_share
+                                        or quarantined <= settings.quarantine_fail_min_rows),
                             severity=dg.AssetCheckSeverity.ERROR,
-                            metadata={"share": float(round(share, 6)), "ceiling": settings.quarantine_fail_share}),
+                            metadata={"share": float(round(share, 6)), "ceiling": settings.quarantine_fail_share,
+                                      "quarantined_rows": int(quarantined),
+                                      "rows_floor": settings.quarantine_fail_min_rows}),
     ]
 
 
@@ -135,11 +151,14 @@ landing_specs = [dg.AssetSpec(landing_key(folder), group_name="landing", kinds={
 def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     key = dg.AssetKey(["sources", spec.asset])
     checks = [
-        monthly_check("rows_reconcile", key, description="rows read = rows stored + rows quarantined"),
+        monthly_check("rows_reconcile", key, blocking=True,
+                      description="records in each file (counted from its bytes, not by the reader) = rows stored "
+                                  "+ rows quarantined"),
         monthly_check("no_duplicate_record_id", key, description="no record id twice in one delivery"),
         monthly_check("quarantine_share_warn", key, description="quarantined share under the warn ceiling"),
         monthly_check("quarantine_share_max", key, blocking=True,
-                      description="quarantined share under the hard ceiling (blocks downstream)"),
+                      description="quarantined share under the hard ceiling, or no more rows than its floor "
+                                  "(blocks downstream)"),
     ]
 
     @dg.asset(

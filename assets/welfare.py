@@ -62,7 +62,8 @@ def family_welfare(context: dg.AssetExecutionContext, config: PmtConfig, warehou
     chart = desil_profile_chart(res.profile, f"What the national desil separate, snapshot {month}",
                                 warehouse.beside("reports", "welfare", month, "desil_profile.png"))
     meta = {"families": res.families, "families_without_regsosek_proxies": res.families_without_proxies,
-            "survey_families": res.model.n_train, "regency_effects": len(res.model.regencies),
+            "survey_families": res.model.n_train, "survey_year": res.survey_year,
+            "regency_effects": len(res.model.regencies),
             "r2_out_of_sample": round(res.model.r2_cv, 4), "r2_in_sample": round(res.model.r2_in_sample, 4),
             "rmse_log_out_of_sample": round(res.model.rmse_cv, 4), "model_id": res.model_id,
             "desil_profile": dg.MetadataValue.md(png_markdown(chart, "desil profile")),

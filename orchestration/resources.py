@@ -53,10 +53,14 @@ class LandingResource(dg.ConfigurableResource):
 
 
 class IngestSettings(dg.ConfigurableResource):
-    """Quarantine ceilings of the ingestion asset checks (share of a delivery's rows)."""
+    """Quarantine ceilings of the ingestion asset checks (share of a delivery's rows). The hard ceiling needs both:
+    a share above `quarantine_fail_share` and more than `quarantine_fail_min_rows` rows, so that 2 bad rows in a list
+    of 6 deaths warn instead of stopping every payment."""
 
     quarantine_warn_share: float = Field(default=0.02, description="above this share the check warns")
     quarantine_fail_share: float = Field(default=0.20, description="above this share the check fails (blocking)")
+    quarantine_fail_min_rows: int = Field(default=20, description="the hard ceiling only fails a delivery with more "
+                                                                  "quarantined rows than this")
 
 
 def default_resources(landing: str | None = None, warehouse: str | None = None) -> dict:

@@ -31,9 +31,15 @@ class DeliveryFileError(Exception):
 class RawFile:
     path: str
     frame: pd.DataFrame  # contract column names; column "_line" = line number in the file (header is line 1)
-    rows_read: int  # data rows in the file: rows in frame + rejects
+    rows_read: int  # records in the file, counted from its bytes (CSV) or its metadata (Parquet), not by the parser
     rejects: pd.DataFrame  # line, field, value, reason
     warnings: list[str] = field(default_factory=list)
+
+
+# A CSV record longer than this is not read (DuckDB's reader is told the same limit) and is quarantined with its line.
+MAX_RECORD_BYTES = 1 << 20
+# NUL bytes in more records than this share (at least 3) make the file binary; fewer quarantine their records.
+NUL_FILE_SHARE = 0.01
 
 
 _BINARY_MAGIC = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a ZIP/Excel file", b"\xd0\xcf\x11\xe0": "an old Excel file",
@@ -46,10 +52,11 @@ def _empty_rejects() -> pd.DataFrame:
                          "value": pd.Series(dtype="object"), "reason": pd.Series(dtype="object")})
 
 
-def _logical_lines(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
-    """Physical (1-based) numbers of the lines that start outside a quoted field, and which of them are blank.
-
-    DuckDB numbers reject lines in this sequence (a quoted field spanning lines counts once)."""
+def _records(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The file's records, counted from its bytes (independent of any CSV parser): physical (1-based) line numbers
+    of the lines that start outside a quoted field and are not blank, with their byte offsets and lengths (a
+    quoted field spanning lines belongs to its record). DuckDB numbers reject lines in the same sequence of
+    non-quoted line starts (blank ones included), returned separately as `all_starts`."""
     buf = np.frombuffer(raw, dtype=np.uint8)
     nl = np.flatnonzero(buf == 10)
     starts = np.concatenate([[0], nl + 1])
@@ -62,7 +69,9 @@ def _logical_lines(raw: bytes) -> tuple[np.ndarray, np.ndarray]:
     cr_only = (length == 1) & (buf[np.minimum(starts, len(buf) - 1)] == 13)
     blank = (length == 0) | cr_only
     phys = np.flatnonzero(outside) + 1
-    return phys, blank[outside]
+    byte_start = starts[outside]
+    byte_end = np.append(byte_start[1:], len(buf))
+    return phys, blank[outside], np.column_stack([byte_start, byte_end - byte_start])
 
 
 def read_csv_file(path: str, delimiter: str, required: list[str], header_case: str, allow_empty: bool,
@@ -83,10 +92,11 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
             raise DeliveryFileError(path, f"wrong file type: this is {what}, expected CSV text")
     if raw.startswith((b"\xff\xfe", b"\xfe\xff")):
         raise DeliveryFileError(path, "undecodable bytes: the file is UTF-16 text, not UTF-8 as the contract says")
-    if b"\x00" in raw[:65536]:
-        raise DeliveryFileError(path, "wrong file type: binary content (NUL bytes), expected CSV text")
     first_nl = raw.find(b"\n")
     header_bytes = raw if first_nl < 0 else raw[:first_nl]
+    if b"\x00" in header_bytes:
+        raise DeliveryFileError(path, "wrong file type: binary content (NUL bytes in the header line), expected CSV "
+                                      "text")
     try:
         header_text = header_bytes.decode("utf-8").lstrip("\ufeff").rstrip("\r")
     except UnicodeDecodeError as e:
@@ -117,6 +127,28 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     if wrong_case:
         warnings.append(f"{path}: header {wrong_case} not in {header_case} case as the contract says; read anyway")
 
+    # ---- the records, counted from the bytes: every one must end up read or quarantined
+    phys, blank, span = _records(raw)
+    record_lines = phys[~blank][1:]  # physical line of every data record (the first non-blank line is the header)
+    record_span = span[~blank][1:]
+    n_records = len(record_lines)
+    problems: dict[int, tuple[str, str]] = {}  # line -> (value, reason), records not to be stored
+    too_long = record_span[:, 1] > MAX_RECORD_BYTES
+    for line, (start, length) in zip(record_lines[too_long], record_span[too_long]):
+        problems[int(line)] = (raw[start:start + 60].decode("utf-8", "replace"),
+                               f"record longer than {MAX_RECORD_BYTES:,} bytes: not read")
+    nul_at = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
+    if len(nul_at):
+        holders = np.unique(np.searchsorted(record_span[:, 0], nul_at, side="right") - 1)
+        holders = holders[holders >= 0]
+        if len(holders) > max(3, NUL_FILE_SHARE * n_records):
+            raise DeliveryFileError(path, f"wrong file type: binary content (NUL bytes in {len(holders):,} of "
+                                          f"{n_records:,} records), expected CSV text")
+        for i in holders:
+            start, length = record_span[i]
+            problems.setdefault(int(record_lines[i]), (raw[start:start + 60].decode("utf-8", "replace"),
+                                                       "NUL byte in the record"))
+
     con = duckdb.connect()
     try:
         cols = "{" + ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for h in header) + "}"
@@ -132,7 +164,7 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
         rel = con.sql(
             f"SELECT {', '.join(select)} FROM read_csv(?, columns={cols}, header=true, delim='{delim_sql}', quote='\"', escape='\"', "
             f"auto_detect=false, ignore_errors=true, store_rejects=true, rejects_table='rej', rejects_scan='rej_scan', "
-            f"null_padding=false, encoding='utf-8')", params=[path])
+            f"null_padding=false, encoding='utf-8', max_line_size={MAX_RECORD_BYTES + 1})", params=[path])
         df = rel.df()
         rej = con.sql("SELECT line, column_name, csv_line, error_type, error_message FROM rej ORDER BY line").df()
     except duckdb.Error as e:
@@ -140,37 +172,42 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     finally:
         con.close()
 
-    logical, blank = _logical_lines(raw)
     rejects = _empty_rejects()
     if len(rej):
         reason = rej["error_type"].map({
             "MISSING COLUMNS": "fewer fields than the header", "TOO MANY COLUMNS": "more fields than the header",
             "INVALID ENCODING": "undecodable bytes (not UTF-8)", "UNQUOTED VALUE": "malformed quoting",
+            "LINE SIZE OVER MAXIMUM": f"record longer than {MAX_RECORD_BYTES:,} bytes: not read",
         }).fillna(rej["error_type"].str.lower())
         rej_lines = rej["line"].astype("int64").to_numpy()
-        rej_lines = np.where(rej_lines <= len(logical), logical[np.minimum(rej_lines, len(logical)) - 1], rej_lines)
+        rej_lines = np.where(rej_lines <= len(phys), phys[np.minimum(rej_lines, len(phys)) - 1], rej_lines)
         rejects = pd.DataFrame({"line": rej_lines, "field": rej["column_name"].astype(object),
                                 "value": rej["csv_line"].astype(str).str.slice(0, 200), "reason": reason.to_numpy()})
         rejects = rejects.drop_duplicates("line")
         bad_enc = (rej["error_type"] == "INVALID ENCODING").sum()
-        n_lines = max(len(df) + len(rejects), 1)
-        if bad_enc > max(3, n_lines // 100):
+        if bad_enc > max(3, max(n_records, 1) // 100):
             raise DeliveryFileError(path, f"undecodable bytes: {bad_enc} lines are not valid UTF-8 (wrong encoding?)")
 
-    # line numbers of the rows the reader accepted: record starts minus header minus rejected lines
-    starts = logical[~blank][1:]
-    data_lines = starts[~np.isin(starts, rejects["line"].to_numpy())]
-    if len(data_lines) == len(df):
-        df["_line"] = data_lines.astype("int64")
-    else:  # should not happen; keep going with row order and say so
-        df["_line"] = np.arange(2, len(df) + 2, dtype="int64")
-        warnings.append(f"{path}: line numbers are row numbers (could not map rows to physical lines)")
+    # line numbers of the rows the reader returned: the records minus those it rejected or could not read
+    rejected = set(rejects["line"].tolist())
+    skipped = {ln for ln, (_, reason) in problems.items() if reason.startswith("record longer")}
+    data_lines = np.array([ln for ln in record_lines if ln not in rejected and ln not in skipped], dtype="int64")
+    if len(data_lines) != len(df):
+        raise DeliveryFileError(path, f"cannot account for every record: {n_records:,} records in the file, "
+                                      f"{len(df):,} rows read and {len(rejected | skipped):,} rejected")
+    df["_line"] = data_lines
+    # records not to be stored (too long, NUL bytes) go to quarantine with their line, whatever the reader made of them
+    extra = [(ln, v, r) for ln, (v, r) in problems.items() if ln not in rejected]
+    if extra:
+        df = df[~df["_line"].isin([ln for ln, _, _ in extra])].reset_index(drop=True)
+        rejects = pd.concat([rejects, pd.DataFrame({"line": [ln for ln, _, _ in extra], "field": None,
+                                                    "value": [v for _, v, _ in extra],
+                                                    "reason": [r for _, _, r in extra]})], ignore_index=True)
     df = df.rename(columns={h: want[h.lower()] for h in header if h.lower() in want})
     df = df[[c for c in want.values() if c in df.columns] + [c for c in df.columns if c.endswith("__date")] + ["_line"]]
-    rows_read = len(df) + len(rejects)
-    if rows_read == 0 and not allow_empty:
+    if n_records == 0 and not allow_empty:
         raise DeliveryFileError(path, "no data rows (header only): a registry delivery must not be empty")
-    return RawFile(path=path, frame=df, rows_read=rows_read, rejects=rejects, warnings=warnings)
+    return RawFile(path=path, frame=df, rows_read=n_records, rejects=rejects, warnings=warnings)
 
 
 def read_parquet_file(path: str, columns: dict[str, str], allow_empty: bool = False) -> RawFile:
@@ -183,13 +220,19 @@ def read_parquet_file(path: str, columns: dict[str, str], allow_empty: bool = Fa
         head = fh.read(4)
         fh.seek(-4, os.SEEK_END)
         tail = fh.read(4)
-    if head != b"PAR1" or tail != b"PAR1":
-        raise DeliveryFileError(path, "wrong file type: not a Parquet file (no PAR1 magic bytes)")
+    if head != b"PAR1":
+        raise DeliveryFileError(path, "wrong file type: not a Parquet file (no PAR1 magic bytes at the start)")
+    if tail != b"PAR1":
+        raise DeliveryFileError(path, "truncated or not a Parquet file (no PAR1 magic bytes at the end)")
     try:
-        schema = pq.read_schema(path)
+        meta = pq.read_metadata(path)
+        schema = meta.schema.to_arrow_schema()
     except Exception as e:  # noqa: BLE001 - pyarrow raises several types for corrupt files
-        raise DeliveryFileError(path, f"unreadable Parquet file: {e}") from None
+        raise DeliveryFileError(path, f"unreadable Parquet file (truncated or corrupt): {e}") from None
     names = schema.names
+    dups = sorted({n for n in names if names.count(n) > 1})
+    if dups:
+        raise DeliveryFileError(path, f"duplicated column names {dups}")
     missing = [c for c in columns if c not in names]
     if missing:
         raise DeliveryFileError(path, f"missing required column(s) {missing}")
@@ -203,15 +246,20 @@ def read_parquet_file(path: str, columns: dict[str, str], allow_empty: bool = Fa
     bad = [f"{c} is {schema.field(c).type}, expected {k}" for c, k in columns.items() if not check[k](schema.field(c).type)]
     if bad:
         raise DeliveryFileError(path, "wrong column type(s): " + "; ".join(bad))
+    n_records = int(meta.num_rows)  # from the file's own metadata, not from the reader
     con = duckdb.connect()
     try:
         sel = ", ".join(f"nullif(trim(\"{c}\"), '') AS \"{c}\"" if k == "str" else f'"{c}"' for c, k in columns.items())
-        df = con.sql(f"SELECT {sel}, (row_number() OVER ())::BIGINT AS _line FROM read_parquet(?)",
-                     params=[path]).df()
+        # the row's position in the file (1-based) is its 'line': file_row_number is the file's order, not the scan's
+        df = con.sql(f"SELECT {sel}, (file_row_number + 1)::BIGINT AS _line "
+                     f"FROM read_parquet(?, file_row_number = true) ORDER BY file_row_number", params=[path]).df()
     except duckdb.Error as e:
-        raise DeliveryFileError(path, f"unreadable Parquet file: {str(e).splitlines()[0]}") from None
+        raise DeliveryFileError(path, f"unreadable Parquet file (truncated or corrupt): {str(e).splitlines()[0]}") from None
     finally:
         con.close()
-    if len(df) == 0 and not allow_empty:
+    if len(df) != n_records:
+        raise DeliveryFileError(path, f"cannot account for every record: {n_records:,} rows in the file's metadata, "
+                                      f"{len(df):,} read")
+    if n_records == 0 and not allow_empty:
         raise DeliveryFileError(path, "no data rows: a registry delivery must not be empty")
-    return RawFile(path=path, frame=df, rows_read=len(df), rejects=_empty_rejects(), warnings=warnings)
+    return RawFile(path=path, frame=df, rows_read=n_records, rejects=_empty_rejects(), warnings=warnings)

@@ -49,6 +49,10 @@ class NoRegionReference(Exception):
     pass
 
 
+class WarehouseWriteError(RuntimeError):
+    """Writing to the warehouse failed (disk, lock): the platform's problem, not the delivery's. Rolled back."""
+
+
 @dataclass
 class FileReport:
     file: str
@@ -102,9 +106,9 @@ def _split(raw: RawFile, fails: pd.DataFrame, source: str, delivery: str,
     q_parts = []
     if len(raw.rejects):
         q_parts.append(raw.rejects.assign(file=raw.path))
-    bad = fails
-    if extra_bad is not None and len(extra_bad):
-        bad = pd.concat([bad, extra_bad], ignore_index=True)
+    bad = pd.concat([b for b in (fails, extra_bad, sc.too_long(df)) if b is not None and len(b)] or [fails],
+                    ignore_index=True)
+    bad["index"] = bad["index"].astype("int64")
     if len(bad):
         lines = df["_line"].to_numpy()[bad["index"].to_numpy()]
         q_parts.append(pd.DataFrame({"line": lines, "field": bad["field"].to_numpy(), "value": bad["value"].to_numpy(),
@@ -121,7 +125,8 @@ def _duplicates(df: pd.DataFrame, key: pd.Series, label: str) -> pd.DataFrame:
     """Second and later occurrences of a record id inside one delivery are quarantined."""
     dup = key.duplicated(keep="first") & key.notna()
     if not dup.any():
-        return pd.DataFrame(columns=["index", "field", "value", "reason"])
+        return pd.DataFrame({"index": pd.Series(dtype="int64"), "field": pd.Series(dtype=object),
+                             "value": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
     first_line = df.groupby(key)["_line"].transform("min")
     idx = np.flatnonzero(dup.to_numpy())
     return pd.DataFrame({"index": idx, "field": label, "value": key.to_numpy()[idx],
@@ -182,7 +187,24 @@ def _write(con: duckdb.DuckDBPyConnection, source: str, delivery: str, tables: l
     """Replace exactly this delivery's partition (all tables, quarantine, log) in one transaction.
 
     tables: (table, frame, WHERE clause selecting the rows to replace, value bound to its ?).
+    Before anything is written, every file's records (counted from the file itself) must equal its rows to store plus
+    its quarantined lines; otherwise nothing is written and the file is named.
     """
+    for f in files:
+        stored = sum(int((frame["file"] == f.file).sum()) for _, frame, _, _ in tables if len(frame))
+        quarantined = int(quarantine.loc[quarantine["file"] == f.file, "line"].nunique()) if len(quarantine) else 0
+        if stored + quarantined != f.rows_read:
+            raise DeliveryFileError(f.file, f"cannot account for every record: {f.rows_read:,} in the file, "
+                                            f"{stored:,} to store and {quarantined:,} quarantined")
+    try:
+        _replace(con, source, delivery, tables, quarantine, files, warnings)
+    except Exception as e:
+        raise WarehouseWriteError(f"writing {source} {delivery} to the warehouse failed (nothing was changed): "
+                                  f"{type(e).__name__}: {e}") from e
+
+
+def _replace(con: duckdb.DuckDBPyConnection, source: str, delivery: str, tables: list, quarantine: pd.DataFrame,
+             files: list[FileReport], warnings: list[str]) -> None:
     with wh.transaction(con):
         for table, frame, where, key in tables:
             con.execute(f"DELETE FROM {table} WHERE {where}", [key])
@@ -246,6 +268,14 @@ def ingest_region(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> I
     if not os.path.exists(path):
         return _absent("referensi", month, path)
     raw = read_csv_file(path, ",", ["kode", "nama", "tingkat", "kode_induk"], "lower", allow_empty=False)
+    # the reference is authoritative: one code with two meanings makes it ambiguous, so the file is refused (the
+    # previous reference stays); a row repeated word for word is only a duplicate (quarantined)
+    ref = raw.frame.drop_duplicates(["kode", "nama", "tingkat", "kode_induk"])
+    conflicting = ref.loc[ref["kode"].notna() & ref["kode"].duplicated(keep=False), "kode"]
+    if len(conflicting):
+        codes = sorted(set(conflicting))
+        raise DeliveryFileError(path, f"region code(s) with two meanings {codes[:5]}{' ...' if len(codes) > 5 else ''}:"
+                                      f" the reference is ambiguous")
     fails = sc.failures(sc.region_schema(), raw.frame)
     dup = _duplicates(raw.frame, raw.frame["kode"], "kode")
     ok, q = _split(raw, fails, "referensi", month, dup)
@@ -363,30 +393,52 @@ def ingest_regsosek(con: duckdb.DuckDBPyConnection, landing: str, month: str) ->
 
 
 # ------------------------------------------------------------------ consumption survey
-def latest_survey_year(landing: str, month: str) -> str | None:
+def survey_years(landing: str, month: str) -> list[str]:
+    """Survey years delivered up to the month's year, latest first."""
     year = int(month[:4])
-    years = sorted(int(os.path.basename(p)) for p in glob.glob(os.path.join(landing, "susenas", "*"))
-                   if os.path.basename(p).isdigit() and int(os.path.basename(p)) <= year)
-    return str(years[-1]) if years else None
+    return [str(y) for y in sorted((int(os.path.basename(p)) for p in glob.glob(os.path.join(landing, "susenas", "*"))
+                                    if os.path.basename(p).isdigit() and int(os.path.basename(p)) <= year),
+                                   reverse=True)]
 
 
 def ingest_susenas(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
-    year = latest_survey_year(landing, month)
-    if year is None:
+    """The latest usable survey year up to the month: a year whose file cannot be read, or whose every row is
+    quarantined, is skipped with a warning and the year before is used (the year used is in the note)."""
+    years = survey_years(landing, month)
+    if not years:
         return _absent("susenas", month, os.path.join(landing, "susenas", f"<= {month[:4]}"))
-    path = os.path.join(landing, "susenas", year, "susenas.parquet")
     villages, _ = reference_codes(con, month)
     cols = dict(KELUARGA_COLUMNS, pengeluaran_per_kapita="int")
-    raw = read_parquet_file(path, cols)
-    df = raw.frame
-    fails = sc.failures(sc.keluarga_schema(villages, with_consumption=True), df)
-    ok, q = _split(raw, fails, "susenas", month, _duplicates(df, df["id_keluarga"], "id_keluarga"))
-    out = _keluarga_frame(ok, path, month)
-    out["survey_year"] = year
-    files = [_report(raw, len(ok), q)]
-    _write(con, "susenas", month, [("sources.susenas", out, "survey_year = ?", year)], q, files, raw.warnings)
-    return IngestResult("susenas", month, True, files, _by_reason(q), raw.warnings,
-                        note=f"survey year {year}")
+    skipped: list[str] = []
+    first_error: DeliveryFileError | None = None
+    for year in years:
+        path = os.path.join(landing, "susenas", year, "susenas.parquet")
+        try:
+            raw = read_parquet_file(path, cols)
+        except DeliveryFileError as e:
+            first_error = first_error or e
+            skipped.append(f"{path}: unusable ({e.problem}); the survey year before is used")
+            continue
+        df = raw.frame
+        fails = sc.failures(sc.keluarga_schema(villages, with_consumption=True), df)
+        ok, q = _split(raw, fails, "susenas", month, _duplicates(df, df["id_keluarga"], "id_keluarga"))
+        if len(ok) == 0:
+            skipped.append(f"{path}: unusable (every row quarantined); the survey year before is used")
+            continue
+        out = _keluarga_frame(ok, path, month)
+        out["survey_year"] = year
+        files = [_report(raw, len(ok), q)]
+        warnings = skipped + raw.warnings
+        _write(con, "susenas", month, [("sources.susenas", out, "survey_year = ?", year)], q, files, warnings)
+        return IngestResult("susenas", month, True, files, _by_reason(q), warnings,
+                            note=f"survey year {year}")
+    raise first_error or DeliveryFileError(os.path.join(landing, "susenas"), "no usable survey year: "
+                                           + "; ".join(skipped))
+
+
+def latest_survey_year(landing: str, month: str) -> str | None:
+    years = survey_years(landing, month)
+    return years[0] if years else None
 
 
 # ------------------------------------------------------------------ administrative lists
@@ -417,6 +469,19 @@ SOURCES = ["dtks", "regsosek", "p3ke", "susenas", "dukcapil", "asn", "bpjstk"]
 
 
 def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str, source: str) -> IngestResult:
+    """Ingest one source's delivery. A problem no check foresaw still fails with the delivery named, never with a
+    bare traceback (and, like every failure, leaves the earlier data as it was: nothing is written)."""
+    try:
+        return _ingest(con, landing, month, source)
+    except (DeliveryFileError, NoRegionReference, WarehouseWriteError):
+        raise
+    except Exception as e:  # noqa: BLE001 - the safety net: name the delivery, keep the cause
+        where = os.path.join(landing, "referensi") if source == "referensi" else delivery_dir(
+            landing, {"dukcapil": "dukcapil", "asn": "asn", "bpjstk": "bpjstk"}.get(source, source), month)
+        raise DeliveryFileError(where, f"could not be ingested ({type(e).__name__}: {e})") from e
+
+
+def _ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str, source: str) -> IngestResult:
     if source == "referensi":
         return ingest_region(con, landing, month)
     if source == "dtks":

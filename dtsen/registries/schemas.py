@@ -102,7 +102,9 @@ def dtks_schema(villages: set[str], month_end: pd.Timestamp) -> pa.DataFrameSche
         "KKS": _col(code_in(BINARY, "KKS")),
         "BANK": _col(one_of(HIMBARA, "BANK")),
         "TGL_UPDATE": _col(),
-    }, checks=date_checks("TGL_LAHIR", "%d-%m-%Y", month_end) + date_checks("TGL_UPDATE", "%d-%m-%Y", month_end),
+    }, checks=date_checks("TGL_LAHIR", "%d-%m-%Y", month_end) + date_checks("TGL_UPDATE", "%d-%m-%Y", month_end)
+        + [pa.Check(lambda df: df["BANK"].isna() | ~_in_codes(df["KKS"], [0], ["0"]),
+                    error="BANK given while KKS = 0 (the contract: BANK empty when KKS = 0)")],
         strict=False, name="dtks")
 
 
@@ -202,6 +204,37 @@ CANONICAL_PERSON = pa.DataFrameSchema({
     "work": pa.Column("Int8", pa.Check.isin(sorted(WORK)), nullable=True),
     "desil_p3ke": pa.Column("Int8", pa.Check.isin([1, 2, 3, 4]), nullable=True),
 }, strict=False, name="canonical_person_record")
+
+
+# Longest text a field may hold (characters); a longer value quarantines its row (reason names the limit). Names and
+# addresses are generous, identifiers and codes short. Any other text field: DEFAULT_MAX_LENGTH.
+MAX_LENGTH = {"nama": 150, "alamat": 300, "tmp_lahir": 100, "nik": 40, "no_kk": 40, "id_dtks": 40, "id_keluarga": 40,
+              "id_keluarga_p3ke": 40, "id_individu_p3ke": 40, "kode_desa": 20, "kode_kemendagri": 20, "kode": 20,
+              "kode_induk": 20, "disbursement_id": 80}
+DEFAULT_MAX_LENGTH = 255
+
+
+def too_long(df: pd.DataFrame) -> pd.DataFrame:
+    """Text values over their column's MAX_LENGTH: index, field, value (its start), reason."""
+    parts = []
+    for c in df.columns:
+        if c.startswith("_") or c.endswith("__date") or df[c].dtype != object:
+            continue
+        limit = MAX_LENGTH.get(c.lower(), DEFAULT_MAX_LENGTH)
+        lengths = df[c].str.len()
+        bad = (lengths > limit).fillna(False).to_numpy()
+        if bad.any():
+            idx = bad.nonzero()[0]
+            parts.append(pd.DataFrame({"index": idx, "field": c,
+                                       "value": df[c].to_numpy()[idx].astype(str),
+                                       "reason": [f"{c} longer than {limit} characters ({n:,})"
+                                                  for n in lengths.to_numpy()[idx].astype(int)]}))
+    if not parts:
+        return pd.DataFrame({"index": pd.Series(dtype="int64"), "field": pd.Series(dtype=object),
+                             "value": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
+    out = pd.concat(parts, ignore_index=True)
+    out["value"] = out["value"].str.slice(0, 60) + "..."
+    return out
 
 
 def failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:

@@ -47,6 +47,7 @@ class RankResult:
     scored: pd.DataFrame
     evaluation: pd.DataFrame | None
     profile: pd.DataFrame  # per desil: predicted consumption and (with truth) the share truly in the bottom 40%
+    survey_year: str = ""  # the survey the PMT was fitted on (the latest usable one up to the snapshot's year)
 
 
 def rank_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | None = None,
@@ -82,4 +83,4 @@ def rank_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | N
             wh.insert_frame(con, "welfare.targeting_evaluation", evaluation)
     return RankResult(snapshot=month, model=model, model_id=model_id, families=len(families),
                       families_without_proxies=no_proxies, scored=scored, evaluation=evaluation,
-                      profile=desil_profile(scored, truth))
+                      profile=desil_profile(scored, truth), survey_year=str(survey["survey_year"].iloc[0]))
