@@ -103,7 +103,9 @@ class Driver(contextlib.AbstractContextManager):
             raise RuntimeError(f"sensor {name} is stopped: switch it on first")
         if self._state(sensor) is None:
             self.switch_on(name)
-        if is_under_min_interval(self._state(sensor), sensor):
+        # DTSEN_SENSOR_INTERVAL=0 means back to back; Dagster stores 0 as its default of 30 s, so it is read here
+        back_to_back = os.environ.get("DTSEN_SENSOR_INTERVAL", "").strip() == "0"
+        if not back_to_back and is_under_min_interval(self._state(sensor), sensor):
             raise RuntimeError(f"sensor {name} ticked less than its minimum interval ({sensor.min_interval_seconds} s) "
                                f"ago; set DTSEN_SENSOR_INTERVAL lower to tick it back to back")
         errors = [e for e in _process_tick_generator(
