@@ -107,8 +107,10 @@ class EvaluationConfig(dg.Config):
           partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
           kinds={"duckdb", "splink"}, pool="duckdb_writer",
           description="Pairwise precision/recall/F1 and B-cubed of the DTSEN linkage against the synthetic ground "
-                      "truth, beside the NIK-only join and a generic Splink set-up (dtsen.linkage_evaluation); "
-                      "Splink charts as HTML. Skipped when the landing folder has no truth/.")
+                      "truth, beside the NIK-only join (and, with config generic_baseline, a generic Splink set-up); "
+                      "misses and false merges by kind (twins, NIK missing, name variant, moved, NIK typo, "
+                      "chaining), the precision/recall curve as a PNG with the chosen threshold marked, Splink's "
+                      "charts as HTML (dtsen.linkage_evaluation). Skipped when the landing folder has no truth/.")
 def linkage_evaluation(context: dg.AssetExecutionContext, config: EvaluationConfig, warehouse: WarehouseResource,
                        landing: LandingResource) -> dg.MaterializeResult:
     month = context.partition_key

@@ -17,6 +17,7 @@ import contextlib
 import logging
 import os
 import sys
+import time
 from pathlib import Path
 from typing import Iterator
 
@@ -31,6 +32,7 @@ from dagster._core.workspace.context import WorkspaceProcessContext
 from dagster._core.workspace.load_target import WorkspaceFileTarget
 from dagster._daemon.sensor import (  # the sensor daemon's tick, as the daemon runs it
     _process_tick_generator,
+    get_elapsed,
     is_under_min_interval,
 )
 from dagster._utils.hosted_user_process import recon_job_from_origin
@@ -38,6 +40,7 @@ from dagster._utils.hosted_user_process import recon_job_from_origin
 REPO = Path(__file__).resolve().parent.parent
 WORKSPACE_FILE = REPO / "workspace.yaml"
 LOCATION = "dtsen"
+MAX_WAIT_SECONDS = 2  # back to back: a sensor whose minimum interval is this short is waited for
 
 log = logging.getLogger("dtsen.driver")
 
@@ -103,18 +106,27 @@ class Driver(contextlib.AbstractContextManager):
             raise RuntimeError(f"sensor {name} is stopped: switch it on first")
         if self._state(sensor) is None:
             self.switch_on(name)
-        # DTSEN_SENSOR_INTERVAL=0 means back to back; Dagster stores 0 as its default of 30 s, so it is read here
-        back_to_back = os.environ.get("DTSEN_SENSOR_INTERVAL", "").strip() == "0"
-        if not back_to_back and is_under_min_interval(self._state(sensor), sensor):
-            raise RuntimeError(f"sensor {name} ticked less than its minimum interval ({sensor.min_interval_seconds} s) "
-                               f"ago; set DTSEN_SENSOR_INTERVAL lower to tick it back to back")
+        if is_under_min_interval(self._state(sensor), sensor):
+            # the daemon would skip this tick; back to back (DTSEN_SENSOR_INTERVAL=0, a 1 s interval) waits it out
+            wait = sensor.min_interval_seconds - (get_elapsed(self._state(sensor)) or 0)
+            if sensor.min_interval_seconds > MAX_WAIT_SECONDS:
+                raise RuntimeError(f"sensor {name} ticked less than its minimum interval ({sensor.min_interval_seconds} "
+                                   f"s) ago; set DTSEN_SENSOR_INTERVAL=0 to tick it back to back")
+            time.sleep(max(wait, 0) + 0.05)
+        before = self._latest_tick(sensor)
         errors = [e for e in _process_tick_generator(
             self._ctx, log, sensor, self._state(sensor), None,
             self.instance.get_tick_retention_settings(InstigatorType.SENSOR), None) if e is not None]
         if errors:
             raise RuntimeError(f"sensor {name} failed: {errors[0].to_string()}")
+        tick = self._latest_tick(sensor)
+        if tick is None or (before is not None and tick.tick_id == before.tick_id):
+            raise RuntimeError(f"sensor {name} was not evaluated (the daemon's tick was skipped)")
+        return list(tick.run_ids)
+
+    def _latest_tick(self, sensor: RemoteSensor):
         ticks = self.instance.get_ticks(sensor.get_remote_origin_id(), sensor.selector_id, limit=1)
-        return list(ticks[0].run_ids) if ticks else []
+        return ticks[0] if ticks else None
 
     # ---- runs
     def launch(self, job_name: str, partition: str, tags: dict[str, str] | None = None) -> str:

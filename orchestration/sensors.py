@@ -35,7 +35,8 @@ from orchestration.jobs import disbursement_job, monthly_pipeline, reconciliatio
 from orchestration.partitions import month_problem
 from orchestration.resources import LandingResource
 
-INTERVAL = int(os.environ.get("DTSEN_SENSOR_INTERVAL", "60"))
+# 0 means back to back (the demo, `dtsen run`, tests): Dagster reads 0 as its default of 30 s, so it becomes 1 s
+INTERVAL = max(int(os.environ.get("DTSEN_SENSOR_INTERVAL", "60")), 1)
 
 SOURCE_ASSET = {spec.source: spec.asset for spec in SPECS}  # landing folder -> asset sources/<asset>
 

@@ -57,6 +57,19 @@ EM_RULES = [
     "l.birth_date = r.birth_date AND l.village_code = r.village_code",
 ]
 
+
+def damerau_within(a: str, b: str, k: int) -> str:
+    """damerau_levenshtein(a, b) <= k, computed cheaply: DuckDB's Damerau-Levenshtein costs about five plain
+    Levenshteins, and levenshtein >= damerau >= levenshtein / 2 (a transposition is two plain edits), so the plain
+    distance decides most pairs and the Damerau one runs only between k and 2k."""
+    return f"(levenshtein({a}, {b}) <= {k} OR (levenshtein({a}, {b}) <= {2 * k} AND damerau_levenshtein({a}, {b}) <= {k}))"
+
+
+def damerau_beyond(a: str, b: str, k: int) -> str:
+    """damerau_levenshtein(a, b) > k, computed as `damerau_within` is."""
+    return f"(levenshtein({a}, {b}) > {k} AND (levenshtein({a}, {b}) > {2 * k} OR damerau_levenshtein({a}, {b}) > {k}))"
+
+
 # both names have the same number of tokens (2+), all but one equal, and the differing tokens are not typos
 # of each other: the signature of siblings and twins (given names differ, family name shared)
 _DIFF_L = "array_to_string(list_filter(name_tokens_l, lambda x: NOT list_contains(name_tokens_r, x)), ' ')"
@@ -103,7 +116,7 @@ NAME_UNRELATED = ("(len(name_keys_l) > 0 AND len(name_keys_r) > 0 "
 NAME_SAME = "(name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r)"
 # the same name up to one typo or the spelling of its tokens, or shortened or abbreviated: a NIK serial typo keeps the
 # person's name, twins have two given names
-NAME_TYPO_EQUAL = (f"({NAME_SAME} OR {TOKENS_FUZZY_EQUAL} OR damerau_levenshtein(name_norm_l, name_norm_r) <= 1 "
+NAME_TYPO_EQUAL = (f"({NAME_SAME} OR {TOKENS_FUZZY_EQUAL} OR " + damerau_within("name_norm_l", "name_norm_r", 1) + " "
                    f"OR {WITHIN_PLAIN} OR {ABBREVIATED})")
 # Family-level fields only count as evidence for the same person when the name agrees (exactly, as a typo,
 # phonetically, in another token order, shortened or abbreviated, but not when one given name clearly differs) and the
@@ -111,18 +124,19 @@ NAME_TYPO_EQUAL = (f"({NAME_SAME} OR {TOKENS_FUZZY_EQUAL} OR damerau_levenshtein
 # date.
 NAME_AGREES = ("((name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r "
                "OR name_phonetic_l = name_phonetic_r OR jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94 "
-               f"OR damerau_levenshtein(name_norm_l, name_norm_r) <= 2 OR {WITHIN_PLAIN} OR {ABBREVIATED}) "
+               f"OR {damerau_within('name_norm_l', 'name_norm_r', 2)} OR {WITHIN_PLAIN} OR {ABBREVIATED}) "
                f"AND NOT ({ONE_TOKEN_DIFFERS}))")
 DOB_CLOSE = ("(birth_date_l IS NULL OR birth_date_r IS NULL OR birth_year_l = birth_year_r "
              "OR (abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r))")
-NAME_AND_DOB_AGREE = f"({NAME_AGREES} AND {DOB_CLOSE})"
+# its negation as DuckDB evaluates it fastest (the cheap date first; a third less time than NOT (...) on 2 M pairs)
+NAME_OR_DOB_DISAGREE = f"(NOT {DOB_CLOSE} OR NOT {NAME_AGREES})"
 # two records whose NIKs say two people: only the serial differs and the names differ (twins, same-day births), or
 # both NIKs agree with their own records' birth dates and sex and differ in the date part (two birth dates) or by three
 # edits or more (two typos of one NIK are at most two edits apart). No cluster may hold such a pair (clusters.py).
 NIK_CONFLICT = ("(nik_l <> nik_r AND ("
                 f"(nik12_l = nik12_r AND NOT {NAME_TYPO_EQUAL}) "
                 "OR (nik_consistent_l AND nik_consistent_r AND (substr(nik_l, 7, 6) <> substr(nik_r, 7, 6) "
-                "OR damerau_levenshtein(nik_l, nik_r) >= 3))))")
+                f"OR {damerau_beyond('nik_l', 'nik_r', 2)}))))")
 PAIR_COLUMNS = ["nik", "nik12", "nik_consistent", "name_norm", "name_concat", "name_sorted", "name_tokens",
                 "name_phonetic", "name_keys", "name_abbrevs"]
 
@@ -205,7 +219,7 @@ def name_comparison(tf: bool = False) -> dict:
         _level(ONE_TOKEN_DIFFERS, "one given name clearly differs (siblings)", bf=ONE_GIVEN_NAME_DIFFERS_BF),
         _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94", "Jaro-Winkler >= 0.94"),
         _level(TOKENS_FUZZY_EQUAL, "same tokens in any order, up to spelling"),
-        _level("damerau_levenshtein(name_norm_l, name_norm_r) <= 2", "at most two typos"),
+        _level(damerau_within("name_norm_l", "name_norm_r", 2), "at most two typos"),
         _level(ABBREVIATED, "tokens abbreviated (A. for AHMAD, KMG. for KOMANG)"),
         _level(WITHIN_PLAIN, "tokens of one within the other, up to spelling"),
         _level("name_phonetic_l = name_phonetic_r", "phonetic skeleton equal"),
@@ -239,7 +253,7 @@ def family_comparison(u: dict[str, float] | None = None) -> dict:
     u = u or {}
     return {"output_column_name": "family", "comparison_description": "KK: family evidence, counted only when the name "
             "agrees and the birth dates are close (otherwise treated as missing)", "comparison_levels": [
-                _level(f"no_kk_l IS NULL OR no_kk_r IS NULL OR NOT {NAME_AND_DOB_AGREE}",
+                _level(f"no_kk_l IS NULL OR no_kk_r IS NULL OR {NAME_OR_DOB_DISAGREE}",
                        "missing, or name/birth date disagree", null=True),
                 _fixed_u(_level("no_kk_l = no_kk_r", "same KK"), u.get("same")),
                 _fixed_u(_level("ELSE", "different KK"), u.get("else")),
@@ -250,7 +264,7 @@ def location_comparison(u: dict[str, float] | None = None) -> dict:
     u = u or {}
     return {"output_column_name": "location", "comparison_description": "region: family evidence, counted only when "
             "the name agrees and the birth dates are close (otherwise treated as missing)", "comparison_levels": [
-                _level(f"village_code_l IS NULL OR village_code_r IS NULL OR NOT {NAME_AND_DOB_AGREE}",
+                _level(f"village_code_l IS NULL OR village_code_r IS NULL OR {NAME_OR_DOB_DISAGREE}",
                        "missing, or name/birth date disagree", null=True),
                 _fixed_u(_level("village_code_l = village_code_r", "same village"), u.get("village")),
                 _fixed_u(_level("district_code_l = district_code_r", "same district"), u.get("district")),

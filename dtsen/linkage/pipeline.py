@@ -249,11 +249,12 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection, links: str) -> tuple[dict, np
 
 
 def write_clusters(con: duckdb.DuckDBPyConnection, roots: np.ndarray, table: str) -> None:
-    """Temp table `table` (source, record_id, cluster = the smallest source:record_id of the cluster)."""
+    """Temp table `table` (source, record_id, cluster = the smallest source:record_id of the cluster, idx = the
+    record's place in (source, record_id) order, from 0)."""
     con.register("_roots_df", pd.DataFrame({"idx": np.arange(len(roots), dtype=np.int64), "root": roots}))
     try:
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
-                        SELECT r.source, r.record_id, k.source || ':' || k.record_id AS cluster
+                        SELECT r.source, r.record_id, k.source || ':' || k.record_id AS cluster, r.idx
                         FROM _roots_df x JOIN _rec_idx r ON r.idx = x.idx JOIN _rec_idx k ON k.idx = x.root""")
     finally:
         con.unregister("_roots_df")
@@ -304,7 +305,7 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     # everything from here stays in DuckDB (temp tables): no whole-table frames on the hot path
     t = time.perf_counter()
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _records AS
-        SELECT (row_number() OVER (ORDER BY r.source, r.record_id))::BIGINT AS rid, i.id AS person_id, c.cluster, r.*
+        SELECT c.idx + 1 AS rid, i.id AS person_id, c.cluster, r.*
         FROM {records_rel} r JOIN _clusters c USING (source, record_id) JOIN _ids_person i ON i.grp = c.cluster""")
     con.execute(f"CREATE OR REPLACE TEMP TABLE _family_groups AS SELECT person_id AS item, family_key AS grp "
                 f"FROM ({family_keys_sql('_records')})")

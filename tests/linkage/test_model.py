@@ -85,3 +85,31 @@ def test_siblings_given_names_clearly_differ():
 ])
 def test_nik_conflicts(a, b, nik_a, nik_b, dob_a, dob_b, conflict):
     assert holds(pair(a, b, nik_a, nik_b, dob_a, dob_b), lm.NIK_CONFLICT) is conflict
+
+
+def test_cheap_damerau_bounds_equal_damerau_levenshtein():
+    """`damerau_within`/`damerau_beyond` skip DuckDB's slow Damerau-Levenshtein where plain Levenshtein decides;
+    they must agree with it on every pair, transpositions and empty strings included."""
+    con = duckdb.connect()
+    words = ["", "A", "AB", "BA", "ABC", "ACB", "BAC", "CBA", "ABCD", "BADC", "DCBA", "ABDC", "AAB", "ABAB", "BABA",
+             "SITI", "STII", "ISTI", "SITTI", "STI", "TARNO", "KARNO", "TRANO", "ANWAR", "NAWAR", "ANWRA", "NWARA",
+             "1105011310630001", "1105011310630010", "1150011310630001", "8107011501550081", "1807011501550001"]
+    con.execute("CREATE TABLE w AS SELECT unnest(?) AS x", [words])
+    for k in (1, 2, 3):
+        wrong = con.execute(f"""SELECT count(*) FROM w a, w b WHERE
+            ({lm.damerau_within('a.x', 'b.x', k)}) IS DISTINCT FROM (damerau_levenshtein(a.x, b.x) <= {k})
+            OR ({lm.damerau_beyond('a.x', 'b.x', k)}) IS DISTINCT FROM (damerau_levenshtein(a.x, b.x) > {k})""").fetchall()
+        assert wrong == [(0,)], k
+
+
+def test_saved_model_uses_the_comparison_sql_of_the_code():
+    """The trained model carries its levels' SQL; it must be the code's (a level rewritten for speed or meaning
+    without the saved model following would score with the old SQL)."""
+    import json
+
+    saved = {c["output_column_name"]: c for c in json.loads(lm.MODEL_PATH.read_text())["comparisons"]}
+    for comp in lm.dtsen_settings()["comparisons"]:
+        levels = saved[comp["output_column_name"]]["comparison_levels"]
+        assert [(lv["label_for_charts"], lv["sql_condition"]) for lv in levels] == \
+               [(lv["label_for_charts"], lv["sql_condition"]) for lv in comp["comparison_levels"]], \
+               comp["output_column_name"]
