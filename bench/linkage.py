@@ -50,6 +50,9 @@ def main() -> None:
         con.execute(f"SET temp_directory = '{os.path.join(tmp, 'spill')}'")
         for s in ["referensi", "dtks", "regsosek", "p3ke"]:
             ingest(con, landing, month, s)
+        con.close()  # the pipeline's linkage asset opens its own connection, with nothing cached from ingestion
+        con = wh.connect(os.path.join(tmp, "w.duckdb"), threads=2, memory_limit="4GB")
+        con.execute(f"SET temp_directory = '{os.path.join(tmp, 'spill')}'")
         rss_before = peak_mb()
         t0 = time.perf_counter()
         model = (train_model(con, month, os.path.join(tmp, "model.json"), seed=args.seed) if args.train
