@@ -123,6 +123,27 @@ def test_switching_the_sensors_on_after_the_demo_requests_nothing(demo, driver):
     assert driver.queued() == []
 
 
+def test_february_routes_januarys_non_collectors_to_pt_pos(demo):
+    """The demo's cycle: January's payment files, the bank/PT Pos reconciliation files taken in by the sensor, and
+    February's lists send exactly the families that collected nothing at a bank in January to PT Pos."""
+    _, data, _ = demo
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        rows = con.execute("SELECT * FROM disbursement.payment_row WHERE period = '2025-02'").df()
+        missed = set(con.execute("""SELECT p.family_id FROM disbursement.payment_row p
+            JOIN disbursement.reconciliation r USING (disbursement_id)
+            WHERE p.period = '2025-01' AND p.channel IN ('BRI','BNI','MANDIRI','BTN','BSI')
+            GROUP BY p.family_id HAVING NOT bool_or(r.status = 'DIAMBIL')""").df()["family_id"])
+    finally:
+        con.close()
+    assert set(rows["program"]) == {"PBI", "SEMBAKO"}  # no PKH tranche in February
+    moved = rows[rows["routing_reason"].str.contains("previous_not_collected")]
+    assert len(moved) > 0 and (moved["channel"] == "POS").all()
+    assert set(moved["family_id"]) == missed & set(rows["family_id"])
+    files = sorted(p.name for p in (data / "disbursement" / "2025-02").rglob("*.csv"))
+    assert "sembako_pos.v1.csv" in files and not any(f.startswith("pkh_") for f in files)
+
+
 def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver):
     home, data, _ = demo
     before = {m: _crosswalk(data, m) for m in MONTHS}
@@ -136,6 +157,10 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
         proc = _cli(home, "run", "--landing", str(data / "landing"), "--month", month, "--warehouse",
                     str(data / "warehouse.duckdb"))
         assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+        # what the command tells its user: each source's counts, where the warehouse is, the key warning
+        assert "sources/dtks" in proc.stdout and "quarantined" in proc.stdout
+        assert str(data / "warehouse.duckdb") in proc.stdout
+        assert "DTSEN_PSEUDONYM_KEY is not set" in proc.stderr  # on the console, not only in dbt's log
         assert _crosswalk(data, month) == before[month], f"{month}: ids changed on a rerun"
         assert _catalogue_month(data) == "2025-03"  # analysts stay on the latest month while a rerun runs
         driver.switch_on("disbursement_sensor")

@@ -3,7 +3,6 @@ import shutil
 from datetime import datetime, timezone
 
 import dagster as dg
-import duckdb
 import pytest
 
 from dtsen.deliveries import scan
@@ -123,44 +122,6 @@ def test_reconciliation_sensor_new_same_and_corrected(tmp_path):
 
 
 @pytest.mark.slow
-def test_two_month_cycle_reroutes_non_collectors(small_landing, tmp_path):
-    """Month 1 through the pipeline, the disbursement sensor's run, simulated reconciliation and the reconciliation
-    sensor's run; month 2's lists send the families that did not collect to PT Pos."""
-    from dtsen.runner import _definitions, execute, tick as run_tick
-    from dtsen.synth.rekon import simulate_reconciliation
-
-    from tests.conftest import NO_GENERIC_BASELINE
-
-    land = tmp_path / "landing"
-    shutil.copytree(small_landing, land)
-    wh = str(tmp_path / "warehouse.duckdb")
-    d = _definitions(str(land), wh)
-    instance = dg.DagsterInstance.ephemeral()
-    cursors = {}
-    for month in ("2025-01", "2025-02"):
-        assert execute(d, "monthly_pipeline", month, wh, instance, NO_GENERIC_BASELINE).success
-        runs = run_tick(d, "disbursement_sensor", instance, cursors, wh)
-        assert [r.month for r in runs] == [month] and runs[0].success, [r.errors for r in runs]
-        assert run_tick(d, "disbursement_sensor", instance, cursors, wh) == []  # once per materialisation
-        simulate_reconciliation(str(tmp_path / "disbursement"), str(land), month, seed=3)
-        rec = run_tick(d, "reconciliation_sensor", instance, cursors, wh)
-        assert [r.month for r in rec] == [month] and rec[0].success
-        assert "disbursement/absorption" in rec[0].materialized
-    con = duckdb.connect(wh, read_only=True)
-    rows = con.execute("SELECT * FROM disbursement.payment_row WHERE period = '2025-02'").df()
-    assert set(rows["program"]) == {"PBI", "SEMBAKO"}  # no PKH tranche in February
-    moved = rows[rows["routing_reason"].str.contains("previous_not_collected")]
-    assert len(moved) > 0 and (moved["channel"] == "POS").all()
-    missed = set(con.execute("""SELECT p.family_id FROM disbursement.payment_row p
-        JOIN disbursement.reconciliation r USING (disbursement_id)
-        WHERE p.period = '2025-01' AND p.channel IN ('BRI','BNI','MANDIRI','BTN','BSI')
-        GROUP BY p.family_id HAVING NOT bool_or(r.status = 'DIAMBIL')""").df()["family_id"])
-    assert set(moved["family_id"]) == missed & set(rows["family_id"])
-    files = sorted(p.name for p in (tmp_path / "disbursement" / "2025-02").rglob("*.csv"))
-    assert "sembako_pos.v1.csv" in files and not any(f.startswith("pkh_") for f in files)
-    con.close()
-
-
 def test_disbursement_sensor_waits_for_fresh_marts_with_passing_checks(tmp_path):
     from assets.disbursement import eligibility_keys
 

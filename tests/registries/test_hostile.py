@@ -333,7 +333,7 @@ def test_fuzzed_deliveries_fail_cleanly_or_reconcile_exactly(fuzz_base, tmp_path
     landing, base_db = fuzz_base
     rnd = random.Random(20261201)
     outcomes = {"reconciled": 0, "file error": 0}
-    cases = 240
+    cases = 200  # a few hundred mutations, ~0.25 s each
     for case in range(cases):
         source = rnd.choice(sorted(TARGETS))
         kind = rnd.choice(MUTATIONS)
@@ -370,4 +370,4 @@ def test_fuzzed_deliveries_fail_cleanly_or_reconcile_exactly(fuzz_base, tmp_path
         finally:
             path.write_bytes(original)
     assert sum(outcomes.values()) == cases
-    assert outcomes["reconciled"] > 30 and outcomes["file error"] > 30, outcomes
+    assert outcomes["reconciled"] > 25 and outcomes["file error"] > 25, outcomes
