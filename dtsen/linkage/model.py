@@ -111,7 +111,7 @@ ABBREVIATED = (f"((len(name_abbrevs_l) > 0 OR len(name_abbrevs_r) > 0) AND {TOKE
 # within, and nothing abbreviated (an abbreviation must be covered: ABBREVIATED): FRANS. is not FERDINAND
 WITHIN_PLAIN = f"({TOKENS_FUZZY_WITHIN} AND len(name_abbrevs_l) = 0 AND len(name_abbrevs_r) = 0)"
 # no token of one name sounds like any token of the other: another person's name altogether
-NAME_UNRELATED = ("(len(name_keys_l) > 0 AND len(name_keys_r) > 0 "
+NAME_UNRELATED = ("(name_norm_l <> name_norm_r AND len(name_keys_l) > 0 AND len(name_keys_r) > 0 "
                   "AND len(list_intersect(name_keys_l, name_keys_r)) = 0)")
 # the same name, written the same (up to spaces and token order): what tells a NIK typo from twins
 NAME_SAME = "(name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r)"
