@@ -210,7 +210,9 @@ def run_month(landing: str, month: str, warehouse: str | None = None) -> int:
         instance = persistent_instance()
         with Driver(instance) as driver:
             run_id = driver.launch("monthly_pipeline", month, tags={"dtsen/launched_by": "dtsen run"})
-            driver.execute(run_id, _log_file(warehouse_file, "monthly_pipeline", month))
+            print(f"monthly_pipeline {month}: run {run_id} (steps as they run; the full log in "
+                  f"{_log_file(warehouse_file, 'monthly_pipeline', month)})", flush=True)
+            driver.execute(run_id, _log_file(warehouse_file, "monthly_pipeline", month), progress=sys.stdout)
             run = collect_run(instance, run_id, month)
     print_summary(run, warehouse_file, out=sys.stdout if run.success else sys.stderr)
     return 0 if run.success else 1
@@ -311,7 +313,8 @@ def _demo_month(driver, instance, outbox: str, landing: str, warehouse: str, dis
         for run_id in driver.tick(sensor):
             r = instance.get_run_by_id(run_id)
             month = r.tags.get("dagster/partition", m)
-            driver.execute(run_id, os.path.join(logs, f"{r.job_name}-{month}.log"))
+            print(f"  {r.job_name} {month}: run {run_id}", flush=True)
+            driver.execute(run_id, os.path.join(logs, f"{r.job_name}-{month}.log"), progress=sys.stdout)
             out.append(collect_run(instance, run_id, month))
         return out
 

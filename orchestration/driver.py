@@ -19,7 +19,7 @@ import os
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Iterator, TextIO
 
 import dagster as dg
 from dagster._core.events import DagsterEvent, DagsterEventType
@@ -150,15 +150,19 @@ class Driver(contextlib.AbstractContextManager):
         runs = self.instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
         return [r.run_id for r in sorted(runs, key=lambda r: self.instance.get_run_record_by_id(r.run_id).create_timestamp)]
 
-    def execute(self, run_id: str, log_file: str | None = None) -> dg.DagsterRun:
+    def execute(self, run_id: str, log_file: str | None = None, progress: TextIO | None = None) -> dg.DagsterRun:
         """Dequeue the run and execute it in this process; returns the finished run. Console output of the run
-        (dbt's log, Dagster's console logger) goes to log_file when given."""
+        (dbt's log, Dagster's console logger) goes to log_file when given; each step's start and end (elapsed
+        time, counts) to `progress` when given."""
+        from orchestration.progress import RunProgress
+
         run = self.instance.get_run_by_id(run_id)
         if run.status == DagsterRunStatus.QUEUED:
             self.instance.report_dagster_event(DagsterEvent(event_type_value=DagsterEventType.RUN_STARTING.value,
                                                             job_name=run.job_name), run_id=run_id)  # dequeued
             run = self.instance.get_run_by_id(run_id)
-        with _redirected(log_file):
+        watch = RunProgress(self.instance, run_id, progress) if progress is not None else contextlib.nullcontext()
+        with watch, _redirected(log_file):
             execute_run(recon_job_from_origin(run.job_code_origin), run, self.instance)
         return self.instance.get_run_by_id(run_id)
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from datetime import datetime, timezone
 
 import dagster as dg
@@ -27,6 +28,9 @@ def first_month() -> str:
 monthly_partitions = dg.MonthlyPartitionsDefinition(start_date=first_month(), fmt="%Y-%m", end_offset=0)
 
 # every partitioned asset (Python and dbt) runs one month per run: the pipeline builds one snapshot at a time
+# `backfill_policy` is a beta parameter of @asset: known and chosen, so its warning (printed once per asset by every
+# process that loads the code location, the code server included) is not repeated on the operator's console
+warnings.filterwarnings("ignore", message=".*`backfill_policy`.*is currently in beta.*")
 one_month_per_run = dg.BackfillPolicy.multi_run(1)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import signal
 import socket
@@ -161,6 +162,9 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
         assert "sources/dtks" in proc.stdout and "quarantined" in proc.stdout
         assert str(data / "warehouse.duckdb") in proc.stdout
         assert "DTSEN_PSEUDONYM_KEY is not set" in proc.stderr  # on the console, not only in dbt's log
+        # progress while it runs: each step as it starts and ends, with its time and what it built
+        assert re.search(r"\] start  \S+", proc.stdout) and re.search(r"\] done   \S+ \(\d+\.\d s\)", proc.stdout)
+        assert re.search(r"sources/dtks \(rows_accepted [\d,]+\)", proc.stdout), proc.stdout[-2000:]
         assert _crosswalk(data, month) == before[month], f"{month}: ids changed on a rerun"
         assert _catalogue_month(data) == "2025-03"  # analysts stay on the latest month while a rerun runs
         driver.switch_on("disbursement_sensor")
