@@ -50,6 +50,7 @@ class RunProgress(threading.Thread):
         self._cursor: str | None = None
         self._step_started: dict[str, float] = {}
         self._built: dict[str, int] = {}
+        self._broken = False
         self._t0 = time.time()  # event timestamps are wall-clock seconds
 
     def __enter__(self) -> "RunProgress":
@@ -59,16 +60,26 @@ class RunProgress(threading.Thread):
     def __exit__(self, *exc) -> bool:
         self._stop_event.set()
         self.join(timeout=30)
-        self.poll()  # whatever arrived after the last poll
+        if not self.is_alive():
+            self._safe_poll()  # whatever arrived after the last poll
         return False
 
     def run(self) -> None:
         while not self._stop_event.wait(self.interval):
-            try:
-                self.poll()
-            except Exception as e:  # the console line is a courtesy: never fail the run for it
-                self.out.write(f"  (progress unavailable: {e})\n")
+            if not self._safe_poll():
                 return
+
+    def _safe_poll(self) -> bool:
+        """Poll; the console lines are a courtesy, so a failure to read them never fails the run."""
+        if self._broken:
+            return False
+        try:
+            self.poll()
+            return True
+        except Exception as e:
+            self._broken = True
+            self.out.write(f"  (progress unavailable: {e})\n")
+            return False
 
     def poll(self) -> None:
         while True:

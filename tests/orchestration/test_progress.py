@@ -61,3 +61,14 @@ def test_a_failed_step_is_named():
 @pytest.mark.parametrize("interval", [0.01, 5.0])
 def test_nothing_is_lost_whatever_the_polling_interval(interval):
     assert _run([demo_source, demo_mart], interval=interval).count("] done") == 2
+
+
+def test_an_unreadable_event_log_never_fails_the_run():
+    class Broken:
+        def get_records_for_run(self, *a, **k):
+            raise OSError("event log unavailable")
+
+    out = io.StringIO()
+    with RunProgress(Broken(), str(uuid.uuid4()), out, interval=0.01):
+        time.sleep(0.1)
+    assert out.getvalue().count("progress unavailable") == 1, out.getvalue()
