@@ -2,7 +2,7 @@
 component holds records that cannot be one person, a constrained re-clustering that keeps the strongest evidence.
 
 A component cannot be one person when it holds two records whose NIKs say two people (`conflicts`: computed by the
-caller, see `pipeline.nik_conflicts_sql`), or more records of one source delivery than a person has there
+caller, see `pipeline.nik_conflicts`), or more records of one source delivery than a person has there
 (`max_per_source`: one record, plus duplicate registrations). Such a component is rebuilt from its own links in
 descending match probability (ties by record index, so the result is deterministic), skipping every union that
 would put two conflicting records, or too many records of one source, into one cluster. Chaining through a third

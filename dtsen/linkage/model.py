@@ -414,6 +414,7 @@ def pairs_sql(table: str) -> str:
 
 
 NIK_PRIOR_RULE = "l.nik = r.nik AND l.birth_date = r.birth_date"
+NIK_PRIOR = ("nik + birth date", NIK_PRIOR_RULE, 0.85)  # (label, rule, its recall, measured)
 MIN_PRIOR_PAIRS = 10  # a deterministic rule that finds fewer pairs says nothing about the prior
 
 
@@ -433,13 +434,13 @@ def prior_rules(settings: dict) -> list[tuple[str, str, float]]:
     dob = _level_m(settings, "birth_date", ("exact",))
     place = _level_m(settings, "location", ("same village", "same district"))
     recall = max(min(name * dob * (place or 0.9), 0.95), 0.05)
-    return [("nik + birth date", NIK_PRIOR_RULE, 0.85),
+    return [NIK_PRIOR,
             ("name + birth date + district",
              "l.name_norm = r.name_norm AND l.birth_date = r.birth_date AND l.district_code = r.district_code",
              round(recall, 4))]
 
 
-def _rule_pairs(con: duckdb.DuckDBPyConnection, relation: str, rule: str) -> int:
+def rule_pairs(con: duckdb.DuckDBPyConnection, relation: str, rule: str) -> int:
     """Pairs a conjunction of equalities `l.x = r.x AND ...` finds (sum of n(n-1)/2 over its key groups)."""
     cols = [part.split("=")[0].strip()[2:] for part in rule.split(" AND ")]
     key = ", ".join(cols)
@@ -457,8 +458,8 @@ def estimate_prior(linker, con: duckdb.DuckDBPyConnection, relation: str,
     scaled to this data's size (pairs grow with the square of the records, true pairs with the records). Never 0:
     a run does not fail for want of NIKs."""
     saved = linker._settings_obj._probability_two_random_records_match
-    for label, rule, recall in rules or [("nik + birth date", NIK_PRIOR_RULE, 0.85)]:
-        n = _rule_pairs(con, relation, rule)
+    for label, rule, recall in rules or [NIK_PRIOR]:
+        n = rule_pairs(con, relation, rule)
         if n >= MIN_PRIOR_PAIRS:
             linker.training.estimate_probability_two_random_records_match([rule], recall=recall)
             return {"source": f"data: deterministic rule {label}", "rule_pairs": n, "recall": recall,

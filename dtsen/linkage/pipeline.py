@@ -6,6 +6,7 @@ families -> golden records -> crosswalk. Everything for the snapshot is replaced
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -142,7 +143,7 @@ def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict
     for rule in EM_FALLBACK_RULES:
         if not missing - set(found):
             break
-        if lm._rule_pairs(con, relation, rule) < lm.MIN_PRIOR_PAIRS:
+        if lm.rule_pairs(con, relation, rule) < lm.MIN_PRIOR_PAIRS:
             continue
         linker = lm.linker_over(con, relation, work, backend)
         linker.training.estimate_parameters_using_expectation_maximisation(
@@ -217,10 +218,19 @@ def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str =
     return n, provenance(settings, column_evidence(con, relation), prior, em_levels, neutral), settings
 
 
-def nik_conflicts(con: duckdb.DuckDBPyConnection, roots: np.ndarray) -> np.ndarray:
-    """Pairs of records (indices into _rec_idx) in one component whose NIKs say two people (model.NIK_CONFLICT)."""
+@contextlib.contextmanager
+def _roots_view(con: duckdb.DuckDBPyConnection, roots: np.ndarray):
+    """`_roots_df` (idx, root): each record's index into _rec_idx and its component's root, while in the block."""
     con.register("_roots_df", pd.DataFrame({"idx": np.arange(len(roots), dtype=np.int64), "root": roots}))
     try:
+        yield
+    finally:
+        con.unregister("_roots_df")
+
+
+def nik_conflicts(con: duckdb.DuckDBPyConnection, roots: np.ndarray) -> np.ndarray:
+    """Pairs of records (indices into _rec_idx) in one component whose NIKs say two people (model.NIK_CONFLICT)."""
+    with _roots_view(con, roots):
         cols = ", ".join(f"a.{c} AS {c}_l, b.{c} AS {c}_r" for c in lm.PAIR_COLUMNS)
         pairs = con.execute(f"""
             WITH multi AS (SELECT root FROM _roots_df GROUP BY root HAVING count(*) > 1),
@@ -230,8 +240,6 @@ def nik_conflicts(con: duckdb.DuckDBPyConnection, roots: np.ndarray) -> np.ndarr
             p AS (SELECT a.idx AS idx_l, b.idx AS idx_r, {cols} FROM r a JOIN r b
                   ON a.root = b.root AND a.idx < b.idx AND a.nik <> b.nik)
             SELECT idx_l, idx_r FROM p WHERE {lm.NIK_CONFLICT}""").fetchnumpy()
-    finally:
-        con.unregister("_roots_df")
     return np.column_stack([pairs["idx_l"], pairs["idx_r"]]) if len(pairs["idx_l"]) else np.empty((0, 2), np.int64)
 
 
@@ -251,13 +259,10 @@ def cluster_inputs(con: duckdb.DuckDBPyConnection, links: str) -> tuple[dict, np
 def write_clusters(con: duckdb.DuckDBPyConnection, roots: np.ndarray, table: str) -> None:
     """Temp table `table` (source, record_id, cluster = the smallest source:record_id of the cluster, idx = the
     record's place in (source, record_id) order, from 0)."""
-    con.register("_roots_df", pd.DataFrame({"idx": np.arange(len(roots), dtype=np.int64), "root": roots}))
-    try:
+    with _roots_view(con, roots):
         con.execute(f"""CREATE OR REPLACE TEMP TABLE {table} AS
                         SELECT r.source, r.record_id, k.source || ':' || k.record_id AS cluster, r.idx
                         FROM _roots_df x JOIN _rec_idx r ON r.idx = x.idx JOIN _rec_idx k ON k.idx = x.root""")
-    finally:
-        con.unregister("_roots_df")
 
 
 def cluster_snapshot(con: duckdb.DuckDBPyConnection, threshold: float, links: str = "dtsen.links",

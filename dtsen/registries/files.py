@@ -191,7 +191,7 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     # line numbers of the rows the reader returned: the records minus those it rejected or could not read
     rejected = set(rejects["line"].tolist())
     skipped = {ln for ln, (_, reason) in problems.items() if reason.startswith("record longer")}
-    data_lines = np.array([ln for ln in record_lines if ln not in rejected and ln not in skipped], dtype="int64")
+    data_lines = record_lines[~np.isin(record_lines, list(rejected | skipped))].astype("int64")
     if len(data_lines) != len(df):
         raise DeliveryFileError(path, f"cannot account for every record: {n_records:,} records in the file, "
                                       f"{len(df):,} rows read and {len(rejected | skipped):,} rejected")

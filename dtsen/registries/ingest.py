@@ -476,8 +476,7 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str, source: str
     except (DeliveryFileError, NoRegionReference, WarehouseWriteError):
         raise
     except Exception as e:  # noqa: BLE001 - the safety net: name the delivery, keep the cause
-        where = os.path.join(landing, "referensi") if source == "referensi" else delivery_dir(
-            landing, {"dukcapil": "dukcapil", "asn": "asn", "bpjstk": "bpjstk"}.get(source, source), month)
+        where = os.path.join(landing, "referensi") if source == "referensi" else delivery_dir(landing, source, month)
         raise DeliveryFileError(where, f"could not be ingested ({type(e).__name__}: {e})") from e
 
 
