@@ -29,6 +29,30 @@ class Delivery:
         return f"{self.folder}/{self.period}" if self.period else self.folder
 
 
+LANDING_ID_FILE = ".landing_id"
+
+
+def landing_id(landing: str) -> str:
+    """The identity of a landing folder ('' when it has none): a folder emptied and filled again (the demo's clean
+    slate) is a new landing, whose deliveries the sensors must take in again even when their bytes are the same."""
+    try:
+        with open(os.path.join(landing, LANDING_ID_FILE)) as f:
+            return f.read().strip()
+    except FileNotFoundError:
+        return ""
+
+
+def new_landing(landing: str) -> str:
+    """Create an empty landing folder with a new identity; returns it."""
+    import uuid
+
+    os.makedirs(landing, exist_ok=True)
+    ident = uuid.uuid4().hex[:12]
+    with open(os.path.join(landing, LANDING_ID_FILE), "w") as f:
+        f.write(ident + "\n")
+    return ident
+
+
 def _files(path: str) -> tuple[str, ...]:
     return tuple(sorted(f for f in os.listdir(path) if os.path.isfile(os.path.join(path, f))
                         and not f.startswith(".")))

@@ -240,7 +240,7 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
     them in; next month's lists route the non-collectors to PT Pos."""
     import duckdb
 
-    from dtsen.deliveries import deliver
+    from dtsen.deliveries import deliver, new_landing
     from dtsen.disbursement.report import month_report
     from dtsen.synth import SynthConfig, synth
     from dtsen.synth.rekon import simulate_reconciliation
@@ -257,6 +257,7 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
     for f in ("warehouse.duckdb", "warehouse.duckdb.wal"):
         if os.path.exists(os.path.join(data, f)):
             os.remove(os.path.join(data, f))
+    new_landing(landing)  # a new landing folder: the sensors take its deliveries in even if an earlier demo's were equal
     res = synth(SynthConfig(persons=persons, seed=seed, months=months), outbox)
     print(f"demo deliveries: {outbox} ({res.counts['persons']:,} persons, {res.counts['records']:,} registry person "
           f"records, months {', '.join(res.months)}), delivered month by month into {landing}")

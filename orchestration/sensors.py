@@ -30,7 +30,7 @@ import dagster as dg
 import os
 
 from assets.registries import SPECS
-from dtsen.deliveries import MONTHLY_FOLDERS, fingerprint, scan
+from dtsen.deliveries import MONTHLY_FOLDERS, fingerprint, landing_id, scan
 from orchestration.jobs import disbursement_job, monthly_pipeline, reconciliation_job
 from orchestration.partitions import month_problem
 from orchestration.resources import LandingResource
@@ -47,11 +47,24 @@ monthly_schedule = dg.build_schedule_from_partitioned_job(
 )
 
 
-def _load(cursor: str | None) -> dict:
+def _load(cursor: str | None, landing: str | None = None) -> dict:
+    """The cursor: what was seen (name -> fingerprint or marker) and content hashes. A landing sensor's cursor
+    belongs to the landing folder it was made for: another one (a new identity, dtsen.deliveries.landing_id)
+    starts from nothing."""
     state = json.loads(cursor) if cursor else {}
+    if landing is not None:
+        ident = landing_id(landing)
+        if state.get("landing_id", "") != ident:
+            state = {"landing_id": ident}
     state.setdefault("seen", {})
     state.setdefault("hashes", {})
     return state
+
+
+def _run_key(state: dict, key: str) -> str:
+    """Run keys name the landing folder's identity too: Dagster never repeats a run key, and a new landing with
+    the same bytes (the demo run again) must be processed again."""
+    return f"{state['landing_id']}:{key}" if state.get("landing_id") else key
 
 
 def _dump(state: dict) -> str:
@@ -67,7 +80,7 @@ def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
                            "everything downstream. Run key = month + fingerprints (file names and content hashes). "
                            "A delivery for a month that has not ended waits until it has.")
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
-        state = _load(context.cursor)
+        state = _load(context.cursor, landing.folder)
         deliveries = scan(landing.folder)
         months = sorted(d.period for d in deliveries if d.folder in MONTHLY_FOLDERS)
         latest = months[-1] if months else None
@@ -90,7 +103,7 @@ def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
             key = hashlib.sha256("\n".join(f"{n}:{fp}" for n, fp, _ in sorted(items)).encode()).hexdigest()[:16]
             sources = sorted({a for _, _, a in items})
             requests.append(dg.RunRequest(
-                run_key=f"{month}:{key}", partition_key=month,
+                run_key=_run_key(state, f"{month}:{key}"), partition_key=month,
                 asset_selection=[*(dg.AssetKey(["sources", a]) for a in sources), *downstream],
                 tags={"dtsen/deliveries": ",".join(n for n, _, _ in sorted(items)), "dtsen/fingerprint": key}))
         return dg.SensorResult(run_requests=requests, cursor=_dump(state))
@@ -102,7 +115,7 @@ def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
            default_status=dg.DefaultSensorStatus.RUNNING,
            description="New or corrected files under `rekon/<YYYY-MM>/` -> reconciliation_job for that month.")
 def reconciliation_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
-    state = _load(context.cursor)
+    state = _load(context.cursor, landing.folder)
     requests = []
     for d in scan(landing.folder, folders=("rekon",)):
         fp = fingerprint(d, state["hashes"])
@@ -113,7 +126,7 @@ def reconciliation_sensor(context: dg.SensorEvaluationContext, landing: LandingR
             context.log.info(f"{d.name}: waiting ({problem})")
             continue
         state["seen"][d.name] = fp
-        requests.append(dg.RunRequest(run_key=f"{d.name}:{fp[:16]}", partition_key=d.period,
+        requests.append(dg.RunRequest(run_key=_run_key(state, f"{d.name}:{fp[:16]}"), partition_key=d.period,
                                       tags={"dtsen/delivery": d.name, "dtsen/fingerprint": fp[:16]}))
     return dg.SensorResult(run_requests=requests, cursor=_dump(state))
 

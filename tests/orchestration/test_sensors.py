@@ -144,3 +144,27 @@ def test_disbursement_sensor_waits_for_fresh_marts_with_passing_checks(tmp_path)
     instance.report_runless_asset_event(dg.AssetCheckEvaluation(asset_key=keys[0], check_name="assert_quota_respected",
                                                                 passed=False))
     assert tick("disbursement_sensor", tmp_path, cursor, instance)[0] == []
+
+
+def test_a_new_landing_folder_with_the_same_bytes_is_taken_in_again(small_landing, tmp_path):
+    """`make run` twice: the demo empties data/ and delivers the same bytes into a new landing folder, on the same
+    Dagster instance. The sensor's cursor and run keys belong to the landing folder, so the second landing is
+    processed (with run keys Dagster has not seen), while the same landing re-scanned requests nothing."""
+    from dtsen.deliveries import landing_id, new_landing
+
+    land = tmp_path / "landing"
+    first = new_landing(str(land))
+    shutil.copytree(small_landing, land, ignore=shutil.ignore_patterns("truth"), dirs_exist_ok=True)
+    reqs, cursor = tick("landing_sensor", land)
+    assert [r.partition_key for r in reqs] == ["2025-01", "2025-02"]
+    assert all(r.run_key.startswith(f"{first}:") for r in reqs)
+    assert tick("landing_sensor", land, cursor)[0] == []
+    shutil.rmtree(land)  # the clean slate
+    second = new_landing(str(land))
+    shutil.copytree(small_landing, land, ignore=shutil.ignore_patterns("truth"), dirs_exist_ok=True)
+    assert landing_id(str(land)) == second != first
+    again, cursor = tick("landing_sensor", land, cursor)
+    assert [r.partition_key for r in again] == ["2025-01", "2025-02"]
+    assert {r.run_key for r in again}.isdisjoint({r.run_key for r in reqs})
+    assert [r.tags["dtsen/fingerprint"] for r in again] == [r.tags["dtsen/fingerprint"] for r in reqs]
+    assert tick("landing_sensor", land, cursor)[0] == []
