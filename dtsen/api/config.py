@@ -1,0 +1,166 @@
+"""Clients of the data-exchange API, their rights, and the token signing key: one versioned configuration file.
+
+The file (YAML) is `dtsen/api/clients.yaml` unless DTSEN_API_CONFIG names another. Each client has:
+
+    secret_hash      pbkdf2_sha256$<iterations>$<salt hex>$<hash hex> of its client_secret (`hash_secret`)
+    scopes           actions it may call: registry.search, registry.txn-status, registry.subscribe
+    query_types      of idtype-value, expression, predicate
+    regions          regency (4 digits) or province (2 digits) codes it sees, or ["*"] for the whole country
+    fields           full | payee | pseudonymous (see dtsen.api.records)
+    rate_per_minute  requests per minute (0 = unlimited)
+    callback_prefixes  URLs its sender_uri (async answers, notifications) must start with
+
+The signing key is the PEM file named by DTSEN_API_SIGNING_KEY (or `signing_key_file` in the config); without one
+the public DEVELOPMENT key shipped in this folder is used and a loud warning says so, as for the pseudonym key.
+The default configuration's client `dev` (secret `dev-secret`, full scope) is a development client: a production
+configuration replaces this file.
+"""
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+import os
+import secrets
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+CONFIG_ENV = "DTSEN_API_CONFIG"
+KEY_ENV = "DTSEN_API_SIGNING_KEY"
+HERE = Path(__file__).parent
+DEFAULT_CONFIG = HERE / "clients.yaml"
+DEVELOPMENT_KEY_FILE = HERE / "development_signing_key.pem"
+ACTIONS = ("registry.search", "registry.txn-status", "registry.subscribe")
+QUERY_TYPES = ("idtype-value", "expression", "predicate")
+FIELD_SETS = ("full", "payee", "pseudonymous")
+
+log = logging.getLogger(__name__)
+
+
+class ConfigError(ValueError):
+    pass
+
+
+def hash_secret(secret: str, iterations: int = 100_000, salt: str | None = None) -> str:
+    salt = salt or secrets.token_hex(16)
+    digest = hashlib.pbkdf2_hmac("sha256", secret.encode(), bytes.fromhex(salt), iterations).hex()
+    return f"pbkdf2_sha256${iterations}${salt}${digest}"
+
+
+def check_secret(secret: str, stored: str) -> bool:
+    try:
+        scheme, iterations, salt, digest = stored.split("$")
+    except ValueError:
+        return False
+    if scheme != "pbkdf2_sha256":
+        return False
+    candidate = hashlib.pbkdf2_hmac("sha256", secret.encode(), bytes.fromhex(salt), int(iterations)).hex()
+    return hmac.compare_digest(candidate, digest)
+
+
+@dataclass(frozen=True)
+class Client:
+    client_id: str
+    secret_hash: str
+    scopes: tuple[str, ...]
+    query_types: tuple[str, ...]
+    regions: tuple[str, ...]
+    fields: str
+    rate_per_minute: int = 0
+    callback_prefixes: tuple[str, ...] = ()
+    development: bool = False
+
+    @property
+    def all_regions(self) -> bool:
+        return "*" in self.regions
+
+    def sees_region(self, code: str | None) -> bool:
+        """Whether a region code (province, regency, district or village) lies inside this client's regions."""
+        if self.all_regions:
+            return True
+        code = code or ""
+        return any(code.startswith(r) or r.startswith(code) and len(code) >= len(r) for r in self.regions)
+
+    def callback_allowed(self, uri: str) -> bool:
+        return any(uri.startswith(p) for p in self.callback_prefixes)
+
+
+@dataclass(frozen=True)
+class ApiConfig:
+    version: int
+    issuer: str
+    audience: str
+    token_ttl_seconds: int
+    max_body_bytes: int
+    max_page_size: int
+    clients: dict[str, Client] = field(default_factory=dict)
+    signing_key_file: str = ""
+    source: str = ""
+
+    @property
+    def development_key(self) -> bool:
+        return Path(self.signing_key_file).resolve() == DEVELOPMENT_KEY_FILE.resolve()
+
+
+def _tuple(value, name: str, client: str) -> tuple[str, ...]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"client {client!r}: {name} must be a list of strings")
+    return tuple(value)
+
+
+def load(path: str | os.PathLike | None = None) -> ApiConfig:
+    """The API configuration; every client checked, so a typo fails at start, not at the first request."""
+    path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    try:
+        raw = yaml.safe_load(path.read_text()) or {}
+    except (OSError, yaml.YAMLError) as e:
+        raise ConfigError(f"{path}: cannot read the API configuration: {e}") from e
+    clients = {}
+    for cid, c in (raw.get("clients") or {}).items():
+        c = c or {}
+        scopes = _tuple(c.get("scopes", []), "scopes", cid)
+        query_types = _tuple(c.get("query_types", list(QUERY_TYPES)), "query_types", cid)
+        regions = _tuple(c.get("regions", []), "regions", cid)
+        if bad := [s for s in scopes if s not in ACTIONS]:
+            raise ConfigError(f"{path}: client {cid!r}: unknown scopes {bad} (known: {list(ACTIONS)})")
+        if bad := [q for q in query_types if q not in QUERY_TYPES]:
+            raise ConfigError(f"{path}: client {cid!r}: unknown query_types {bad}")
+        if bad := [r for r in regions if r != "*" and not (r.isdigit() and len(r) in (2, 4, 6, 10))]:
+            raise ConfigError(f"{path}: client {cid!r}: regions must be '*' or province/regency/district/village "
+                              f"codes, got {bad}")
+        if c.get("fields") not in FIELD_SETS:
+            raise ConfigError(f"{path}: client {cid!r}: fields must be one of {list(FIELD_SETS)}")
+        if not str(c.get("secret_hash", "")).startswith("pbkdf2_sha256$"):
+            raise ConfigError(f"{path}: client {cid!r}: secret_hash must come from dtsen.api.config.hash_secret")
+        clients[str(cid)] = Client(client_id=str(cid), secret_hash=c["secret_hash"], scopes=scopes,
+                                   query_types=query_types, regions=regions, fields=c["fields"],
+                                   rate_per_minute=int(c.get("rate_per_minute", 0)),
+                                   callback_prefixes=_tuple(c.get("callback_prefixes", []), "callback_prefixes", cid),
+                                   development=bool(c.get("development", False)))
+    key_file = os.environ.get(KEY_ENV) or raw.get("signing_key_file") or str(DEVELOPMENT_KEY_FILE)
+    key_path = Path(key_file) if Path(key_file).is_absolute() else (path.parent / key_file)
+    cfg = ApiConfig(version=int(raw.get("version", 1)), issuer=str(raw.get("issuer", "dtsen")),
+                    audience=str(raw.get("audience", "dtsen-registry")),
+                    token_ttl_seconds=int(raw.get("token_ttl_seconds", 3600)),
+                    max_body_bytes=int(raw.get("max_body_bytes", 65536)),
+                    max_page_size=int(raw.get("max_page_size", 1000)),
+                    clients=clients, signing_key_file=str(key_path), source=str(path))
+    warn(cfg)
+    return cfg
+
+
+def warn(cfg: ApiConfig) -> list[str]:
+    """The loud warnings of a development configuration (also printed by `dtsen serve`)."""
+    out = []
+    if cfg.development_key:
+        out.append(f"{KEY_ENV} is not set: API tokens are signed with the public DEVELOPMENT key shipped in the "
+                   f"repository; anyone can forge them. Set a private key before real data is served.")
+    dev = [c.client_id for c in cfg.clients.values() if c.development]
+    if dev:
+        out.append(f"development client(s) {dev} with a published secret are enabled ({cfg.source}); a production "
+                   f"configuration ({CONFIG_ENV}) must replace them.")
+    for line in out:
+        log.warning(line)
+    return out

@@ -1,0 +1,544 @@
+"""The DTSEN data-exchange service: the DCI Social Registry API v1.0.0 over the latest registry snapshot.
+
+    POST /oauth2/client/token      client_credentials -> bearer JWT (RS256)
+    GET  /.well-known/jwks.json    the public key that verifies our tokens (and our callbacks)
+    POST /registry/sync/search     search, answered in the response
+    POST /registry/search          search, ACK now, answer POSTed to <sender_uri>/registry/on-search
+    POST /registry/sync/txn/status, /registry/txn/status   status (and answer) of an asynchronous search
+    POST /registry/subscribe, /registry/unsubscribe        subscriptions (notified by the pipeline after each
+                                                           published snapshot: dtsen.api.notify)
+
+Every registry endpoint needs a bearer token; every request, refused ones included, is appended to the audit log.
+Errors: 401/403 (and other transport refusals: 413 too large, 415 not JSON, 429 too many) as the spec's
+HttpErrorResponse `{"errors": [{"code": "err.request.unauthorized", ...}]}`; a bad envelope on an asynchronous
+endpoint as the ACK Response with `ack_status: ERR` and the spec's error code; on a synchronous endpoint as the
+answer envelope with `header.status: rjct` and the spec's header reason code.
+"""
+from __future__ import annotations
+
+import collections
+import json
+import logging
+import os
+import threading
+import time
+import uuid
+from concurrent.futures import ThreadPoolExecutor
+from datetime import datetime
+from urllib.parse import parse_qs
+
+import httpx
+from fastapi import FastAPI, Request
+from fastapi.responses import JSONResponse
+from jsonschema import Draft4Validator
+
+from dtsen import privacy
+from dtsen.api import registry, spec
+from dtsen.api.config import ApiConfig, Client
+from dtsen.api.store import Store, now_iso
+from dtsen.api.tokens import TokenError, TokenIssuer
+
+log = logging.getLogger("dtsen.api")
+VERSION = "1.0.0"
+MAX_BATCH = 100
+CALLBACK_TIMEOUT = 10.0
+CALLBACK_TRIES = 3
+
+SUBSCRIBE_SCHEMA = {
+    "type": "object", "required": ["transaction_id", "subscribe_request"],
+    "properties": {
+        "transaction_id": {"type": "string", "maxLength": 99},
+        "subscribe_request": {"type": "array", "minItems": 1, "items": {
+            "type": "object", "required": ["reference_id", "timestamp", "subscribe_criteria"],
+            "properties": {
+                "reference_id": {"type": "string"}, "timestamp": {"type": "string"},
+                "subscribe_criteria": {"type": "object", "required": ["reg_event_type"], "properties": {
+                    "reg_event_type": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
+                    "query_type": {"type": "string", "enum": ["idtype-value", "expression", "predicate"]},
+                    "response_entity": {"type": "string", "enum": ["Group", "Member"]}}}}}}}}
+UNSUBSCRIBE_SCHEMA = {
+    "type": "object", "required": ["transaction_id", "timestamp", "subscription_codes"],
+    "properties": {"transaction_id": {"type": "string", "maxLength": 99}, "timestamp": {"type": "string"},
+                   "subscription_codes": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
+                                          "items": {"type": "string"}}}}
+EVENT_TYPES = ("DEATH", "MOVED", "ELIGIBILITY_CHANGED", "RECIPIENT_CHANGED", "ID_MERGED", "ID_SPLIT", "NEW")
+
+
+def _validator(component: str) -> Draft4Validator:
+    doc = spec.load(spec.SOCIAL)
+    return Draft4Validator({**doc, "$ref": f"#/components/schemas/{component}"})
+
+
+class ApiError(Exception):
+    def __init__(self, http_status: int, code: str, message: str, reason: str | None = None):
+        super().__init__(message)
+        self.http_status, self.code, self.message, self.reason = http_status, code, message, reason
+
+
+class RateLimiter:
+    def __init__(self):
+        self._hits: dict[str, collections.deque] = collections.defaultdict(collections.deque)
+        self._lock = threading.Lock()
+
+    def allow(self, client: Client) -> bool:
+        if client.rate_per_minute <= 0:
+            return True
+        now = time.monotonic()
+        with self._lock:
+            hits = self._hits[client.client_id]
+            while hits and now - hits[0] > 60:
+                hits.popleft()
+            if len(hits) >= client.rate_per_minute:
+                return False
+            hits.append(now)
+            return True
+
+
+def _parse_ts(value) -> bool:
+    if not isinstance(value, str) or "T" not in value:
+        return False
+    try:
+        ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        return False
+    return ts.tzinfo is not None
+
+
+def pseudonymise_query(criteria: dict, key: bytes | None = None) -> dict:
+    """The search criteria as the audit log keeps them: NIK and KK values replaced by their pseudonyms."""
+    out = json.loads(json.dumps(criteria, default=str))
+    q = out.get("query")
+    if isinstance(q, dict) and str(q.get("type", "")).upper() in ("NIK", "KK") and q.get("value") is not None:
+        q["value"] = "pseudonym:" + privacy.pseudonymise(str(q["value"]), key)
+    return out
+
+
+class Service:
+    """Everything the endpoints share: configuration, tokens, the served snapshot, the state store."""
+
+    def __init__(self, config: ApiConfig, exchange_dir: str, state_path: str, http: httpx.Client | None = None):
+        self.config = config
+        self.tokens = TokenIssuer(config)
+        self.registry = registry.Registry(exchange_dir)
+        os.makedirs(os.path.dirname(os.path.abspath(state_path)), mode=0o700, exist_ok=True)
+        self.store = Store(state_path)
+        self.limiter = RateLimiter()
+        self.pseudonym_key = privacy.pseudonym_key()
+        self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dci-async")
+        self.http = http or httpx.Client(timeout=CALLBACK_TIMEOUT)
+        self.validators = {"SearchRequest": _validator("SearchRequest"),
+                           "TxnStatusRequest": _validator("TxnStatusRequest"),
+                           "subscribe": Draft4Validator(SUBSCRIBE_SCHEMA),
+                           "unsubscribe": Draft4Validator(UNSUBSCRIBE_SCHEMA)}
+
+    def close(self):
+        self.pool.shutdown(wait=True)
+        self.store.close()
+
+    # ---- envelope
+    def header_out(self, action: str, status: str, client_id: str | None, total: int = 0, completed: int = 0,
+                   reason: str | None = None, reason_message: str | None = None) -> dict:
+        h = {"version": VERSION, "message_id": uuid.uuid4().hex, "message_ts": now_iso(), "action": action,
+             "status": status, "total_count": total, "completed_count": completed, "sender_id": self.config.issuer,
+             "receiver_id": client_id or "", "is_msg_encrypted": False}
+        if reason:
+            h["status_reason_code"] = reason
+        if reason_message:
+            h["status_reason_message"] = reason_message[:999]
+        return h
+
+    def authenticate(self, request: Request, scope: str) -> Client:
+        auth = request.headers.get("authorization", "")
+        if not auth.lower().startswith("bearer ") or not auth[7:].strip():
+            raise ApiError(401, "err.request.unauthorized", "a bearer token is required")
+        try:
+            claims = self.tokens.verify(auth[7:].strip())
+        except TokenError as e:
+            raise ApiError(401, "err.request.unauthorized", e.message) from None
+        client = self.config.clients.get(claims.get("sub"))
+        if client is None:
+            raise ApiError(401, "err.request.unauthorized", "the token's client is not configured")
+        if scope not in str(claims.get("scope", "")).split() or scope not in client.scopes:
+            raise ApiError(403, "err.request.forbidden", f"the token does not grant {scope}")
+        if not self.limiter.allow(client):
+            raise ApiError(429, "err.request.too_many_requests",
+                           f"more than {client.rate_per_minute} requests per minute")
+        return client
+
+    async def read_envelope(self, request: Request) -> dict:
+        ctype = request.headers.get("content-type", "")
+        if ctype.split(";")[0].strip().lower() != "application/json":
+            raise ApiError(415, "err.request.bad", f"content type must be application/json, got {ctype!r}")
+        limit = self.config.max_body_bytes
+        length = request.headers.get("content-length")
+        if length is not None and (not length.isdigit() or int(length) > limit):
+            raise ApiError(413, "err.request.bad", f"body larger than {limit} bytes")
+        body = bytearray()
+        async for chunk in request.stream():
+            body += chunk
+            if len(body) > limit:
+                raise ApiError(413, "err.request.bad", f"body larger than {limit} bytes")
+        try:
+            doc = json.loads(body)
+        except (ValueError, UnicodeDecodeError) as e:
+            raise ApiError(400, "err.request.bad", f"malformed JSON: {e}") from None
+        if not isinstance(doc, dict):
+            raise ApiError(400, "err.request.bad", "the body must be an object {signature, header, message}")
+        return doc
+
+    def check_header(self, doc: dict, action: str, client: Client, message_schema: str) -> tuple[dict, dict]:
+        header, message = doc.get("header"), doc.get("message")
+        if not isinstance(header, dict):
+            raise ApiError(400, "err.request.bad", "header is required")
+        for name in ("message_id", "message_ts", "action", "sender_id", "total_count"):
+            if name not in header:
+                raise ApiError(400, "err.request.bad", f"header.{name} is required")
+        if not isinstance(header["message_id"], str) or not header["message_id"] or len(header["message_id"]) > 99:
+            raise ApiError(400, "err.request.bad", "header.message_id must be a non-empty string")
+        if header.get("version", VERSION) != VERSION:
+            raise ApiError(400, "err.version.not_supported", f"only version {VERSION} is served",
+                           "rjct.version.invalid")
+        if not _parse_ts(header["message_ts"]):
+            raise ApiError(400, "err.request.bad", "header.message_ts must be an ISO 8601 date-time with time zone",
+                           "rjct.message_ts.invalid")
+        if header["action"] != action:
+            raise ApiError(400, "err.request.bad", f"header.action must be {action!r} on this endpoint",
+                           "rjct.action.invalid")
+        if header["sender_id"] != client.client_id:
+            raise ApiError(400, "err.sender_id.invalid", "header.sender_id is not the token's client")
+        if header.get("is_msg_encrypted"):
+            raise ApiError(400, "err.encryption.invalid", "encrypted messages are not supported by this registry")
+        if not isinstance(header["total_count"], int) or isinstance(header["total_count"], bool):
+            raise ApiError(400, "err.request.bad", "header.total_count must be an integer", "rjct.total_count.invalid")
+        if not isinstance(message, dict):
+            raise ApiError(400, "err.request.bad", "message is required")
+        errors = sorted(self.validators[message_schema].iter_errors(message), key=lambda e: list(e.path))
+        if errors:
+            e = errors[0]
+            where = "message" + "".join(f"[{p!r}]" if isinstance(p, int) else f".{p}" for p in e.path)
+            raise ApiError(400, "err.request.bad", f"{where}: {e.message}"[:900])
+        return header, message
+
+    def check_batch(self, header: dict, items: list) -> None:
+        if header["total_count"] != len(items):
+            raise ApiError(400, "err.request.bad", f"header.total_count is {header['total_count']} but the message "
+                                                   f"holds {len(items)} requests", "rjct.total_count.invalid")
+        if len(items) > MAX_BATCH:
+            raise ApiError(400, "err.request.bad", f"at most {MAX_BATCH} requests in one message",
+                           "rjct.total_count.limit_exceeded")
+
+    def check_replay(self, header: dict) -> None:
+        if not self.store.first_time(header["sender_id"], header["message_id"]):
+            raise ApiError(409, "err.request.bad", "message_id already received from this sender",
+                           "rjct.message_id.duplicate")
+
+    def callback_base(self, header: dict, client: Client) -> str:
+        uri = header.get("sender_uri")
+        if not isinstance(uri, str) or not uri.startswith(("http://", "https://")) or not client.callback_allowed(uri):
+            raise ApiError(400, "err.sender_uri.invalid", "header.sender_uri is missing or not a callback URL registered for this "
+                                                          "client (callback_prefixes)")
+        return uri.rstrip("/")
+
+    # ---- search
+    def run_searches(self, message: dict, client: Client) -> tuple[dict, list[str], list[str], list]:
+        snap = self.registry.current()
+        if snap is None:
+            raise ApiError(503, "err.service.unavailable", "no registry snapshot has been published yet")
+        results, persons, families, queries = [], [], [], []
+        for item in message["search_request"]:
+            criteria = item.get("search_criteria") or {}
+            queries.append(pseudonymise_query(criteria, self.pseudonym_key))
+            out = {"reference_id": item["reference_id"], "timestamp": now_iso(), "locale": "ind"}
+            try:
+                c = registry.parse(criteria, client, self.config.max_page_size)
+                records, total = snap.search(c, client)
+            except registry.Forbidden as e:
+                raise ApiError(403, "err.request.forbidden", str(e)) from None
+            except registry.QueryError as e:
+                out.update(status="rjct", status_reason_code=e.code, status_reason_message=str(e)[:999])
+                results.append(out)
+                continue
+            for rec in records:
+                if rec["@type"] == "Group":
+                    families.append(rec["group_identifier"][0]["identifier_value"])
+                    persons.extend(m["member_identifier"][0]["identifier_value"] for m in rec["member_list"])
+                else:
+                    persons.append(rec["member_identifier"][0]["identifier_value"])
+            out.update(status="succ", data={"version": VERSION, "reg_type": "ns:dtsen:RegistryType:DTSEN",
+                                            "reg_record_type": c.entity, "snapshot": snap.snapshot,
+                                            "reg_records": records},
+                       pagination={"page_size": c.page_size, "page_number": c.page_number, "total_count": total})
+            results.append(out)
+        return {"transaction_id": message["transaction_id"], "search_response": results}, persons, families, queries
+
+    def post_callback(self, url: str, client: Client, envelope: dict) -> int | None:
+        token, _ = self.tokens.issue(self.config.clients[client.client_id], audience=client.client_id)
+        last = None
+        for attempt in range(CALLBACK_TRIES):
+            try:
+                r = self.http.post(url, json=envelope, headers={"Authorization": f"Bearer {token}"})
+                last = r.status_code
+                if r.status_code < 500:
+                    return r.status_code
+            except httpx.HTTPError as e:
+                log.warning("callback %s failed: %s", url, e)
+            time.sleep(0.2 * (attempt + 1))
+        return last
+
+
+def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: httpx.Client | None = None) -> FastAPI:
+    service = Service(config, exchange_dir, state_path, http)
+    app = FastAPI(title="DTSEN data exchange (DCI Social Registry API v1.0.0)", version=VERSION,
+                  docs_url="/docs", openapi_url="/openapi.json")
+    app.state.service = service
+
+    @app.on_event("shutdown")
+    def _shutdown():
+        service.close()
+
+    def transport_error(e: ApiError) -> JSONResponse:
+        return JSONResponse({"errors": [{"code": e.code, "message": e.message}]}, status_code=e.http_status)
+
+    def ack(status: str, correlation_id: str, error: ApiError | None = None, http_status: int = 202) -> JSONResponse:
+        body = {"message": {"ack_status": status, "timestamp": now_iso(), "correlation_id": correlation_id}}
+        if error is not None:
+            body["message"]["error"] = {"code": error.code, "message": error.message[:999]}
+        return JSONResponse(body, status_code=http_status)
+
+    async def registry_call(request: Request, *, action: str, scope: str, schema: str, sync: bool, answer_action: str,
+                            work):
+        """The common path of every registry endpoint: size and type, token, envelope, replay, then `work`,
+        with every outcome audited."""
+        client = None
+        header: dict = {}
+        audit = {"query": None, "persons": [], "families": [], "records": 0, "transaction_id": None}
+        endpoint = request.url.path
+        try:
+            client = service.authenticate(request, scope)
+            doc = await service.read_envelope(request)
+            header, message = service.check_header(doc, action, client, schema)
+            audit["transaction_id"] = message.get("transaction_id")
+            service.check_replay(header)
+            response = work(client, header, message, audit)
+            service.store.audit(client_id=client.client_id, action=action, endpoint=endpoint,
+                                http_status=response.status_code, outcome="succ",
+                                message_id=header.get("message_id"), transaction_id=audit["transaction_id"],
+                                query=audit["query"], person_ids=audit["persons"], family_ids=audit["families"],
+                                records=audit["records"])
+            return response
+        except ApiError as e:
+            service.store.audit(client_id=client.client_id if client else None, action=action, endpoint=endpoint,
+                                http_status=e.http_status, outcome=e.code, message_id=header.get("message_id"),
+                                transaction_id=audit["transaction_id"], query=audit["query"], detail=e.message)
+            if e.http_status in (401, 403, 413, 415, 429, 503):
+                return transport_error(e)
+            if sync:
+                return JSONResponse({"header": service.header_out(answer_action, "rjct", client and client.client_id,
+                                                                  reason=e.reason,
+                                                                  reason_message=f"{e.code}: {e.message}")},
+                                    status_code=e.http_status)
+            return ack("ERR", "", e, http_status=e.http_status)
+        except Exception as e:  # noqa: BLE001 - the server keeps serving; the caller gets the spec's 500
+            log.exception("internal error on %s", endpoint)
+            service.store.audit(client_id=client.client_id if client else None, action=action, endpoint=endpoint,
+                                http_status=500, outcome="err.service.unavailable", message_id=header.get("message_id"),
+                                transaction_id=audit["transaction_id"], detail=f"{type(e).__name__}: {e}"[:900])
+            return JSONResponse({"errors": [{"code": "err.service.unavailable", "message": "internal error"}]},
+                                status_code=500)
+
+    # ---- token API
+    @app.post("/oauth2/client/token")
+    async def token(request: Request):
+        body = (await request.body())[:8192].decode("utf-8", "replace")
+        ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+        form = {k: v[0] for k, v in parse_qs(body).items()} if ctype == "application/x-www-form-urlencoded" else {}
+        client_id = form.get("client_id")
+        try:
+            if ctype != "application/x-www-form-urlencoded":
+                raise TokenError("invalid_request", "the body must be application/x-www-form-urlencoded")
+            if form.get("grant_type") != "client_credentials":
+                raise TokenError("unsupported_grant_type", "grant_type must be client_credentials")
+            if not client_id or "client_secret" not in form:
+                raise TokenError("invalid_request", "client_id and client_secret are required")
+            client = service.tokens.authenticate(client_id, form["client_secret"])
+            access, ttl = service.tokens.issue(client, form.get("scope"))
+        except TokenError as e:
+            status = 401 if e.code == "invalid_client" else 400
+            service.store.audit(client_id=client_id, action="token", endpoint=request.url.path, http_status=status,
+                                outcome=e.code, detail=e.message)
+            return JSONResponse({"error": e.code, "error_description": e.message,
+                                 "errors": [{"code": "err.request.unauthorized" if status == 401
+                                             else "err.request.bad", "message": e.message}]}, status_code=status,
+                                headers={"Cache-Control": "no-store"})
+        service.store.audit(client_id=client.client_id, action="token", endpoint=request.url.path, http_status=200,
+                            outcome="succ")
+        return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": str(ttl)},
+                            headers={"Cache-Control": "no-store"})
+
+    @app.get("/.well-known/jwks.json")
+    def jwks():
+        return service.tokens.jwks()
+
+    # ---- search
+    def sync_search(client, header, message, audit):
+        service.check_batch(header, message["search_request"])
+        answer, persons, families, queries = service.run_searches(message, client)
+        audit.update(query=queries, persons=persons, families=families, records=len(persons) + len(families))
+        answer["correlation_id"] = uuid.uuid4().hex
+        n_ok = sum(r["status"] == "succ" for r in answer["search_response"])
+        return JSONResponse({"signature": "", "header": service.header_out(
+            "on-search", "succ" if n_ok else "rjct", client.client_id, len(answer["search_response"]), n_ok),
+            "message": answer})
+
+    @app.post("/registry/sync/search")
+    async def registry_sync_search(request: Request):
+        return await registry_call(request, action="search", scope="registry.search", schema="SearchRequest",
+                                   sync=True, answer_action="on-search", work=sync_search)
+
+    def async_search(client, header, message, audit):
+        service.check_batch(header, message["search_request"])
+        base = service.callback_base(header, client)
+        refs = [i["reference_id"] for i in message["search_request"]]
+        correlation_id = service.store.new_txn(message["transaction_id"], client.client_id, "search", refs)
+        audit["query"] = [pseudonymise_query(i.get("search_criteria") or {}, service.pseudonym_key) for i in message["search_request"]]
+
+        def answer():
+            try:
+                result, persons, families, queries = service.run_searches(message, client)
+                status = "succ"
+            except ApiError as e:
+                result = {"transaction_id": message["transaction_id"], "search_response": [
+                    {"reference_id": r, "timestamp": now_iso(), "status": "rjct",
+                     "status_reason_message": f"{e.code}: {e.message}"[:999]} for r in refs]}
+                persons, families, queries, status = [], [], audit["query"], "rjct"
+            result["correlation_id"] = correlation_id
+            service.store.finish_txn(correlation_id, status, result)
+            n_ok = sum(r["status"] == "succ" for r in result["search_response"])
+            envelope = {"signature": "", "header": service.header_out("on-search", status, client.client_id,
+                                                                      len(refs), n_ok), "message": result}
+            code = service.post_callback(base + "/registry/on-search", client, envelope)
+            service.store.audit(client_id=client.client_id, action="on-search", endpoint=base + "/registry/on-search",
+                                http_status=code or 0, outcome="delivered" if code and code < 300 else "undelivered",
+                                transaction_id=message["transaction_id"], query=queries, person_ids=persons,
+                                family_ids=families, records=len(persons) + len(families))
+
+        service.pool.submit(answer)
+        return ack("ACK", correlation_id)
+
+    @app.post("/registry/search")
+    async def registry_search(request: Request):
+        return await registry_call(request, action="search", scope="registry.search", schema="SearchRequest",
+                                   sync=False, answer_action="on-search", work=async_search)
+
+    # ---- transaction status
+    def txn_answer(client, message) -> dict:
+        req = message["txnstatus_request"]
+        rows = service.store.find_txn(client.client_id, req["attribute_type"], req["attribute_value"])
+        if not rows:
+            status = {"transaction_id": message["transaction_id"], "correlation_id": "", "search_response": [
+                {"reference_id": req["reference_id"], "timestamp": now_iso(), "status": "rjct",
+                 "status_reason_code": "rjct.reference_id.invalid",
+                 "status_reason_message": "no transaction of this client matches"}]}
+            correlation_id = ""
+        else:
+            row = rows[-1]
+            correlation_id = row["correlation_id"]
+            status = row["response"] or {"transaction_id": row["transaction_id"], "correlation_id": correlation_id,
+                                         "search_response": [{"reference_id": r, "timestamp": row["updated"],
+                                                              "status": "pdng"}
+                                                             for r in json.loads(row["reference_ids"])]}
+        return {"transaction_id": message["transaction_id"], "correlation_id": correlation_id,
+                "txnstatus_response": {"txn_type": req["txn_type"], "txn_status": status}}
+
+    def sync_txn(client, header, message, audit):
+        answer = txn_answer(client, message)
+        return JSONResponse({"signature": "", "header": service.header_out("txn-on-status", "succ", client.client_id,
+                                                                          1, 1), "message": answer})
+
+    @app.post("/registry/sync/txn/status")
+    async def registry_sync_txn_status(request: Request):
+        return await registry_call(request, action="txn-status", scope="registry.txn-status",
+                                   schema="TxnStatusRequest", sync=True, answer_action="txn-on-status", work=sync_txn)
+
+    def async_txn(client, header, message, audit):
+        base = service.callback_base(header, client)
+        correlation_id = uuid.uuid4().hex
+
+        def answer():
+            envelope = {"signature": "", "header": service.header_out("txn-on-status", "succ", client.client_id, 1, 1),
+                        "message": txn_answer(client, message)}
+            service.post_callback(base + "/registry/txn/on-status", client, envelope)
+
+        service.pool.submit(answer)
+        return ack("ACK", correlation_id)
+
+    @app.post("/registry/txn/status")
+    async def registry_txn_status(request: Request):
+        return await registry_call(request, action="txn-status", scope="registry.txn-status",
+                                   schema="TxnStatusRequest", sync=False, answer_action="txn-on-status",
+                                   work=async_txn)
+
+    # ---- subscriptions
+    def subscribe(client, header, message, audit):
+        items = message["subscribe_request"]
+        service.check_batch(header, items)
+        base = service.callback_base(header, client)
+        out = []
+        for item in items:
+            crit = item["subscribe_criteria"]
+            events = crit["reg_event_type"] if isinstance(crit["reg_event_type"], list) else [crit["reg_event_type"]]
+            resp = {"reference_id": item["reference_id"], "timestamp": now_iso()}
+            bad = [e for e in events if e not in EVENT_TYPES]
+            if bad:
+                resp.update(status="rjct", status_reason_code="rjct.search_criteria.invalid",
+                            status_reason_message=f"unknown reg_event_type {bad}; known: {list(EVENT_TYPES)}")
+                out.append(resp)
+                continue
+            if crit.get("query_type"):
+                try:  # the criteria must be a query this client may run (checked now, run at each snapshot)
+                    registry.parse(crit, client, service.config.max_page_size)
+                except registry.Forbidden as e:
+                    raise ApiError(403, "err.request.forbidden", str(e)) from None
+                except registry.QueryError as e:
+                    resp.update(status="rjct", status_reason_code=e.code, status_reason_message=str(e)[:999])
+                    out.append(resp)
+                    continue
+            code = service.store.subscribe(client.client_id, item["reference_id"], events, crit, base)
+            resp.update(status="succ", subscriptions=[{"code": code, "status": "subscribe",
+                                                       "timestamp": now_iso()}])
+            out.append(resp)
+        audit["query"] = [pseudonymise_query(i["subscribe_criteria"], service.pseudonym_key) for i in items]
+        n_ok = sum(r["status"] == "succ" for r in out)
+        return JSONResponse({"signature": "", "header": service.header_out(
+            "on-subscribe", "succ" if n_ok else "rjct", client.client_id, len(out), n_ok),
+            "message": {"transaction_id": message["transaction_id"], "correlation_id": uuid.uuid4().hex,
+                        "subscribe_response": out}})
+
+    @app.post("/registry/subscribe")
+    async def registry_subscribe(request: Request):
+        return await registry_call(request, action="subscribe", scope="registry.subscribe", schema="subscribe",
+                                   sync=True, answer_action="on-subscribe", work=subscribe)
+
+    def unsubscribe(client, header, message, audit):
+        codes = message["subscription_codes"]
+        status = [{"code": c, "status": "unsubscribe" if service.store.unsubscribe(client.client_id, c)
+                   else "not_found"} for c in codes]
+        n_ok = sum(s["status"] == "unsubscribe" for s in status)
+        return JSONResponse({"signature": "", "header": service.header_out(
+            "on-unsubscribe", "succ" if n_ok else "rjct", client.client_id, len(codes), n_ok),
+            "message": {"transaction_id": message["transaction_id"], "correlation_id": uuid.uuid4().hex,
+                        "timestamp": now_iso(), "status": "succ" if n_ok == len(codes) else "rjct",
+                        "subscription_status": status}})
+
+    @app.post("/registry/unsubscribe")
+    async def registry_unsubscribe(request: Request):
+        return await registry_call(request, action="unsubscribe", scope="registry.subscribe", schema="unsubscribe",
+                                   sync=True, answer_action="on-unsubscribe", work=unsubscribe)
+
+    @app.get("/health")
+    def health():
+        snap = service.registry.current()
+        return {"status": "ok" if snap else "no snapshot", "snapshot": snap and snap.snapshot,
+                "persons": snap and snap.persons}
+
+    return app

@@ -1,0 +1,190 @@
+"""The API's own durable state, in one SQLite file (never the warehouse the pipeline writes):
+
+    audit          every request, refused ones included: client, time, action, query (NIKs pseudonymised),
+                   records returned and their DTSEN ids, outcome. Append-only: triggers refuse UPDATE and DELETE,
+                   and no endpoint writes it except by appending.
+    message        (sender_id, message_id) already received, so a replayed message is refused
+    txn            asynchronous searches: status and the answer, for txn/status
+    subscription   who wants to be told what, and where
+    notification   every notification sent or given up (dead letter), one per subscription, snapshot and try
+"""
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, client_id TEXT, action TEXT NOT NULL,
+    endpoint TEXT NOT NULL, message_id TEXT, transaction_id TEXT, query TEXT, records INTEGER NOT NULL DEFAULT 0,
+    person_ids TEXT, family_ids TEXT, http_status INTEGER NOT NULL, outcome TEXT NOT NULL, detail TEXT);
+CREATE INDEX IF NOT EXISTS audit_client ON audit (client_id, ts);
+CREATE TRIGGER IF NOT EXISTS audit_no_update BEFORE UPDATE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_no_delete BEFORE DELETE ON audit
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS audit_id (seq INTEGER NOT NULL, kind TEXT NOT NULL, id TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS audit_id_id ON audit_id (id);
+CREATE TRIGGER IF NOT EXISTS audit_id_no_update BEFORE UPDATE ON audit_id
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TRIGGER IF NOT EXISTS audit_id_no_delete BEFORE DELETE ON audit_id
+    BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+CREATE TABLE IF NOT EXISTS message (sender_id TEXT NOT NULL, message_id TEXT NOT NULL, ts TEXT NOT NULL,
+    PRIMARY KEY (sender_id, message_id));
+CREATE TABLE IF NOT EXISTS txn (correlation_id TEXT PRIMARY KEY, transaction_id TEXT NOT NULL,
+    client_id TEXT NOT NULL, txn_type TEXT NOT NULL, status TEXT NOT NULL, reference_ids TEXT, response TEXT,
+    created TEXT NOT NULL, updated TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS txn_client ON txn (client_id, transaction_id);
+CREATE TABLE IF NOT EXISTS subscription (code TEXT PRIMARY KEY, client_id TEXT NOT NULL, reference_id TEXT,
+    event_types TEXT NOT NULL, criteria TEXT NOT NULL, notify_uri TEXT NOT NULL, status TEXT NOT NULL,
+    created TEXT NOT NULL, ended TEXT);
+CREATE TABLE IF NOT EXISTS notification (subscription_code TEXT NOT NULL, snapshot TEXT NOT NULL,
+    attempt INTEGER NOT NULL, ts TEXT NOT NULL, events INTEGER NOT NULL, http_status INTEGER, outcome TEXT NOT NULL,
+    error TEXT, PRIMARY KEY (subscription_code, snapshot, attempt));
+"""
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+
+
+class Store:
+    def __init__(self, path: str):
+        self.path = path
+        self._lock = threading.Lock()
+        self.con = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        self.con.execute("PRAGMA journal_mode=WAL")
+        self.con.execute("PRAGMA synchronous=NORMAL")
+        self.con.executescript(SCHEMA)
+
+    def close(self):
+        self.con.close()
+
+    def _run(self, sql: str, params=()) -> sqlite3.Cursor:
+        with self._lock:
+            return self.con.execute(sql, params)
+
+    def _rows(self, sql: str, params=()) -> list[dict]:
+        with self._lock:
+            cur = self.con.execute(sql, params)
+            cols = [d[0] for d in cur.description]
+            return [dict(zip(cols, r)) for r in cur.fetchall()]
+
+    # ---- audit
+    def audit(self, *, client_id, action, endpoint, http_status, outcome, message_id=None, transaction_id=None,
+              query=None, person_ids=(), family_ids=(), records=0, detail=None) -> None:
+        with self._lock:
+            self.con.execute("BEGIN")
+            try:
+                cur = self.con.execute(
+                    "INSERT INTO audit (ts, client_id, action, endpoint, message_id, transaction_id, query, records,"
+                    " person_ids, family_ids, http_status, outcome, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                    (now_iso(), client_id, action, endpoint, message_id, transaction_id,
+                     None if query is None else json.dumps(query, sort_keys=True, default=str), records,
+                     json.dumps(sorted(set(person_ids))), json.dumps(sorted(set(family_ids))), http_status,
+                     outcome, detail))
+                seq = cur.lastrowid
+                self.con.executemany("INSERT INTO audit_id VALUES (?, ?, ?)",
+                                     [(seq, "person", i) for i in set(person_ids)]
+                                     + [(seq, "family", i) for i in set(family_ids)])
+                self.con.execute("COMMIT")
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
+
+    def who_looked_at(self, dtsen_id: str) -> list[dict]:
+        return self._rows("""SELECT a.seq, a.ts, a.client_id, a.action, a.endpoint, a.outcome, a.records, i.kind
+                             FROM audit_id i JOIN audit a USING (seq) WHERE i.id = ? ORDER BY a.seq""", (dtsen_id,))
+
+    def audit_rows(self, client_id: str | None = None, limit: int = 100) -> list[dict]:
+        if client_id:
+            return self._rows("SELECT * FROM audit WHERE client_id = ? ORDER BY seq DESC LIMIT ?", (client_id, limit))
+        return self._rows("SELECT * FROM audit ORDER BY seq DESC LIMIT ?", (limit,))
+
+    # ---- replay protection
+    def first_time(self, sender_id: str, message_id: str) -> bool:
+        try:
+            self._run("INSERT INTO message VALUES (?, ?, ?)", (sender_id, message_id, now_iso()))
+            return True
+        except sqlite3.IntegrityError:
+            return False
+
+    # ---- asynchronous transactions
+    def new_txn(self, transaction_id: str, client_id: str, txn_type: str, reference_ids: list[str]) -> str:
+        correlation_id = uuid.uuid4().hex
+        ts = now_iso()
+        self._run("INSERT INTO txn VALUES (?, ?, ?, ?, 'pdng', ?, NULL, ?, ?)",
+                  (correlation_id, transaction_id, client_id, txn_type, json.dumps(reference_ids), ts, ts))
+        return correlation_id
+
+    def finish_txn(self, correlation_id: str, status: str, response: dict) -> None:
+        self._run("UPDATE txn SET status = ?, response = ?, updated = ? WHERE correlation_id = ?",
+                  (status, json.dumps(response, default=str), now_iso(), correlation_id))
+
+    def find_txn(self, client_id: str, attribute_type: str, value) -> list[dict]:
+        """A client's transactions by transaction_id, correlation_id or reference ids (never another client's)."""
+        rows = self._rows("SELECT * FROM txn WHERE client_id = ? ORDER BY created", (client_id,))
+        if attribute_type == "transaction_id":
+            rows = [r for r in rows if r["transaction_id"] == value]
+        elif attribute_type == "correlation_id":
+            rows = [r for r in rows if r["correlation_id"] == value]
+        else:
+            wanted = set(value if isinstance(value, list) else [value])
+            rows = [r for r in rows if wanted & set(json.loads(r["reference_ids"] or "[]"))]
+        for r in rows:
+            r["response"] = json.loads(r["response"]) if r["response"] else None
+        return rows
+
+    # ---- subscriptions
+    def subscribe(self, client_id: str, reference_id: str, event_types: list[str], criteria: dict,
+                  notify_uri: str) -> str:
+        code = "SUB-" + uuid.uuid4().hex[:16]
+        self._run("INSERT INTO subscription VALUES (?, ?, ?, ?, ?, ?, 'subscribe', ?, NULL)",
+                  (code, client_id, reference_id, json.dumps(event_types), json.dumps(criteria), notify_uri,
+                   now_iso()))
+        return code
+
+    def unsubscribe(self, client_id: str, code: str) -> bool:
+        cur = self._run("UPDATE subscription SET status = 'unsubscribe', ended = ? "
+                        "WHERE code = ? AND client_id = ? AND status = 'subscribe'", (now_iso(), code, client_id))
+        return cur.rowcount == 1
+
+    def subscriptions(self, active_only: bool = True) -> list[dict]:
+        rows = self._rows("SELECT * FROM subscription" + (" WHERE status = 'subscribe'" if active_only else "")
+                          + " ORDER BY created, code")
+        for r in rows:
+            r["event_types"] = json.loads(r["event_types"])
+            r["criteria"] = json.loads(r["criteria"])
+        return rows
+
+    # ---- notifications
+    def delivered(self, code: str, snapshot: str) -> bool:
+        return bool(self._rows("SELECT 1 FROM notification WHERE subscription_code = ? AND snapshot = ? "
+                               "AND outcome = 'delivered'", (code, snapshot)))
+
+    def attempts(self, code: str, snapshot: str) -> int:
+        return self._rows("SELECT count(*) AS n FROM notification WHERE subscription_code = ? AND snapshot = ?",
+                          (code, snapshot))[0]["n"]
+
+    def record_notification(self, code: str, snapshot: str, attempt: int, events: int, http_status, outcome: str,
+                            error: str | None = None) -> None:
+        self._run("INSERT INTO notification VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                  (code, snapshot, attempt, now_iso(), events, http_status, outcome, error))
+
+    def dead_letters(self) -> list[dict]:
+        return self._rows("SELECT * FROM notification WHERE outcome = 'dead_letter' ORDER BY ts")
+
+
+def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
+    """Poll `predicate` until it is truthy or `timeout` seconds pass (bounded: tests and the bench use it)."""
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return predicate()
