@@ -11,9 +11,10 @@ PERSONS ?= 20000
 SEED ?= 1
 MONTHS ?= 3
 PORT ?= 3000
+API_PORT ?= 8000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run synth test ui bench validate clean docs
+.PHONY: setup run synth test ui serve bench validate clean docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -46,6 +47,10 @@ run: setup
 test: setup
 	$(BIN)/python -m pytest -q
 
+# the data-exchange API (DCI Social Registry API) over the warehouse `make run` built
+serve: setup
+	$(BIN)/dtsen serve --port $(API_PORT) --warehouse $(DATA)/warehouse.duckdb
+
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
@@ -58,6 +63,7 @@ bench: setup
 	$(BIN)/python bench/linkage.py --persons 1000000
 	$(BIN)/python bench/pipeline.py --persons 100000
 	$(BIN)/python bench/pipeline.py --persons 1000000
+	$(BIN)/python bench/api.py --persons 1000000
 
 docs: setup
 	cd dbt_project && DTSEN_WAREHOUSE=$(CURDIR)/$(DATA)/warehouse.duckdb ../$(BIN)/dbt docs generate --profiles-dir . \

@@ -26,6 +26,7 @@ import time
 STAGES = {  # step key prefix -> stage
     "sources__": "ingest", "dtsen_registry": "link", "dtsen__linkage_evaluation": "evaluate",
     "family_welfare": "rank", "dtsen_dbt_models": "dbt", "analytics__": "publish", "disbursement__": "disbursement",
+    "exchange__": "exchange",
 }
 
 

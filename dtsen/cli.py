@@ -1,4 +1,4 @@
-"""`dtsen` command line: synth, run, demo."""
+"""`dtsen` command line: synth, run, demo, train-linkage, match, serve, api token, audit."""
 from __future__ import annotations
 
 import argparse
@@ -64,6 +64,88 @@ def _cmd_match(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dtsen import api
+    from dtsen.api import config, exchange
+    from dtsen.api.server import create_app
+
+    cfg = config.load(args.config)
+    for line in config.warn(cfg):
+        print(f"WARNING: {line}", file=sys.stderr)
+    folder = api.exchange_dir(args.warehouse)
+    latest = exchange.latest(folder)
+    print(f"DTSEN data exchange (DCI Social Registry API v1.0.0) on http://{args.host}:{args.port}\n"
+          f"  serving:   {folder} ({'snapshot ' + latest if latest else 'no snapshot yet: run the pipeline'})\n"
+          f"  state:     {api.state_path(args.warehouse)} (audit log, transactions, subscriptions)\n"
+          f"  clients:   {cfg.source}", flush=True)
+    app = create_app(cfg, folder, api.state_path(args.warehouse))
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
+    return 0
+
+
+def _cmd_api_token(args: argparse.Namespace) -> int:
+    from dtsen.api import config
+    from dtsen.api.tokens import TokenError, TokenIssuer
+
+    cfg = config.load(args.config)
+    client = cfg.clients.get(args.client)
+    if client is None:
+        print(f"no client {args.client!r} in {cfg.source} (configured: {sorted(cfg.clients)})", file=sys.stderr)
+        return 2
+    try:
+        token, ttl = TokenIssuer(cfg).issue(client, args.scope, ttl=args.ttl)
+    except TokenError as e:
+        print(e.message, file=sys.stderr)
+        return 2
+    for line in config.warn(cfg):
+        print(f"WARNING: {line}", file=sys.stderr)
+    print(token)
+    return 0
+
+
+def _cmd_audit(args: argparse.Namespace) -> int:
+    from dtsen import api, privacy
+    from dtsen.api import exchange
+    from dtsen.api.store import Store
+
+    path = api.state_path(args.warehouse)
+    if not os.path.exists(path):
+        print(f"no audit log at {path}: the API has not served a request yet", file=sys.stderr)
+        return 1
+    store = Store(path)
+    try:
+        ids = [args.id] if args.id else []
+        if args.nik:
+            import duckdb
+
+            folder = api.exchange_dir(args.warehouse)
+            for snap in exchange.snapshots(folder):
+                ids += [r[0] for r in duckdb.execute(
+                    "SELECT DISTINCT person_id FROM read_parquet(?) WHERE nik = ?",
+                    [os.path.join(folder, snap, "person.parquet"), args.nik]).fetchall()]
+            ids = sorted(set(ids))
+        if args.id or args.nik:
+            rows = [r for i in ids for r in store.who_looked_at(i)]
+            if args.nik:  # searches for this NIK, found or not (the log keeps its pseudonym only)
+                p = privacy.pseudonymise(args.nik)
+                seen = {r["seq"] for r in rows}
+                rows += [{k: r[k] for k in ("seq", "ts", "client_id", "action", "endpoint", "outcome", "records")}
+                         for r in store.audit_rows(limit=10_000_000) if r["query"] and p in r["query"]
+                         and r["seq"] not in seen]
+            rows.sort(key=lambda r: r["seq"])
+            who = args.id or f"NIK {args.nik[:4]}********{args.nik[-4:]} ({', '.join(ids) or 'not in DTSEN'})"
+            print(f"{len(rows)} request(s) touched {who}")
+        else:
+            rows = list(reversed(store.audit_rows(args.client, args.limit)))
+        for r in rows:
+            print(json.dumps(r, default=str))
+    finally:
+        store.close()
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     import warnings
 
@@ -112,6 +194,32 @@ def main(argv: list[str] | None = None) -> int:
     mt.add_argument("--warehouse", default=None)
     mt.add_argument("--month", default=None, help="DTSEN snapshot to match against (default: the latest)")
     mt.set_defaults(func=_cmd_match)
+
+    sv = sub.add_parser("serve", help="serve DTSEN through the DCI Social Registry API (latest published snapshot)")
+    sv.add_argument("--port", type=int, default=8000)
+    sv.add_argument("--host", default="127.0.0.1")
+    sv.add_argument("--warehouse", default=None, help="DuckDB file whose exchange/ folder is served "
+                                                      "(default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)")
+    sv.add_argument("--config", default=None, help="clients file (default: $DTSEN_API_CONFIG or the development one)")
+    sv.add_argument("--log-level", default="warning")
+    sv.set_defaults(func=_cmd_serve)
+
+    ap_api = sub.add_parser("api", help="data-exchange API tools")
+    api_sub = ap_api.add_subparsers(dest="api_cmd", required=True)
+    tk = api_sub.add_parser("token", help="print a bearer token for a configured client")
+    tk.add_argument("--client", required=True)
+    tk.add_argument("--scope", default=None, help="space-separated scopes (default: all of the client's)")
+    tk.add_argument("--ttl", type=int, default=None, help="lifetime in seconds (default: the configuration's)")
+    tk.add_argument("--config", default=None)
+    tk.set_defaults(func=_cmd_api_token)
+
+    au = sub.add_parser("audit", help="who looked at this person: the data-exchange API's audit log")
+    au.add_argument("--id", default=None, help="a DTSEN person or family id")
+    au.add_argument("--nik", default=None, help="a NIK (looked up in the served snapshots)")
+    au.add_argument("--client", default=None, help="without --id/--nik: the latest requests (of this client)")
+    au.add_argument("--limit", type=int, default=50)
+    au.add_argument("--warehouse", default=None)
+    au.set_defaults(func=_cmd_audit)
 
     args = ap.parse_args(argv)
     return args.func(args)

@@ -133,6 +133,14 @@ def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
                 print(f"      {program:8s} eligible {v['eligible']:>8,}  recipients {v['recipients']:>8,}  "
                       f"cut by quota {v['cut_by_quota']:>7,}  annual budget Rp {v['annual_budget']:>16,}", file=out)
             continue
+        if key == "exchange/registry_snapshot":
+            print(f"  {key:28s} {meta.get('person', 0):,} persons, {meta.get('family', 0):,} families for the API "
+                  f"in {meta.get('folder')}", file=out)
+            continue
+        if key == "exchange/subscriber_notifications":
+            print(f"  {key:28s} {meta.get('subscriptions', 0)} subscriptions: {meta.get('delivered', 0)} notified, "
+                  f"{meta.get('dead_letters', 0)} dead letters; events {meta.get('events') or {}}", file=out)
+            continue
         if key == "dtsen/linkage_evaluation":
             if meta.get("evaluated"):
                 line = ", ".join(f"{m} {meta[m + '_f1']:.4f}" for m in ("dtsen_model", "generic_splink", "nik_only")

@@ -9,6 +9,7 @@ import dagster as dg
 from assets.analytics import analytics_assets
 from assets.disbursement import disbursement_assets, eligibility_keys
 from assets.dtsen import dtsen_assets
+from assets.exchange import exchange_assets
 from assets.marts import dbt_resource, marts_assets
 from assets.registries import landing_specs, registry_assets
 from assets.welfare import welfare_assets
@@ -18,7 +19,7 @@ from orchestration.sensors import (build_disbursement_sensor, build_landing_sens
                                    reconciliation_sensor)
 
 ASSETS = [*landing_specs, *registry_assets, *dtsen_assets, *welfare_assets, *marts_assets, *analytics_assets,
-          *disbursement_assets]
+          *disbursement_assets, *exchange_assets]
 JOBS = [monthly_pipeline, ingest_job, disbursement_job, reconciliation_job]
 
 

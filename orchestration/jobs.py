@@ -6,7 +6,7 @@ import dagster as dg
 from orchestration.partitions import monthly_partitions
 
 PIPELINE_GROUPS = ("registries", "dtsen", "welfare", "rules", "staging", "intermediate", "marts", "restricted",
-                   "analytics")
+                   "analytics", "exchange")
 
 monthly_pipeline = dg.define_asset_job(
     name="monthly_pipeline",
@@ -14,7 +14,8 @@ monthly_pipeline = dg.define_asset_job(
     partitions_def=monthly_partitions,
     description="Ingest every source's delivery of the month, link them into the DTSEN snapshot, rank families "
                 "(PMT, desil), build the dbt marts (eligibility per program, exclusions, explanations, summaries) "
-                "and publish them for analysts.",
+                "and publish them for analysts; export the registry snapshot the data-exchange API serves and "
+                "notify its subscribers.",
 )
 
 ingest_job = dg.define_asset_job(

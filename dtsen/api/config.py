@@ -147,7 +147,6 @@ def load(path: str | os.PathLike | None = None) -> ApiConfig:
                     max_body_bytes=int(raw.get("max_body_bytes", 65536)),
                     max_page_size=int(raw.get("max_page_size", 1000)),
                     clients=clients, signing_key_file=str(key_path), source=str(path))
-    warn(cfg)
     return cfg
 
 

@@ -21,6 +21,8 @@ import tempfile
 
 import duckdb
 
+from dtsen import privacy
+
 SNAPSHOT_RE = re.compile(r"^\d{4}-\d{2}$")
 PROGRAMMES = ("pkh", "sembako", "pbi", "pip")
 
@@ -51,7 +53,7 @@ ORDER BY p.person_id
 """
 
 FAMILY_SQL = """
-SELECT f.snapshot, f.family_id, f.no_kk, a.no_kk_pseudo, f.head_person_id, f.members AS family_size,
+SELECT f.snapshot, f.family_id, f.no_kk, pseudonym(f.no_kk) AS no_kk_pseudo, f.head_person_id, f.members AS family_size,
        f.village_code, f.district_code, f.regency_code, f.province_code, w.desil,
        bool_or(a.pkh_eligible) AS pkh_eligible, bool_or(a.pkh_recipient) AS pkh_recipient,
        bool_or(a.sembako_eligible) AS sembako_eligible, bool_or(a.sembako_recipient) AS sembako_recipient,
@@ -93,6 +95,10 @@ def export(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[
     if built is not None and built != snapshot:
         raise ValueError(f"the marts hold snapshot {built}, not {snapshot}: build the marts for {snapshot} first")
     os.makedirs(out_dir, mode=0o700, exist_ok=True)
+    try:  # the family's KK pseudonym, with the key dbt used for the persons'
+        privacy.register(con)
+    except duckdb.NotImplementedException:  # already registered on this connection
+        pass
     tmp = tempfile.mkdtemp(prefix=f".{snapshot}-", dir=out_dir)
     try:
         con.execute("""CREATE OR REPLACE TEMP TABLE _region AS SELECT kode, nama FROM sources.region

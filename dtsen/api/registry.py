@@ -85,6 +85,8 @@ class Criteria:
     order: str
     page_size: int
     page_number: int
+    # an identifier lookup without sort: (column on person, value), answered from the in-memory hash indexes
+    lookup: tuple[str, str] | None = None
 
 
 def _value(kind: str, v, attribute: str):
@@ -284,11 +286,16 @@ def parse(criteria: dict, client: Client, max_page_size: int) -> Criteria:
         raise QueryError(f"page_size must be 1..{max_page_size} and page_number >= 1", "rjct.pagination.invalid")
     params = list(b.params)
     scope = region_scope(client, params)
-    return Criteria(entity, f"{where} AND {scope}", params, ", ".join(order_parts), page_size, page_number)
+    lookup = None
+    if query_type == "idtype-value" and not criteria.get("sort"):
+        lookup = (ID_TYPES[str(query["type"]).upper()][0], str(query["value"]))
+    return Criteria(entity, f"{where} AND {scope}", params, ", ".join(order_parts), page_size, page_number, lookup)
 
 
 class Snapshot:
-    """One month's registry held in an in-memory DuckDB (point lookups by index), loaded from the exchange files."""
+    """One month's registry: an in-memory DuckDB for expressions and predicates, and Arrow tables with hash indexes
+    (identifier -> rows) for identifier lookups, which a SQL engine answers in about a millisecond and a dict in
+    microseconds (bench/api.py measures both)."""
 
     def __init__(self, folder: str, snapshot: str):
         self.snapshot = snapshot
@@ -297,11 +304,45 @@ class Snapshot:
         for table in ("person", "family", "id_event"):
             self.con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?)",
                              [os.path.join(self.folder, f"{table}.parquet")])
+        self.tables = {t: self.con.sql(f"SELECT * FROM {t} ORDER BY {t}_id").to_arrow_table()
+                       for t in ("person", "family")}
+        self.index: dict[tuple[str, str], dict[str, list[int]]] = {}
         for table, col in (("person", "nik"), ("person", "person_id"), ("person", "family_id"),
                            ("person", "no_kk"), ("family", "family_id"), ("family", "no_kk")):
-            self.con.execute(f"CREATE INDEX {table}_{col} ON {table} ({col})")
-        self.persons = self.con.execute("SELECT count(*) FROM person").fetchall()[0][0]
+            idx: dict[str, list[int]] = {}
+            for i, v in enumerate(self.tables[table].column(col).to_pylist()):
+                if v is not None:
+                    idx.setdefault(v, []).append(i)
+            self.index[(table, col)] = idx
+        self.persons = self.tables["person"].num_rows
         self._local = threading.local()
+
+    def rows(self, table: str, col: str, value: str) -> list[dict]:
+        found = self.index[(table, col)].get(value, [])
+        return self.tables[table].take(found).to_pylist() if found else []
+
+    def _lookup(self, c: Criteria, client: Client) -> tuple[list[dict], int]:
+        col, value = c.lookup
+        persons = self.rows("person", col, value) if col != "no_kk" or c.entity == MEMBER else []
+        if c.entity == MEMBER:
+            hits = persons
+        elif col in ("family_id", "no_kk"):
+            hits = self.rows("family", col, value)
+        else:  # a family found through one of its members
+            hits = [f for fid in sorted({p["family_id"] for p in persons}) for f in self.rows("family", "family_id",
+                                                                                                fid)]
+        hits = [r for r in hits if client.sees_region(r.get("village_code"))]
+        total = len(hits)
+        start = (c.page_number - 1) * c.page_size
+        page = hits[start:start + c.page_size]
+        if c.entity == MEMBER:
+            return [member_record(r, client, self.snapshot) for r in page], total
+        out = []
+        for f in page:
+            members = sorted(self.rows("person", "family_id", f["family_id"]),
+                             key=lambda m: (not m["is_head"], m["person_id"]))
+            out.append(group_record(f, members, client, self.snapshot))
+        return out, total
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cur", None)
@@ -311,12 +352,15 @@ class Snapshot:
 
     def search(self, c: Criteria, client: Client) -> tuple[list[dict], int]:
         """One page of records and the total count."""
+        if c.lookup is not None:
+            return self._lookup(c, client)
         cur = self.cursor()
         table = "family" if c.entity == GROUP else "person"
-        total = cur.execute(f"SELECT count(*) FROM {table} WHERE {c.where}", c.params).fetchall()[0][0]
         offset = (c.page_number - 1) * c.page_size
-        rows = _dicts(cur.execute(f"SELECT * FROM {table} WHERE {c.where} ORDER BY {c.order} LIMIT ? OFFSET ?",
-                                  [*c.params, c.page_size, offset]))
+        rows = _dicts(cur.execute(f"SELECT *, count(*) OVER () AS _total FROM {table} WHERE {c.where} "
+                                  f"ORDER BY {c.order} LIMIT ? OFFSET ?", [*c.params, c.page_size, offset]))
+        total = rows[0]["_total"] if rows else (
+            cur.execute(f"SELECT count(*) FROM {table} WHERE {c.where}", c.params).fetchall()[0][0] if offset else 0)
         if c.entity == MEMBER:
             return [member_record(r, client, self.snapshot) for r in rows], total
         ids = [r["family_id"] for r in rows]

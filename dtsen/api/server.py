@@ -235,8 +235,8 @@ class Service:
     def callback_base(self, header: dict, client: Client) -> str:
         uri = header.get("sender_uri")
         if not isinstance(uri, str) or not uri.startswith(("http://", "https://")) or not client.callback_allowed(uri):
-            raise ApiError(400, "err.sender_uri.invalid", "header.sender_uri is missing or not a callback URL registered for this "
-                                                          "client (callback_prefixes)")
+            raise ApiError(400, "err.sender_uri.invalid",
+                           "header.sender_uri is missing or not a callback URL registered for this client")
         return uri.rstrip("/")
 
     # ---- search
@@ -287,6 +287,9 @@ class Service:
 
 
 def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: httpx.Client | None = None) -> FastAPI:
+    from dtsen.api.config import warn
+
+    warn(config)
     service = Service(config, exchange_dir, state_path, http)
     app = FastAPI(title="DTSEN data exchange (DCI Social Registry API v1.0.0)", version=VERSION,
                   docs_url="/docs", openapi_url="/openapi.json")
@@ -400,7 +403,8 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
         base = service.callback_base(header, client)
         refs = [i["reference_id"] for i in message["search_request"]]
         correlation_id = service.store.new_txn(message["transaction_id"], client.client_id, "search", refs)
-        audit["query"] = [pseudonymise_query(i.get("search_criteria") or {}, service.pseudonym_key) for i in message["search_request"]]
+        audit["query"] = [pseudonymise_query(i.get("search_criteria") or {}, service.pseudonym_key)
+                          for i in message["search_request"]]
 
         def answer():
             try:

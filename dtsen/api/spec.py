@@ -7,9 +7,14 @@ only these mechanical repairs, so requests and responses can be validated agains
 - social: several `$ref`s point *through* another `$ref` (e.g. `.../message/oneOf/0/properties/search_request/...`
   where `oneOf/0` is itself `$ref: SearchRequest`). JSON pointers do not follow references, so each such
   pointer is rewritten to the place it means (the same schema, reached through the referenced component).
+- social: every `oneOf` is read as `anyOf`. The published alternatives overlap, so that nothing could ever satisfy
+  them: an integer is also a `number` (`attribute_value: 60` fails `oneOf [string, integer, number, ...]`), an
+  expression's object value is also an identifier's value (the spec's own expression example fails `query`), and a
+  transaction id and a correlation id are both strings (every txn/status request fails). With `anyOf` each value is
+  accepted when it fits one of the alternatives the spec lists, which is what the descriptions say.
 - jwks: the JWK schema is nested under `JWKSResponse.components.schemas` (a schema has no `components`); it is
   moved to `components.schemas.JWK`.
-No schema is loosened: every type, enum and `required` list is kept as published.
+Every type, enum and `required` list is kept as published.
 """
 from __future__ import annotations
 
@@ -84,12 +89,29 @@ def _repair_refs(doc: dict) -> dict:
     return doc
 
 
+def _any_of(doc: dict) -> dict:
+    """Rename every oneOf to anyOf (and the pointers that pass through one)."""
+    def walk(node):
+        if isinstance(node, dict):
+            if "oneOf" in node:
+                node["anyOf"] = node.pop("oneOf")
+            if isinstance(node.get("$ref"), str):
+                node["$ref"] = node["$ref"].replace("/oneOf/", "/anyOf/")
+            for v in node.values():
+                walk(v)
+        elif isinstance(node, list):
+            for v in node:
+                walk(v)
+    walk(doc)
+    return doc
+
+
 @lru_cache(maxsize=None)
 def _load(name: str) -> str:
     doc = yaml.safe_load((SPEC_DIR / name).read_text())
     if name == SOCIAL:
         doc["info"].setdefault("version", "1.0.0")
-        doc = _repair_refs(doc)
+        doc = _any_of(_repair_refs(doc))
     if name == JWKS:
         response = doc["components"]["schemas"]["JWKSResponse"]
         nested = response.pop("components", None)

@@ -11,6 +11,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
 import threading
 import time
@@ -55,6 +56,7 @@ def now_iso() -> str:
 class Store:
     def __init__(self, path: str):
         self.path = path
+        os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
         self._lock = threading.Lock()
         self.con = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
         self.con.execute("PRAGMA journal_mode=WAL")
@@ -176,7 +178,12 @@ class Store:
                   (code, snapshot, attempt, now_iso(), events, http_status, outcome, error))
 
     def dead_letters(self) -> list[dict]:
-        return self._rows("SELECT * FROM notification WHERE outcome = 'dead_letter' ORDER BY ts")
+        """Deliveries given up and not delivered since (the last try of each)."""
+        return self._rows("""SELECT * FROM notification n WHERE outcome = 'dead_letter'
+                             AND attempt = (SELECT max(attempt) FROM notification m
+                                            WHERE m.subscription_code = n.subscription_code
+                                              AND m.snapshot = n.snapshot)
+                             ORDER BY ts""")
 
 
 def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):

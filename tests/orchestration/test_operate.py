@@ -1,7 +1,8 @@
 """Operating the platform as README says, as a platform team would: `make run`'s demo on the code location, the
 sensors switched on afterwards, earlier months re-run, and the UI opened from the clone.
 
-The demo runs once per module (1,000 persons, three months) in a subprocess with its own Dagster home.
+The demo runs once per test session (1,000 persons, three months; the `demo` fixture of conftest, shared with
+the data-exchange API's tests) in a subprocess with its own Dagster home.
 """
 from __future__ import annotations
 
@@ -9,11 +10,9 @@ import hashlib
 import json
 import os
 import re
-import shutil
 import signal
 import socket
 import subprocess
-import sys
 import time
 import urllib.request
 from pathlib import Path
@@ -23,32 +22,12 @@ import duckdb
 import pytest
 from dagster._core.storage.dagster_run import RunsFilter
 
+from tests.conftest import _env
+from tests.conftest import cli as _cli
+
 REPO = Path(__file__).resolve().parents[2]
 MONTHS = ["2025-01", "2025-02", "2025-03"]
 REPO_LABEL = "__repository__@dtsen"
-
-
-def _env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_")}
-    env["DAGSTER_HOME"] = str(home)
-    return env
-
-
-def _cli(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "dtsen.cli", *args], cwd=REPO, env=_env(home), capture_output=True,
-                          text=True, timeout=timeout)
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    root = tmp_path_factory.mktemp("operate")
-    home = root / "dagster_home"
-    home.mkdir()
-    shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
-    data = root / "data"
-    proc = _cli(home, "demo", "--persons", "1000", "--months", "3", "--data", str(data))
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return home, data, proc.stdout
 
 
 @pytest.fixture()
