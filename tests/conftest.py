@@ -1,6 +1,9 @@
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -54,3 +57,29 @@ def pipeline(landing, tmp_path_factory):
                             run_config=NO_GENERIC_BASELINE)
     assert run.success, run.errors
     return run, warehouse, landing
+
+
+def _env(home: Path) -> dict:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_")}
+    env["DAGSTER_HOME"] = str(home)
+    return env
+
+
+def cli(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
+    """`dtsen ...` in a subprocess with the given Dagster home and none of the caller's DTSEN_* settings."""
+    return subprocess.run([sys.executable, "-m", "dtsen.cli", *args], cwd=REPO, env=_env(home), capture_output=True,
+                          text=True, timeout=timeout)
+
+
+@pytest.fixture(scope="session")
+def demo(tmp_path_factory):
+    """`make run`'s demo (1,000 persons, three months) in a subprocess with its own Dagster home: what an operator
+    has after README's first command. Returns (Dagster home, data folder, the command's stdout)."""
+    root = tmp_path_factory.mktemp("operate")
+    home = root / "dagster_home"
+    home.mkdir()
+    shutil.copy(REPO / "orchestration" / "dagster.yaml", home / "dagster.yaml")
+    data = root / "data"
+    proc = cli(home, "demo", "--persons", "1000", "--months", "3", "--data", str(data))
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return home, data, proc.stdout
