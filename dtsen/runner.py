@@ -298,6 +298,8 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
           f"  schema disbursement: payment_row, reconciliation, absorption, dormant, review_flag\n"
           f"  payment files:       {disbursement}/<YYYY-MM>/<program>/\n"
           f"  for analysts:        {os.path.join(data, 'published')} (Parquet per snapshot, analytics.duckdb)\n"
+          f"  data exchange:       {os.path.join(data, 'exchange')} (registry snapshots; `make serve` answers the DCI "
+          f"Social Registry API from them)\n"
           f"  charts:              {os.path.join(data, 'reports')}\n"
           f"  run logs (dbt):      {os.path.join(data, 'logs')}")
     print(f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(temporary)')} - `make ui` to browse it "

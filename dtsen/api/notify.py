@@ -22,6 +22,7 @@ import uuid
 
 import duckdb
 import httpx
+import orjson
 
 from dtsen.api import exchange, registry
 from dtsen.api.config import ApiConfig
@@ -157,9 +158,9 @@ def _records(snap_cur, snap_prev, ids: list[str], entity: str, client) -> dict[s
         where = f"{col} IN (SELECT unnest(?))"
         params.append(missing)
         crit = registry.Criteria(entity, where, params, col, len(missing), 1)
-        for rec in snap.search(crit, client)[0]:
-            ident = (rec["group_identifier"] if entity == registry.GROUP else rec["member_identifier"])[0]
-            out[ident["identifier_value"]] = rec
+        found = snap.search(crit, client)
+        for ident, rec in zip(found.family_ids if entity == registry.GROUP else found.person_ids, found.records):
+            out[ident] = rec
     return out
 
 
@@ -192,7 +193,8 @@ def _deliver(http, issuer, client, store, sub, snapshot, envelope, n_events) -> 
     for i in range(TRIES):
         attempt += 1
         try:
-            r = http.post(url, json=envelope, headers={"Authorization": f"Bearer {token}"})
+            r = http.post(url, content=orjson.dumps(envelope, default=str),
+                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
             status = r.status_code
             if r.status_code < 300:
                 store.record_notification(sub["code"], snapshot, attempt, n_events, status, "delivered")

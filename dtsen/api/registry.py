@@ -6,6 +6,7 @@ column expressions), operators in `OPERATORS`, and every value is a `?` paramete
 """
 from __future__ import annotations
 
+import gc
 import os
 import threading
 import time
@@ -13,6 +14,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import duckdb
+import orjson
 
 from dtsen.api import exchange
 from dtsen.api.config import Client
@@ -71,9 +73,26 @@ ID_TYPES = {
 }
 SORTABLE = ("person_id", "family_id", *ATTRIBUTES)
 
+_FLAGS = [f"{p}_{k}" for p in exchange.PROGRAMMES for k in ("eligible", "recipient")]
+RECORD_COLUMNS = {  # what member_record and group_record read
+    "person": ["person_id", "family_id", "nik", "nik_pseudo", "no_kk_pseudo", "name", "sex", "birth_date",
+               "death_date", "address", "rt", "rw", "village_code", "village_name", "regency_name", "province_name",
+               "relationship", "is_deceased", "disability", "age", "desil", "is_head", *_FLAGS],
+    "family": ["family_id", "no_kk", "no_kk_pseudo", "head_person_id", "family_size", "village_code", "desil",
+               *_FLAGS],
+}
 RELATIONSHIP = {1: "head", 2: "spouse", 3: "child", 4: "child_in_law", 5: "grandchild", 6: "parent",
                 7: "parent_in_law", 8: "other_relative", 9: "other"}
 SEX = {1: "male", 2: "female"}
+
+
+@dataclass
+class Found:
+    """A page of records (dicts, or orjson.Fragment for pages DuckDB built), the total, and the DTSEN ids in it."""
+    records: list
+    total: int
+    person_ids: list[str]
+    family_ids: list[str]
 
 
 @dataclass
@@ -292,6 +311,75 @@ def parse(criteria: dict, client: Client, max_page_size: int) -> Criteria:
     return Criteria(entity, f"{where} AND {scope}", params, ", ".join(order_parts), page_size, page_number, lookup)
 
 
+def _sql_str(value: str) -> str:
+    """A constant of this module as a SQL string literal (never a request value: those are bound)."""
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _sql_map(column: str, mapping: dict, default: str | None) -> str:
+    cases = " ".join(f"WHEN {k} THEN {_sql_str(v)}" for k, v in mapping.items())
+    return f"CASE {column} {cases} ELSE {_sql_str(default) if default is not None else 'NULL::VARCHAR'} END"
+
+
+def _sql_ident(kind: str, value_sql: str) -> str:
+    return f"{{'@type': 'Identifier', 'identifier_type': {_sql_str(kind)}, 'identifier_value': {value_sql}}}"
+
+
+def _sql_ids(first_kind: str, first_col: str, raw: str, pseudo: str, raw_kind: str, pseudo_kind: str,
+             fields: str) -> str:
+    col, kind = (pseudo, pseudo_kind) if fields == "pseudonymous" else (raw, raw_kind)
+    first = _sql_ident(first_kind, first_col)
+    return f"CASE WHEN coalesce({col}, '') <> '' THEN [{first}, {_sql_ident(kind, col)}] ELSE [{first}] END"
+
+
+def _sql_attr(name: str, value_sql: str) -> str:
+    return f"{{'name': {_sql_str(name)}, 'value': to_json({value_sql})}}"
+
+
+def _sql_programmes(fields: str) -> list[str]:
+    out = []
+    for recipient, recipient_name, eligible, eligible_name in _PROGRAMME_KEYS:
+        out.append(_sql_attr(recipient_name, f"coalesce({recipient}, false)"))
+        if fields in ANALYTIC:
+            out.append(_sql_attr(eligible_name, f"coalesce({eligible}, false)"))
+    return out
+
+
+def member_sql(fields: str, snapshot: str) -> dict[str, str]:
+    """SQL over `person` columns giving, as JSON text, the Member record (`rec`), its address (`addr`) and its
+    identifiers (`ids`): the same record member_record builds in Python (a test holds the two equal), built by
+    DuckDB for pages of thousands of members."""
+    ids = _sql_ids("DTSEN_PERSON_ID", "person_id", "nik", "nik_pseudo", "NIK", "NIK_PSEUDONYM", fields)
+    place = ["'@type': 'Address'", "'country': 'IDN'", "'region': province_name", "'city': regency_name",
+             "'locality': village_name", "'administrative_area_code': village_code"]
+    person = ["'@type': 'SRPerson'", f"'identifier': {ids}", f"'sex': {_sql_map('sex', SEX, None)}"]
+    if fields != "pseudonymous":
+        person += ["'name': {'@type': 'Name', 'given_name': name, 'surname': ''}",
+                   "'birth_date': strftime(birth_date::DATE, '%Y-%m-%d')",
+                   "'death_date': strftime(death_date::DATE, '%Y-%m-%d')"]
+        place.append("'street_address': CASE WHEN coalesce(rt, '') <> '' OR coalesce(rw, '') <> '' THEN "
+                     "trim(coalesce(address, '') || ' RT ' || coalesce(nullif(rt, ''), '-') || ' RW ' || "
+                     "coalesce(nullif(rw, ''), '-')) ELSE coalesce(address, '') END")
+    address = "{" + ", ".join(place) + "}"
+    person.append(f"'address': {address}")
+    attributes = [_sql_attr("dtsen_family_id", "family_id"), _sql_attr("is_deceased", "coalesce(is_deceased, false)"),
+                  *_sql_programmes(fields)]
+    if fields in ANALYTIC:
+        attributes += [_sql_attr("age", "age"), _sql_attr("desil", "desil")]
+    attributes_sql = f"[{', '.join(attributes)}]"
+    if fields == "pseudonymous":
+        attributes_sql = (f"CASE WHEN coalesce(no_kk_pseudo, '') <> '' THEN "
+                          f"list_append({attributes_sql}, {_sql_attr('kk_pseudonym', 'no_kk_pseudo')}) "
+                          f"ELSE {attributes_sql} END")
+    rec = ["'@type': 'Member'", f"'member_identifier': {ids}", "'demographic_info': {" + ", ".join(person) + "}",
+           f"'relationship_head': {_sql_map('relationship', RELATIONSHIP, 'other')}",
+           f"'registration_date': {_sql_str(snapshot + '-01')}", f"'additional_attributes': {attributes_sql}"]
+    if fields in ANALYTIC:
+        rec.append("'is_disabled': coalesce(disability, 0) <> 0")
+    return {"rec": "to_json({" + ", ".join(rec) + "})::VARCHAR", "addr": f"to_json({address})::VARCHAR",
+            "ids": f"to_json({ids})::VARCHAR"}
+
+
 class Snapshot:
     """One month's registry: an in-memory DuckDB for expressions and predicates, and Arrow tables with hash indexes
     (identifier -> rows) for identifier lookups, which a SQL engine answers in about a millisecond and a dict in
@@ -304,22 +392,33 @@ class Snapshot:
         for table in ("person", "family", "id_event"):
             self.con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?)",
                              [os.path.join(self.folder, f"{table}.parquet")])
-        self.tables = {t: self.con.sql(f"SELECT * FROM {t} ORDER BY {t}_id").to_arrow_table()
-                       for t in ("person", "family")}
-        self.index: dict[tuple[str, str], dict[str, list[int]]] = {}
+        # the columns records are made of, again as Arrow, for identifier lookups through the hash indexes (one
+        # chunk per column: `take` costs per chunk, not per row)
+        self.tables = {t: self.con.sql(f"SELECT {', '.join(RECORD_COLUMNS[t])} FROM {t} ORDER BY {t}_id"
+                                       ).to_arrow_table().combine_chunks() for t in ("person", "family")}
+        # identifier -> row (an int; a tuple where several rows share it): ints and tuples of ints are not
+        # tracked by Python's garbage collector, so a million keys cost no collection pauses
+        self.index: dict[tuple[str, str], dict[str, int | tuple[int, ...]]] = {}
         for table, col in (("person", "nik"), ("person", "person_id"), ("person", "family_id"),
                            ("person", "no_kk"), ("family", "family_id"), ("family", "no_kk")):
-            idx: dict[str, list[int]] = {}
-            for i, v in enumerate(self.tables[table].column(col).to_pylist()):
-                if v is not None:
-                    idx.setdefault(v, []).append(i)
+            idx: dict = {}
+            values = self.con.sql(f"SELECT {col} FROM {table} ORDER BY {table}_id").to_arrow_table()
+            for i, v in enumerate(values.column(0).to_pylist()):
+                if v is None:
+                    continue
+                seen = idx.get(v)
+                idx[v] = i if seen is None else (*seen, i) if isinstance(seen, tuple) else (seen, i)
             self.index[(table, col)] = idx
         self.persons = self.tables["person"].num_rows
         self._local = threading.local()
 
+    def positions(self, table: str, col: str, value: str) -> tuple[int, ...]:
+        found = self.index[(table, col)].get(value)
+        return () if found is None else found if isinstance(found, tuple) else (found,)
+
     def rows(self, table: str, col: str, value: str) -> list[dict]:
-        found = self.index[(table, col)].get(value, [])
-        return self.tables[table].take(found).to_pylist() if found else []
+        found = self.positions(table, col, value)
+        return self.tables[table].take(list(found)).to_pylist() if found else []
 
     def _lookup(self, c: Criteria, client: Client) -> tuple[list[dict], int]:
         col, value = c.lookup
@@ -336,13 +435,20 @@ class Snapshot:
         start = (c.page_number - 1) * c.page_size
         page = hits[start:start + c.page_size]
         if c.entity == MEMBER:
-            return [member_record(r, client, self.snapshot) for r in page], total
-        out = []
-        for f in page:
-            members = sorted(self.rows("person", "family_id", f["family_id"]),
-                             key=lambda m: (not m["is_head"], m["person_id"]))
-            out.append(group_record(f, members, client, self.snapshot))
-        return out, total
+            return Found([member_record(r, client, self.snapshot) for r in page], total,
+                         [r["person_id"] for r in page], [])
+        records = self._groups(page, client)
+        return Found(records, total, [m["member_identifier"][0]["identifier_value"] for g in records
+                                      for m in g["member_list"]], [f["family_id"] for f in page])
+
+    def _groups(self, families: list[dict], client: Client) -> list[dict]:
+        """Group records with their members, the members fetched in one `take` through the family index."""
+        positions = [i for f in families for i in self.positions("person", "family_id", f["family_id"])]
+        members: dict[str, list[dict]] = {f["family_id"]: [] for f in families}
+        for m in self.tables["person"].take(positions).to_pylist() if positions else []:
+            members[m["family_id"]].append(m)
+        return [group_record(f, sorted(members[f["family_id"]], key=lambda m: (not m["is_head"], m["person_id"])),
+                             client, self.snapshot) for f in families]
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cur", None)
@@ -350,34 +456,58 @@ class Snapshot:
             cur = self._local.cur = self.con.cursor()
         return cur
 
-    def search(self, c: Criteria, client: Client) -> tuple[list[dict], int]:
-        """One page of records and the total count."""
+    def search(self, c: Criteria, client: Client) -> Found:
+        """One page of records (dicts, or JSON text for pages built by DuckDB), its DTSEN ids and the total."""
         if c.lookup is not None:
             return self._lookup(c, client)
         cur = self.cursor()
         table = "family" if c.entity == GROUP else "person"
         offset = (c.page_number - 1) * c.page_size
-        rows = _dicts(cur.execute(f"SELECT *, count(*) OVER () AS _total FROM {table} WHERE {c.where} "
-                                  f"ORDER BY {c.order} LIMIT ? OFFSET ?", [*c.params, c.page_size, offset]))
-        total = rows[0]["_total"] if rows else (
-            cur.execute(f"SELECT count(*) FROM {table} WHERE {c.where}", c.params).fetchall()[0][0] if offset else 0)
+        # a top-N and a count: cheaper than one query with count(*) OVER () (which keeps every match)
+        ids = [r[0] for r in cur.execute(f"SELECT {table}_id FROM {table} WHERE {c.where} ORDER BY {c.order} "
+                                         f"LIMIT ? OFFSET ?", [*c.params, c.page_size, offset]).fetchall()]
+        total = cur.execute(f"SELECT count(*) FROM {table} WHERE {c.where}", c.params).fetchall()[0][0]
         if c.entity == MEMBER:
-            return [member_record(r, client, self.snapshot) for r in rows], total
-        ids = [r["family_id"] for r in rows]
-        members: dict[str, list[dict]] = {i: [] for i in ids}
-        if ids:
-            for m in _dicts(cur.execute("SELECT * FROM person WHERE family_id IN (SELECT unnest(?)) "
-                                        "ORDER BY family_id, NOT is_head, person_id", [ids])):
-                members[m["family_id"]].append(m)
-        return [group_record(r, members[r["family_id"]], client, self.snapshot) for r in rows], total
+            members = self._member_json(cur, [self.positions("person", "person_id", i)[0] for i in ids], client)
+            return Found([orjson.Fragment(m[1]) for m in members], total, ids, [])
+        families = self.tables["family"].take([self.positions("family", "family_id", i)[0] for i in ids]
+                                              ).to_pylist() if ids else []
+        positions = [i for f in ids for i in self.positions("person", "family_id", f)]
+        by_family: dict[str, list] = {f: [] for f in ids}
+        for m in self._member_json(cur, positions, client):
+            by_family[m[2]].append(m)
+        records, persons = [], []
+        for f in families:
+            members = sorted(by_family[f["family_id"]], key=lambda m: (not m[3], m[0]))
+            persons += [m[0] for m in members]
+            records.append(self._group(f, members, client))
+        return Found(records, total, persons, ids)
+
+    def _member_json(self, cur, positions: list[int], client: Client) -> list[tuple]:
+        """(person_id, Member JSON, family_id, is_head, address JSON, identifiers JSON) for these rows, by DuckDB."""
+        if not positions:
+            return []
+        sql = member_sql(client.fields, self.snapshot)
+        cur.register("_page_persons", self.tables["person"].take(positions))
+        try:
+            return cur.execute(f"SELECT person_id, {sql['rec']}, family_id, coalesce(is_head, false), {sql['addr']}, "
+                               f"{sql['ids']} FROM _page_persons").fetchall()
+        finally:
+            cur.unregister("_page_persons")
+
+    def _group(self, f: dict, members: list[tuple], client: Client) -> dict:
+        """group_record with its members as JSON built by DuckDB (orjson embeds them as they are)."""
+        rec = group_record(f, [], client, self.snapshot)
+        head = next((m for m in members if m[0] == f.get("head_person_id")), None)
+        rec["group_head_info"] = (None if head is None else
+                                  {"@type": "Member", "member_identifier": orjson.Fragment(head[5])})
+        rec["member_list"] = [orjson.Fragment(m[1]) for m in members]
+        if members:
+            rec["place"] = {"@type": "Place", "address": orjson.Fragment(members[0][4])}
+        return rec
 
     def close(self):
         self.con.close()
-
-
-def _dicts(cur) -> list[dict]:
-    cols = [d[0] for d in cur.description]
-    return [dict(zip(cols, row)) for row in cur.fetchall()]
 
 
 def _iso(v) -> str | None:
@@ -392,49 +522,56 @@ def _ident(kind: str, value) -> dict:
     return {"@type": "Identifier", "identifier_type": kind, "identifier_value": value}
 
 
+_PROGRAMME_KEYS = [(f"{p}_recipient", f"programme.{p.upper()}.recipient", f"{p}_eligible",
+                    f"programme.{p.upper()}.eligible") for p in exchange.PROGRAMMES]
+
+
 def _programmes(r: dict, fields: str) -> list[dict]:
-    out = []
-    for p in exchange.PROGRAMMES:
-        item = {"name": f"programme.{p.upper()}.recipient", "value": bool(r.get(f"{p}_recipient"))}
-        out.append(item)
-        if fields in ANALYTIC:
-            out.append({"name": f"programme.{p.upper()}.eligible", "value": bool(r.get(f"{p}_eligible"))})
-    return out
+    if fields in ANALYTIC:
+        out = []
+        for recipient, recipient_name, eligible, eligible_name in _PROGRAMME_KEYS:
+            out.append({"name": recipient_name, "value": r[recipient] is True})
+            out.append({"name": eligible_name, "value": r[eligible] is True})
+        return out
+    return [{"name": name, "value": r[recipient] is True} for recipient, name, _, _ in _PROGRAMME_KEYS]
 
 
 def member_record(r: dict, client: Client, snapshot: str) -> dict:
-    """A DTSEN person as the standard's Member (demographic_info an SRPerson); fields as the client may see."""
+    """A DTSEN person as the standard's Member (demographic_info an SRPerson); fields as the client may see.
+    (Written for speed: a page of 1,000 families builds some 3,500 of these.)"""
     fields = client.fields
-    ids = [_ident("DTSEN_PERSON_ID", r["person_id"])]
-    if fields == "pseudonymous":
-        if r.get("nik_pseudo"):
-            ids.append(_ident("NIK_PSEUDONYM", r["nik_pseudo"]))
-    elif r.get("nik"):
-        ids.append(_ident("NIK", r["nik"]))
-    person = {"@type": "SRPerson", "identifier": ids, "sex": SEX.get(r.get("sex"))}
-    place = {"@type": "Address", "country": "IDN", "region": r.get("province_name"),
-             "city": r.get("regency_name"), "locality": r.get("village_name"),
-             "administrative_area_code": r.get("village_code")}
-    if fields != "pseudonymous":
-        person["name"] = {"@type": "Name", "given_name": r.get("name"), "surname": ""}
-        person["birth_date"] = _iso(r.get("birth_date"))
-        person["death_date"] = _iso(r.get("death_date"))
-        street = r.get("address") or ""
-        if r.get("rt") or r.get("rw"):
-            street = f"{street} RT {r.get('rt') or '-'} RW {r.get('rw') or '-'}".strip()
+    pseudonymous = fields == "pseudonymous"
+    ids = [{"@type": "Identifier", "identifier_type": "DTSEN_PERSON_ID", "identifier_value": r["person_id"]}]
+    if pseudonymous:
+        if r["nik_pseudo"]:
+            ids.append({"@type": "Identifier", "identifier_type": "NIK_PSEUDONYM",
+                        "identifier_value": r["nik_pseudo"]})
+    elif r["nik"]:
+        ids.append({"@type": "Identifier", "identifier_type": "NIK", "identifier_value": r["nik"]})
+    place = {"@type": "Address", "country": "IDN", "region": r["province_name"], "city": r["regency_name"],
+             "locality": r["village_name"], "administrative_area_code": r["village_code"]}
+    person = {"@type": "SRPerson", "identifier": ids, "sex": SEX.get(r["sex"])}
+    if not pseudonymous:
+        person["name"] = {"@type": "Name", "given_name": r["name"], "surname": ""}
+        person["birth_date"] = _iso(r["birth_date"])
+        person["death_date"] = _iso(r["death_date"])
+        street = r["address"] or ""
+        if r["rt"] or r["rw"]:
+            street = f"{street} RT {r['rt'] or '-'} RW {r['rw'] or '-'}".strip()
         place["street_address"] = street
     person["address"] = place
+    attributes = [{"name": "dtsen_family_id", "value": r["family_id"]},
+                  {"name": "is_deceased", "value": bool(r["is_deceased"])}]
+    attributes += _programmes(r, fields)
     rec = {"@type": "Member", "member_identifier": ids, "demographic_info": person,
-           "relationship_head": RELATIONSHIP.get(r.get("relationship"), "other"),
-           "registration_date": f"{snapshot}-01", "additional_attributes": [
-               {"name": "dtsen_family_id", "value": r["family_id"]},
-               {"name": "is_deceased", "value": bool(r.get("is_deceased"))}, *_programmes(r, fields)]}
+           "relationship_head": RELATIONSHIP.get(r["relationship"], "other"),
+           "registration_date": f"{snapshot}-01", "additional_attributes": attributes}
     if fields in ANALYTIC:
-        rec["is_disabled"] = bool(r.get("disability"))
-        rec["additional_attributes"] += [{"name": "age", "value": r.get("age")},
-                                         {"name": "desil", "value": r.get("desil")}]
-    if fields == "pseudonymous" and r.get("no_kk_pseudo"):
-        rec["additional_attributes"].append({"name": "kk_pseudonym", "value": r["no_kk_pseudo"]})
+        rec["is_disabled"] = bool(r["disability"])
+        attributes.append({"name": "age", "value": r["age"]})
+        attributes.append({"name": "desil", "value": r["desil"]})
+    if pseudonymous and r["no_kk_pseudo"]:
+        attributes.append({"name": "kk_pseudonym", "value": r["no_kk_pseudo"]})
     return rec
 
 
@@ -448,7 +585,9 @@ def group_record(f: dict, members: list[dict], client: Client, snapshot: str) ->
     elif f.get("no_kk"):
         ids.append(_ident("KK", f["no_kk"]))
     member_records = [member_record(m, client, snapshot) for m in members]
-    head = next((m for m, r in zip(member_records, members) if r["person_id"] == f.get("head_person_id")), None)
+    # the head by reference (its identifiers): the full record is in member_list, once
+    head = next(({"@type": "Member", "member_identifier": m["member_identifier"]}
+                 for m, r in zip(member_records, members) if r["person_id"] == f.get("head_person_id")), None)
     rec = {"@type": "Group", "group_identifier": ids, "group_type": "family", "group_size": f.get("family_size"),
            "place": {"@type": "Place", "address": (member_records[0]["demographic_info"]["address"]
                                                    if member_records else {"administrative_area_code":
@@ -489,5 +628,7 @@ class Registry:
             if key is not None and key != self._key:
                 self._current = Snapshot(self.folder, key[0])  # the old one stays usable for requests in flight
                 self._key = key
+                gc.collect()
+                gc.freeze()  # the snapshot stays for its life: keep its objects out of every later collection
             self._checked = time.monotonic()
             return self._current

@@ -9,10 +9,11 @@
                                                            published snapshot: dtsen.api.notify)
 
 Every registry endpoint needs a bearer token; every request, refused ones included, is appended to the audit log.
-Errors: 401/403 (and other transport refusals: 413 too large, 415 not JSON, 429 too many) as the spec's
-HttpErrorResponse `{"errors": [{"code": "err.request.unauthorized", ...}]}`; a bad envelope on an asynchronous
-endpoint as the ACK Response with `ack_status: ERR` and the spec's error code; on a synchronous endpoint as the
-answer envelope with `header.status: rjct` and the spec's header reason code.
+Errors: 401/403 as the spec's HttpErrorResponse `{"errors": [{"code": "err.request.unauthorized", ...}]}`; every
+other refusal (400 bad envelope, 409 replay, 413 too large, 415 not JSON, 429 too many, 503 nothing to serve) on
+an asynchronous endpoint as the ACK Response with `ack_status: ERR` and the spec's error code, on a synchronous
+endpoint as the answer envelope with `header.status: rjct`, the spec's header reason code where one fits and the
+error code in `status_reason_message` (what the spec's `default` responses allow).
 """
 from __future__ import annotations
 
@@ -28,8 +29,9 @@ from datetime import datetime
 from urllib.parse import parse_qs
 
 import httpx
+import orjson
 from fastapi import FastAPI, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse as _StarletteJSON
 from jsonschema import Draft4Validator
 
 from dtsen import privacy
@@ -67,6 +69,13 @@ EVENT_TYPES = ("DEATH", "MOVED", "ELIGIBILITY_CHANGED", "RECIPIENT_CHANGED", "ID
 def _validator(component: str) -> Draft4Validator:
     doc = spec.load(spec.SOCIAL)
     return Draft4Validator({**doc, "$ref": f"#/components/schemas/{component}"})
+
+
+class JSONResponse(_StarletteJSON):
+    """JSON answers serialised by orjson (a page of 1,000 families with their members is megabytes)."""
+
+    def render(self, content) -> bytes:
+        return orjson.dumps(content, default=str)
 
 
 class ApiError(Exception):
@@ -124,6 +133,7 @@ class Service:
         self.store = Store(state_path)
         self.limiter = RateLimiter()
         self.pseudonym_key = privacy.pseudonym_key()
+        self._callback_tokens: dict[str, tuple[str, float]] = {}
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dci-async")
         self.http = http or httpx.Client(timeout=CALLBACK_TIMEOUT)
         self.validators = {"SearchRequest": _validator("SearchRequest"),
@@ -132,8 +142,8 @@ class Service:
                            "unsubscribe": Draft4Validator(UNSUBSCRIBE_SCHEMA)}
 
     def close(self):
-        self.pool.shutdown(wait=True)
-        self.store.close()
+        self.pool.shutdown(wait=False, cancel_futures=True)  # answers not yet computed are lost with the process;
+        self.store.close()                                    # their transactions stay `pdng` for txn/status
 
     # ---- envelope
     def header_out(self, action: str, status: str, client_id: str | None, total: int = 0, completed: int = 0,
@@ -251,32 +261,39 @@ class Service:
             out = {"reference_id": item["reference_id"], "timestamp": now_iso(), "locale": "ind"}
             try:
                 c = registry.parse(criteria, client, self.config.max_page_size)
-                records, total = snap.search(c, client)
+                found = snap.search(c, client)
             except registry.Forbidden as e:
                 raise ApiError(403, "err.request.forbidden", str(e)) from None
             except registry.QueryError as e:
                 out.update(status="rjct", status_reason_code=e.code, status_reason_message=str(e)[:999])
                 results.append(out)
                 continue
-            for rec in records:
-                if rec["@type"] == "Group":
-                    families.append(rec["group_identifier"][0]["identifier_value"])
-                    persons.extend(m["member_identifier"][0]["identifier_value"] for m in rec["member_list"])
-                else:
-                    persons.append(rec["member_identifier"][0]["identifier_value"])
+            persons += found.person_ids
+            families += found.family_ids
             out.update(status="succ", data={"version": VERSION, "reg_type": "ns:dtsen:RegistryType:DTSEN",
                                             "reg_record_type": c.entity, "snapshot": snap.snapshot,
-                                            "reg_records": records},
-                       pagination={"page_size": c.page_size, "page_number": c.page_number, "total_count": total})
+                                            "reg_records": found.records},
+                       pagination={"page_size": c.page_size, "page_number": c.page_number,
+                                   "total_count": found.total})
             results.append(out)
         return {"transaction_id": message["transaction_id"], "search_response": results}, persons, families, queries
 
+    def callback_token(self, client: Client) -> str:
+        """A token for our callbacks to `client` (audience: the client), reused for half its lifetime."""
+        cached = self._callback_tokens.get(client.client_id)
+        if cached and cached[1] > time.monotonic():
+            return cached[0]
+        token, ttl = self.tokens.issue(client, audience=client.client_id)
+        self._callback_tokens[client.client_id] = (token, time.monotonic() + ttl / 2)
+        return token
+
     def post_callback(self, url: str, client: Client, envelope: dict) -> int | None:
-        token, _ = self.tokens.issue(self.config.clients[client.client_id], audience=client.client_id)
+        token = self.callback_token(client)
         last = None
         for attempt in range(CALLBACK_TRIES):
             try:
-                r = self.http.post(url, json=envelope, headers={"Authorization": f"Bearer {token}"})
+                r = self.http.post(url, content=orjson.dumps(envelope, default=str),
+                                   headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
                 last = r.status_code
                 if r.status_code < 500:
                     return r.status_code
@@ -333,7 +350,7 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
             service.store.audit(client_id=client.client_id if client else None, action=action, endpoint=endpoint,
                                 http_status=e.http_status, outcome=e.code, message_id=header.get("message_id"),
                                 transaction_id=audit["transaction_id"], query=audit["query"], detail=e.message)
-            if e.http_status in (401, 403, 413, 415, 429, 503):
+            if e.http_status in (401, 403):  # the statuses the spec answers with its HttpErrorResponse
                 return transport_error(e)
             if sync:
                 return JSONResponse({"header": service.header_out(answer_action, "rjct", client and client.client_id,

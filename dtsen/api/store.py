@@ -18,6 +18,8 @@ import time
 import uuid
 from datetime import datetime, timezone
 
+import orjson
+
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
     seq INTEGER PRIMARY KEY AUTOINCREMENT, ts TEXT NOT NULL, client_id TEXT, action TEXT NOT NULL,
@@ -125,7 +127,7 @@ class Store:
 
     def finish_txn(self, correlation_id: str, status: str, response: dict) -> None:
         self._run("UPDATE txn SET status = ?, response = ?, updated = ? WHERE correlation_id = ?",
-                  (status, json.dumps(response, default=str), now_iso(), correlation_id))
+                  (status, orjson.dumps(response, default=str).decode(), now_iso(), correlation_id))
 
     def find_txn(self, client_id: str, attribute_type: str, value) -> list[dict]:
         """A client's transactions by transaction_id, correlation_id or reference ids (never another client's)."""

@@ -28,7 +28,7 @@ from dtsen.api.tokens import TokenIssuer
 from tests.conftest import REPO
 
 SECRETS = {"dev": "dev-secret", "bank-demo": "bank-secret", "dinsos": "dinsos-secret",
-           "analytics-demo": "analytics-secret"}
+           "analytics-demo": "analytics-secret", "limited": "dev-secret"}
 
 
 def free_port() -> int:
@@ -215,6 +215,7 @@ def api_config(regency, tmp_path_factory) -> Path:
     raw = yaml.safe_load(config.DEFAULT_CONFIG.read_text())
     office = raw["clients"].pop("dinsos-3275")
     raw["clients"]["dinsos"] = {**office, "regions": [regency]}
+    raw["clients"]["limited"] = {**raw["clients"]["dev"], "rate_per_minute": 3}
     raw["signing_key_file"] = str(config.DEVELOPMENT_KEY_FILE)
     path = tmp_path_factory.mktemp("api_config") / "clients.yaml"
     path.write_text(yaml.safe_dump(raw))

@@ -373,6 +373,14 @@ def test_bad_input_gets_the_standards_error_and_the_server_keeps_serving(api, se
     assert len(refused) >= len(cases) + 1  # every refusal is in the audit log
 
 
+def test_a_client_over_its_rate_is_told_to_slow_down(api):
+    codes = [api.search(idtype("NIK", "1"), client="limited").status_code for _ in range(5)]
+    assert codes[:2] == [200, 200] and codes[-1] == 429  # 3 a minute, the token request counts as none
+    r = api.search(idtype("NIK", "1"), client="limited")
+    assert r.json()["header"]["status_reason_message"].startswith("err.request.too_many_requests")
+    assert api.search(idtype("NIK", "1")).status_code == 200  # other clients are not slowed
+
+
 # ---------------------------------------------------------------- audit
 
 def test_the_audit_log_answers_who_looked_at_a_person_and_cannot_be_altered(api, server, exchange_demo, regency):
