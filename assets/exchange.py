@@ -16,7 +16,7 @@ from orchestration.resources import WarehouseResource
           partitions_def=monthly_partitions, backfill_policy=one_month_per_run, kinds={"parquet"},
           pool="duckdb_writer",
           description="The month's DTSEN persons and families with desil, death, and programme eligibility and "
-                      "recipient status, as restricted Parquet (owner-only) under exchange/<snapshot>/ beside the "
+                      "recipient status, as restricted Parquet (owner-only) under `exchange/<snapshot>/` beside the "
                       "warehouse: what `dtsen serve` (the DCI Social Registry API) answers from.")
 def registry_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     out = api.exchange_dir(warehouse.file)

@@ -24,6 +24,7 @@ import os
 import secrets
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 import yaml
 
@@ -84,7 +85,19 @@ class Client:
         return any(code.startswith(r) or r.startswith(code) and len(code) >= len(r) for r in self.regions)
 
     def callback_allowed(self, uri: str) -> bool:
-        return any(uri.startswith(p) for p in self.callback_prefixes)
+        """Same scheme and host (and port, when the prefix names one), and the path under the prefix's: a plain
+        string prefix would let http://127.0.0.1.attacker.example through for http://127.0.0.1."""
+        try:
+            u = urlsplit(uri)
+            port = u.port
+        except ValueError:
+            return False
+        for prefix in self.callback_prefixes:
+            p = urlsplit(prefix)
+            if (u.scheme, u.hostname) == (p.scheme, p.hostname) and (p.port is None or p.port == port) \
+                    and u.path.startswith(p.path.rstrip("/")) and not u.username and not u.password:
+                return True
+        return False
 
 
 @dataclass(frozen=True)

@@ -420,7 +420,7 @@ class Snapshot:
         found = self.positions(table, col, value)
         return self.tables[table].take(list(found)).to_pylist() if found else []
 
-    def _lookup(self, c: Criteria, client: Client) -> tuple[list[dict], int]:
+    def _lookup(self, c: Criteria, client: Client) -> Found:
         col, value = c.lookup
         persons = self.rows("person", col, value) if col != "no_kk" or c.entity == MEMBER else []
         if c.entity == MEMBER:

@@ -205,8 +205,9 @@ def exchange_demo(demo):
 def regency(exchange_demo) -> str:
     """The demo's most populous regency: the region of the test's regency office (Dinsos) client."""
     path = exchange_demo.parent / "exchange" / "2025-03" / "person.parquet"
-    return duckdb.execute("SELECT regency_code FROM read_parquet(?) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
-                          [str(path)]).fetchone()[0]
+    with duckdb.connect() as con:  # never the module's default connection: others' tests use it
+        return con.execute("SELECT regency_code FROM read_parquet(?) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+                           [str(path)]).fetchall()[0][0]
 
 
 @pytest.fixture(scope="session")

@@ -239,11 +239,14 @@ def test_async_search_acks_then_posts_the_answer_and_txn_status_tells_it(api, ca
 
 
 def test_async_search_refuses_an_unregistered_callback(api):
-    body = envelope("search", search_message(idtype("NIK", "1")), sender_uri="http://evil.example.org/")
-    r = api.post("/registry/search", body)
-    assert r.status_code == 400
-    assert r.json()["message"]["ack_status"] == "ERR"
-    assert r.json()["message"]["error"]["code"] == "err.sender_uri.invalid"
+    for uri in ("http://evil.example.org/", "http://127.0.0.1.evil.example/", "http://user@127.0.0.1:8080/",
+                "file:///etc/passwd", None):
+        extra = {} if uri is None else {"sender_uri": uri}
+        r = api.post("/registry/search", envelope("search", search_message(idtype("NIK", "1")), **extra),
+                     validate=uri is not None and uri.startswith("http"))
+        assert r.status_code == 400, uri
+        assert r.json()["message"]["ack_status"] == "ERR"
+        assert r.json()["message"]["error"]["code"] == "err.sender_uri.invalid"
 
 
 # ---------------------------------------------------------------- scope
