@@ -72,8 +72,6 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     from dtsen.api.server import create_app
 
     cfg = config.load(args.config)
-    for line in config.warn(cfg):
-        print(f"WARNING: {line}", file=sys.stderr)
     folder = api.exchange_dir(args.warehouse)
     latest = exchange.latest(folder)
     print(f"DTSEN data exchange (DCI Social Registry API v1.0.0) on http://{args.host}:{args.port}\n"

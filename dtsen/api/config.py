@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
 import os
 import secrets
 from dataclasses import dataclass, field
@@ -37,7 +36,6 @@ ACTIONS = ("registry.search", "registry.txn-status", "registry.subscribe")
 QUERY_TYPES = ("idtype-value", "expression", "predicate")
 FIELD_SETS = ("full", "payee", "pseudonymous")
 
-log = logging.getLogger(__name__)
 
 
 class ConfigError(ValueError):
@@ -164,7 +162,7 @@ def load(path: str | os.PathLike | None = None) -> ApiConfig:
 
 
 def warn(cfg: ApiConfig) -> list[str]:
-    """The loud warnings of a development configuration (also printed by `dtsen serve`)."""
+    """The loud warnings of a development configuration (the server logs them; `dtsen api token` prints them)."""
     out = []
     if cfg.development_key:
         out.append(f"{KEY_ENV} is not set: API tokens are signed with the public DEVELOPMENT key shipped in the "
@@ -173,6 +171,4 @@ def warn(cfg: ApiConfig) -> list[str]:
     if dev:
         out.append(f"development client(s) {dev} with a published secret are enabled ({cfg.source}); a production "
                    f"configuration ({CONFIG_ENV}) must replace them.")
-    for line in out:
-        log.warning(line)
     return out

@@ -306,7 +306,8 @@ class Service:
 def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: httpx.Client | None = None) -> FastAPI:
     from dtsen.api.config import warn
 
-    warn(config)
+    for line in warn(config):
+        log.warning("WARNING: %s", line)
     service = Service(config, exchange_dir, state_path, http)
     app = FastAPI(title="DTSEN data exchange (DCI Social Registry API v1.0.0)", version=VERSION,
                   docs_url="/docs", openapi_url="/openapi.json")
