@@ -14,13 +14,18 @@ from orchestration.resources import WarehouseResource
 MART_MODELS = ["eligibility_pkh", "eligibility_sembako", "eligibility_pbi", "eligibility_pip", "exclusions",
                "appeal_explanation", "program_budget_by_province_desil", "targeting_accuracy_by_province"]
 MART_KEYS = [get_asset_key_for_model([dtsen_dbt_models], m) for m in MART_MODELS]
+HISTORY_MODELS = ["appeal_explanation_history", "eligibility_history", "exclusions_history", "programme_changes",
+                  "programme_monthly"]
+HISTORY_KEYS = [get_asset_key_for_model([dtsen_dbt_models], m) for m in HISTORY_MODELS]
 
 
-@dg.asset(key=["analytics", "published_marts"], deps=MART_KEYS, group_name="analytics",
+@dg.asset(key=["analytics", "published_marts"], deps=[*MART_KEYS, *HISTORY_KEYS], group_name="analytics",
           partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
           kinds={"parquet", "duckdb"}, pool="duckdb_writer",
-          description="The marts and rule seeds as Parquet per snapshot plus analytics.duckdb (views over the "
-                      "latest), beside the warehouse under published/: analysts read these, never the live file.")
+          description="The marts and rule seeds as Parquet per snapshot, the history marts as one Parquet dataset "
+                      "per table partitioned by snapshot, plus analytics.duckdb (views over the latest month and "
+                      "over every month), beside the warehouse under published/: analysts read these, never the "
+                      "live file.")
 def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     out = warehouse.beside("published")
     with warehouse.connect(read_only=True) as con:

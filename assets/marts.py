@@ -21,7 +21,8 @@ from orchestration.dbt_project import dbt_project
 from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import WarehouseResource
 
-GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "intermediate", "marts": "marts", "restricted": "restricted"}
+GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "intermediate", "marts": "marts", "restricted": "restricted",
+                   "history": "history"}
 
 
 def test_description(test: dict) -> str:

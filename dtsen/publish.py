@@ -2,7 +2,11 @@
 catalogue of views over the latest ones.
 
     <published>/<snapshot>/<table>.parquet      one file per mart and rule seed
-    <published>/analytics.duckdb                views marts.<table> and rules.<table> over the latest snapshot
+    <published>/history/<table>/snapshot=<YYYY-MM>/part.parquet
+                                                the history marts (schema `history`): one Parquet dataset per
+                                                table, partitioned by snapshot, each month its own partition
+    <published>/analytics.duckdb                views marts.<table> and rules.<table> over the latest snapshot,
+                                                history.<table> over every month published
 
 The catalogue always shows the latest month published (not the month last rebuilt: rebuilding January after
 March leaves analysts on March). It is rebuilt in a temporary file and renamed into place, so an analyst who has it
@@ -13,6 +17,7 @@ read them under their own accounts. The restricted schema is never published.
 """
 from __future__ import annotations
 
+import glob
 import os
 import re
 import shutil
@@ -21,6 +26,7 @@ import tempfile
 import duckdb
 
 PUBLISHED_SCHEMAS = ("marts", "rules")
+HISTORY_SCHEMA = "history"
 SNAPSHOT_RE = re.compile(r"^\d{4}-\d{2}$")
 CATALOGUE = "analytics.duckdb"
 
@@ -72,9 +78,39 @@ def publish(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    counts.update(publish_history(con, snapshot, out_dir))
     os.chmod(out_dir, 0o755)
     latest = published_snapshots(out_dir)[-1]
     write_catalogue(out_dir, latest, [f"{s}.{t}" for s, t in tables])
+    return counts
+
+
+def publish_history(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[str, int]:
+    """Each history table's rows of `snapshot` as its partition `history/<table>/snapshot=<snapshot>/`, replacing
+    that partition only (written aside and renamed into place)."""
+    tables = [r[0] for r in con.execute("""SELECT table_name FROM information_schema.tables
+                                           WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1""",
+                                        [HISTORY_SCHEMA]).fetchall()]
+    counts = {}
+    for table in tables:
+        folder = os.path.join(out_dir, HISTORY_SCHEMA, table)
+        os.makedirs(folder, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".snapshot={snapshot}-", dir=folder)
+        try:
+            con.execute(f"COPY (SELECT * EXCLUDE (snapshot) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?) "
+                        f"TO '{os.path.join(tmp, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)", [snapshot])
+            _readable(tmp)
+            final = os.path.join(folder, f"snapshot={snapshot}")
+            if os.path.exists(final):
+                shutil.rmtree(final)
+            os.replace(tmp, final)
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        counts[f"{HISTORY_SCHEMA}.{table}"] = con.execute(
+            f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?", [snapshot]).fetchall()[0][0]
+    if tables:
+        _readable(os.path.join(out_dir, HISTORY_SCHEMA))
     return counts
 
 
@@ -92,6 +128,14 @@ def write_catalogue(out_dir: str, snapshot: str, tables: list[str]) -> str:
         for t in tables:
             if os.path.exists(os.path.join(out_dir, snapshot, f"{t}.parquet")):
                 cat.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{snapshot}/{t}.parquet')")
+        history = os.path.join(out_dir, HISTORY_SCHEMA)
+        if os.path.isdir(history):
+            cat.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
+            for table in sorted(os.listdir(history)):
+                if glob.glob(os.path.join(history, table, "snapshot=*", "*.parquet")):
+                    cat.execute(f"CREATE VIEW {HISTORY_SCHEMA}.{table} AS SELECT * FROM read_parquet("
+                                f"'{HISTORY_SCHEMA}/{table}/snapshot=*/*.parquet', hive_partitioning = true, "
+                                f"hive_types = {{'snapshot': VARCHAR}}, union_by_name = true)")
         cat.execute("CREATE TABLE main.published AS SELECT ? AS snapshot, now() AS published_at, "
                     "'paths are relative to this folder: open the catalogue from it, or SET file_search_path' "
                     "AS note", [snapshot])

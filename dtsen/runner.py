@@ -295,6 +295,8 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
           f"  schema welfare:      family_welfare, pmt_model, targeting_evaluation\n"
           f"  schema marts:        eligibility_pkh, eligibility_sembako, eligibility_pbi, eligibility_pip, exclusions, "
           f"appeal_explanation, program_budget_by_province_desil, targeting_accuracy_by_province\n"
+          f"  schema history:      appeal_explanation_history, eligibility_history, exclusions_history, "
+          f"programme_changes, programme_monthly (every month built)\n"
           f"  schema disbursement: payment_row, reconciliation, absorption, dormant, review_flag\n"
           f"  payment files:       {disbursement}/<YYYY-MM>/<program>/\n"
           f"  for analysts:        {os.path.join(data, 'published')} (Parquet per snapshot, analytics.duckdb)\n"

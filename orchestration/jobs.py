@@ -6,7 +6,7 @@ import dagster as dg
 from orchestration.partitions import monthly_partitions
 
 PIPELINE_GROUPS = ("registries", "dtsen", "welfare", "rules", "staging", "intermediate", "marts", "restricted",
-                   "analytics", "exchange")
+                   "history", "analytics", "exchange")
 
 monthly_pipeline = dg.define_asset_job(
     name="monthly_pipeline",

@@ -63,6 +63,15 @@ def _payment_rows(data: Path, month: str) -> list[tuple]:
         con.close()
 
 
+def _history(data: Path, month: str) -> list[tuple]:
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute("SELECT * FROM history.appeal_explanation_history WHERE snapshot = ? "
+                           "ORDER BY family_id, program", [month]).fetchall()
+    finally:
+        con.close()
+
+
 def _files(data: Path) -> dict[str, str]:
     root = data / "disbursement"
     return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
@@ -129,6 +138,8 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
     before = {m: _crosswalk(data, m) for m in MONTHS}
     rows_before = {m: _payment_rows(data, m) for m in MONTHS}
     files_before = _files(data)
+    history_before = {m: _history(data, m) for m in MONTHS}
+    assert all(history_before.values())
     assert _catalogue_month(data) == "2025-03"
     rerouted = sum("previous_not_collected" in (r[2] or "") for r in rows_before["2025-03"])
     assert rerouted > 0  # January's and February's non-collectors went to PT Pos in March
@@ -154,8 +165,9 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
         assert _payment_rows(data, month) == rows_before[month], f"{month}: payment rows changed on a rerun"
         assert _files(data) == files_before, f"{month}: payment files were rewritten or versioned"
         assert not list((data / "disbursement").rglob("*.v2.csv"))
-    for m in MONTHS:  # nothing else moved
+    for m in MONTHS:  # nothing else moved; a rebuilt month replaced its own history rows with the same rows
         assert _crosswalk(data, m) == before[m]
+        assert _history(data, m) == history_before[m], f"{m}: history changed on a rerun"
     driver.switch_off("disbursement_sensor")
 
 

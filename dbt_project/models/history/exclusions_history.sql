@@ -1,0 +1,4 @@
+-- Every built snapshot's exclusions with their reason and evidence, kept month after month.
+{{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='snapshot') }}
+
+select * from {{ ref('exclusions') }}
