@@ -12,8 +12,10 @@ from assets.registries import landing_key
 from assets.ui import md_table
 from dtsen.disbursement.checks import release_checks
 from dtsen.disbursement.files import write_period_files
+from dtsen.disbursement.history import build_payment_history
 from dtsen.disbursement.lists import build_payment_rows, channel_rule
 from dtsen.disbursement.reconciliation import absorption, ingest_rekon
+from dtsen.publish import publish_partitioned
 from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
 from orchestration.resources import LandingResource, WarehouseResource
 
@@ -22,6 +24,7 @@ PAYMENT_LISTS = dg.AssetKey(["disbursement", "payment_lists"])
 PAYMENT_FILES = dg.AssetKey(["disbursement", "payment_files"])
 RECONCILIATION = dg.AssetKey(["disbursement", "reconciliation"])
 ABSORPTION = dg.AssetKey(["disbursement", "absorption"])
+PAYMENT_HISTORY = dg.AssetKey(["disbursement", "payment_history"])
 ELIGIBILITY_MODELS = ["eligibility_pkh", "eligibility_sembako", "eligibility_pbi", "eligibility_pip"]
 UPSTREAM_MODELS = ELIGIBILITY_MODELS + ["exclusions", "payee_identity", "person_identity", "program_parameters",
                                         "channel_rules"]
@@ -130,4 +133,16 @@ def absorption_report(context: dg.AssetExecutionContext, warehouse: WarehouseRes
                                           "dormant_amount": res["dormant_amount"]})
 
 
-disbursement_assets = [payment_lists, payment_files, reconciliation, absorption_report]
+@dg.asset(key=PAYMENT_HISTORY, deps=[PAYMENT_LISTS, ABSORPTION], group_name=GROUP, partitions_def=monthly_partitions,
+          backfill_policy=one_month_per_run, kinds={"duckdb", "parquet"}, pool="duckdb_writer",
+          description="history.payment_history: per period, program and family, paid, collected, not collected, "
+                      "rerouted to PT Pos, dormant, across every month (rebuilt after each payment run and each "
+                      "reconciliation), and published as `published/history/payment_history/period=YYYY-MM/`.")
+def payment_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    with warehouse.connect() as con:
+        by_status = build_payment_history(con)
+        rows = publish_partitioned(con, "payment_history", "period", warehouse.beside("published"))
+    return dg.MaterializeResult(metadata={"rows": rows, "families_by_status": dg.MetadataValue.json(by_status)})
+
+
+disbursement_assets = [payment_lists, payment_files, reconciliation, absorption_report, payment_history]

@@ -27,6 +27,8 @@ import duckdb
 
 PUBLISHED_SCHEMAS = ("marts", "rules")
 HISTORY_SCHEMA = "history"
+# history tables recomputed whole by their own asset and published by it (publish_partitioned), by this column
+WHOLE_HISTORY = {"payment_history": "period"}
 SNAPSHOT_RE = re.compile(r"^\d{4}-\d{2}$")
 CATALOGUE = "analytics.duckdb"
 
@@ -90,7 +92,7 @@ def publish_history(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str)
     that partition only (written aside and renamed into place)."""
     tables = [r[0] for r in con.execute("""SELECT table_name FROM information_schema.tables
                                            WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1""",
-                                        [HISTORY_SCHEMA]).fetchall()]
+                                        [HISTORY_SCHEMA]).fetchall() if r[0] not in WHOLE_HISTORY]
     counts = {}
     for table in tables:
         folder = os.path.join(out_dir, HISTORY_SCHEMA, table)
@@ -114,6 +116,41 @@ def publish_history(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str)
     return counts
 
 
+def publish_partitioned(con: duckdb.DuckDBPyConnection, table: str, column: str, out_dir: str) -> int:
+    """A whole history table as `history/<table>/<column>=<value>/part.parquet`, every partition rewritten (for
+    tables recomputed whole, such as history.payment_history), then the catalogue refreshed; returns rows."""
+    folder = os.path.join(out_dir, HISTORY_SCHEMA, table)
+    os.makedirs(os.path.dirname(folder), exist_ok=True)
+    tmp = tempfile.mkdtemp(prefix=f".{table}-", dir=os.path.dirname(folder))
+    try:
+        for (value,) in con.execute(f"SELECT DISTINCT {column} FROM {HISTORY_SCHEMA}.{table} ORDER BY 1").fetchall():
+            part = os.path.join(tmp, f"{column}={value}")
+            os.makedirs(part)
+            con.execute(f"COPY (SELECT * EXCLUDE ({column}) FROM {HISTORY_SCHEMA}.{table} WHERE {column} = ?) "
+                        f"TO '{os.path.join(part, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)", [value])
+        _readable(tmp)
+        old = folder + ".old"
+        shutil.rmtree(old, ignore_errors=True)
+        if os.path.exists(folder):
+            os.replace(folder, old)
+        os.replace(tmp, folder)
+        shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    refresh_catalogue(out_dir)
+    return con.execute(f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table}").fetchall()[0][0]
+
+
+def refresh_catalogue(out_dir: str) -> None:
+    """Rewrite the catalogue over what is published (the latest month's tables and every history dataset)."""
+    months = published_snapshots(out_dir)
+    if months:
+        tables = sorted(f[:-len(".parquet")] for f in os.listdir(os.path.join(out_dir, months[-1]))
+                        if f.endswith(".parquet"))
+        write_catalogue(out_dir, months[-1], tables)
+
+
 def write_catalogue(out_dir: str, snapshot: str, tables: list[str]) -> str:
     """Views over `<snapshot>/<table>.parquet` (paths relative to out_dir), renamed into place."""
     path = os.path.join(out_dir, CATALOGUE)
@@ -132,10 +169,10 @@ def write_catalogue(out_dir: str, snapshot: str, tables: list[str]) -> str:
         if os.path.isdir(history):
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
             for table in sorted(os.listdir(history)):
-                if glob.glob(os.path.join(history, table, "snapshot=*", "*.parquet")):
+                if glob.glob(os.path.join(history, table, "*=*", "*.parquet")):
                     cat.execute(f"CREATE VIEW {HISTORY_SCHEMA}.{table} AS SELECT * FROM read_parquet("
-                                f"'{HISTORY_SCHEMA}/{table}/snapshot=*/*.parquet', hive_partitioning = true, "
-                                f"hive_types = {{'snapshot': VARCHAR}}, union_by_name = true)")
+                                f"'{HISTORY_SCHEMA}/{table}/*=*/*.parquet', hive_partitioning = true, "
+                                f"hive_types_autocast = false, union_by_name = true)")
         cat.execute("CREATE TABLE main.published AS SELECT ? AS snapshot, now() AS published_at, "
                     "'paths are relative to this folder: open the catalogue from it, or SET file_search_path' "
                     "AS note", [snapshot])

@@ -27,7 +27,8 @@ ingest_job = dg.define_asset_job(
 
 disbursement_job = dg.define_asset_job(
     name="disbursement_job",
-    selection=dg.AssetSelection.assets(["disbursement", "payment_lists"], ["disbursement", "payment_files"]),
+    selection=dg.AssetSelection.assets(["disbursement", "payment_lists"], ["disbursement", "payment_files"],
+                                       ["disbursement", "payment_history"]),
     partitions_def=monthly_partitions,
     description="The month's payment lists per program and channel, the blocking release checks, and the "
                 "immutable files + manifests under `disbursement/<YYYY-MM>/`.",
@@ -35,7 +36,8 @@ disbursement_job = dg.define_asset_job(
 
 reconciliation_job = dg.define_asset_job(
     name="reconciliation_job",
-    selection=dg.AssetSelection.assets(["disbursement", "reconciliation"], ["disbursement", "absorption"]),
+    selection=dg.AssetSelection.assets(["disbursement", "reconciliation"], ["disbursement", "absorption"],
+                                       ["disbursement", "payment_history"]),
     partitions_def=monthly_partitions,
     description="Ingest the banks' and PT Pos' reconciliation files of the month; absorption, dormant funds, "
                 "review flags (and so the next month's routing).",

@@ -99,3 +99,33 @@ def test_readmes_analyst_queries_run_on_the_demo(demo):
             assert cat.execute(sql.rstrip(";")).fetchall(), q
     finally:
         cat.close()
+
+
+def test_payment_history_follows_every_payment_and_its_collection(demo):
+    _, data, _ = demo
+    con = _warehouse(data)
+    try:
+        paid = con.execute("SELECT period, program, sum(amount) FROM disbursement.payment_row GROUP BY ALL "
+                           "ORDER BY ALL").fetchall()
+        kept = con.execute("SELECT period, program, sum(paid_amount) FROM history.payment_history GROUP BY ALL "
+                           "ORDER BY ALL").fetchall()
+        assert kept == paid and [p[0] for p in paid][-1] == "2025-03"
+        collected = con.execute("""SELECT coalesce(sum(p.amount), 0) FROM disbursement.payment_row p
+            WHERE p.disbursement_id IN (SELECT disbursement_id FROM disbursement.reconciliation
+                                        WHERE status = 'DIAMBIL')""").fetchall()[0][0]
+        assert con.execute("SELECT sum(collected_amount) FROM history.payment_history").fetchall()[0][0] == collected
+        assert collected > 0
+        statuses = dict(con.execute("SELECT status, count(*) FROM history.payment_history GROUP BY 1").fetchall())
+        assert {"collected", "premium_paid"} <= set(statuses), statuses
+        # January's non-collectors were moved to PT Pos later: the history says so
+        assert con.execute("SELECT count(*) FROM history.payment_history WHERE rerouted").fetchall()[0][0] > 0
+        total = con.execute("SELECT count(*) FROM history.payment_history").fetchall()[0][0]
+    finally:
+        con.close()
+    parts = sorted(p.name for p in (data / "published" / "history" / "payment_history").iterdir())
+    assert parts == [f"period={m}" for m in MONTHS]
+    cat = open_catalogue(str(data / "published"))
+    try:
+        assert cat.execute("SELECT count(*) FROM history.payment_history").fetchall()[0][0] == total
+    finally:
+        cat.close()
