@@ -3,8 +3,9 @@
 Recomputed whole from the payment rows, the banks' and PT Pos' reconciliation statuses and the dormant funds
 after each payment run and each reconciliation (cheap: a few aggregations), so it always shows the latest
 knowledge: a period is `awaiting_reconciliation` until its files come back, then `collected`, `partly_collected`
-or `not_collected` (PBI-JK premiums go to BPJS Kesehatan and are `premium_paid`: nobody collects them); `rerouted` says the family was moved to PT Pos because it had not collected before, `dormant`
-that credited money lay untouched past the dormant limit.
+or `not_collected` (PBI-JK premiums go to BPJS Kesehatan and are `premium_paid`: nobody collects them);
+`rerouted` says the family was moved to PT Pos because it had not collected before, `dormant` that credited money
+lay untouched past the dormant limit.
 """
 from __future__ import annotations
 
