@@ -127,11 +127,8 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if args.id or args.nik:
             rows = [r for i in ids for r in store.who_looked_at(i)]
             if args.nik:  # searches for this NIK, found or not (the log keeps its pseudonym only)
-                p = privacy.pseudonymise(args.nik)
                 seen = {r["seq"] for r in rows}
-                rows += [{k: r[k] for k in ("seq", "ts", "client_id", "action", "endpoint", "outcome", "records")}
-                         for r in store.audit_rows(limit=10_000_000) if r["query"] and p in r["query"]
-                         and r["seq"] not in seen]
+                rows += [r for r in store.audit_mentioning(privacy.pseudonymise(args.nik)) if r["seq"] not in seen]
             rows.sort(key=lambda r: r["seq"])
             who = args.id or f"NIK {args.nik[:4]}********{args.nik[-4:]} ({', '.join(ids) or 'not in DTSEN'})"
             print(f"{len(rows)} request(s) touched {who}")

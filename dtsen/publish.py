@@ -20,10 +20,11 @@ from __future__ import annotations
 import glob
 import os
 import re
-import shutil
 import tempfile
 
 import duckdb
+
+from dtsen.folders import folder_in_place
 
 PUBLISHED_SCHEMAS = ("marts", "rules")
 HISTORY_SCHEMA = "history"
@@ -64,22 +65,13 @@ def publish(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict
     tables = con.execute(f"""SELECT table_schema, table_name FROM information_schema.tables
                              WHERE table_schema IN {PUBLISHED_SCHEMAS} AND table_type = 'BASE TABLE'
                              ORDER BY 1, 2""").fetchall()
-    os.makedirs(out_dir, exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{snapshot}-", dir=out_dir)
     counts = {}
-    try:
+    with folder_in_place(os.path.join(out_dir, snapshot)) as tmp:
         for schema, table in tables:
             path = os.path.join(tmp, f"{schema}.{table}.parquet")
             con.execute(f"COPY {schema}.{table} TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
             counts[f"{schema}.{table}"] = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchall()[0][0]
         _readable(tmp)
-        final = os.path.join(out_dir, snapshot)
-        if os.path.exists(final):
-            shutil.rmtree(final)
-        os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     counts.update(publish_history(con, snapshot, out_dir))
     os.chmod(out_dir, 0o755)
     latest = published_snapshots(out_dir)[-1]
@@ -95,20 +87,10 @@ def publish_history(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str)
                                         [HISTORY_SCHEMA]).fetchall() if r[0] not in WHOLE_HISTORY]
     counts = {}
     for table in tables:
-        folder = os.path.join(out_dir, HISTORY_SCHEMA, table)
-        os.makedirs(folder, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".snapshot={snapshot}-", dir=folder)
-        try:
+        with folder_in_place(os.path.join(out_dir, HISTORY_SCHEMA, table, f"snapshot={snapshot}")) as tmp:
             con.execute(f"COPY (SELECT * EXCLUDE (snapshot) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?) "
                         f"TO '{os.path.join(tmp, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)", [snapshot])
             _readable(tmp)
-            final = os.path.join(folder, f"snapshot={snapshot}")
-            if os.path.exists(final):
-                shutil.rmtree(final)
-            os.replace(tmp, final)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         counts[f"{HISTORY_SCHEMA}.{table}"] = con.execute(
             f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?", [snapshot]).fetchall()[0][0]
     if tables:
@@ -119,25 +101,13 @@ def publish_history(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str)
 def publish_partitioned(con: duckdb.DuckDBPyConnection, table: str, column: str, out_dir: str) -> int:
     """A whole history table as `history/<table>/<column>=<value>/part.parquet`, every partition rewritten (for
     tables recomputed whole, such as history.payment_history), then the catalogue refreshed; returns rows."""
-    folder = os.path.join(out_dir, HISTORY_SCHEMA, table)
-    os.makedirs(os.path.dirname(folder), exist_ok=True)
-    tmp = tempfile.mkdtemp(prefix=f".{table}-", dir=os.path.dirname(folder))
-    try:
+    with folder_in_place(os.path.join(out_dir, HISTORY_SCHEMA, table)) as tmp:
         for (value,) in con.execute(f"SELECT DISTINCT {column} FROM {HISTORY_SCHEMA}.{table} ORDER BY 1").fetchall():
             part = os.path.join(tmp, f"{column}={value}")
             os.makedirs(part)
             con.execute(f"COPY (SELECT * EXCLUDE ({column}) FROM {HISTORY_SCHEMA}.{table} WHERE {column} = ?) "
                         f"TO '{os.path.join(part, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)", [value])
         _readable(tmp)
-        old = folder + ".old"
-        shutil.rmtree(old, ignore_errors=True)
-        if os.path.exists(folder):
-            os.replace(folder, old)
-        os.replace(tmp, folder)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     refresh_catalogue(out_dir)
     return con.execute(f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table}").fetchall()[0][0]
 

@@ -16,12 +16,11 @@ from __future__ import annotations
 
 import os
 import re
-import shutil
-import tempfile
 
 import duckdb
 
 from dtsen import privacy
+from dtsen.folders import folder_in_place
 
 SNAPSHOT_RE = re.compile(r"^\d{4}-\d{2}$")
 PROGRAMMES = ("pkh", "sembako", "pbi", "pip")
@@ -99,8 +98,7 @@ def export(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[
         privacy.register(con)
     except duckdb.NotImplementedException:  # already registered on this connection
         pass
-    tmp = tempfile.mkdtemp(prefix=f".{snapshot}-", dir=out_dir)
-    try:
+    with folder_in_place(os.path.join(out_dir, snapshot)) as tmp:
         con.execute("""CREATE OR REPLACE TEMP TABLE _region AS SELECT kode, nama FROM sources.region
                        WHERE delivery = (SELECT max(delivery) FROM sources.region WHERE delivery <= ?)""", [snapshot])
         con.execute(f"CREATE OR REPLACE TEMP TABLE _exchange_person AS {PERSON_SQL}", [snapshot])
@@ -115,16 +113,4 @@ def export(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[
         con.execute("DROP TABLE _exchange_person")
         con.execute("DROP TABLE _region")
         os.chmod(tmp, 0o700)
-        final = os.path.join(out_dir, snapshot)
-        if os.path.exists(final):
-            old = final + ".old"
-            shutil.rmtree(old, ignore_errors=True)
-            os.replace(final, old)
-            os.replace(tmp, final)
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.replace(tmp, final)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return counts

@@ -154,10 +154,7 @@ def _records(snap_cur, snap_prev, ids: list[str], entity: str, client) -> dict[s
         if not missing:
             break
         col = "family_id" if entity == registry.GROUP else "person_id"
-        params = []
-        where = f"{col} IN (SELECT unnest(?))"
-        params.append(missing)
-        crit = registry.Criteria(entity, where, params, col, len(missing), 1)
+        crit = registry.Criteria(entity, f"{col} IN (SELECT unnest(?))", [missing], col, len(missing), 1)
         found = snap.search(crit, client)
         for ident, rec in zip(found.family_ids if entity == registry.GROUP else found.person_ids, found.records):
             out[ident] = rec

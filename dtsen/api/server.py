@@ -250,6 +250,17 @@ class Service:
         return uri.rstrip("/")
 
     # ---- search
+    def parse_or_reject(self, criteria: dict, client: Client, out: dict) -> registry.Criteria | None:
+        """The criteria checked against the client's rights: 403 for anything it may not ask; criteria the registry
+        cannot run mark `out` rejected with the spec's reason code, and None is returned."""
+        try:
+            return registry.parse(criteria, client, self.config.max_page_size)
+        except registry.Forbidden as e:
+            raise ApiError(403, "err.request.forbidden", str(e)) from None
+        except registry.QueryError as e:
+            out.update(status="rjct", status_reason_code=e.code, status_reason_message=str(e)[:999])
+            return None
+
     def run_searches(self, message: dict, client: Client) -> tuple[dict, list[str], list[str], list]:
         snap = self.registry.current()
         if snap is None:
@@ -259,15 +270,11 @@ class Service:
             criteria = item.get("search_criteria") or {}
             queries.append(pseudonymise_query(criteria, self.pseudonym_key))
             out = {"reference_id": item["reference_id"], "timestamp": now_iso(), "locale": "ind"}
-            try:
-                c = registry.parse(criteria, client, self.config.max_page_size)
-                found = snap.search(c, client)
-            except registry.Forbidden as e:
-                raise ApiError(403, "err.request.forbidden", str(e)) from None
-            except registry.QueryError as e:
-                out.update(status="rjct", status_reason_code=e.code, status_reason_message=str(e)[:999])
+            c = self.parse_or_reject(criteria, client, out)
+            if c is None:
                 results.append(out)
                 continue
+            found = snap.search(c, client)
             persons += found.person_ids
             families += found.family_ids
             out.update(status="succ", data={"version": VERSION, "reg_type": "ns:dtsen:RegistryType:DTSEN",
@@ -516,15 +523,10 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
                             status_reason_message=f"unknown reg_event_type {bad}; known: {list(EVENT_TYPES)}")
                 out.append(resp)
                 continue
-            if crit.get("query_type"):
-                try:  # the criteria must be a query this client may run (checked now, run at each snapshot)
-                    registry.parse(crit, client, service.config.max_page_size)
-                except registry.Forbidden as e:
-                    raise ApiError(403, "err.request.forbidden", str(e)) from None
-                except registry.QueryError as e:
-                    resp.update(status="rjct", status_reason_code=e.code, status_reason_message=str(e)[:999])
-                    out.append(resp)
-                    continue
+            # the criteria must be a query this client may run (checked now, run at each snapshot)
+            if crit.get("query_type") and service.parse_or_reject(crit, client, resp) is None:
+                out.append(resp)
+                continue
             code = service.store.subscribe(client.client_id, item["reference_id"], events, crit, base)
             resp.update(status="succ", subscriptions=[{"code": code, "status": "subscribe",
                                                        "timestamp": now_iso()}])

@@ -18,7 +18,6 @@ Every type, enum and `required` list is kept as published.
 """
 from __future__ import annotations
 
-import copy
 import json
 from functools import lru_cache
 from pathlib import Path
@@ -71,38 +70,37 @@ def _direct(doc: dict, pointer: str) -> bool:
     return True
 
 
+def _each_object(node, fn) -> None:
+    """Call `fn` on every object (dict) of a document, depth first, each before its children."""
+    if isinstance(node, dict):
+        fn(node)
+        for v in node.values():
+            _each_object(v, fn)
+    elif isinstance(node, list):
+        for v in node:
+            _each_object(v, fn)
+
+
 def _repair_refs(doc: dict) -> dict:
-    def walk(node):
-        if isinstance(node, dict):
-            ref = node.get("$ref")
-            if isinstance(ref, str) and ref.startswith("#/") and not _direct(doc, ref):
-                fixed = _resolve(doc, ref)
-                if fixed is None:
-                    raise ValueError(f"unresolvable $ref in the vendored spec: {ref}")
-                node["$ref"] = fixed
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(doc)
+    def repair(node: dict) -> None:
+        ref = node.get("$ref")
+        if isinstance(ref, str) and ref.startswith("#/") and not _direct(doc, ref):
+            fixed = _resolve(doc, ref)
+            if fixed is None:
+                raise ValueError(f"unresolvable $ref in the vendored spec: {ref}")
+            node["$ref"] = fixed
+    _each_object(doc, repair)
     return doc
 
 
 def _any_of(doc: dict) -> dict:
     """Rename every oneOf to anyOf (and the pointers that pass through one)."""
-    def walk(node):
-        if isinstance(node, dict):
-            if "oneOf" in node:
-                node["anyOf"] = node.pop("oneOf")
-            if isinstance(node.get("$ref"), str):
-                node["$ref"] = node["$ref"].replace("/oneOf/", "/anyOf/")
-            for v in node.values():
-                walk(v)
-        elif isinstance(node, list):
-            for v in node:
-                walk(v)
-    walk(doc)
+    def rename(node: dict) -> None:
+        if "oneOf" in node:
+            node["anyOf"] = node.pop("oneOf")
+        if isinstance(node.get("$ref"), str):
+            node["$ref"] = node["$ref"].replace("/oneOf/", "/anyOf/")
+    _each_object(doc, rename)
     return doc
 
 
@@ -123,8 +121,5 @@ def _load(name: str) -> str:
 
 def load(name: str) -> dict:
     """A fresh copy of the repaired specification document `name` (one of SOCIAL, AUTHZ, JWKS)."""
-    return copy.deepcopy(json.loads(_load(name)))
+    return json.loads(_load(name))  # parsed anew each call: the caller may change it
 
-
-def schema(name: str, component: str) -> dict:
-    return load(name)["components"]["schemas"][component]

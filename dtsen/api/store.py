@@ -14,7 +14,6 @@ import json
 import os
 import sqlite3
 import threading
-import time
 import uuid
 from datetime import datetime, timezone
 
@@ -104,6 +103,11 @@ class Store:
         return self._rows("""SELECT a.seq, a.ts, a.client_id, a.action, a.endpoint, a.outcome, a.records, i.kind
                              FROM audit_id i JOIN audit a USING (seq) WHERE i.id = ? ORDER BY a.seq""", (dtsen_id,))
 
+    def audit_mentioning(self, text: str) -> list[dict]:
+        """Requests whose logged query holds `text` (a NIK's pseudonym: searches for it, found or not)."""
+        return self._rows("SELECT seq, ts, client_id, action, endpoint, outcome, records FROM audit "
+                          "WHERE instr(query, ?) > 0 ORDER BY seq", (text,))
+
     def audit_rows(self, client_id: str | None = None, limit: int = 100) -> list[dict]:
         if client_id:
             return self._rows("SELECT * FROM audit WHERE client_id = ? ORDER BY seq DESC LIMIT ?", (client_id, limit))
@@ -187,13 +191,3 @@ class Store:
                                               AND m.snapshot = n.snapshot)
                              ORDER BY ts""")
 
-
-def wait_for(predicate, timeout: float = 10.0, interval: float = 0.05):
-    """Poll `predicate` until it is truthy or `timeout` seconds pass (bounded: tests and the bench use it)."""
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(interval)
-    return predicate()

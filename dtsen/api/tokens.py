@@ -14,7 +14,6 @@ from functools import cached_property
 
 import jwt
 from cryptography.hazmat.primitives import serialization
-from jwt.algorithms import RSAAlgorithm
 
 from dtsen.api.config import ApiConfig, Client, check_secret
 
@@ -91,6 +90,3 @@ class TokenIssuer:
             raise TokenError("invalid_token", "token issued for another audience") from e
         except jwt.PyJWTError as e:
             raise TokenError("invalid_token", f"invalid token: {e}") from e
-
-    def public_jwk_key(self):
-        return RSAAlgorithm.from_jwk(json.dumps(self.jwk))
