@@ -74,8 +74,8 @@ ID_TYPES = {
 SORTABLE = ("person_id", "family_id", *ATTRIBUTES)
 
 _FLAGS = [f"{p}_{k}" for p in exchange.PROGRAMMES for k in ("eligible", "recipient")]
-RECORD_COLUMNS = {  # what member_record and group_record read
-    "person": ["person_id", "family_id", "nik", "nik_pseudo", "no_kk_pseudo", "name", "sex", "birth_date",
+RECORD_COLUMNS = {  # what member_record and group_record read, and the identifiers the hash indexes are built on
+    "person": ["person_id", "family_id", "nik", "no_kk", "nik_pseudo", "no_kk_pseudo", "name", "sex", "birth_date",
                "death_date", "address", "rt", "rw", "village_code", "village_name", "regency_name", "province_name",
                "relationship", "is_deceased", "disability", "age", "desil", "is_head", *_FLAGS],
     "family": ["family_id", "no_kk", "no_kk_pseudo", "head_person_id", "family_size", "village_code", "desil",
@@ -402,8 +402,7 @@ class Snapshot:
         for table, col in (("person", "nik"), ("person", "person_id"), ("person", "family_id"),
                            ("person", "no_kk"), ("family", "family_id"), ("family", "no_kk")):
             idx: dict = {}
-            values = self.con.sql(f"SELECT {col} FROM {table} ORDER BY {table}_id").to_arrow_table()
-            for i, v in enumerate(values.column(0).to_pylist()):
+            for i, v in enumerate(self.tables[table].column(col).to_pylist()):
                 if v is None:
                     continue
                 seen = idx.get(v)
