@@ -25,3 +25,18 @@ def bare_read(landing: str, month: str) -> float:
     secs = time.perf_counter() - t0
     con.close()
     return secs
+
+
+def run_seconds(instance) -> float:
+    """Seconds from the first step's start to the last step's end, over the instance's runs."""
+    first, last = None, None
+    for rec in instance.get_run_records():
+        for ev in instance.all_logs(rec.dagster_run.run_id):
+            de = ev.dagster_event
+            if de is None or de.step_key is None:
+                continue
+            if de.event_type_value == "STEP_START":
+                first = ev.timestamp if first is None else min(first, ev.timestamp)
+            elif de.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE"):
+                last = ev.timestamp if last is None else max(last, ev.timestamp)
+    return (last - first) if first is not None else 0.0

@@ -26,7 +26,7 @@ import pandera.pandas as pa
 from dtsen.registries import schemas as sc
 from dtsen.registries.files import DeliveryFileError, read_csv_file
 from dtsen import warehouse as wh
-from dtsen.registries.ingest import FileReport, _by_reason, _report, _split, _write, month_end
+from dtsen.registries.ingest import FileReport, _write, month_end
 
 from .lists import ensure_schema
 
@@ -71,7 +71,7 @@ def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> R
     folder = os.path.join(landing, "rekon", period)
     paths = sorted(glob.glob(os.path.join(folder, "*.csv")))
     res = RekonResult(period)
-    accepted, quarantined = [], []
+    accepted, quarantined, raws = [], [], []
     # status dates may run into the next month (a file is cut after the month's end)
     limit = month_end(period) + pd.DateOffset(months=1)
     paid = con.execute("SELECT disbursement_id, amount FROM disbursement.payment_row WHERE period <= ?",
@@ -83,23 +83,22 @@ def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> R
         df = raw.frame
         fails = sc.failures(rekon_schema(limit), df)
         extra = _row_problems(df, paid)
-        ok, q = _split(raw, fails, "rekon", period, extra)
+        ok, q = sc.split(df, raw.rejects, raw.path, fails, "rekon", period, extra)
         out = pd.DataFrame({"period": period, "file": path, "line": ok["_line"].astype("int64"),
                             "disbursement_id": ok["disbursement_id"], "status": ok["status"],
                             "amount": pd.to_numeric(ok["amount"]).astype("int64"),
                             "status_date": pd.to_datetime(ok["status_date__date"])})
         accepted.append(out)
         quarantined.append(q)
-        res.files.append(_report(raw, len(out), q))
+        raws.append(raw)
         res.warnings += raw.warnings
     out = pd.concat(accepted, ignore_index=True) if accepted else pd.DataFrame()
     q = pd.concat(quarantined, ignore_index=True) if quarantined else pd.DataFrame(
         columns=["source", "delivery", "file", "line", "field", "value", "reason"])
-    _write(con, "rekon", period, [("disbursement.reconciliation", out, "period = ?", period)], q, res.files,
-           res.warnings)
-    res.rows_accepted = len(out)
-    res.rows_quarantined = int(q["line"].nunique()) if len(q) else 0
-    res.by_reason = _by_reason(q)
+    res.files, res.by_reason = _write(con, "rekon", period, raws,
+                                      [("disbursement.reconciliation", out, "period = ?", period)], q, res.warnings)
+    res.rows_accepted = sum(f.rows_accepted for f in res.files)
+    res.rows_quarantined = sum(f.rows_quarantined for f in res.files)
     return res
 
 

@@ -11,11 +11,13 @@ import csv
 import io
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import duckdb
 import numpy as np
 import pandas as pd
 import pyarrow as pa
+import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 
@@ -30,10 +32,15 @@ class DeliveryFileError(Exception):
 @dataclass
 class RawFile:
     path: str
-    frame: pd.DataFrame  # contract column names; column "_line" = line number in the file (header is line 1)
+    table: pa.Table  # contract column names; column "_line" = line number in the file (header is line 1)
     rows_read: int  # records in the file, counted from its bytes (CSV) or its metadata (Parquet), not by the parser
     rejects: pd.DataFrame  # line, field, value, reason
     warnings: list[str] = field(default_factory=list)
+
+    @cached_property
+    def frame(self) -> pd.DataFrame:
+        """The rows as a pandas frame (for small files; the registries stay in Arrow and DuckDB)."""
+        return self.table.to_pandas(date_as_object=False)
 
 
 # A CSV record longer than this is not read (DuckDB's reader is told the same limit) and is quarantined with its line.
@@ -165,7 +172,7 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
             f"SELECT {', '.join(select)} FROM read_csv(?, columns={cols}, header=true, delim='{delim_sql}', quote='\"', escape='\"', "
             f"auto_detect=false, ignore_errors=true, store_rejects=true, rejects_table='rej', rejects_scan='rej_scan', "
             f"null_padding=false, encoding='utf-8', max_line_size={MAX_RECORD_BYTES + 1})", params=[path])
-        df = rel.df()
+        tbl = rel.fetch_arrow_table()
         rej = con.sql("SELECT line, column_name, csv_line, error_type, error_message FROM rej ORDER BY line").df()
     except duckdb.Error as e:
         raise DeliveryFileError(path, f"unreadable as CSV: {str(e).splitlines()[0]}") from None
@@ -192,22 +199,24 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     rejected = set(rejects["line"].tolist())
     skipped = {ln for ln, (_, reason) in problems.items() if reason.startswith("record longer")}
     data_lines = record_lines[~np.isin(record_lines, list(rejected | skipped))].astype("int64")
-    if len(data_lines) != len(df):
+    if len(data_lines) != tbl.num_rows:
         raise DeliveryFileError(path, f"cannot account for every record: {n_records:,} records in the file, "
-                                      f"{len(df):,} rows read and {len(rejected | skipped):,} rejected")
-    df["_line"] = data_lines
+                                      f"{tbl.num_rows:,} rows read and {len(rejected | skipped):,} rejected")
+    tbl = tbl.append_column("_line", pa.array(data_lines, pa.int64()))
     # records not to be stored (too long, NUL bytes) go to quarantine with their line, whatever the reader made of them
     extra = [(ln, v, r) for ln, (v, r) in problems.items() if ln not in rejected]
     if extra:
-        df = df[~df["_line"].isin([ln for ln, _, _ in extra])].reset_index(drop=True)
+        tbl = tbl.filter(pc.invert(pc.is_in(tbl["_line"], pa.array([ln for ln, _, _ in extra], pa.int64()))))
         rejects = pd.concat([rejects, pd.DataFrame({"line": [ln for ln, _, _ in extra], "field": None,
                                                     "value": [v for _, v, _ in extra],
                                                     "reason": [r for _, _, r in extra]})], ignore_index=True)
-    df = df.rename(columns={h: want[h.lower()] for h in header if h.lower() in want})
-    df = df[[c for c in want.values() if c in df.columns] + [c for c in df.columns if c.endswith("__date")] + ["_line"]]
+    tbl = tbl.rename_columns([want.get(c.lower(), c) if c in header else c for c in tbl.column_names])
+    keep = ([c for c in want.values() if c in tbl.column_names] + [c for c in tbl.column_names if c.endswith("__date")]
+            + ["_line"])
+    tbl = tbl.select(keep)
     if n_records == 0 and not allow_empty:
         raise DeliveryFileError(path, "no data rows (header only): a registry delivery must not be empty")
-    return RawFile(path=path, frame=df, rows_read=n_records, rejects=rejects, warnings=warnings)
+    return RawFile(path=path, table=tbl, rows_read=n_records, rejects=rejects, warnings=warnings)
 
 
 def read_parquet_file(path: str, columns: dict[str, str], allow_empty: bool = False) -> RawFile:
@@ -251,15 +260,16 @@ def read_parquet_file(path: str, columns: dict[str, str], allow_empty: bool = Fa
     try:
         sel = ", ".join(f"nullif(trim(\"{c}\"), '') AS \"{c}\"" if k == "str" else f'"{c}"' for c, k in columns.items())
         # the row's position in the file (1-based) is its 'line': file_row_number is the file's order, not the scan's
-        df = con.sql(f"SELECT {sel}, (file_row_number + 1)::BIGINT AS _line "
-                     f"FROM read_parquet(?, file_row_number = true) ORDER BY file_row_number", params=[path]).df()
+        # (each row carries its line, so the scan's order does not matter)
+        tbl = con.sql(f"SELECT {sel}, (file_row_number + 1)::BIGINT AS _line "
+                      f"FROM read_parquet(?, file_row_number = true)", params=[path]).fetch_arrow_table()
     except duckdb.Error as e:
         raise DeliveryFileError(path, f"unreadable Parquet file (truncated or corrupt): {str(e).splitlines()[0]}") from None
     finally:
         con.close()
-    if len(df) != n_records:
+    if tbl.num_rows != n_records:
         raise DeliveryFileError(path, f"cannot account for every record: {n_records:,} rows in the file's metadata, "
-                                      f"{len(df):,} read")
+                                      f"{tbl.num_rows:,} read")
     if n_records == 0 and not allow_empty:
         raise DeliveryFileError(path, "no data rows: a registry delivery must not be empty")
-    return RawFile(path=path, frame=df, rows_read=n_records, rejects=_empty_rejects(), warnings=warnings)
+    return RawFile(path=path, table=tbl, rows_read=n_records, rejects=_empty_rejects(), warnings=warnings)

@@ -12,17 +12,18 @@ import os
 from dataclasses import dataclass, field
 
 import duckdb
-import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from dtsen import warehouse as wh
 from dtsen.privacy import mask_name
+from dtsen.textops import upper_single_spaced
 
-from . import schemas as sc
 from .files import DeliveryFileError, RawFile, read_csv_file, read_parquet_file
-from dtsen.textops import prefix, upper_single_spaced
-
-from .nik import identity_columns, mask_nik
+from .nik import identity_sql, mask_nik, nik_flag_sql
+from .rules import (BINARY, EDUCATION, HIMBARA, MARITAL, NON_NEGATIVE, PROXY_CODES, RELATIONSHIP, SCHOOL, WORK, Rule,
+                    code_in, date_not_after, date_text, digits, duplicates_sql, failures_sql, ident, in_reference, lit,
+                    max_length, non_negative, one_of, positive, required)
 
 DTKS_COLUMNS = ["ID_DTKS", "NIK", "NO_KK", "NAMA", "JNS_KEL", "TMP_LAHIR", "TGL_LAHIR", "HUB_KRT", "ALAMAT", "RT",
                 "RW", "KODE_DESA", "DISABILITAS_BERAT", "HAMIL", "PENDIDIKAN", "PEKERJAAN", "KKS", "BANK", "TGL_UPDATE"]
@@ -98,136 +99,201 @@ def delivery_dir(landing: str, folder: str, month: str) -> str:
     return os.path.join(landing, folder, month)
 
 
-# ------------------------------------------------------------------ shared steps
-def _split(raw: RawFile, fails: pd.DataFrame, source: str, delivery: str,
-           extra_bad: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Accepted rows and quarantine rows (reader rejects + schema failures + extra row problems)."""
-    df = raw.frame
-    q_parts = []
-    if len(raw.rejects):
-        q_parts.append(raw.rejects.assign(file=raw.path))
-    bad = pd.concat([b for b in (fails, extra_bad, sc.too_long(df)) if b is not None and len(b)] or [fails],
-                    ignore_index=True)
-    bad["index"] = bad["index"].astype("int64")
-    if len(bad):
-        lines = df["_line"].to_numpy()[bad["index"].to_numpy()]
-        q_parts.append(pd.DataFrame({"line": lines, "field": bad["field"].to_numpy(), "value": bad["value"].to_numpy(),
-                                     "reason": bad["reason"].to_numpy(), "file": raw.path}))
-    q = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(
-        columns=["line", "field", "value", "reason", "file"])
-    q = q.assign(source=source, delivery=delivery)[["source", "delivery", "file", "line", "field", "value", "reason"]]
-    q = q.sort_values(["file", "line", "field"], kind="stable").reset_index(drop=True)
-    accepted = df.drop(index=np.unique(bad["index"].to_numpy())) if len(bad) else df
-    return accepted.reset_index(drop=True), q
+# ------------------------------------------------------------------ shared steps (all in DuckDB)
+_I8 = "TRY_CAST(TRY_CAST({} AS DOUBLE) AS TINYINT)"
 
 
-def _duplicates(df: pd.DataFrame, key: pd.Series, label: str) -> pd.DataFrame:
-    """Second and later occurrences of a record id inside one delivery are quarantined."""
-    dup = key.duplicated(keep="first") & key.notna()
-    if not dup.any():
-        return pd.DataFrame({"index": pd.Series(dtype="int64"), "field": pd.Series(dtype=object),
-                             "value": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
-    first_line = df.groupby(key)["_line"].transform("min")
-    idx = np.flatnonzero(dup.to_numpy())
-    return pd.DataFrame({"index": idx, "field": label, "value": key.to_numpy()[idx],
-                         "reason": "duplicate record id in this delivery (first at line "
-                                   + first_line.to_numpy()[idx].astype(str) + ")"})
+def _int8(col: str) -> str:
+    return _I8.format(ident(col))
+
+
+def _sex_letter(col: str) -> str:
+    return f"CASE {ident(col)} WHEN 'L' THEN 1 WHEN 'P' THEN 2 END::TINYINT"
+
+
+def clean_name(s: pd.Series) -> pd.Series:
+    """Upper case, single spaces, no surrounding spaces (for frames; `CLEAN_NAME_SQL` is the same in SQL)."""
+    return upper_single_spaced(s)
+
+
+def clean_name_sql(col: str) -> str:
+    return f"trim(regexp_replace(upper({col}), '\\s+', ' ', 'g'))"
+
+
+def _region_sql(village: str) -> str:
+    return (f"{village} AS village_code, left({village}, 6) AS district_code, left({village}, 4) AS regency_code, "
+            f"left({village}, 2) AS province_code")
 
 
 def reference_codes(con: duckdb.DuckDBPyConnection, month: str) -> tuple[set[str], set[str]]:
     """Village and district codes of the latest region reference delivered up to `month`."""
+    delivery = _reference_delivery(con, month)
+    ref = con.execute("SELECT kode, tingkat FROM sources.region WHERE delivery = ?", [delivery]).df()
+    return set(ref.loc[ref["tingkat"] == "desa", "kode"]), set(ref.loc[ref["tingkat"] == "kecamatan", "kode"])
+
+
+def _reference_delivery(con: duckdb.DuckDBPyConnection, month: str) -> str:
     row = con.execute("SELECT max(delivery) FROM sources.region WHERE delivery <= ?", [month]).fetchall()[0]
     if row is None or row[0] is None:
         raise NoRegionReference(f"no region reference ingested for {month} or earlier: deliver "
                                 "referensi/wilayah.csv and materialise region_reference first")
-    ref = con.execute("SELECT kode, tingkat FROM sources.region WHERE delivery = ?", [row[0]]).df()
-    return set(ref.loc[ref["tingkat"] == "desa", "kode"]), set(ref.loc[ref["tingkat"] == "kecamatan", "kode"])
+    return row[0]
 
 
-def _int8(s: pd.Series) -> pd.Series:
-    return pd.to_numeric(s, errors="coerce").astype("Int8")
+def _reference_tables(con: duckdb.DuckDBPyConnection, month: str) -> None:
+    """TEMP tables _villages and _districts (column kode) from the latest region reference up to the month."""
+    delivery = _reference_delivery(con, month)
+    for name, level in (("_villages", "desa"), ("_districts", "kecamatan")):
+        con.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS SELECT DISTINCT kode FROM sources.region "
+                    f"WHERE delivery = ? AND tingkat = ?", [delivery, level])
 
 
-def clean_name(s: pd.Series) -> pd.Series:
-    """Upper case, single spaces, no surrounding spaces. Linkage standardises further."""
-    return upper_single_spaced(s)
+def _text_columns(raw: RawFile) -> list[str]:
+    return [f.name for f in raw.table.schema if pa.types.is_string(f.type) or pa.types.is_large_string(f.type)]
 
 
-def _identity(df: pd.DataFrame, nik: pd.Series, kk: pd.Series, sex: pd.Series, birth_date: pd.Series,
-              districts: set[str]) -> pd.DataFrame:
-    return identity_columns(nik, kk, sex, birth_date, districts).set_axis(df.index)
+@dataclass
+class _Staged:
+    """A file's rows registered in DuckDB (`name`) with its failures (`name`_fail: line, field, value, reason)."""
+    raw: RawFile
+    name: str
+
+    @property
+    def fail(self) -> str:
+        return self.name + "_fail"
+
+    @property
+    def accepted(self) -> str:
+        """The rows that broke no rule."""
+        return f"(SELECT * FROM {self.name} WHERE _line NOT IN (SELECT line FROM {self.fail}))"
 
 
-def _region_parts(village: pd.Series) -> dict[str, pd.Series]:
-    return {"village_code": village, "district_code": prefix(village, 6), "regency_code": prefix(village, 4),
-            "province_code": prefix(village, 2)}
+def _stage(con: duckdb.DuckDBPyConnection, name: str, raw: RawFile, rules: list[Rule],
+           extra: list[str] | None = None) -> _Staged:
+    """Register the file's rows and evaluate every rule on them (plus the too-long rule on each text column and any
+    extra failure queries over `name`, e.g. duplicate ids)."""
+    con.register(name, raw.table)
+    parts = [failures_sql(name, rules + max_length(_text_columns(raw)))] + (extra or [])
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {name}_fail AS " + " UNION ALL ".join(f"({p})" for p in parts))
+    return _Staged(raw, name)
 
 
-def _finish_person(df: pd.DataFrame, source: str) -> pd.DataFrame:
-    """Column order of the warehouse table; canonical pandera guard."""
-    for c, sql_type in wh.PERSON_SCHEMA:
-        if c not in df.columns:
-            df[c] = pd.Series(pd.NA, index=df.index, dtype="Int8") if sql_type == "TINYINT" else None
-    df = df[wh.PERSON_COLUMN_NAMES]
-    sc.CANONICAL_PERSON.validate(df, lazy=False)
-    return df
+def _quarantine(con: duckdb.DuckDBPyConnection, source: str, delivery: str, staged: list[_Staged]) -> str:
+    """TEMP table _quarantine: reader rejects and rule failures of the delivery's files, in file and line order."""
+    parts = []
+    for st in staged:
+        parts.append(f"SELECT {lit(st.raw.path)} AS file, line, field, value, reason FROM {st.fail}")
+        if len(st.raw.rejects):
+            con.register(st.name + "_rejects", st.raw.rejects)
+            parts.append(f"SELECT {lit(st.raw.path)} AS file, line::BIGINT AS line, field::VARCHAR AS field, "
+                         f"value::VARCHAR AS value, reason::VARCHAR AS reason FROM {st.name}_rejects")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _quarantine AS
+        SELECT {lit(source)} AS source, {lit(delivery)} AS delivery, file, line, field, value, reason
+        FROM ({' UNION ALL '.join(parts)}) ORDER BY file, line, field""")
+    return "SELECT * FROM _quarantine"
 
 
-def _person_preview(df: pd.DataFrame) -> pd.DataFrame:
-    head = df.head(5)
-    """Five rows for the UI, identity masked: NIK to its region part, name to initials, birth date to the year."""
-    return pd.DataFrame({"record_id": head["record_id"], "nik": mask_nik(head["nik_raw"]),
-                         "nik_flag": head["nik_flag"].fillna(""), "name": head["name"].map(mask_name),
-                         "sex": head["sex"], "birth_year": head["birth_date"].dt.year.astype("Int64"),
-                         "village_code": head["village_code"]})
+def _duplicates(table: str, column: str) -> str:
+    return duplicates_sql(table, ident(column), column)
 
 
-def _write(con: duckdb.DuckDBPyConnection, source: str, delivery: str, tables: list[tuple[str, pd.DataFrame, str]],
-           quarantine: pd.DataFrame, files: list[FileReport], warnings: list[str]) -> None:
+# the canonical person record: a failure here is a bug in the mapping, not bad input
+_GUARD = {
+    "source": "source NOT IN ('dtks', 'regsosek', 'p3ke')",
+    "delivery": "NOT regexp_full_match(delivery, '[0-9]{4}-[0-9]{2}')",
+    "line": "line IS NULL OR line < 1",
+    "nik": "NOT regexp_full_match(nik, '[0-9]{16}')",
+    "nik_flag": "nik_flag NOT IN ('missing', 'bad_format', 'bad_date', 'unknown_district')",
+    "no_kk": "NOT regexp_full_match(no_kk, '[0-9]{16}')",
+    "name": "name IS NULL OR name = ''",
+    "sex": "sex NOT IN (1, 2)",
+    "relationship": f"relationship NOT IN ({', '.join(map(str, sorted(RELATIONSHIP)))})",
+    "village_code": "NOT regexp_full_match(village_code, '[0-9]{10}')",
+    "education": f"education NOT IN ({', '.join(map(str, sorted(EDUCATION)))})",
+    "work": f"work NOT IN ({', '.join(map(str, sorted(WORK)))})",
+    "desil_p3ke": "desil_p3ke NOT IN (1, 2, 3, 4)",
+}
+
+
+def _guard_persons(con: duckdb.DuckDBPyConnection, table: str, delivery: str) -> None:
+    counts = ", ".join(f"count(*) FILTER (WHERE coalesce({bad}, false))" for bad in _GUARD.values())
+    row = con.execute(f"SELECT {counts}, count(*) - count(DISTINCT record_id) FROM {table} WHERE delivery = ?",
+                      [delivery]).fetchall()[0]
+    broken = {c: n for c, n in zip(list(_GUARD) + ["record_id (unique)"], row) if n}
+    if broken:
+        raise AssertionError(f"canonical person records of {table} {delivery} break their schema: {broken}")
+
+
+def _write(con: duckdb.DuckDBPyConnection, source: str, delivery: str, raws: list[RawFile],
+           tables: list[tuple[str, str | pd.DataFrame, str, str]], quarantine: str | pd.DataFrame,
+           warnings: list[str], guard: bool = False) -> tuple[list[FileReport], dict[str, int]]:
     """Replace exactly this delivery's partition (all tables, quarantine, log) in one transaction.
 
-    tables: (table, frame, WHERE clause selecting the rows to replace, value bound to its ?).
-    Before anything is written, every file's records (counted from the file itself) must equal its rows to store plus
-    its quarantined lines; otherwise nothing is written and the file is named.
+    tables: (table, rows as a SQL query or a frame, WHERE clause selecting the partition, value bound to its ?).
+    quarantine: a relation or frame with source, delivery, file, line, field, value, reason.
+    Every file's records (counted from the file itself) must equal its rows stored plus its quarantined lines, and
+    the stored person records must pass their guard; otherwise nothing is written and the file is named.
+    Returns the per-file reports and the quarantined lines by reason.
     """
-    for f in files:
-        stored = sum(int((frame["file"] == f.file).sum()) for _, frame, _, _ in tables if len(frame))
-        quarantined = int(quarantine.loc[quarantine["file"] == f.file, "line"].nunique()) if len(quarantine) else 0
-        if stored + quarantined != f.rows_read:
-            raise DeliveryFileError(f.file, f"cannot account for every record: {f.rows_read:,} in the file, "
-                                            f"{stored:,} to store and {quarantined:,} quarantined")
+    registered = []
+
+    def relation(rows: str | pd.DataFrame, name: str) -> str:
+        if isinstance(rows, str):
+            return f"({rows})"
+        con.register(name, rows)
+        registered.append(name)
+        return f"(SELECT * FROM {name})"
+
     try:
-        _replace(con, source, delivery, tables, quarantine, files, warnings)
-    except Exception as e:
-        raise WarehouseWriteError(f"writing {source} {delivery} to the warehouse failed (nothing was changed): "
-                                  f"{type(e).__name__}: {e}") from e
+        q = relation(quarantine, "_quarantine_frame")
+        with wh.transaction(con):
+            try:
+                for i, (table, rows, where, key) in enumerate(tables):
+                    con.execute(f"DELETE FROM {table} WHERE {where}", [key])
+                    if not (isinstance(rows, pd.DataFrame) and rows.empty):
+                        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {relation(rows, f'_rows_{i}')} "
+                                    f"ORDER BY line")
+                con.execute("DELETE FROM sources.quarantine WHERE source = ? AND delivery = ?", [source, delivery])
+                con.execute(f"INSERT INTO sources.quarantine BY NAME SELECT source, delivery, file, line, field, "
+                            f"value, reason FROM {q}")
+            except duckdb.Error as e:
+                raise WarehouseWriteError(f"writing {source} {delivery} to the warehouse failed (nothing was "
+                                          f"changed): {type(e).__name__}: {e}") from e
+            stored_sql = " UNION ALL ".join(f"SELECT file, count(*) AS n FROM {t} WHERE {w} GROUP BY file"
+                                            for t, _, w, _ in tables)
+            stored = dict(con.execute(stored_sql, [k for _, _, _, k in tables]).fetchall())
+            quarantined = dict(con.execute(f"SELECT file, count(DISTINCT line) FROM {q} GROUP BY file").fetchall())
+            files = [FileReport(r.path, r.rows_read, int(stored.get(r.path, 0)), int(quarantined.get(r.path, 0)))
+                     for r in raws]
+            for f in files:
+                if f.rows_accepted + f.rows_quarantined != f.rows_read:
+                    raise DeliveryFileError(f.file, f"cannot account for every record: {f.rows_read:,} in the file, "
+                                                    f"{f.rows_accepted:,} to store and {f.rows_quarantined:,} "
+                                                    f"quarantined")
+            if guard:
+                _guard_persons(con, tables[0][0], delivery)
+            by_reason = {str(r): int(n) for r, n in con.execute(
+                f"SELECT reason, count(DISTINCT line) AS n FROM {q} GROUP BY reason ORDER BY n DESC, reason")
+                .fetchall()}
+            con.execute("DELETE FROM sources.ingest_log WHERE source = ? AND delivery = ?", [source, delivery])
+            now = pd.Timestamp.now()
+            for f in files:
+                con.execute("INSERT INTO sources.ingest_log VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                            [source, delivery, f.file, f.rows_read, f.rows_accepted, f.rows_quarantined,
+                             "\n".join(w for w in warnings if f.file in w) or None, now])
+    finally:
+        for name in registered:
+            con.unregister(name)
+    return files, by_reason
 
 
-def _replace(con: duckdb.DuckDBPyConnection, source: str, delivery: str, tables: list, quarantine: pd.DataFrame,
-             files: list[FileReport], warnings: list[str]) -> None:
-    with wh.transaction(con):
-        for table, frame, where, key in tables:
-            con.execute(f"DELETE FROM {table} WHERE {where}", [key])
-            wh.insert_frame(con, table, frame)
-        con.execute("DELETE FROM sources.quarantine WHERE source = ? AND delivery = ?", [source, delivery])
-        wh.insert_frame(con, "sources.quarantine", quarantine)
-        con.execute("DELETE FROM sources.ingest_log WHERE source = ? AND delivery = ?", [source, delivery])
-        log = pd.DataFrame([{"source": source, "delivery": delivery, "file": f.file, "rows_read": f.rows_read,
-                             "rows_accepted": f.rows_accepted, "rows_quarantined": f.rows_quarantined,
-                             "warnings": "\n".join(w for w in warnings if f.file in w) or None,
-                             "ingested_at": pd.Timestamp.now()} for f in files])
-        wh.insert_frame(con, "sources.ingest_log", log)
-
-
-def _report(raw: RawFile, accepted: int, quarantine: pd.DataFrame) -> FileReport:
-    qn = int(quarantine.loc[quarantine["file"] == raw.path, "line"].nunique())
-    return FileReport(file=raw.path, rows_read=raw.rows_read, rows_accepted=accepted, rows_quarantined=qn)
-
-
-def _by_reason(q: pd.DataFrame) -> dict[str, int]:
-    if not len(q):
-        return {}
-    return {str(k): int(v) for k, v in q.groupby("reason")["line"].nunique().sort_values(ascending=False).items()}
+def _drop_staged(con: duckdb.DuckDBPyConnection, staged: list[_Staged]) -> None:
+    for st in staged:
+        con.unregister(st.name)
+        if len(st.raw.rejects):
+            con.unregister(st.name + "_rejects")
+        con.execute(f"DROP TABLE IF EXISTS {st.fail}")
+    con.execute("DROP TABLE IF EXISTS _quarantine")
 
 
 def _absent(source: str, month: str, path: str) -> IngestResult:
@@ -235,34 +301,49 @@ def _absent(source: str, month: str, path: str) -> IngestResult:
                         note=f"no {source} delivery for {month} ({path} not found): nothing changed")
 
 
-def _person_frame(source: str, month: str, path: str, ok: pd.DataFrame, record_id: pd.Series, nik: pd.Series,
-                  kk: pd.Series, name: pd.Series, sex: pd.Series, sex_raw: pd.Series, birth_date: pd.Series,
-                  districts: set[str]) -> pd.DataFrame:
-    """The part of the canonical person record every source fills the same way."""
-    out = pd.DataFrame({"source": source, "delivery": month, "record_id": record_id, "file": path,
-                        "line": ok["_line"].astype("int64")})
-    out = pd.concat([out, _identity(ok, nik, kk, sex, birth_date, districts)], axis=1)
-    out["name"], out["name_raw"] = clean_name(name), name
-    out["sex"], out["sex_raw"], out["birth_date"] = sex, sex_raw, birth_date
-    return out
+def _person_select(source: str, month: str, path: str, base: str) -> str:
+    """The canonical person record from `base`, a query giving the source's columns under canonical names plus
+    _nik, _kk, _sex (TINYINT), _bd (DATE), _name (raw name) and line."""
+    fixed = {"nik", "nik_raw", "nik_flag", "nik_date_mismatch", "nik_sex_mismatch", "no_kk", "no_kk_raw",
+             "no_kk_flag", "name", "name_raw", "sex", "birth_date", "source", "delivery", "file"}
+    rest = [c for c in wh.PERSON_COLUMN_NAMES if c not in fixed]
+    return f"""SELECT {lit(source)} AS source, {lit(month)} AS delivery, {lit(path)} AS file,
+                      {identity_sql("_nik", "_kk", "_sex", "_bd")},
+                      {clean_name_sql("_name")} AS name, _name AS name_raw, _sex AS sex, _bd AS birth_date,
+                      {', '.join(rest)}
+               FROM (SELECT *, {nik_flag_sql("_nik", "_districts")} AS nik_flag FROM ({base}))"""
 
 
-def _store_persons(con: duckdb.DuckDBPyConnection, source: str, month: str, person_file: RawFile, out: pd.DataFrame,
-                   q: pd.DataFrame, warnings: list[str], other_files: list[tuple[RawFile, int]] | None = None,
-                   extra_tables: list | None = None) -> IngestResult:
-    """Canonical guard, partition replacement and the result of a person source's delivery.
+def _store_persons(con: duckdb.DuckDBPyConnection, source: str, month: str, staged: list[_Staged], base: str,
+                   warnings: list[str], extra_tables: list | None = None) -> IngestResult:
+    """Canonical mapping, partition replacement (with the guard) and the result of a person source's delivery."""
+    path = staged[-1].raw.path
+    q = _quarantine(con, source, month, staged)
+    files, by_reason = _write(con, source, month, [st.raw for st in staged],
+                              [(PERSON_TABLE[source], _person_select(source, month, path, base), "delivery = ?",
+                                month)] + (extra_tables or []), q, warnings, guard=True)
+    _drop_staged(con, staged)
+    rate, = con.execute(f"SELECT avg((nik_flag IS NULL)::INT) FROM {PERSON_TABLE[source]} WHERE delivery = ?",
+                        [month]).fetchall()[0]
+    head = con.execute(f"SELECT record_id, nik_raw, nik_flag, name, sex, birth_date, village_code "
+                       f"FROM {PERSON_TABLE[source]} WHERE delivery = ? ORDER BY line LIMIT 5", [month]).df()
+    return IngestResult(source, month, True, files, by_reason, warnings,
+                        nik_valid_rate=float(rate) if rate is not None else None, preview=_person_preview(head))
 
-    other_files: the delivery's other files with their accepted row counts (Regsosek's keluarga.parquet)."""
-    out = _finish_person(out, source)
-    files = [_report(r, n, q) for r, n in (other_files or [])] + [_report(person_file, len(out), q)]
-    _write(con, source, month, [(PERSON_TABLE[source], out, "delivery = ?", month)] + (extra_tables or []), q,
-           files, warnings)
-    return IngestResult(source, month, True, files, _by_reason(q), warnings,
-                        nik_valid_rate=float(out["nik_flag"].isna().mean()) if len(out) else None,
-                        preview=_person_preview(out))
+
+def _person_preview(head: pd.DataFrame) -> pd.DataFrame:
+    """Five rows for the UI, identity masked: NIK to its region part, name to initials, birth date to the year."""
+    return pd.DataFrame({"record_id": head["record_id"], "nik": mask_nik(head["nik_raw"]),
+                         "nik_flag": head["nik_flag"].fillna(""), "name": head["name"].map(mask_name),
+                         "sex": head["sex"].astype("Int8"),
+                         "birth_year": pd.to_datetime(head["birth_date"]).dt.year.astype("Int64"),
+                         "village_code": head["village_code"]})
 
 
 # ------------------------------------------------------------------ region reference
+LEVEL_LENGTH = {"provinsi": 2, "kabupaten": 4, "kecamatan": 6, "desa": 10}
+
+
 def ingest_region(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
     path = os.path.join(landing, "referensi", "wilayah.csv")
     if not os.path.exists(path):
@@ -270,21 +351,28 @@ def ingest_region(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> I
     raw = read_csv_file(path, ",", ["kode", "nama", "tingkat", "kode_induk"], "lower", allow_empty=False)
     # the reference is authoritative: one code with two meanings makes it ambiguous, so the file is refused (the
     # previous reference stays); a row repeated word for word is only a duplicate (quarantined)
-    ref = raw.frame.drop_duplicates(["kode", "nama", "tingkat", "kode_induk"])
-    conflicting = ref.loc[ref["kode"].notna() & ref["kode"].duplicated(keep=False), "kode"]
-    if len(conflicting):
-        codes = sorted(set(conflicting))
+    con.register("_region_raw", raw.table)
+    codes = [r[0] for r in con.execute(
+        "SELECT kode FROM (SELECT DISTINCT kode, nama, tingkat, kode_induk FROM _region_raw) WHERE kode IS NOT NULL "
+        "GROUP BY kode HAVING count(*) > 1 ORDER BY kode").fetchall()]
+    con.unregister("_region_raw")
+    if codes:
         raise DeliveryFileError(path, f"region code(s) with two meanings {codes[:5]}{' ...' if len(codes) > 5 else ''}:"
                                       f" the reference is ambiguous")
-    fails = sc.failures(sc.region_schema(), raw.frame)
-    dup = _duplicates(raw.frame, raw.frame["kode"], "kode")
-    ok, q = _split(raw, fails, "referensi", month, dup)
-    out = ok.rename(columns={"_line": "line"}).assign(delivery=month, file=path)
-    out["kode_induk"] = out["kode_induk"].fillna("")
-    files = [_report(raw, len(ok), q)]
-    _write(con, "referensi", month, [("sources.region", out, "delivery = ?", month)], q, files, raw.warnings)
-    return IngestResult("referensi", month, True, files, _by_reason(q), raw.warnings,
-                        preview=out.head(5)[["kode", "nama", "tingkat", "kode_induk"]])
+    length = "CASE tingkat " + " ".join(f"WHEN {lit(k)} THEN {n}" for k, n in LEVEL_LENGTH.items()) + " END"
+    rules = [required("kode"), required("nama"), required("tingkat"), one_of("tingkat", set(LEVEL_LENGTH)),
+             Rule("kode", f"kode IS NOT NULL AND coalesce(NOT (regexp_full_match(kode, '[0-9]+') AND "
+                          f"length(kode) = {length}), true)", lit("kode length does not match tingkat"))]
+    st = _stage(con, "_region", raw, rules, [_duplicates("_region", "kode")])
+    q = _quarantine(con, "referensi", month, [st])
+    rows = (f"SELECT kode, nama, tingkat, coalesce(kode_induk, '') AS kode_induk, _line AS line, "
+            f"{lit(month)} AS delivery, {lit(path)} AS file FROM {st.accepted}")
+    files, by_reason = _write(con, "referensi", month, [raw], [("sources.region", rows, "delivery = ?", month)], q,
+                              raw.warnings)
+    _drop_staged(con, [st])
+    preview = con.execute("SELECT kode, nama, tingkat, kode_induk FROM sources.region WHERE delivery = ? "
+                          "ORDER BY line LIMIT 5", [month]).df()
+    return IngestResult("referensi", month, True, files, by_reason, raw.warnings, preview=preview)
 
 
 # ------------------------------------------------------------------ DTKS
@@ -292,27 +380,29 @@ def ingest_dtks(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     path = os.path.join(delivery_dir(landing, "dtks", month), "dtks.csv")
     if not os.path.exists(path):
         return _absent("dtks", month, path)
-    villages, districts = reference_codes(con, month)
+    _reference_tables(con, month)
     raw = read_csv_file(path, ",", DTKS_COLUMNS, "upper", allow_empty=False,
                         dates={"TGL_LAHIR": "%d-%m-%Y", "TGL_UPDATE": "%d-%m-%Y"})
-    df = raw.frame
-    fails = sc.failures(sc.dtks_schema(villages, month_end(month)), df)
-    ok, q = _split(raw, fails, "dtks", month, _duplicates(df, df["ID_DTKS"], "ID_DTKS"))
-    sex = _int8(ok["JNS_KEL"])
-    out = _person_frame("dtks", month, path, ok, ok["ID_DTKS"], ok["NIK"], ok["NO_KK"], ok["NAMA"], sex,
-                        ok["JNS_KEL"], pd.to_datetime(ok["TGL_LAHIR__date"]), districts)
-    out["birth_date_raw"], out["birth_place"] = ok["TGL_LAHIR"], ok["TMP_LAHIR"]
-    out["relationship"] = _int8(ok["HUB_KRT"])
-    out["address"], out["rt"], out["rw"] = ok["ALAMAT"], ok["RT"], ok["RW"]
-    for k, v in _region_parts(ok["KODE_DESA"]).items():
-        out[k] = v
-    out["family_id_src"] = ok["NO_KK"]  # DTKS has no household id of its own: the KK is its family key
-    out["education"], out["work"] = _int8(ok["PENDIDIKAN"]), _int8(ok["PEKERJAAN"])
-    out["working"] = (out["work"] > 0).astype("Int8")
-    out["disability"], out["pregnant"] = _int8(ok["DISABILITAS_BERAT"]), _int8(ok["HAMIL"])
-    out["kks"], out["bank"] = _int8(ok["KKS"]), ok["BANK"]
-    out["updated_at"] = pd.to_datetime(ok["TGL_UPDATE__date"])
-    return _store_persons(con, "dtks", month, raw, out, q, raw.warnings)
+    end = month_end(month)
+    rules = [required("ID_DTKS"), required("NAMA"), code_in("JNS_KEL", {1, 2}), *date_text("TGL_LAHIR", "%d-%m-%Y", end),
+             code_in("HUB_KRT", RELATIONSHIP), digits("RT", 3), digits("RW", 3), in_reference("KODE_DESA", "_villages"),
+             code_in("DISABILITAS_BERAT", BINARY), code_in("HAMIL", BINARY), code_in("PENDIDIKAN", EDUCATION),
+             code_in("PEKERJAAN", WORK), code_in("KKS", BINARY), one_of("BANK", HIMBARA),
+             *date_text("TGL_UPDATE", "%d-%m-%Y", end),
+             Rule("BANK", "BANK IS NOT NULL AND TRY_CAST(KKS AS DOUBLE) = 0",
+                  lit("BANK given while KKS = 0 (the contract: BANK empty when KKS = 0)"))]
+    st = _stage(con, "_dtks", raw, rules, [_duplicates("_dtks", "ID_DTKS")])
+    base = f"""SELECT ID_DTKS AS record_id, _line AS line, NIK AS _nik, NO_KK AS _kk, NAMA AS _name,
+                      {_int8('JNS_KEL')} AS _sex, JNS_KEL AS sex_raw, TGL_LAHIR__date AS _bd,
+                      TGL_LAHIR AS birth_date_raw, TMP_LAHIR AS birth_place, {_int8('HUB_KRT')} AS relationship,
+                      ALAMAT AS address, RT AS rt, RW AS rw, {_region_sql('KODE_DESA')},
+                      NO_KK AS family_id_src, {_int8('PENDIDIKAN')} AS education, {_int8('PEKERJAAN')} AS work,
+                      ({_int8('PEKERJAAN')} > 0)::TINYINT AS working, {_int8('DISABILITAS_BERAT')} AS disability,
+                      {_int8('HAMIL')} AS pregnant, NULL AS school_level, NULL::TINYINT AS marital_status,
+                      {_int8('KKS')} AS kks, BANK AS bank, NULL::TINYINT AS desil_p3ke, TGL_UPDATE__date AS updated_at
+               FROM {st.accepted}"""
+    # DTKS has no household id of its own: the KK is its family key (family_id_src)
+    return _store_persons(con, "dtks", month, [st], base, raw.warnings)
 
 
 # ------------------------------------------------------------------ P3KE
@@ -320,31 +410,38 @@ def ingest_p3ke(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     path = os.path.join(delivery_dir(landing, "p3ke", month), "p3ke.csv")
     if not os.path.exists(path):
         return _absent("p3ke", month, path)
-    villages, districts = reference_codes(con, month)
+    _reference_tables(con, month)
     raw = read_csv_file(path, "|", P3KE_COLUMNS, "lower", allow_empty=False, dates={"tgl_lahir": "%Y%m%d"})
-    df = raw.frame
-    fails = sc.failures(sc.p3ke_schema(villages, month_end(month)), df)
-    ok, q = _split(raw, fails, "p3ke", month, _duplicates(df, df["id_individu_p3ke"], "id_individu_p3ke"))
-    sex = ok["jk"].map({"L": 1, "P": 2}).astype("Int8")
-    out = _person_frame("p3ke", month, path, ok, ok["id_individu_p3ke"], ok["nik"], ok["no_kk"], ok["nama"], sex,
-                        ok["jk"], pd.to_datetime(ok["tgl_lahir__date"]), districts)
-    out["birth_date_raw"] = ok["tgl_lahir"]
-    out["relationship"] = _int8(ok["hubungan"])
-    out["address"] = ok["alamat"]
-    for k, v in _region_parts(ok["kode_kemendagri"]).items():
-        out[k] = v
-    out["family_id_src"] = ok["id_keluarga_p3ke"]
-    out["education"], out["work"] = _int8(ok["pendidikan"]), _int8(ok["pekerjaan"])
-    out["working"] = (out["work"] > 0).astype("Int8")
-    out["desil_p3ke"] = _int8(ok["desil_p3ke"])
-    return _store_persons(con, "p3ke", month, raw, out, q, raw.warnings)
+    rules = [required("id_keluarga_p3ke"), required("id_individu_p3ke"), required("nama"),
+             in_reference("kode_kemendagri", "_villages"), one_of("jk", {"L", "P"}),
+             *date_text("tgl_lahir", "%Y%m%d", month_end(month)), code_in("hubungan", RELATIONSHIP),
+             code_in("desil_p3ke", {1, 2, 3, 4}), code_in("pekerjaan", WORK), code_in("pendidikan", EDUCATION)]
+    st = _stage(con, "_p3ke", raw, rules, [_duplicates("_p3ke", "id_individu_p3ke")])
+    base = f"""SELECT id_individu_p3ke AS record_id, _line AS line, nik AS _nik, no_kk AS _kk, nama AS _name,
+                      {_sex_letter('jk')} AS _sex, jk AS sex_raw, tgl_lahir__date AS _bd, tgl_lahir AS birth_date_raw,
+                      NULL AS birth_place, {_int8('hubungan')} AS relationship, alamat AS address, NULL AS rt,
+                      NULL AS rw, {_region_sql('kode_kemendagri')}, id_keluarga_p3ke AS family_id_src,
+                      {_int8('pendidikan')} AS education, {_int8('pekerjaan')} AS work,
+                      ({_int8('pekerjaan')} > 0)::TINYINT AS working, NULL::TINYINT AS disability,
+                      NULL::TINYINT AS pregnant, NULL AS school_level, NULL::TINYINT AS marital_status,
+                      NULL::TINYINT AS kks, NULL AS bank, {_int8('desil_p3ke')} AS desil_p3ke, NULL::DATE AS updated_at
+               FROM {st.accepted}"""
+    return _store_persons(con, "p3ke", month, [st], base, raw.warnings)
 
 
 # ------------------------------------------------------------------ Regsosek
-def _keluarga_frame(ok: pd.DataFrame, path: str, month: str) -> pd.DataFrame:
-    out = ok.rename(columns={"kode_desa": "village_code", "alamat": "address", "_line": "line"})
-    out["delivery"], out["file"] = month, path
-    return out
+def _keluarga_rules(with_consumption: bool = False) -> list[Rule]:
+    rules = [required("id_keluarga"), in_reference("kode_desa", "_villages")]
+    rules += [code_in(c, allowed) for c, allowed in PROXY_CODES.items()] + [non_negative(c) for c in NON_NEGATIVE]
+    if with_consumption:
+        rules += [required("pengeluaran_per_kapita", text=False), positive("pengeluaran_per_kapita")]
+    return rules
+
+
+def _keluarga_rows(st: _Staged, month: str, extra: str = "") -> str:
+    proxies = ", ".join(c for c in KELUARGA_COLUMNS if c not in ("id_keluarga", "kode_desa", "alamat"))
+    return (f"SELECT {lit(month)} AS delivery, id_keluarga, {lit(st.raw.path)} AS file, _line AS line, "
+            f"kode_desa AS village_code, alamat AS address, {proxies}{extra} FROM {st.accepted}")
 
 
 def ingest_regsosek(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
@@ -352,44 +449,33 @@ def ingest_regsosek(con: duckdb.DuckDBPyConnection, landing: str, month: str) ->
     kpath, ipath = os.path.join(folder, "keluarga.parquet"), os.path.join(folder, "individu.parquet")
     if not os.path.isdir(folder):
         return _absent("regsosek", month, folder)
-    villages, districts = reference_codes(con, month)
+    _reference_tables(con, month)
     kraw = read_parquet_file(kpath, KELUARGA_COLUMNS)
     iraw = read_parquet_file(ipath, INDIVIDU_COLUMNS)
-    kdf = kraw.frame
-    kfails = sc.failures(sc.keluarga_schema(villages), kdf)
-    kok, kq = _split(kraw, kfails, "regsosek", month, _duplicates(kdf, kdf["id_keluarga"], "id_keluarga"))
-    idf = iraw.frame
-    ifails = sc.failures(sc.individu_schema(month_end(month)), idf)
-    key = idf["id_keluarga"].astype(str) + "-" + idf["no_urut"].astype("Int64").astype(str)
-    key = key.where(idf["id_keluarga"].notna() & idf["no_urut"].notna(), None)
-    orphan = idf["id_keluarga"].notna() & ~idf["id_keluarga"].isin(kok["id_keluarga"])
-    oidx = np.flatnonzero(orphan.to_numpy())
-    orphans = pd.DataFrame({"index": oidx, "field": "id_keluarga", "value": idf["id_keluarga"].to_numpy()[oidx],
-                            "reason": "family not in keluarga.parquet (or its family row was quarantined)"})
-    extra = pd.concat([_duplicates(idf, key, "id_keluarga-no_urut"), orphans], ignore_index=True)
-    iok, iq = _split(iraw, ifails, "regsosek", month, extra)
-    fam = kok.set_index("id_keluarga")
-    sex = iok["jenis_kelamin"].map({"L": 1, "P": 2}).astype("Int8")
-    bd = pd.to_datetime(iok["tanggal_lahir"], errors="coerce")
-    rid = iok["id_keluarga"].astype(str) + "-" + iok["no_urut"].astype("Int64").astype(str)
-    out = _person_frame("regsosek", month, ipath, iok, rid, iok["nik"], iok["no_kk"], iok["nama"], sex,
-                        iok["jenis_kelamin"], bd, districts)
-    out["birth_date_raw"] = bd.dt.strftime("%Y-%m-%d").where(bd.notna(), None)
-    out["relationship"] = _int8(iok["hubungan_kk"])
-    out["address"] = fam["alamat"].reindex(iok["id_keluarga"]).to_numpy()
-    for k, v in _region_parts(pd.Series(fam["kode_desa"].reindex(iok["id_keluarga"]).to_numpy(),
-                                        index=iok.index)).items():
-        out[k] = v
-    out["family_id_src"] = iok["id_keluarga"]
-    out["education"], out["work"] = _int8(iok["pendidikan"]), _int8(iok["lapangan_usaha"])
-    out["working"], out["marital_status"] = _int8(iok["bekerja"]), _int8(iok["status_kawin"])
-    out["disability"], out["pregnant"] = _int8(iok["disabilitas_berat"]), _int8(iok["hamil"])
-    out["school_level"] = iok["jenjang_sekolah"]
-    q = pd.concat([kq, iq], ignore_index=True)
-    return _store_persons(con, "regsosek", month, iraw, out, q, kraw.warnings + iraw.warnings,
-                          other_files=[(kraw, len(kok))],
-                          extra_tables=[("sources.regsosek_family", _keluarga_frame(kok, kpath, month), "delivery = ?",
-                                         month)])
+    kst = _stage(con, "_keluarga", kraw, _keluarga_rules(), [_duplicates("_keluarga", "id_keluarga")])
+    rules = [required("id_keluarga"), required("no_urut", text=False), required("nama"),
+             one_of("jenis_kelamin", {"L", "P"}), date_not_after("tanggal_lahir", month_end(month)),
+             code_in("hubungan_kk", RELATIONSHIP), code_in("status_kawin", MARITAL), code_in("pendidikan", EDUCATION),
+             one_of("jenjang_sekolah", SCHOOL), code_in("bekerja", BINARY), code_in("lapangan_usaha", WORK),
+             code_in("disabilitas_berat", BINARY), code_in("hamil", BINARY)]
+    key = "CASE WHEN id_keluarga IS NOT NULL AND no_urut IS NOT NULL THEN id_keluarga || '-' || no_urut END"
+    orphans = (f"SELECT _line AS line, 'id_keluarga' AS field, left(id_keluarga, 200) AS value, "
+               f"'family not in keluarga.parquet (or its family row was quarantined)' AS reason FROM _individu "
+               f"WHERE id_keluarga IS NOT NULL AND id_keluarga NOT IN (SELECT id_keluarga FROM {kst.accepted})")
+    ist = _stage(con, "_individu", iraw, rules, [duplicates_sql("_individu", key, "id_keluarga-no_urut"), orphans])
+    base = f"""SELECT i.id_keluarga || '-' || i.no_urut AS record_id, i._line AS line, i.nik AS _nik, i.no_kk AS _kk,
+                      i.nama AS _name, {_sex_letter('jenis_kelamin')} AS _sex, i.jenis_kelamin AS sex_raw,
+                      i.tanggal_lahir::DATE AS _bd, strftime(i.tanggal_lahir::DATE, '%Y-%m-%d') AS birth_date_raw,
+                      NULL AS birth_place, {_int8('hubungan_kk')} AS relationship, k.alamat AS address, NULL AS rt,
+                      NULL AS rw, {_region_sql('k.kode_desa')}, i.id_keluarga AS family_id_src,
+                      {_int8('pendidikan')} AS education, {_int8('lapangan_usaha')} AS work,
+                      {_int8('bekerja')} AS working, {_int8('disabilitas_berat')} AS disability,
+                      {_int8('hamil')} AS pregnant, i.jenjang_sekolah AS school_level,
+                      {_int8('status_kawin')} AS marital_status, NULL::TINYINT AS kks, NULL AS bank,
+                      NULL::TINYINT AS desil_p3ke, NULL::DATE AS updated_at
+               FROM {ist.accepted} i LEFT JOIN {kst.accepted} k USING (id_keluarga)"""
+    return _store_persons(con, "regsosek", month, [kst, ist], base, kraw.warnings + iraw.warnings,
+                          extra_tables=[("sources.regsosek_family", _keluarga_rows(kst, month), "delivery = ?", month)])
 
 
 # ------------------------------------------------------------------ consumption survey
@@ -407,7 +493,7 @@ def ingest_susenas(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> 
     years = survey_years(landing, month)
     if not years:
         return _absent("susenas", month, os.path.join(landing, "susenas", f"<= {month[:4]}"))
-    villages, _ = reference_codes(con, month)
+    _reference_tables(con, month)
     cols = dict(KELUARGA_COLUMNS, pengeluaran_per_kapita="int")
     skipped: list[str] = []
     first_error: DeliveryFileError | None = None
@@ -419,19 +505,20 @@ def ingest_susenas(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> 
             first_error = first_error or e
             skipped.append(f"{path}: unusable ({e.problem}); the survey year before is used")
             continue
-        df = raw.frame
-        fails = sc.failures(sc.keluarga_schema(villages, with_consumption=True), df)
-        ok, q = _split(raw, fails, "susenas", month, _duplicates(df, df["id_keluarga"], "id_keluarga"))
-        if len(ok) == 0:
+        st = _stage(con, "_susenas", raw, _keluarga_rules(with_consumption=True),
+                    [_duplicates("_susenas", "id_keluarga")])
+        accepted, = con.execute(f"SELECT count(*) FROM {st.accepted}").fetchall()[0]
+        if accepted == 0:
+            _drop_staged(con, [st])
             skipped.append(f"{path}: unusable (every row quarantined); the survey year before is used")
             continue
-        out = _keluarga_frame(ok, path, month)
-        out["survey_year"] = year
-        files = [_report(raw, len(ok), q)]
+        q = _quarantine(con, "susenas", month, [st])
         warnings = skipped + raw.warnings
-        _write(con, "susenas", month, [("sources.susenas", out, "survey_year = ?", year)], q, files, warnings)
-        return IngestResult("susenas", month, True, files, _by_reason(q), warnings,
-                            note=f"survey year {year}")
+        rows = _keluarga_rows(st, month, f", {lit(year)} AS survey_year, pengeluaran_per_kapita")
+        files, by_reason = _write(con, "susenas", month, [raw], [("sources.susenas", rows, "survey_year = ?", year)],
+                                  q, warnings)
+        _drop_staged(con, [st])
+        return IngestResult("susenas", month, True, files, by_reason, warnings, note=f"survey year {year}")
     raise first_error or DeliveryFileError(os.path.join(landing, "susenas"), "no usable survey year: "
                                            + "; ".join(skipped))
 
@@ -443,26 +530,28 @@ def latest_survey_year(landing: str, month: str) -> str | None:
 
 # ------------------------------------------------------------------ administrative lists
 def ingest_admin(con: duckdb.DuckDBPyConnection, landing: str, month: str, kind: str) -> IngestResult:
-    source, folder, fname, required, table = ADMIN[kind]
+    source, folder, fname, required_columns, table = ADMIN[kind]
     path = os.path.join(delivery_dir(landing, folder, month), fname)
     if not os.path.exists(path):
         return _absent(source, month, path)
-    raw = read_csv_file(path, ",", required, "lower", allow_empty=True,
+    raw = read_csv_file(path, ",", required_columns, "lower", allow_empty=True,
                         dates={"tgl_meninggal": "%Y-%m-%d"} if kind == "kematian" else None)
-    df = raw.frame
-    fails = sc.failures(sc.admin_schema(kind, month_end(month)), df) if len(df) else sc.failures(
-        sc.admin_schema(kind, month_end(month)), df.head(0))
-    ok, q = _split(raw, fails, source, month, _duplicates(df, df["nik"], "nik") if len(df) else None)
-    out = pd.DataFrame({"delivery": month, "nik": ok["nik"], "file": path, "line": ok["_line"].astype("int64")})
+    rules = [required("nik"), digits("nik", 16)]
+    columns = ""
     if kind == "kematian":
-        out["death_date"] = pd.to_datetime(ok["tgl_meninggal__date"])
+        rules += date_text("tgl_meninggal", "%Y-%m-%d", month_end(month))
+        columns = ", tgl_meninggal__date AS death_date"
     if kind == "upah":
-        out["monthly_wage"] = pd.to_numeric(ok["upah_bulanan"], errors="coerce").astype("Int64")
-        out["province_code"] = ok["kode_prov"]
-    files = [_report(raw, len(out), q)]
-    _write(con, source, month, [(table, out, "delivery = ?", month)], q, files, raw.warnings)
-    return IngestResult(source, month, True, files, _by_reason(q), raw.warnings,
-                        preview=out.head(5).assign(nik=mask_nik(out["nik"].head(5)))[["nik"]])
+        rules += [required("upah_bulanan"), non_negative("upah_bulanan"), digits("kode_prov", 2)]
+        columns = (", coalesce(TRY_CAST(upah_bulanan AS BIGINT), round(TRY_CAST(upah_bulanan AS DOUBLE))::BIGINT) "
+                   "AS monthly_wage, kode_prov AS province_code")
+    st = _stage(con, "_admin", raw, rules, [_duplicates("_admin", "nik")])
+    q = _quarantine(con, source, month, [st])
+    rows = f"SELECT {lit(month)} AS delivery, nik, {lit(path)} AS file, _line AS line{columns} FROM {st.accepted}"
+    files, by_reason = _write(con, source, month, [raw], [(table, rows, "delivery = ?", month)], q, raw.warnings)
+    _drop_staged(con, [st])
+    head = con.execute(f"SELECT nik FROM {table} WHERE delivery = ? ORDER BY line LIMIT 5", [month]).df()
+    return IngestResult(source, month, True, files, by_reason, raw.warnings, preview=head.assign(nik=mask_nik(head["nik"])))
 
 
 SOURCES = ["dtks", "regsosek", "p3ke", "susenas", "dukcapil", "asn", "bpjstk"]

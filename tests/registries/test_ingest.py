@@ -4,12 +4,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+import duckdb
 import pandas as pd
 import pytest
 
 from dtsen import warehouse as wh
 from dtsen.registries.files import DeliveryFileError
-from dtsen.registries.ingest import SOURCES, ingest
+from dtsen.registries.ingest import SOURCES, WarehouseWriteError, ingest
 
 M1, M2 = "2025-01", "2025-02"
 
@@ -203,24 +204,25 @@ def test_file_level_problem_fails_partition_and_keeps_earlier_data(con, land, br
     assert count(con, "SELECT count(*) FROM sources.quarantine") == q_before
 
 
-def test_failed_rerun_leaves_the_good_partition_in_place(con, land, monkeypatch):
+def test_failed_rerun_leaves_the_good_partition_in_place(con, land):
     ingest_all(con, land, M1)
     n = count(con, "SELECT count(*) FROM sources.dtks_person WHERE delivery = ?", M1)
-    import dtsen.warehouse as w
+    calls = []
 
-    calls = {"n": 0}
-    real = w.insert_frame
+    class DiskFullOnQuarantine:  # the warehouse connection, failing after the old rows were deleted in the transaction
+        def __getattr__(self, name):
+            return getattr(con, name)
 
-    def failing_insert(c, table, df):  # fail after the old rows were deleted inside the transaction
-        calls["n"] += 1
-        if table == "sources.quarantine":
-            raise RuntimeError("disk full")
-        return real(c, table, df)
+        def execute(self, sql, *args):
+            calls.append(sql)
+            if sql.startswith("INSERT INTO sources.quarantine"):
+                raise duckdb.IOException("disk full")
+            return con.execute(sql, *args)
 
-    monkeypatch.setattr(w, "insert_frame", failing_insert)
-    with pytest.raises(RuntimeError):
-        ingest(con, str(land), M1, "dtks")
-    assert calls["n"] >= 2
+    with pytest.raises(WarehouseWriteError, match="disk full"):
+        ingest(DiskFullOnQuarantine(), str(land), M1, "dtks")
+    assert any(c.startswith("DELETE FROM sources.dtks_person") for c in calls)
+    assert any(c.startswith("INSERT INTO sources.dtks_person") for c in calls)
     assert count(con, "SELECT count(*) FROM sources.dtks_person WHERE delivery = ?", M1) == n
 
 
