@@ -1,4 +1,5 @@
-"""dbt-duckdb plugin: registers the `pseudonym()` SQL function on dbt's DuckDB connection.
+"""dbt-duckdb plugin: defines the `pseudonym()` SQL function on dbt's DuckDB connection and on every cursor dbt
+opens from it (a TEMP macro is visible to the connection that made it only).
 
 The key is read from the environment inside this process, so it never appears in compiled SQL, dbt artifacts
 or logs (see dtsen.privacy)."""
@@ -10,3 +11,6 @@ from dtsen import privacy
 class Plugin(BasePlugin):
     def configure_connection(self, conn):
         privacy.register(conn)
+
+    def configure_cursor(self, cursor):
+        privacy.register(cursor)

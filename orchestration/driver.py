@@ -8,6 +8,8 @@ keys, ticks and cursors a sensor would have produced:
 - `tick(sensor)` evaluates one sensor through the sensor daemon's own tick code path: the tick is stored, the
   cursor advances, run keys deduplicate, requested runs are submitted to the instance's run queue;
 - `launch(job, month)` creates a run of the job for a partition, as the launchpad would;
+- `reexecute_from_failure(run_id)` creates the re-execution of a failed run's failed and skipped steps, as the UI's
+  "Re-execute from failure" does;
 - `execute(run_id)` dequeues a queued run and executes it in this process (the daemon would launch a process per
   run; in-process saves the code location's start-up time per run and runs the same code).
 """
@@ -144,6 +146,18 @@ class Driver(contextlib.AbstractContextManager):
             parent_job_snapshot=remote_job.parent_job_snapshot, remote_job_origin=remote_job.get_remote_origin(),
             job_code_origin=remote_job.get_python_origin(), asset_selection=None, asset_check_selection=None,
             asset_graph=repo.asset_graph)
+        return run.run_id
+
+    def reexecute_from_failure(self, run_id: str) -> str:
+        """Create the UI's "Re-execute from failure" run of a failed run: only the steps that failed or did not run
+        (not executed yet)."""
+        from dagster._core.execution.plan.resume_retry import ReexecutionStrategy
+
+        parent = self.instance.get_run_by_id(run_id)
+        run = self.instance.create_reexecuted_run(
+            request_context=self._request(), parent_run=parent, code_location=self.code_location(),
+            remote_job=self.repository().get_full_job(parent.job_name), strategy=ReexecutionStrategy.FROM_FAILURE,
+            use_parent_run_tags=True)
         return run.run_id
 
     def queued(self) -> list[str]:

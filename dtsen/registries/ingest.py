@@ -384,8 +384,8 @@ def ingest_dtks(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
     raw = read_csv_file(path, ",", DTKS_COLUMNS, "upper", allow_empty=False,
                         dates={"TGL_LAHIR": "%d-%m-%Y", "TGL_UPDATE": "%d-%m-%Y"})
     end = month_end(month)
-    rules = [required("ID_DTKS"), required("NAMA"), code_in("JNS_KEL", {1, 2}), *date_text("TGL_LAHIR", "%d-%m-%Y", end),
-             code_in("HUB_KRT", RELATIONSHIP), digits("RT", 3), digits("RW", 3), in_reference("KODE_DESA", "_villages"),
+    rules = [required("ID_DTKS"), required("NAMA"), code_in("JNS_KEL", {1, 2}),
+             *date_text("TGL_LAHIR", "%d-%m-%Y", end), code_in("HUB_KRT", RELATIONSHIP), digits("RT", 3), digits("RW", 3), in_reference("KODE_DESA", "_villages"),
              code_in("DISABILITAS_BERAT", BINARY), code_in("HAMIL", BINARY), code_in("PENDIDIKAN", EDUCATION),
              code_in("PEKERJAAN", WORK), code_in("KKS", BINARY), one_of("BANK", HIMBARA),
              *date_text("TGL_UPDATE", "%d-%m-%Y", end),
@@ -551,7 +551,8 @@ def ingest_admin(con: duckdb.DuckDBPyConnection, landing: str, month: str, kind:
     files, by_reason = _write(con, source, month, [raw], [(table, rows, "delivery = ?", month)], q, raw.warnings)
     _drop_staged(con, [st])
     head = con.execute(f"SELECT nik FROM {table} WHERE delivery = ? ORDER BY line LIMIT 5", [month]).df()
-    return IngestResult(source, month, True, files, by_reason, raw.warnings, preview=head.assign(nik=mask_nik(head["nik"])))
+    return IngestResult(source, month, True, files, by_reason, raw.warnings,
+                        preview=head.assign(nik=mask_nik(head["nik"])))
 
 
 SOURCES = ["dtks", "regsosek", "p3ke", "susenas", "dukcapil", "asn", "bpjstk"]

@@ -160,12 +160,15 @@ def test_rule_tests_fail_on_purpose_built_bad_marts(warehouse_copy):
                    LIMIT 1) e LIMIT 1""")
     con.execute("UPDATE marts.eligibility_pip SET is_recipient = true, status = 'recipient' "
                 "WHERE status = 'cut_by_quota' OR quota_rank > province_quota")
+    # a raw NIK written into an explanation's text
+    con.execute("UPDATE marts.appeal_explanation SET explanation = explanation || ' (NIK ' || "
+                "(SELECT max(nik) FROM dtsen.person WHERE nik IS NOT NULL) || ')' WHERE family_id = ?", [fam[2][0]])
     con.close()
     code, results, log = run_dbt(["test", "--select", "test_type:singular"], warehouse_copy)
     assert code != 0, log
     for name in ("assert_pkh_families_within_desil_range", "assert_pkh_components_within_cap",
                  "assert_amounts_equal_components_times_seed", "assert_no_excluded_in_eligibility",
-                 "assert_quota_respected"):
+                 "assert_quota_respected", "assert_no_raw_identifiers_in_marts"):
         assert results.get(name) == "fail", (name, results)
     assert results.get("assert_every_family_explained") == "pass"
 

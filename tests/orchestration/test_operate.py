@@ -133,7 +133,26 @@ def test_february_routes_januarys_non_collectors_to_pt_pos(demo):
     assert "sembako_pos.v1.csv" in files and not any(f.startswith("pkh_") for f in files)
 
 
+def _steps(instance: dg.DagsterInstance, run_id: str, event: str) -> set[str]:
+    return {e.dagster_event.step_key for e in instance.all_logs(run_id)
+            if e.dagster_event is not None and e.dagster_event.event_type_value == event}
+
+
+def _rerun_disbursement(driver, data: Path, month: str, rows_before, files_before) -> None:
+    """The disbursement sensor after a rebuilt month: one run, the same payment rows, no file rewritten."""
+    driver.switch_on("disbursement_sensor")
+    runs = driver.tick("disbursement_sensor")
+    assert len(runs) == 1
+    assert driver.execute(runs[0]).status == dg.DagsterRunStatus.SUCCESS
+    assert _payment_rows(data, month) == rows_before[month], f"{month}: payment rows changed on a rerun"
+    assert _files(data) == files_before, f"{month}: payment files were rewritten or versioned"
+    assert not list((data / "disbursement").rglob("*.v2.csv"))
+    driver.switch_off("disbursement_sensor")
+
+
 def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver):
+    """January again with `dtsen run`; then March from the launchpad, where the run fails at its last step and is
+    re-executed from the failure (only what failed runs again) and the month's rebuild replaces that month only."""
     home, data, _ = demo
     before = {m: _crosswalk(data, m) for m in MONTHS}
     rows_before = {m: _payment_rows(data, m) for m in MONTHS}
@@ -144,31 +163,68 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
     rerouted = sum("previous_not_collected" in (r[2] or "") for r in rows_before["2025-03"])
     assert rerouted > 0  # January's and February's non-collectors went to PT Pos in March
 
-    for month in ("2025-01", "2025-03"):
-        proc = _cli(home, "run", "--landing", str(data / "landing"), "--month", month, "--warehouse",
-                    str(data / "warehouse.duckdb"))
-        assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
-        # what the command tells its user: each source's counts, where the warehouse is, the key warning
-        assert "sources/dtks" in proc.stdout and "quarantined" in proc.stdout
-        assert str(data / "warehouse.duckdb") in proc.stdout
-        assert "DTSEN_PSEUDONYM_KEY is not set" in proc.stderr  # on the console, not only in dbt's log
-        # progress while it runs: each step as it starts and ends, with its time and what it built
-        assert re.search(r"\] start  \S+", proc.stdout) and re.search(r"\] done   \S+ \(\d+\.\d s\)", proc.stdout)
-        assert re.search(r"sources/dtks \(rows_accepted [\d,]+\)", proc.stdout), proc.stdout[-2000:]
-        assert _crosswalk(data, month) == before[month], f"{month}: ids changed on a rerun"
-        assert _catalogue_month(data) == "2025-03"  # analysts stay on the latest month while a rerun runs
-        driver.switch_on("disbursement_sensor")
-        runs = driver.tick("disbursement_sensor")
-        assert len(runs) == 1
-        done = driver.execute(runs[0])
-        assert done.status == dg.DagsterRunStatus.SUCCESS
-        assert _payment_rows(data, month) == rows_before[month], f"{month}: payment rows changed on a rerun"
-        assert _files(data) == files_before, f"{month}: payment files were rewritten or versioned"
-        assert not list((data / "disbursement").rglob("*.v2.csv"))
+    proc = _cli(home, "run", "--landing", str(data / "landing"), "--month", "2025-01", "--warehouse",
+                str(data / "warehouse.duckdb"))
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
+    # what the command tells its user: each source's counts, where the warehouse is, the key warning
+    assert "sources/dtks" in proc.stdout and "quarantined" in proc.stdout
+    assert str(data / "warehouse.duckdb") in proc.stdout
+    assert "DTSEN_PSEUDONYM_KEY is not set" in proc.stderr  # on the console, not only in dbt's log
+    # progress while it runs: each step as it starts and ends, with its time and what it built
+    assert re.search(r"\] start  \S+", proc.stdout) and re.search(r"\] done   \S+ \(\d+\.\d s\)", proc.stdout)
+    assert re.search(r"sources/dtks \(rows_accepted [\d,]+\)", proc.stdout), proc.stdout[-2000:]
+    assert _crosswalk(data, "2025-01") == before["2025-01"], "2025-01: ids changed on a rerun"
+    assert _catalogue_month(data) == "2025-03"  # analysts stay on the latest month while a rerun runs
+    _rerun_disbursement(driver, data, "2025-01", rows_before, files_before)
+
+    # March: a marker row in January's and March's history shows which months a build of March replaces
+    warehouse = str(data / "warehouse.duckdb")
+    marker = ("INSERT INTO history.appeal_explanation_history SELECT * REPLACE ('MARKER' AS family_id) "
+              "FROM history.appeal_explanation_history WHERE snapshot = ? LIMIT 1")
+    history_dir, aside = data / "published" / "history", data / "published" / "history.aside"
+    con = duckdb.connect(warehouse)
+    try:
+        for m in ("2025-01", "2025-03"):
+            con.execute(marker, [m])
+    finally:
+        con.close()
+    try:
+        history_dir.rename(aside)
+        history_dir.write_text("not a folder")  # the publishing step cannot write the month's history partitions
+        failed = driver.launch("monthly_pipeline", "2025-03")
+        assert driver.execute(failed).status == dg.DagsterRunStatus.FAILURE
+        assert _steps(driver.instance, failed, "STEP_FAILURE") == {"analytics__published_marts"}
+        history_dir.unlink()
+        aside.rename(history_dir)
+        retry = driver.reexecute_from_failure(failed)
+        assert driver.execute(retry).status == dg.DagsterRunStatus.SUCCESS
+        done = _steps(driver.instance, failed, "STEP_SUCCESS")
+        again = _steps(driver.instance, retry, "STEP_START")
+        assert "analytics__published_marts" in again and {"sources__dtks", "dtsen_dbt_models"} <= done
+        assert not again & done, f"re-executed steps that had succeeded: {sorted(again & done)}"
+        con = duckdb.connect(warehouse, read_only=True)
+        try:
+            markers = con.execute("SELECT snapshot FROM history.appeal_explanation_history "
+                                  "WHERE family_id = 'MARKER'").fetchall()
+        finally:
+            con.close()
+        assert markers == [("2025-01",)], "a build of March must replace March's history rows, and only those"
+    finally:
+        if history_dir.is_file():
+            history_dir.unlink()
+        if aside.exists():
+            aside.rename(history_dir)
+        con = duckdb.connect(warehouse)
+        try:
+            con.execute("DELETE FROM history.appeal_explanation_history WHERE family_id = 'MARKER'")
+        finally:
+            con.close()
+    assert _crosswalk(data, "2025-03") == before["2025-03"], "2025-03: ids changed on a rerun"
+    assert _catalogue_month(data) == "2025-03"
+    _rerun_disbursement(driver, data, "2025-03", rows_before, files_before)
     for m in MONTHS:  # nothing else moved; a rebuilt month replaced its own history rows with the same rows
         assert _crosswalk(data, m) == before[m]
         assert _history(data, m) == history_before[m], f"{m}: history changed on a rerun"
-    driver.switch_off("disbursement_sensor")
 
 
 def test_check_results_name_their_month(demo, driver):

@@ -80,6 +80,28 @@ def test_lower_penalty_changes_the_model_but_ranks_consistently(pipeline):
     assert a.coefficients["numeric__aset_mobil"] > 0
 
 
+def test_the_linear_prediction_is_the_fitted_pipelines(pipeline):
+    """Families are scored with the ridge's linear function (no one-hot matrices): the same numbers as the fitted
+    scikit-learn pipeline, for survey families and for registry families, missing and unseen codes included."""
+    from dtsen.welfare.features import family_features_sql, survey_sql
+    from dtsen.welfare.pmt import design, predict_log_consumption
+
+    _, warehouse, _ = pipeline
+    con = duckdb.connect(str(warehouse), read_only=True)
+    survey = con.execute(survey_sql("2025-01")).df()
+    families = con.execute(family_features_sql("2025-01")).df()
+    con.close()
+    model = fit(survey, PmtSettings())
+    odd = families.head(50).copy()
+    odd.loc[odd.index[:10], "jenis_lantai"] = None  # missing: imputed as in the fit
+    odd.loc[odd.index[10:20], "jenis_atap"] = 99  # a code the survey never had: no effect
+    odd.loc[odd.index[20:30], "regency_code"] = "9999"  # a regency without its own effect
+    odd.loc[odd.index[30:40], "luas_lantai_m2"] = None
+    for frame in (survey, families, odd):
+        expected = model.pipeline.predict(design(frame, model.regencies))
+        assert np.allclose(predict_log_consumption(model, frame), expected, rtol=0, atol=1e-9)
+
+
 def test_welfare_asset_shows_a_desil_chart_and_targeting_table(pipeline):
     run, _, _ = pipeline
     meta = run.materialized["welfare/family_welfare"]
