@@ -1,4 +1,5 @@
-# Two commands on a fresh machine: `make run` and `make test`. Everything else is installed from uv.lock.
+# Two commands on a fresh machine: `make run` and `make test`. Everything else is installed from uv.lock, compiled
+# to bytecode once (the machines set PYTHONDONTWRITEBYTECODE: without it every process compiled its imports again).
 SHELL := /bin/bash
 PYTHON ?= python3
 UV_VERSION := 0.13.9
@@ -21,7 +22,7 @@ $(UV):
 	$(TOOLS)/bin/pip install --quiet --disable-pip-version-check uv==$(UV_VERSION)
 
 $(VENV)/.synced: $(UV) uv.lock pyproject.toml
-	$(UV) sync --frozen --quiet
+	$(UV) sync --frozen --quiet --compile-bytecode
 	@touch $@
 
 DBT_MANIFEST := dbt_project/target/manifest.json
