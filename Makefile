@@ -26,7 +26,7 @@ $(VENV)/.synced: $(UV) uv.lock pyproject.toml
 	@touch $@
 
 DBT_MANIFEST := dbt_project/target/manifest.json
-DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' \) -print)
+DBT_SOURCES := $(shell find dbt_project -path dbt_project/target -prune -o -type f \( -name '*.sql' -o -name '*.yml' -o -name '*.csv' -o -name '*.md' \) -print)
 
 setup: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml $(DBT_MANIFEST)
 

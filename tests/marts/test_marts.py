@@ -301,3 +301,23 @@ def test_one_asset_graph_from_landing_to_marts_with_dbt_tests_as_checks():
     checks = {c.name for c in graph.asset_check_keys if c.asset_key == pkh}
     assert {"assert_quota_respected", "assert_pkh_components_within_cap", "not_null_eligibility_pkh_family_id"} <= checks
     assert graph.get(dg.AssetKey(["analytics", "published_marts"])).parent_keys >= {pkh}
+
+
+def test_dbt_docs_describe_every_column_of_every_model(pipeline):
+    """Every column the built models have carries a description in dbt's docs (and no documented column is gone)."""
+    _, w, _ = pipeline
+    manifest = json.loads((Path(DBT_PROJECT_DIR) / "target" / "manifest.json").read_text())
+    con = duckdb.connect(str(w), read_only=True)
+    try:
+        problems = {}
+        for node in manifest["nodes"].values():
+            if node["resource_type"] != "model":
+                continue
+            built = [r[0] for r in con.execute(f"DESCRIBE {node['schema']}.{node['alias'] or node['name']}").fetchall()]
+            undescribed = [c for c in built if not (node["columns"].get(c) or {}).get("description", "").strip()]
+            stale = [c for c in node["columns"] if c not in built]
+            if undescribed or stale:
+                problems[node["name"]] = {"undescribed": undescribed, "documented_but_absent": stale}
+    finally:
+        con.close()
+    assert not problems, problems
