@@ -112,7 +112,7 @@ def _sex_letter(col: str) -> str:
 
 
 def clean_name(s: pd.Series) -> pd.Series:
-    """Upper case, single spaces, no surrounding spaces (for frames; `CLEAN_NAME_SQL` is the same in SQL)."""
+    """Upper case, single spaces, no surrounding spaces (for frames; `clean_name_sql` is the same in SQL)."""
     return upper_single_spaced(s)
 
 
