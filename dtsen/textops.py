@@ -14,17 +14,7 @@ def _back(arr: pa.Array, index: pd.Index) -> pd.Series:
     return pd.Series(arr.to_pandas(), index=index).astype(object).where(lambda x: x.notna(), None)
 
 
-def fullmatch(s: pd.Series, pattern: str) -> pd.Series:
-    """Boolean full regex match (nulls do not match)."""
-    res = pc.match_substring_regex(_arrow(s), "^(?:" + pattern + ")$")
-    return pd.Series(res.fill_null(False).to_numpy(zero_copy_only=False), index=s.index)
-
-
 def upper_single_spaced(s: pd.Series) -> pd.Series:
     """Upper case, runs of white space collapsed to one space, no surrounding spaces."""
     a = pc.utf8_trim_whitespace(pc.replace_substring_regex(pc.utf8_upper(_arrow(s)), r"\s+", " "))
     return _back(a, s.index)
-
-
-def prefix(s: pd.Series, n: int) -> pd.Series:
-    return _back(pc.utf8_slice_codeunits(_arrow(s), 0, n), s.index)

@@ -30,6 +30,7 @@ def tick_schedule(driver, name: str, at: datetime) -> list[str]:
     from dagster._core.scheduler.instigation import InstigatorType
     from dagster._core.test_utils import freeze_time
     from dagster._scheduler.scheduler import launch_scheduled_runs_for_schedule_iterator
+    from dagster._utils.error import SerializableErrorInfo
 
     schedule = driver.repository().get_schedule(name)
     instance = driver.instance
@@ -42,7 +43,7 @@ def tick_schedule(driver, name: str, at: datetime) -> list[str]:
             max_catchup_runs=1, max_tick_retries=0,
             tick_retention_settings=instance.get_tick_retention_settings(InstigatorType.SCHEDULE),
             schedule_debug_crash_flags=None, submit_threadpool_executor=None, in_memory_last_iteration_timestamp=None)
-            if isinstance(e, Exception) or hasattr(e, "to_string")]
+            if isinstance(e, SerializableErrorInfo)]
     assert not errors, errors[0].to_string()
     ticks = instance.get_ticks(schedule.get_remote_origin_id(), schedule.selector_id, limit=1)
     assert ticks and ticks[0].status.value == "SUCCESS", ticks
