@@ -28,7 +28,8 @@ SOURCE_DEPS = [dg.AssetKey(["sources", s]) for s in ("dtks", "regsosek", "p3ke")
 class LinkageConfig(dg.Config):
     model_path: str = Field(default=str(lm.MODEL_PATH), description="saved Splink model (JSON)")
     threshold: float = Field(default=lm.DEFAULT_THRESHOLD, description="match probability to cluster at")
-    backend: str = Field(default="duckdb", description="duckdb (embedded) or spark")
+    backend: str = Field(default="duckdb", description="where candidate pairs are scored: duckdb (in the warehouse) "
+                         "or spark (Splink's Spark engine: local mode, or the cluster in DTSEN_SPARK_MASTER)")
 
 
 @dg.multi_asset(

@@ -38,7 +38,7 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 def _cmd_run(args: argparse.Namespace) -> int:
     from dtsen.runner import run_month
 
-    return run_month(landing=args.landing, month=args.month, warehouse=args.warehouse)
+    return run_month(landing=args.landing, month=args.month, warehouse=args.warehouse, engine=args.engine)
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -167,6 +167,9 @@ def main(argv: list[str] | None = None) -> int:
     r.add_argument("--landing", required=True)
     r.add_argument("--month", required=True, help="delivery month YYYY-MM")
     r.add_argument("--warehouse", default=None, help="DuckDB file (default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)")
+    r.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
+                   help="where the linkage scores its candidate pairs: DuckDB in the warehouse (default) or Splink "
+                        "on Spark (local mode, or the cluster in $DTSEN_SPARK_MASTER; needs Java 17)")
     r.set_defaults(func=_cmd_run)
 
     d = sub.add_parser("demo", help="generate demo deliveries and run every month (what `make run` does)")

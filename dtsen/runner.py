@@ -199,9 +199,14 @@ def collect_run(instance: dg.DagsterInstance, run_id: str, month: str) -> MonthR
     return run
 
 
-def run_month(landing: str, month: str, warehouse: str | None = None) -> int:
+def engine_run_config(engine: str) -> dict:
+    """Run config that scores the linkage on `engine` (duckdb, the default, or spark)."""
+    return {"ops": {"dtsen_registry": {"config": {"backend": engine}}}} if engine != "duckdb" else {}
+
+
+def run_month(landing: str, month: str, warehouse: str | None = None, engine: str = "duckdb") -> int:
     """`dtsen run`: one run of monthly_pipeline for the month, launched on the code location as the launchpad
-    would, executed in this process."""
+    would, executed in this process (the linkage scored on `engine`)."""
     from orchestration.driver import Driver
     from orchestration.partitions import month_problem
 
@@ -217,7 +222,8 @@ def run_month(landing: str, month: str, warehouse: str | None = None) -> int:
     with platform_env(DTSEN_LANDING=os.path.abspath(landing), DTSEN_WAREHOUSE=warehouse_file):
         instance = persistent_instance()
         with Driver(instance) as driver:
-            run_id = driver.launch("monthly_pipeline", month, tags={"dtsen/launched_by": "dtsen run"})
+            run_id = driver.launch("monthly_pipeline", month, tags={"dtsen/launched_by": "dtsen run"},
+                                   run_config=engine_run_config(engine))
             print(f"monthly_pipeline {month}: run {run_id} (steps as they run; the full log in "
                   f"{_log_file(warehouse_file, 'monthly_pipeline', month)})", flush=True)
             driver.execute(run_id, _log_file(warehouse_file, "monthly_pipeline", month), progress=sys.stdout)

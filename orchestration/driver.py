@@ -131,15 +131,16 @@ class Driver(contextlib.AbstractContextManager):
         return ticks[0] if ticks else None
 
     # ---- runs
-    def launch(self, job_name: str, partition: str, tags: dict[str, str] | None = None) -> str:
+    def launch(self, job_name: str, partition: str, tags: dict[str, str] | None = None,
+               run_config: dict | None = None) -> str:
         """Create a run of the job for the partition, as the launchpad would (not executed yet)."""
         location = self.code_location()
         repo = self.repository()
         remote_job = repo.get_full_job(job_name)
-        plan = location.get_execution_plan(remote_job, {}, step_keys_to_execute=None, known_state=None,
+        plan = location.get_execution_plan(remote_job, run_config or {}, step_keys_to_execute=None, known_state=None,
                                            instance=self.instance)
         run = self.instance.create_run(
-            job_name=job_name, run_id=None, run_config={}, resolved_op_selection=None,
+            job_name=job_name, run_id=None, run_config=run_config or {}, resolved_op_selection=None,
             step_keys_to_execute=None, status=DagsterRunStatus.NOT_STARTED, op_selection=None, root_run_id=None,
             parent_run_id=None, tags={**(remote_job.run_tags or {}), **(tags or {}), PARTITION_NAME_TAG: partition},
             job_snapshot=remote_job.job_snapshot, execution_plan_snapshot=plan.execution_plan_snapshot,

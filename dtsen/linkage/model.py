@@ -355,21 +355,11 @@ def generic_settings(link_type: str = "link_and_dedupe") -> dict:
 
 
 # --------------------------------------------------------------------------------------------- backend seam
-def db_api(con: duckdb.DuckDBPyConnection | None = None, backend: str = "duckdb", spark_session=None):
-    """The one place the linkage engine is chosen: DuckDB (default, embedded) or Splink's Spark backend."""
-    if backend == "duckdb":
-        from splink import DuckDBAPI
+def db_api(con: duckdb.DuckDBPyConnection | None = None):
+    """Splink's DuckDB engine on the warehouse connection (the Spark engine: `spark.predict_on_spark`)."""
+    from splink import DuckDBAPI
 
-        return DuckDBAPI(connection=con)
-    if backend == "spark":
-        try:
-            from splink import SparkAPI
-        except ImportError as e:  # pragma: no cover - pyspark is not a default dependency
-            raise RuntimeError("the Spark backend needs pyspark (pip install pyspark) and Java 17") from e
-        if spark_session is None:
-            raise ValueError("backend='spark' needs a spark_session")
-        return SparkAPI(spark_session=spark_session)
-    raise ValueError(f"unknown linkage backend {backend!r}")
+    return DuckDBAPI(connection=con)
 
 
 def make_linker(api, tables: dict[str, object], settings: dict | str | Path):
@@ -388,7 +378,7 @@ def make_linker(api, tables: dict[str, object], settings: dict | str | Path):
     return linker
 
 
-def linker_over(con: duckdb.DuckDBPyConnection, relation: str, settings: dict | str | Path, backend: str = "duckdb"):
+def linker_over(con: duckdb.DuckDBPyConnection, relation: str, settings: dict | str | Path):
     """A Linker over `relation` as one input (dedupe across and within every source it holds, one source or several):
     records are identified by `uid` = source:record_id, so the output names its pairs the same way whatever the
     number of sources (see `pairs_sql`)."""
@@ -400,7 +390,7 @@ def linker_over(con: duckdb.DuckDBPyConnection, relation: str, settings: dict | 
     settings["link_type"] = "dedupe_only"
     settings["unique_id_column_name"] = "uid"
     settings.pop("source_dataset_column_name", None)
-    api = db_api(con, backend)
+    api = db_api(con)
     table = con.sql(f"SELECT source || ':' || record_id AS uid, * FROM {relation}")
     registered = api.register(table, dataset_display_name="records", table_name=f"__dtsen_input_{uuid.uuid4().hex[:8]}")
     return Linker(registered, settings, log_level=logging.WARNING)

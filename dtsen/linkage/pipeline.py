@@ -121,7 +121,7 @@ EM_FALLBACK_RULES = [*lm.EM_RULES, "l.no_kk = r.no_kk AND l.first_name = r.first
                      "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date"]
 
 
-def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict, backend: str = "duckdb"
+def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict
                    ) -> tuple[dict, list[str], list[str]]:
     """Levels for which the saved model has no m (a comparison it was never trained for) are estimated by EM on
     this data, every other parameter held fixed. A session cannot train the comparisons its blocking rule uses, so
@@ -145,7 +145,7 @@ def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict
             break
         if lm.rule_pairs(con, relation, rule) < lm.MIN_PRIOR_PAIRS:
             continue
-        linker = lm.linker_over(con, relation, work, backend)
+        linker = lm.linker_over(con, relation, work)
         linker.training.estimate_parameters_using_expectation_maximisation(
             rule, fix_probability_two_random_records_match=True, max_pairs=2e6)
         with tempfile.TemporaryDirectory() as tmp:
@@ -206,16 +206,27 @@ def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str =
     """Score candidate pairs of dtsen.linkage_input with the model; write pairs >= min_probability to `table`.
     Returns (pairs written, where each parameter came from, the settings as used)."""
     relation = "dtsen.linkage_input"
-    settings, em_levels, neutral = fill_missing_m(con, relation, settings, backend)
-    linker = lm.linker_over(con, relation, settings, backend)
-    prior = lm.estimate_prior(linker, con, relation, lm.prior_rules(settings), records_trained)
-    pred = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
-    kind = "TABLE" if "." in table else "TEMP TABLE"
-    con.execute(f"CREATE OR REPLACE {kind} {table} AS {lm.pairs_sql(pred.physical_name)}")
-    pred.drop_table_from_database_and_remove_from_cache()
-    lm.drop_work_tables(con)
+    # levels the saved model never trained are estimated on the warehouse (EM capped at 2e6 pairs), whichever engine
+    # scores: both engines then score with the same parameters
+    settings, em_levels, neutral = fill_missing_m(con, relation, settings)
+    if backend == "spark":
+        from .spark import predict_on_spark
+
+        prior, _ = predict_on_spark(con, relation, settings, table, min_probability, lambda linker: lm.estimate_prior(
+            linker, con, relation, lm.prior_rules(settings), records_trained))
+    elif backend == "duckdb":
+        linker = lm.linker_over(con, relation, settings)
+        prior = lm.estimate_prior(linker, con, relation, lm.prior_rules(settings), records_trained)
+        pred = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
+        kind = "TABLE" if "." in table else "TEMP TABLE"
+        con.execute(f"CREATE OR REPLACE {kind} {table} AS {lm.pairs_sql(pred.physical_name)}")
+        pred.drop_table_from_database_and_remove_from_cache()
+        lm.drop_work_tables(con)
+    else:
+        raise ValueError(f"unknown linkage engine {backend!r}: duckdb or spark")
     n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    return n, provenance(settings, column_evidence(con, relation), prior, em_levels, neutral), settings
+    return n, {"engine": backend, **provenance(settings, column_evidence(con, relation), prior, em_levels, neutral)}, \
+        settings
 
 
 @contextlib.contextmanager
