@@ -95,7 +95,7 @@ def warehouse_env(warehouse: WarehouseResource):
     """dbt runs as a subprocess: hand it the warehouse file and memory limit through its profile's env vars."""
     saved = {k: os.environ.get(k) for k in ("DTSEN_WAREHOUSE", "DTSEN_DUCKDB_MEMORY")}
     os.environ["DTSEN_WAREHOUSE"] = warehouse.file
-    os.environ["DTSEN_DUCKDB_MEMORY"] = warehouse.memory_limit
+    os.environ["DTSEN_DUCKDB_MEMORY"] = warehouse.duckdb_memory
     try:
         yield
     finally:

@@ -63,11 +63,12 @@ class TreeRss:
         self.thread.join()
 
 
-def run_month(landing: str, work: str, evaluate: bool) -> dict:
-    """Child process: one month through Dagster, seconds per stage from the run's step events."""
+def run_month(landing: str, work: str, evaluate: bool, engine: str = "duckdb") -> dict:
+    """Child process: one month through Dagster, seconds per stage from the run's step events (the linkage scored
+    on `engine`)."""
     import dagster as dg
 
-    from dtsen.runner import _definitions, execute, tick
+    from dtsen.runner import _definitions, engine_run_config, execute, tick
 
     warehouse = os.path.join(work, "warehouse.duckdb")
     month = sorted(os.listdir(os.path.join(landing, "dtks")))[0]
@@ -79,8 +80,10 @@ def run_month(landing: str, work: str, evaluate: bool) -> dict:
                      if k != dg.AssetKey(["dtsen", "linkage_evaluation"])]
     t0 = time.perf_counter()
     with TreeRss() as mem:
-        run = execute(defs, "monthly_pipeline", month, warehouse, instance,
-                      None if selection else {"ops": {"dtsen__linkage_evaluation": {"config": {"generic_baseline": False}}}},
+        ops = engine_run_config(engine).get("ops", {})
+        if not selection:
+            ops["dtsen__linkage_evaluation"] = {"config": {"generic_baseline": False}}
+        run = execute(defs, "monthly_pipeline", month, warehouse, instance, {"ops": ops} if ops else None,
                       asset_selection=selection)
         if not run.success:
             raise SystemExit(f"monthly_pipeline failed: {run.errors}")
@@ -116,10 +119,11 @@ def main() -> None:
     ap.add_argument("--landing", default=None, help="reuse an existing landing folder instead of generating one")
     ap.add_argument("--evaluate", action="store_true",
                     help="also evaluate the linkage against the synthetic truth (not part of a production month)")
-    ap.add_argument("--child", nargs=3, metavar=("LANDING", "WORK", "EVALUATE"), help=argparse.SUPPRESS)
+    ap.add_argument("--child", nargs="+", metavar="LANDING WORK EVALUATE [ENGINE]", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
-        print(json.dumps(run_month(args.child[0], args.child[1], args.child[2] == "1")))
+        landing, work, evaluate, *engine = args.child
+        print(json.dumps(run_month(landing, work, evaluate == "1", *engine)))
         return
     tmp = tempfile.mkdtemp(prefix="bench_pipeline_")
     try:

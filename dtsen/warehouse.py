@@ -76,6 +76,35 @@ DDL = [
 ]
 
 
+MEMORY_BUDGET_ENV = "DTSEN_MEMORY_BUDGET"
+DEFAULT_MEMORY_BUDGET = "16GiB"
+_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20,
+          "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40}
+
+
+def parse_bytes(text: str) -> int:
+    """'16GiB', '4GB', '512m' -> bytes."""
+    import re
+
+    m = re.fullmatch(r"\s*([0-9.]+)\s*([a-zA-Z]*)\s*", text or "")
+    if not m or m.group(2).lower() not in _UNITS:
+        raise ValueError(f"not a memory size: {text!r} (e.g. 16GiB, 4GB, 512MiB)")
+    return int(float(m.group(1)) * _UNITS[m.group(2).lower()])
+
+
+def memory_budget() -> int:
+    """The whole monthly run's memory budget in bytes, the one setting every engine's limit derives from:
+    $DTSEN_MEMORY_BUDGET, default 16 GiB."""
+    return parse_bytes(os.environ.get(MEMORY_BUDGET_ENV) or DEFAULT_MEMORY_BUDGET)
+
+
+def duckdb_memory_limit() -> str:
+    """DuckDB's share of the budget: a quarter (4 GiB of 16). DuckDB spills to disk beyond it; the rest is for the
+    Python process around it (Arrow batches, the clustering's arrays), dbt's own DuckDB process and, with the Spark
+    engine, the JVM (`spark.SparkConfig`)."""
+    return f"{memory_budget() // 4 // 2**20}MiB"
+
+
 def connect(path: str | None = None, read_only: bool = False, threads: int | None = None,
             memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
     p = warehouse_path(path)

@@ -22,15 +22,20 @@ class WarehouseResource(dg.ConfigurableResource):
     path: str = Field(default="", description="DuckDB file of the warehouse (empty: $DTSEN_WAREHOUSE, else "
                                               "data/warehouse.duckdb), read when the run starts")
     threads: int = Field(default=2, description="DuckDB threads")
-    memory_limit: str = Field(default="4GB", description="DuckDB memory limit (the rest of the process needs room)")
+    memory_limit: str = Field(default="", description="DuckDB memory limit (empty: a quarter of $DTSEN_MEMORY_BUDGET, "
+                                                   "default 16GiB, i.e. 4GiB; DuckDB spills to disk beyond it)")
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
-        con = wh.connect(self.file, read_only=read_only, threads=self.threads, memory_limit=self.memory_limit)
+        con = wh.connect(self.file, read_only=read_only, threads=self.threads, memory_limit=self.duckdb_memory)
         try:
             yield con
         finally:
             con.close()
+
+    @property
+    def duckdb_memory(self) -> str:
+        return self.memory_limit or wh.duckdb_memory_limit()
 
     @property
     def file(self) -> str:

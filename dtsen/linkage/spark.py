@@ -11,6 +11,7 @@ level for every candidate pair.
 """
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import shutil
@@ -18,7 +19,7 @@ import sys
 import tempfile
 import time
 from copy import deepcopy
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
@@ -42,17 +43,30 @@ def java_home() -> str:
     return str(Path(os.path.realpath(java)).parent.parent)
 
 
+def _budget_quarter_mib() -> int:
+    from dtsen import warehouse as wh
+
+    return wh.memory_budget() // 4 // 2**20
+
+
+def _env(name: str, default: str | None = None):
+    return field(default_factory=lambda: os.environ.get(name) or default)
+
+
 @dataclass(frozen=True)
 class SparkConfig:
-    """How the Spark session is made. `master` is local[N] on one machine or the cluster's URL (spark://...,
-    k8s://..., yarn) in production (deploy/spark/); the other fields are the settings that matter for Splink."""
-    master: str = os.environ.get("DTSEN_SPARK_MASTER", "local[2]")
-    driver_memory: str = os.environ.get("DTSEN_SPARK_DRIVER_MEMORY", "4g")
-    shuffle_partitions: int = int(os.environ.get("DTSEN_SPARK_SHUFFLE_PARTITIONS", "8"))
-    local_dir: str | None = os.environ.get("DTSEN_SPARK_LOCAL_DIR")
+    """How the Spark session is made (read from the environment when the session starts). `master` is local[N] on
+    one machine or the cluster's URL (spark://..., k8s://...) in production (deploy/spark/); driver memory defaults
+    to a quarter of the run's memory budget (DTSEN_MEMORY_BUDGET): in local mode the driver is the executor too."""
+    master: str = _env("DTSEN_SPARK_MASTER", "local[2]")
+    driver_memory: str = field(default_factory=lambda: os.environ.get("DTSEN_SPARK_DRIVER_MEMORY")
+                               or f"{_budget_quarter_mib()}m")
+    shuffle_partitions: str = _env("DTSEN_SPARK_SHUFFLE_PARTITIONS", "8")
+    local_dir: str | None = _env("DTSEN_SPARK_LOCAL_DIR")
 
 
 _SESSION = None
+_OWN_DIR: str | None = None
 
 
 def spark_session(config: SparkConfig | None = None):
@@ -68,12 +82,15 @@ def spark_session(config: SparkConfig | None = None):
         from splink.backends.spark import similarity_jar_location
     except ImportError as e:  # pragma: no cover - pyspark is in the lock file
         raise SparkUnavailable("the Spark linkage engine needs pyspark (in uv.lock: run `make setup`)") from e
-    local = config.local_dir or tempfile.mkdtemp(prefix="dtsen_spark_")
+    global _OWN_DIR
+    local = config.local_dir
+    if not local:  # scratch of this session (shuffle files, checkpoints), removed when it stops
+        local = _OWN_DIR = tempfile.mkdtemp(prefix="dtsen_spark_")
     builder = (SparkSession.builder.master(config.master).appName("dtsen-linkage")
                .config("spark.jars", similarity_jar_location())
                .config("spark.driver.memory", config.driver_memory)
-               .config("spark.sql.shuffle.partitions", str(config.shuffle_partitions))
-               .config("spark.default.parallelism", str(config.shuffle_partitions))
+               .config("spark.sql.shuffle.partitions", config.shuffle_partitions)
+               .config("spark.default.parallelism", config.shuffle_partitions)
                .config("spark.local.dir", local)
                .config("spark.sql.legacy.sizeOfNull", "false")  # size(NULL) is NULL, as DuckDB's len(NULL)
                .config("spark.ui.enabled", "false")
@@ -90,6 +107,7 @@ def spark_session(config: SparkConfig | None = None):
     for udf in get_scala_udfs():  # damerau_levenshtein, ... (SparkAPI registers them too)
         _SESSION.udf.registerJavaFunction(*udf)
     register_duckdb_functions(_SESSION)
+    atexit.register(stop_session)
     return _SESSION
 
 
@@ -123,10 +141,13 @@ def register_duckdb_functions(spark) -> None:
 
 
 def stop_session() -> None:
-    global _SESSION
+    global _SESSION, _OWN_DIR
     if _SESSION is not None:
         _SESSION.stop()
         _SESSION = None
+    if _OWN_DIR:
+        shutil.rmtree(_OWN_DIR, ignore_errors=True)
+        _OWN_DIR = None
 
 
 # ------------------------------------------------------------------------------------------------ SQL translation
