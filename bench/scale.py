@@ -98,6 +98,33 @@ def with_ratios(line: dict, ref: dict | None) -> dict:
                                     "f1_difference": round(line["f1"] - ref["f1"], 6)}}
 
 
+def plot(lines: list[dict], out: str) -> None:
+    """Seconds and peak memory against persons (log-log), one line per engine."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
+    for engine in sorted({ln["engine"] for ln in lines}):
+        pts = sorted((ln["persons"], ln["total_seconds"], ln["peak_rss_mb"] / 1024) for ln in lines
+                     if ln["engine"] == engine)
+        xs = [p[0] for p in pts]
+        a.plot(xs, [p[1] for p in pts], "o-", label=engine)
+        b.plot(xs, [p[2] for p in pts], "o-", label=engine)
+    for ax, title, unit in ((a, "monthly run, seconds", "s"), (b, "peak memory (process tree), GiB", "GiB")):
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.set_xlabel("persons")
+        ax.set_title(title)
+        ax.grid(True, which="both", alpha=0.3)
+        ax.legend()
+    b.axhline(16, color="grey", linestyle="--", linewidth=1)
+    fig.suptitle("DTSEN monthly run against population (2 cores, 24 GiB; bench/scale.py)")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--persons", default="100000,1000000", help="comma-separated sizes")
@@ -105,7 +132,15 @@ def main() -> None:
                     help="spark: each size also runs with the linkage on Splink's Spark engine, beside DuckDB")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--data", default=None, help="keep (and reuse) the generated landing folders here")
+    ap.add_argument("--plot", default=None, help="also draw time and memory against persons into this PNG")
+    ap.add_argument("--plot-from", nargs="*", default=None,
+                    help="draw --plot from these JSON-lines files of earlier runs instead of running")
     args = ap.parse_args()
+    if args.plot_from:
+        lines = [json.loads(x) for f in args.plot_from for x in open(f) if x.strip().startswith("{")]
+        plot([ln for ln in lines if ln.get("bench") == "scale"], args.plot)
+        return
+    done: list[dict] = []
     sizes = sorted({int(p) for p in args.persons.split(",")}, key=lambda n: (n != REFERENCE, n))
     engines = ["duckdb", "spark"] if args.engine == "spark" else ["duckdb"]
     sys.path.insert(0, HERE)
@@ -141,11 +176,14 @@ def main() -> None:
                     if persons == REFERENCE:
                         refs[engine] = line
                     print(json.dumps(with_ratios(line, refs.get(engine))), flush=True)
+                    done.append(line)
             finally:
                 shutil.rmtree(work_root, ignore_errors=True)
     finally:
         if not args.data:
             shutil.rmtree(data, ignore_errors=True)
+    if args.plot:
+        plot(done, args.plot)
 
 
 if __name__ == "__main__":

@@ -62,7 +62,14 @@ class SparkConfig:
     driver_memory: str = field(default_factory=lambda: os.environ.get("DTSEN_SPARK_DRIVER_MEMORY")
                                or f"{_budget_quarter_mib()}m")
     shuffle_partitions: str = _env("DTSEN_SPARK_SHUFFLE_PARTITIONS", "8")
+    executor_memory: str | None = _env("DTSEN_SPARK_EXECUTOR_MEMORY")  # on a cluster (else spark-defaults.conf)
     local_dir: str | None = _env("DTSEN_SPARK_LOCAL_DIR")
+    exchange: str | None = _env("DTSEN_SPARK_EXCHANGE")  # on a cluster: a path the driver and executors share
+
+    @property
+    def on_loopback(self) -> bool:
+        """Local mode, or a cluster on this machine's loopback (tests): Spark binds 127.0.0.1 only."""
+        return self.master.startswith("local") or "//127.0.0.1:" in self.master or "//localhost:" in self.master
 
 
 _SESSION = None
@@ -96,12 +103,15 @@ def spark_session(config: SparkConfig | None = None):
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.sql.session.timeZone", "UTC"))
-    if config.master.startswith("local"):  # one machine: Spark talks to itself on loopback only
+    if config.executor_memory:
+        builder = builder.config("spark.executor.memory", config.executor_memory)
+    if config.on_loopback:  # one machine: Spark talks to itself on loopback only
         builder = builder.config("spark.driver.host", "127.0.0.1").config("spark.driver.bindAddress", "127.0.0.1")
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     _SESSION = builder.getOrCreate()
     _SESSION.sparkContext.setLogLevel("ERROR")
-    _SESSION.sparkContext.setCheckpointDir(os.path.join(local, "checkpoints"))
+    # Splink breaks lineage by writing Parquet under the checkpoint folder: on a cluster it must be shared
+    _SESSION.sparkContext.setCheckpointDir(os.path.join(config.exchange or local, "checkpoints"))
     from splink.internals.spark.jar_location import get_scala_udfs
 
     for udf in get_scala_udfs():  # damerau_levenshtein, ... (SparkAPI registers them too)

@@ -93,3 +93,32 @@ def test_the_engine_is_run_config_of_the_monthly_job():
     job = defs.resolve_job_def("monthly_pipeline")
     assert engine_run_config("duckdb") == {}
     dg.validate_run_config(job, engine_run_config("spark"))
+
+
+def test_linkage_scored_on_a_standalone_cluster(engines, monkeypatch, tmp_path):
+    """The production layout (deploy/docker-compose.yaml): the driver in this process, executors in a Spark worker,
+    records and scored pairs through a shared exchange folder. Same pairs and weights as DuckDB."""
+    from dtsen.linkage import pipeline as lp
+    from tests.spark_cluster import standalone_cluster
+
+    duck, *_ = engines
+    sp.stop_session()  # the local-mode session of the other tests
+    with standalone_cluster() as master:
+        monkeypatch.setenv("DTSEN_SPARK_MASTER", master)
+        monkeypatch.setenv("DTSEN_SPARK_EXECUTOR_MEMORY", "1g")
+        monkeypatch.setenv("DTSEN_SPARK_EXCHANGE", str(tmp_path / "exchange"))
+        try:
+            settings = lp.load_settings(duck, lm.MODEL_PATH, "dtsen.linkage_input")
+            n, params, _ = lp.predict_links(duck, settings, "spark", table="_cluster_links")
+            assert sp.spark_session().sparkContext.master == master
+        finally:
+            sp.stop_session()
+    differ = duck.execute("""SELECT count(*) FROM dtsen.links d FULL JOIN _cluster_links c
+                             USING (source_l, record_id_l, source_r, record_id_r)
+                             WHERE d.source_l IS NULL OR c.source_l IS NULL
+                                OR abs(d.match_weight - c.match_weight) > 1e-6""").fetchall()[0][0]
+    assert n == duck.execute("SELECT count(*) FROM dtsen.links").fetchall()[0][0]
+    assert differ == 0
+    assert params["engine"] == "spark"
+    # the exchange folder of the run is removed afterwards (Splink's checkpoints stay for the session's owner)
+    assert not any(p.name.startswith("dtsen_exchange_") for p in (tmp_path / "exchange").iterdir())
