@@ -155,7 +155,7 @@ def main() -> None:
             floor = bare_read(landing, month)
             work_root = tempfile.mkdtemp(prefix=f"bench_scale_{persons}_")
             try:
-                warehouses = {}
+                warehouses, duckdb_f1 = {}, None
                 for engine in engines:
                     work = os.path.join(work_root, engine)
                     os.makedirs(work)
@@ -170,9 +170,9 @@ def main() -> None:
                             "cpus": os.cpu_count()}
                     if engine != "duckdb":
                         line["pairs_agreement"] = pairs_agreement(warehouses["duckdb"], warehouses[engine])
-                        line["f1_difference_to_duckdb"] = round(line["f1"] - refs_line["f1"], 6)
+                        line["f1_difference_to_duckdb"] = round(line["f1"] - duckdb_f1, 6)
                     else:
-                        refs_line = line
+                        duckdb_f1 = line["f1"]
                     if persons == REFERENCE:
                         refs[engine] = line
                     print(json.dumps(with_ratios(line, refs.get(engine))), flush=True)

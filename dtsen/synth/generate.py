@@ -105,8 +105,8 @@ def _months(cfg: SynthConfig) -> list[str]:
     return [add_months(cfg.start, k) for k in range(cfg.months)]
 
 
-def build(cfg: SynthConfig):
-    """Build the population and every delivery in memory (no files)."""
+def _population(cfg: SynthConfig):
+    """The regions, the population and the random streams of every source (seeded)."""
     ss = np.random.SeedSequence(cfg.seed)
     rngs = dict(zip(STREAMS, (np.random.default_rng(s) for s in ss.spawn(len(STREAMS)))))
     months = _months(cfg)
@@ -124,7 +124,13 @@ def build(cfg: SynthConfig):
     per["birth_date"] = per["birth_date"].astype("datetime64[s]")
     per["death_date"] = per["death_date"].astype("datetime64[s]")
     per["age"] = (ref - per["birth_date"].to_numpy().astype("datetime64[D]")).astype(int) / 365.25
+    return rngs, regions, pop, months, ref
 
+
+def build(cfg: SynthConfig):
+    """Build the population and every delivery in memory (no files). Each source has its own random stream, so
+    building them in any order (as `synth` does, one at a time) gives the same rows."""
+    rngs, regions, pop, months, ref = _population(cfg)
     dtks = build_dtks(rngs["dtks"], pop, regions, cfg, months)
     kel, ind = build_regsosek(rngs["regsosek"], pop, cfg, ref)
     p3ke = build_p3ke(rngs["p3ke"], pop, cfg, ref)
@@ -193,39 +199,66 @@ TRUTH_SCHEMA = pa.schema([("source", pa.string()), ("delivery", pa.string()), ("
                           ("person_id", pa.string()), ("family_id", pa.string())])
 
 
+def _truth_part(source: str, delivery: str, record_id, person_id, family_id) -> pa.Table:
+    """Ground truth of one delivery as Arrow strings (a tenth of the memory of pandas' Python strings)."""
+    def strings(x):
+        return pa.array(np.asarray(x, dtype=object), type=pa.string())
+
+    n = len(record_id)
+    return pa.table({"source": pa.repeat(pa.scalar(source), n), "delivery": pa.repeat(pa.scalar(delivery), n),
+                     "record_id": strings(record_id), "person_id": strings(person_id),
+                     "family_id": strings(family_id)}, schema=TRUTH_SCHEMA)
+
+
 def synth(cfg: SynthConfig, out: str) -> SynthResult:
-    regions, pop, months, dtks, kel, ind, p3ke, susenas, admin = build(cfg)
+    """Write the landing folder. Sources are built and written one at a time and let go before the next (the same
+    rows as `build`, which holds them all): memory is the population plus the largest source."""
+    rngs, regions, pop, months, ref = _population(cfg)
     first = months[0]
     counts: dict[str, int] = {}
     write_csv(regions.wilayah, os.path.join(out, "referensi", "wilayah.csv"))
     truth = []
-    for m, df in dtks.items():
+    dtks = build_dtks(rngs["dtks"], pop, regions, cfg, months)
+    for m in list(dtks):
+        df = dtks.pop(m)
         write_csv(df.drop(columns=["person_id", "family_id"]), os.path.join(out, "dtks", m, "dtks.csv"))
-        truth.append(pd.DataFrame({"source": "dtks", "delivery": m, "record_id": df["ID_DTKS"],
-                                   "person_id": df["person_id"], "family_id": df["family_id"]}))
+        truth.append(_truth_part("dtks", m, df["ID_DTKS"], df["person_id"], df["family_id"]))
         counts[f"dtks/{m}"] = len(df)
-    kel_out = kel.drop(columns=["family_id"])
-    write_parquet(kel_out, os.path.join(out, "regsosek", first, "keluarga.parquet"), KELUARGA_SCHEMA)
-    ind_out = ind.drop(columns=["person_id", "family_id"]).copy()
+        del df
+    kel, ind = build_regsosek(rngs["regsosek"], pop, cfg, ref)
+    write_parquet(kel.drop(columns=["family_id"]), os.path.join(out, "regsosek", first, "keluarga.parquet"),
+                  KELUARGA_SCHEMA)
+    ind_out = ind.drop(columns=["person_id", "family_id"])
     ind_out["tanggal_lahir"] = pd.to_datetime(ind_out["tanggal_lahir"]).dt.date
     write_parquet(ind_out, os.path.join(out, "regsosek", first, "individu.parquet"), INDIVIDU_SCHEMA)
-    truth.append(pd.DataFrame({"source": "regsosek", "delivery": first,
-                               "record_id": ind["id_keluarga"] + "-" + ind["no_urut"].astype(str),
-                               "person_id": ind["person_id"], "family_id": ind["family_id"]}))
+    del ind_out
+    truth.append(_truth_part("regsosek", first, ind["id_keluarga"] + "-" + ind["no_urut"].astype(str),
+                             ind["person_id"], ind["family_id"]))
     counts["regsosek/keluarga"], counts["regsosek/individu"] = len(kel), len(ind)
+    del ind
+    p3ke = build_p3ke(rngs["p3ke"], pop, cfg, ref)
     write_csv(p3ke.drop(columns=["person_id", "family_id"]), os.path.join(out, "p3ke", first, "p3ke.csv"), "|")
-    truth.append(pd.DataFrame({"source": "p3ke", "delivery": first, "record_id": p3ke["id_individu_p3ke"],
-                               "person_id": p3ke["person_id"], "family_id": p3ke["family_id"]}))
+    truth.append(_truth_part("p3ke", first, p3ke["id_individu_p3ke"], p3ke["person_id"], p3ke["family_id"]))
     counts["p3ke"] = len(p3ke)
+    del p3ke
     year = str(pd.Period(first, "M").year - 1)
+    susenas = build_susenas(rngs["susenas"], pop, kel, cfg)
+    del kel
     write_parquet(susenas, os.path.join(out, "susenas", year, "susenas.parquet"), SUSENAS_SCHEMA)
     counts["susenas"] = len(susenas)
+    del susenas
+    admin = build_admin(rngs["admin"], pop, months, cfg)
     for m in months:
         write_csv(admin["kematian"][m], os.path.join(out, "dukcapil", m, "kematian.csv"))
         write_csv(admin["asn"][m], os.path.join(out, "asn", m, "asn.csv"))
         write_csv(admin["upah"][m], os.path.join(out, "bpjstk", m, "upah.csv"))
-    truth_df = pd.concat(truth, ignore_index=True)
-    write_parquet(truth_df, os.path.join(out, "truth", "truth.parquet"), TRUTH_SCHEMA)
+    del admin
+    truth_table = pa.concat_tables(truth)
+    del truth
+    os.makedirs(os.path.join(out, "truth"), exist_ok=True)
+    pq.write_table(truth_table, os.path.join(out, "truth", "truth.parquet"), compression="zstd")
+    n_truth = truth_table.num_rows
+    del truth_table
     fam = pop.families
     write_parquet(pd.DataFrame({"family_id": fam["family_id"], "pengeluaran_per_kapita": fam["pcc"],
                                 "kode_desa": fam["kode_desa"], "jumlah_art": fam["size"]}),
@@ -246,5 +279,5 @@ def synth(cfg: SynthConfig, out: str) -> SynthResult:
         ("hubungan", pa.int32()), ("twin_person_id", pa.string())]))
     counts["persons"] = len(per)
     counts["families"] = len(fam)
-    counts["records"] = int(len(truth_df))
+    counts["records"] = int(n_truth)
     return SynthResult(out=out, months=months, counts=counts)
