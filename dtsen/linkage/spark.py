@@ -110,7 +110,8 @@ def spark_session(config: SparkConfig | None = None):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     _SESSION = builder.getOrCreate()
     _SESSION.sparkContext.setLogLevel("ERROR")
-    # Splink breaks lineage by writing Parquet under the checkpoint folder: on a cluster it must be shared
+    # Splink breaks lineage by writing Parquet under the checkpoint folder (on a cluster a shared path): each scoring
+    # points it into its own exchange folder, removed afterwards (predict_on_spark); this is the session's default
     _SESSION.sparkContext.setCheckpointDir(os.path.join(config.exchange or local, "checkpoints"))
     from splink.internals.spark.jar_location import get_scala_udfs
 
@@ -266,6 +267,7 @@ def predict_on_spark(con: duckdb.DuckDBPyConnection, relation: str, settings: di
                     f"TO '{ex / 'records.parquet'}' (FORMAT parquet)")
         secs["to_parquet"] = time.perf_counter() - t
         t = time.perf_counter()
+        spark.sparkContext.setCheckpointDir(str(ex / "checkpoints"))  # Splink's intermediate tables, removed with ex
         records = spark.read.parquet(str(ex / "records.parquet"))
         work = spark_settings(settings)
         work.update(link_type="dedupe_only", unique_id_column_name="uid")

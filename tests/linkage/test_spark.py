@@ -120,5 +120,6 @@ def test_linkage_scored_on_a_standalone_cluster(engines, monkeypatch, tmp_path):
     assert n == duck.execute("SELECT count(*) FROM dtsen.links").fetchall()[0][0]
     assert differ == 0
     assert params["engine"] == "spark"
-    # the exchange folder of the run is removed afterwards (Splink's checkpoints stay for the session's owner)
+    # the run's exchange folder (records, pairs, Splink's intermediate tables) is removed afterwards
     assert not any(p.name.startswith("dtsen_exchange_") for p in (tmp_path / "exchange").iterdir())
+    assert not any((tmp_path / "exchange").rglob("*.parquet"))
