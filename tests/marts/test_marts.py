@@ -204,6 +204,20 @@ def test_a_benefit_amount_is_a_one_line_seed_edit(warehouse_copy, tmp_path):
     assert any("pkh_components_by_age_school_and_flags" in k and v == "fail" for k, v in results.items()), results
 
 
+def test_a_budget_that_cannot_pay_the_quota_fails_a_seed_test(warehouse_copy, tmp_path):
+    """Sembako's 18.8 M families at 2,400,000 a year need 45.12 T: a 45.1 T budget (the seed's value until a 3 M
+    person run failed the disbursement release check every month) is caught when the rules are seeded."""
+    project = tmp_path / "dbt_project"
+    shutil.copytree(DBT_PROJECT_DIR, project, ignore=shutil.ignore_patterns("target", "logs"))
+    seed = project / "seeds" / "program_parameters.csv"
+    assert ",18800000,45120000000000," in seed.read_text()
+    seed.write_text(seed.read_text().replace(",18800000,45120000000000,", ",18800000,45100000000000,"))
+    code, results, log = run_dbt(["build", "--select", "program_parameters", "assert_flat_benefit_quota_within_budget"],
+                                 warehouse_copy, project)
+    assert code != 0, log
+    assert results.get("assert_flat_benefit_quota_within_budget") == "fail", results
+
+
 def test_analysts_see_pseudonyms_never_raw_identifiers(pipeline):
     _, w, _ = pipeline
     raw = q(w, "SELECT person_id, nik, no_kk FROM dtsen.person WHERE snapshot = ? AND nik IS NOT NULL", [M1])
