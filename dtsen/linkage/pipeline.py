@@ -206,6 +206,8 @@ def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str =
     """Score candidate pairs of dtsen.linkage_input with the model; write pairs >= min_probability to `table`.
     Returns (pairs written, where each parameter came from, the settings as used)."""
     relation = "dtsen.linkage_input"
+    if backend not in ("duckdb", "spark"):
+        raise ValueError(f"unknown linkage engine {backend!r}: duckdb or spark")
     # levels the saved model never trained are estimated on the warehouse (EM capped at 2e6 pairs), whichever engine
     # scores: both engines then score with the same parameters
     settings, em_levels, neutral = fill_missing_m(con, relation, settings)
@@ -214,7 +216,7 @@ def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str =
 
         prior, _ = predict_on_spark(con, relation, settings, table, min_probability, lambda linker: lm.estimate_prior(
             linker, con, relation, lm.prior_rules(settings), records_trained))
-    elif backend == "duckdb":
+    else:
         linker = lm.linker_over(con, relation, settings)
         prior = lm.estimate_prior(linker, con, relation, lm.prior_rules(settings), records_trained)
         pred = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
@@ -222,8 +224,6 @@ def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str =
         con.execute(f"CREATE OR REPLACE {kind} {table} AS {lm.pairs_sql(pred.physical_name)}")
         pred.drop_table_from_database_and_remove_from_cache()
         lm.drop_work_tables(con)
-    else:
-        raise ValueError(f"unknown linkage engine {backend!r}: duckdb or spark")
     n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
     return n, {"engine": backend, **provenance(settings, column_evidence(con, relation), prior, em_levels, neutral)}, \
         settings

@@ -123,3 +123,10 @@ def test_linkage_scored_on_a_standalone_cluster(engines, monkeypatch, tmp_path):
     # the run's exchange folder (records, pairs, Splink's intermediate tables) is removed afterwards
     assert not any(p.name.startswith("dtsen_exchange_") for p in (tmp_path / "exchange").iterdir())
     assert not any((tmp_path / "exchange").rglob("*.parquet"))
+
+
+def test_an_unknown_engine_is_refused_before_any_work():
+    from dtsen.linkage.pipeline import predict_links
+
+    with pytest.raises(ValueError, match="unknown linkage engine 'flink'"):
+        predict_links(None, {}, "flink")
