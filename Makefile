@@ -15,7 +15,7 @@ PORT ?= 3000
 API_PORT ?= 8000
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run synth test ui serve bench validate clean docs
+.PHONY: setup run synth test ui serve bench bench-scale validate clean docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -65,6 +65,11 @@ bench: setup
 	$(BIN)/python bench/pipeline.py --persons 100000
 	$(BIN)/python bench/pipeline.py --persons 1000000
 	$(BIN)/python bench/api.py --persons 1000000
+	$(BIN)/python bench/scale.py --persons 100000,1000000 --engine spark
+
+# how cost grows with the population, up to 10 M persons (long: hours on 2 cores)
+bench-scale: setup
+	$(BIN)/python bench/scale.py --persons 100000,1000000,3000000,10000000 --plot bench/scale.png
 
 docs: setup
 	cd dbt_project && DTSEN_WAREHOUSE=$(CURDIR)/$(DATA)/warehouse.duckdb ../$(BIN)/dbt docs generate --profiles-dir . \
