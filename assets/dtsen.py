@@ -28,8 +28,9 @@ SOURCE_DEPS = [dg.AssetKey(["sources", s]) for s in ("dtks", "regsosek", "p3ke")
 class LinkageConfig(dg.Config):
     model_path: str = Field(default=str(lm.MODEL_PATH), description="saved Splink model (JSON)")
     threshold: float = Field(default=lm.DEFAULT_THRESHOLD, description="match probability to cluster at")
-    backend: str = Field(default=os.environ.get("DTSEN_LINKAGE_ENGINE") or "duckdb", description="where candidate pairs are scored: duckdb (in the warehouse) "
-                         "or spark (Splink's Spark engine: local mode, or the cluster in DTSEN_SPARK_MASTER)")
+    backend: str = Field(default=os.environ.get("DTSEN_LINKAGE_ENGINE") or "duckdb",
+                         description="where candidate pairs are scored: duckdb (in the warehouse) or spark (Splink's "
+                                     "Spark engine: local mode, or the cluster in DTSEN_SPARK_MASTER)")
 
 
 @dg.multi_asset(

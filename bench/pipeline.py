@@ -7,8 +7,8 @@ count), then times, in a child process, one full month through Dagster as `make 
 (ingest -> link -> rank -> dbt -> publish) followed by the disbursement sensor's run (lists, release checks, files).
 The linkage evaluation against the synthetic truth is left out unless --evaluate (a real month has no truth).
 Stage seconds come from Dagster's step events. Baseline in the same run: the floor of reading every landing file
-of the month once with DuckDB (best of three reads). Peak RSS is sampled over the pipeline process plus its children (dbt runs as a
-subprocess). Target (issue 6): 1 M persons under 3 minutes and 6 GiB on 2 cores.
+of the month once with DuckDB (best of three reads). Peak RSS is sampled over the pipeline process plus its
+children (dbt runs as a subprocess). Target (issue 6): 1 M persons under 3 minutes and 6 GiB on 2 cores.
 """
 from __future__ import annotations
 

@@ -98,11 +98,16 @@ def memory_budget() -> int:
     return parse_bytes(os.environ.get(MEMORY_BUDGET_ENV) or DEFAULT_MEMORY_BUDGET)
 
 
+def budget_quarter_mib() -> int:
+    """A quarter of the budget in MiB: the share of DuckDB in this process, of dbt's DuckDB process and of the Spark
+    driver (`spark.SparkConfig`); the rest is for the Python process around them (Arrow batches, the clustering's
+    arrays)."""
+    return memory_budget() // 4 // 2**20
+
+
 def duckdb_memory_limit() -> str:
-    """DuckDB's share of the budget: a quarter (4 GiB of 16). DuckDB spills to disk beyond it; the rest is for the
-    Python process around it (Arrow batches, the clustering's arrays), dbt's own DuckDB process and, with the Spark
-    engine, the JVM (`spark.SparkConfig`)."""
-    return f"{memory_budget() // 4 // 2**20}MiB"
+    """DuckDB's share of the budget: a quarter (4 GiB of 16); DuckDB spills to disk beyond it."""
+    return f"{budget_quarter_mib()}MiB"
 
 
 def connect(path: str | None = None, read_only: bool = False, threads: int | None = None,

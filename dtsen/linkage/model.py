@@ -403,6 +403,12 @@ def pairs_sql(table: str) -> str:
                       match_probability, match_weight FROM {table}"""
 
 
+def write_pairs(con: duckdb.DuckDBPyConnection, table: str, prediction: str) -> None:
+    """Table `table` (a temp table unless schema-qualified) of a prediction's scored pairs (`pairs_sql`)."""
+    kind = "TABLE" if "." in table else "TEMP TABLE"
+    con.execute(f"CREATE OR REPLACE {kind} {table} AS {pairs_sql(prediction)}")
+
+
 NIK_PRIOR_RULE = "l.nik = r.nik AND l.birth_date = r.birth_date"
 NIK_PRIOR = ("nik + birth date", NIK_PRIOR_RULE, 0.85)  # (label, rule, its recall, measured)
 MIN_PRIOR_PAIRS = 10  # a deterministic rule that finds fewer pairs says nothing about the prior

@@ -214,14 +214,13 @@ def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str =
     if backend == "spark":
         from .spark import predict_on_spark
 
-        prior, _ = predict_on_spark(con, relation, settings, table, min_probability, lambda linker: lm.estimate_prior(
+        prior = predict_on_spark(con, relation, settings, table, min_probability, lambda linker: lm.estimate_prior(
             linker, con, relation, lm.prior_rules(settings), records_trained))
     else:
         linker = lm.linker_over(con, relation, settings)
         prior = lm.estimate_prior(linker, con, relation, lm.prior_rules(settings), records_trained)
         pred = linker.inference.predict(threshold_match_probability=min_probability, warning_mode="never")
-        kind = "TABLE" if "." in table else "TEMP TABLE"
-        con.execute(f"CREATE OR REPLACE {kind} {table} AS {lm.pairs_sql(pred.physical_name)}")
+        lm.write_pairs(con, table, pred.physical_name)
         pred.drop_table_from_database_and_remove_from_cache()
         lm.drop_work_tables(con)
     n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]

@@ -5,9 +5,9 @@ the candidate pairs there with the saved model, and the scored pairs come back a
 DuckDB path writes; clustering, ids, families and golden records are unchanged (`pipeline.build_snapshot`).
 
 The model's comparison levels are written in DuckDB's SQL. `spark_sql` translates them with sqlglot and rewrites
-what Spark spells differently or lacks (list functions, Hamming distance, Jaro-Winkler and Damerau-Levenshtein from
-the similarity jar that ships inside the splink wheel); tests/linkage/test_spark.py holds both engines to the same
-level for every candidate pair.
+what Spark spells differently or lacks (list functions, Hamming distance; Damerau-Levenshtein from the similarity
+jar that ships inside the splink wheel, Jaro-Winkler from DuckDB itself through a UDF); tests/linkage/test_spark.py
+holds both engines to the same pairs and weights.
 """
 from __future__ import annotations
 
@@ -17,12 +17,13 @@ import os
 import shutil
 import sys
 import tempfile
-import time
 from copy import deepcopy
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import duckdb
+
+from dtsen import warehouse as wh
 
 # columns that hold lists (standardise.py): DuckDB's len() of them is Spark's size()
 LIST_COLUMNS = ("name_tokens", "name_keys", "name_abbrevs")
@@ -43,12 +44,6 @@ def java_home() -> str:
     return str(Path(os.path.realpath(java)).parent.parent)
 
 
-def _budget_quarter_mib() -> int:
-    from dtsen import warehouse as wh
-
-    return wh.memory_budget() // 4 // 2**20
-
-
 def _env(name: str, default: str | None = None):
     return field(default_factory=lambda: os.environ.get(name) or default)
 
@@ -60,7 +55,7 @@ class SparkConfig:
     to a quarter of the run's memory budget (DTSEN_MEMORY_BUDGET): in local mode the driver is the executor too."""
     master: str = _env("DTSEN_SPARK_MASTER", "local[2]")
     driver_memory: str = field(default_factory=lambda: os.environ.get("DTSEN_SPARK_DRIVER_MEMORY")
-                               or f"{_budget_quarter_mib()}m")
+                               or f"{wh.budget_quarter_mib()}m")
     shuffle_partitions: str = _env("DTSEN_SPARK_SHUFFLE_PARTITIONS", "8")
     executor_memory: str | None = _env("DTSEN_SPARK_EXECUTOR_MEMORY")  # on a cluster (else spark-defaults.conf)
     local_dir: str | None = _env("DTSEN_SPARK_LOCAL_DIR")
@@ -91,7 +86,7 @@ def spark_session(config: SparkConfig | None = None):
         raise SparkUnavailable("the Spark linkage engine needs pyspark (in uv.lock: run `make setup`)") from e
     global _OWN_DIR
     local = config.local_dir
-    if not local:  # scratch of this session (shuffle files, checkpoints), removed when it stops
+    if not local:  # scratch of this session (shuffle files), removed when it stops
         local = _OWN_DIR = tempfile.mkdtemp(prefix="dtsen_spark_")
     builder = (SparkSession.builder.master(config.master).appName("dtsen-linkage")
                .config("spark.jars", similarity_jar_location())
@@ -110,9 +105,6 @@ def spark_session(config: SparkConfig | None = None):
         os.environ.setdefault("SPARK_LOCAL_IP", "127.0.0.1")
     _SESSION = builder.getOrCreate()
     _SESSION.sparkContext.setLogLevel("ERROR")
-    # Splink breaks lineage by writing Parquet under the checkpoint folder (on a cluster a shared path): each scoring
-    # points it into its own exchange folder, removed afterwards (predict_on_spark); this is the session's default
-    _SESSION.sparkContext.setCheckpointDir(os.path.join(config.exchange or local, "checkpoints"))
     from splink.internals.spark.jar_location import get_scala_udfs
 
     for udf in get_scala_udfs():  # damerau_levenshtein, ... (SparkAPI registers them too)
@@ -240,7 +232,7 @@ def spark_settings(settings: dict) -> dict:
 @contextlib.contextmanager
 def exchange_folder(root: str | None = None):
     """Where the warehouse and Spark hand each other Parquet (DTSEN_SPARK_EXCHANGE on a cluster: a shared path)."""
-    root = root or os.environ.get("DTSEN_SPARK_EXCHANGE")
+    root = root or SparkConfig().exchange
     if root:
         Path(root).mkdir(parents=True, exist_ok=True)
     path = tempfile.mkdtemp(prefix="dtsen_exchange_", dir=root)
@@ -251,23 +243,21 @@ def exchange_folder(root: str | None = None):
 
 
 def predict_on_spark(con: duckdb.DuckDBPyConnection, relation: str, settings: dict, table: str,
-                     min_probability: float, prior_of) -> tuple[dict, dict]:
+                     min_probability: float, prior_of) -> dict:
     """Score `relation`'s candidate pairs on Spark with `settings` (DuckDB SQL; translated here); write the pairs
-    >= min_probability into DuckDB table `table` (source/record_id on each side, as `model.pairs_sql`).
-    `prior_of(linker)` estimates the prior on the Spark linker. Returns (the prior's provenance, timings)."""
+    >= min_probability into DuckDB table `table` (`model.write_pairs`). `prior_of(linker)` estimates the prior on the
+    Spark linker; returns its provenance."""
     from splink import Linker, SparkAPI
 
     from . import model as lm
 
-    secs = {}
     spark = spark_session()
     with exchange_folder() as ex:
-        t = time.perf_counter()
         con.execute(f"COPY (SELECT source || ':' || record_id AS uid, * FROM {relation} ORDER BY uid) "
                     f"TO '{ex / 'records.parquet'}' (FORMAT parquet)")
-        secs["to_parquet"] = time.perf_counter() - t
-        t = time.perf_counter()
-        spark.sparkContext.setCheckpointDir(str(ex / "checkpoints"))  # Splink's intermediate tables, removed with ex
+        # Splink breaks lineage by writing Parquet under the checkpoint folder (on a cluster a shared path): into
+        # this scoring's exchange folder, removed with it
+        spark.sparkContext.setCheckpointDir(str(ex / "checkpoints"))
         records = spark.read.parquet(str(ex / "records.parquet"))
         work = spark_settings(settings)
         work.update(link_type="dedupe_only", unique_id_column_name="uid")
@@ -280,10 +270,5 @@ def predict_on_spark(con: duckdb.DuckDBPyConnection, relation: str, settings: di
         out = str(ex / "pairs")
         spark.table(pred.physical_name).select("uid_l", "uid_r", "match_probability", "match_weight") \
             .write.mode("overwrite").parquet(out)
-        secs["spark"] = time.perf_counter() - t
-        t = time.perf_counter()
-        kind = "TABLE" if "." in table else "TEMP TABLE"
-        scored = f"read_parquet('{out}/*.parquet')"
-        con.execute(f"CREATE OR REPLACE {kind} {table} AS {lm.pairs_sql(scored)}")
-        secs["from_parquet"] = time.perf_counter() - t
-    return prior, secs
+        lm.write_pairs(con, table, f"read_parquet('{out}/*.parquet')")
+    return prior

@@ -385,7 +385,8 @@ def ingest_dtks(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
                         dates={"TGL_LAHIR": "%d-%m-%Y", "TGL_UPDATE": "%d-%m-%Y"})
     end = month_end(month)
     rules = [required("ID_DTKS"), required("NAMA"), code_in("JNS_KEL", {1, 2}),
-             *date_text("TGL_LAHIR", "%d-%m-%Y", end), code_in("HUB_KRT", RELATIONSHIP), digits("RT", 3), digits("RW", 3), in_reference("KODE_DESA", "_villages"),
+             *date_text("TGL_LAHIR", "%d-%m-%Y", end), code_in("HUB_KRT", RELATIONSHIP), digits("RT", 3),
+             digits("RW", 3), in_reference("KODE_DESA", "_villages"),
              code_in("DISABILITAS_BERAT", BINARY), code_in("HAMIL", BINARY), code_in("PENDIDIKAN", EDUCATION),
              code_in("PEKERJAAN", WORK), code_in("KKS", BINARY), one_of("BANK", HIMBARA),
              *date_text("TGL_UPDATE", "%d-%m-%Y", end),
