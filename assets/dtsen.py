@@ -13,7 +13,7 @@ from pydantic import Field
 from dtsen.linkage import model as lm
 from dtsen.linkage.clusters import MAX_PER_SOURCE
 from dtsen.linkage.evaluate import evaluate_snapshot
-from dtsen.linkage.pipeline import build_snapshot
+from dtsen.linkage.pipeline import build_snapshot, delivery_filter
 from dtsen.charts import png_markdown
 from dtsen.linkage.reports import model_chart, write_reports
 from assets.ui import md_table
@@ -22,7 +22,7 @@ from orchestration.resources import LandingResource, WarehouseResource
 
 GROUP = "dtsen"
 PERSON, FAMILY, CROSSWALK = (dg.AssetKey(["dtsen", n]) for n in ("person", "family", "crosswalk"))
-SOURCE_DEPS = [dg.AssetKey(["sources", s]) for s in ("dtks", "regsosek", "p3ke")]
+SOURCE_DEPS = [dg.AssetKey(["sources", s]) for s in ("dtks", "regsosek", "p3ke", "usulan")]
 
 
 class LinkageConfig(dg.Config):
@@ -70,8 +70,8 @@ def dtsen_registry(context: dg.AssetExecutionContext, config: LinkageConfig, war
                         USING (source, delivery, record_id)),
                    (SELECT count(*) - count(DISTINCT (source, delivery, record_id)) FROM dtsen.crosswalk
                         WHERE snapshot = ?)""", [month, month, month]).fetchall()[0]
-        expected = sum(con.execute(f"SELECT count(*) FROM sources.{s}_person WHERE delivery = ?", [d]).fetchall()[0][0]
-                       for s, d in res.deliveries.items())
+        expected = sum(con.execute(f"SELECT count(*) FROM sources.{s}_person WHERE {delivery_filter(s, d)}")
+                       .fetchall()[0][0] for s, d in res.deliveries.items())
         fam_bad = con.execute("""SELECT count(*) FROM (SELECT person_id FROM dtsen.crosswalk WHERE snapshot = ?
                                  GROUP BY person_id HAVING count(DISTINCT family_id) <> 1)""", [month]).fetchall()[0][0]
         ids = con.execute("SELECT event, count(*) FROM dtsen.person_id_history WHERE snapshot = ? GROUP BY 1",

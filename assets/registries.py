@@ -46,7 +46,15 @@ SPECS = [
                "Civil servants (`asn/<YYYY-MM>/asn.csv`)."),
     SourceSpec("bpjstk", "bpjstk_wages", "sources.wage", "nik", "delivery",
                "BPJS Ketenagakerjaan wage earners (`bpjstk/<YYYY-MM>/upah.csv`)."),
+    SourceSpec("usulan", "usulan", "sources.usulan_person", "record_id", "delivery",
+               "Proposals (usulan) approved by the caseworker desk (`usulan/<YYYY-MM>/usulan_keluarga.csv` + "
+               "usulan_anggota.csv): members as person records for linkage, the verified proxies in "
+               "sources.usulan_family for the PMT."),
+    SourceSpec("sanggahan", "sanggahan", "sources.objection", "no_tiket", "delivery",
+               "Objections (sanggahan) approved by the caseworker desk (`sanggahan/<YYYY-MM>/sanggahan.csv`): "
+               "exclusions with reason and case number in the marts."),
 ]
+EXTRA_TABLES = {"regsosek": ["sources.regsosek_family"], "usulan": ["sources.usulan_family"]}
 REGION_KEY = dg.AssetKey(["sources", "region_reference"])
 
 
@@ -65,7 +73,7 @@ def evaluate_checks(con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: Inges
         where = "survey_year = ?"
     else:
         where = f"{spec.partition_col} = ?"
-    tables = [spec.table] + (["sources.regsosek_family"] if spec.source == "regsosek" else [])
+    tables = [spec.table] + EXTRA_TABLES.get(spec.source, [])
     stored_by_file = " UNION ALL ".join(f"SELECT file, count(*) AS n FROM {t} WHERE {where} GROUP BY file"
                                         for t in tables)
     per_file = con.execute(f"""
@@ -134,7 +142,9 @@ LANDING_LAYOUT = {"referensi": "referensi/wilayah.csv", "dtks": "`dtks/<YYYY-MM>
                   "regsosek": "`regsosek/<YYYY-MM>/keluarga.parquet` + individu.parquet",
                   "p3ke": "`p3ke/<YYYY-MM>/p3ke.csv`", "susenas": "`susenas/<YYYY>/susenas.parquet`",
                   "dukcapil": "`dukcapil/<YYYY-MM>/kematian.csv`", "asn": "`asn/<YYYY-MM>/asn.csv`",
-                  "bpjstk": "`bpjstk/<YYYY-MM>/upah.csv`", "rekon": "`rekon/<YYYY-MM>/<program>_<channel>.csv`"}
+                  "bpjstk": "`bpjstk/<YYYY-MM>/upah.csv`",
+                  "usulan": "`usulan/<YYYY-MM>/usulan_keluarga.csv` + usulan_anggota.csv (the caseworker desk)",
+                  "sanggahan": "`sanggahan/<YYYY-MM>/sanggahan.csv` (the caseworker desk)", "rekon": "`rekon/<YYYY-MM>/<program>_<channel>.csv`"}
 
 
 def landing_key(folder: str) -> dg.AssetKey:

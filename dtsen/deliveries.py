@@ -14,7 +14,7 @@ from dataclasses import dataclass
 
 MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
 YEAR_RE = re.compile(r"^\d{4}$")
-MONTHLY_FOLDERS = ("dtks", "regsosek", "p3ke", "dukcapil", "asn", "bpjstk")
+MONTHLY_FOLDERS = ("dtks", "regsosek", "p3ke", "dukcapil", "asn", "bpjstk", "usulan", "sanggahan")
 
 
 @dataclass(frozen=True)

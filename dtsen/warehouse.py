@@ -49,6 +49,16 @@ DDL = [
     f"CREATE TABLE IF NOT EXISTS sources.dtks_person ({PERSON_COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS sources.regsosek_person ({PERSON_COLUMNS})",
     f"CREATE TABLE IF NOT EXISTS sources.p3ke_person ({PERSON_COLUMNS})",
+    # approved proposals (usulan) from the caseworker desk: each delivery adds families; all deliveries up to a month
+    # stay in the registry (PROPOSAL_SOURCES)
+    f"CREATE TABLE IF NOT EXISTS sources.usulan_person ({PERSON_COLUMNS})",
+    f"""CREATE TABLE IF NOT EXISTS sources.usulan_family (delivery VARCHAR NOT NULL, no_tiket VARCHAR NOT NULL,
+        file VARCHAR, line BIGINT, village_code VARCHAR, address VARCHAR, {FAMILY_PROXY_COLUMNS},
+        verified_on DATE, decided_on DATE)""",
+    # approved objections (sanggahan): a DTSEN person who should not receive, with the reason and case number
+    """CREATE TABLE IF NOT EXISTS sources.objection (delivery VARCHAR NOT NULL, no_tiket VARCHAR NOT NULL,
+        person_id VARCHAR NOT NULL, reason VARCHAR NOT NULL, note VARCHAR, village_code VARCHAR, decided_on DATE,
+        file VARCHAR, line BIGINT)""",
     f"""CREATE TABLE IF NOT EXISTS sources.regsosek_family (delivery VARCHAR NOT NULL, id_keluarga VARCHAR NOT NULL,
         file VARCHAR, line BIGINT, village_code VARCHAR, address VARCHAR, {FAMILY_PROXY_COLUMNS})""",
     f"""CREATE TABLE IF NOT EXISTS sources.susenas (delivery VARCHAR NOT NULL, survey_year VARCHAR NOT NULL,
@@ -72,7 +82,7 @@ DDL = [
     "CREATE TABLE IF NOT EXISTS dtsen.marts_snapshot (snapshot VARCHAR NOT NULL)",
     """CREATE OR REPLACE VIEW sources.person_record AS
         SELECT * FROM sources.dtks_person UNION ALL SELECT * FROM sources.regsosek_person
-        UNION ALL SELECT * FROM sources.p3ke_person""",
+        UNION ALL SELECT * FROM sources.p3ke_person UNION ALL SELECT * FROM sources.usulan_person""",
 ]
 
 

@@ -9,6 +9,8 @@ import os
 import duckdb
 import pandas as pd
 
+from .pipeline import delivery_filter
+
 
 def metrics(con: duckdb.DuckDBPyConnection, clusters: str, truth: str) -> dict:
     """clusters: (source, record_id, cluster); truth: (source, record_id, person_id). Joined on the records."""
@@ -148,7 +150,7 @@ def errors_by_kind(con: duckdb.DuckDBPyConnection, clusters: str, records: str, 
 
 
 def _truth_relation(con: duckdb.DuckDBPyConnection, truth_path: str, deliveries: dict[str, str]) -> None:
-    cond = " OR ".join(f"(source = '{s}' AND delivery = '{d}')" for s, d in deliveries.items())
+    cond = " OR ".join(f"(source = '{s}' AND {delivery_filter(s, d)})" for s, d in deliveries.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE _truth AS SELECT source, record_id, person_id FROM read_parquet(?) "
                 f"WHERE {cond}", [truth_path])
 
@@ -190,7 +192,7 @@ def evaluate_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_path: st
         raise ValueError(f"no DTSEN snapshot {month}: build it first")
     deliveries, threshold = _json.loads(snap[0][0]), snap[0][1]
     _truth_relation(con, truth_path, deliveries)
-    cond = " OR ".join(f"(source = '{s}' AND delivery = '{d}')" for s, d in deliveries.items())
+    cond = " OR ".join(f"(source = '{s}' AND {delivery_filter(s, d)})" for s, d in deliveries.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE linkage_records AS SELECT * FROM sources.person_record WHERE {cond}")
     results = {}
     con.execute("CREATE OR REPLACE TEMP TABLE _ours AS SELECT source, record_id, person_id AS cluster "

@@ -2,12 +2,13 @@
 
 Rule (the only place it is written):
 1. Every source record carries a family key: DTKS its KK number (`KK:`), Regsosek its id_keluarga (`RS:`),
-   P3KE its id_keluarga_p3ke (`P3:`). A DTKS record without a valid KK carries none.
-2. A Regsosek or P3KE family is the same family as the DTKS KK most of its members carry in DTKS (ties: the
+   P3KE its id_keluarga_p3ke (`P3:`), an approved proposal its ticket (`US:`). A DTKS record without a valid KK
+   carries none.
+2. A Regsosek, P3KE or proposed family is the same family as the DTKS KK most of its members carry in DTKS (ties: the
    smaller KK); failing that, a P3KE family is the Regsosek family most of its members belong to (and that
    family's KK, if it has one); failing that, it stands alone.
 3. A person's current family is the family of their most current record: DTKS (latest delivery) first, then
-   Regsosek, then P3KE. A person with no family key at all forms a one-person family.
+   Regsosek, then P3KE, then a proposal (a proposed person already registered keeps their family). A person with no family key at all forms a one-person family.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ def family_keys_sql(records: str) -> str:
         SELECT person_id, source, delivery, record_id,
                CASE WHEN source = 'dtks' AND no_kk IS NOT NULL THEN 'KK:' || no_kk
                     WHEN source = 'regsosek' AND family_id_src IS NOT NULL THEN 'RS:' || family_id_src
-                    WHEN source = 'p3ke' AND family_id_src IS NOT NULL THEN 'P3:' || family_id_src END AS fkey,
-               CASE source WHEN 'dtks' THEN 1 WHEN 'regsosek' THEN 2 ELSE 3 END AS frank
+                    WHEN source = 'p3ke' AND family_id_src IS NOT NULL THEN 'P3:' || family_id_src
+                    WHEN source = 'usulan' AND family_id_src IS NOT NULL THEN 'US:' || family_id_src END AS fkey,
+               CASE source WHEN 'dtks' THEN 1 WHEN 'regsosek' THEN 2 WHEN 'p3ke' THEN 3 ELSE 4 END AS frank
         FROM {records}
     ),
     kk_of_person AS (

@@ -29,7 +29,16 @@ from .standardise import linkage_input_sql
 
 PERSON_PREFIX = "DP"
 FAMILY_PREFIX = "DF"
-PERSON_SOURCES = ["dtks", "regsosek", "p3ke"]
+PERSON_SOURCES = ["dtks", "regsosek", "p3ke", "usulan"]
+# sources whose deliveries add to the registry instead of replacing the previous one: every approved proposal up to
+# the snapshot month stays (the others are full snapshots: only their latest delivery counts)
+CUMULATIVE_SOURCES = {"usulan"}
+
+
+def delivery_filter(source: str, delivery: str) -> str:
+    """SQL condition on `delivery` selecting the records a snapshot takes from a source (given its latest delivery)."""
+    op = "<=" if source in CUMULATIVE_SOURCES else "="
+    return f"delivery {op} '{delivery}'"
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS dtsen",
@@ -83,7 +92,7 @@ def snapshot_deliveries(con: duckdb.DuckDBPyConnection, month: str) -> dict[str,
 
 
 def _records_relation(deliveries: dict[str, str]) -> str:
-    parts = [f"SELECT * FROM sources.{s}_person WHERE delivery = '{d}'" for s, d in sorted(deliveries.items())]
+    parts = [f"SELECT * FROM sources.{s}_person WHERE {delivery_filter(s, d)}" for s, d in sorted(deliveries.items())]
     return "(" + " UNION ALL ".join(parts) + ")"
 
 

@@ -43,7 +43,17 @@ ADMIN = {  # kind -> (source name, folder, file, required columns, table)
     "asn": ("asn", "asn", "asn.csv", ["nik"], "sources.asn"),
     "upah": ("bpjstk", "bpjstk", "upah.csv", ["nik", "upah_bulanan", "kode_prov"], "sources.wage"),
 }
-PERSON_TABLE = {"dtks": "sources.dtks_person", "regsosek": "sources.regsosek_person", "p3ke": "sources.p3ke_person"}
+PERSON_TABLE = {"dtks": "sources.dtks_person", "regsosek": "sources.regsosek_person", "p3ke": "sources.p3ke_person",
+                "usulan": "sources.usulan_person"}
+# the caseworker desk's monthly export of approved decisions (`dtsen.web.export`): CSV, comma, lowercase header,
+# dates YYYY-MM-DD; a month with no decision has no folder (or header-only files)
+USULAN_FAMILY_COLUMNS = ["no_tiket", "kode_desa", "alamat", *[c for c in KELUARGA_COLUMNS
+                                                            if c not in ("id_keluarga", "kode_desa", "alamat")],
+                         "tgl_verifikasi", "tgl_keputusan"]
+USULAN_MEMBER_COLUMNS = ["no_tiket", "no_urut", "nik", "no_kk", "nama", "jenis_kelamin", "tanggal_lahir",
+                         "hubungan_kk", "pendidikan", "pekerjaan", "jenjang_sekolah", "disabilitas_berat", "hamil"]
+SANGGAHAN_COLUMNS = ["no_tiket", "id_dtsen", "alasan", "keterangan", "kode_desa", "tgl_keputusan"]
+OBJECTION_REASONS = {"meninggal", "pindah", "tidak_miskin", "ganda", "asn", "lainnya"}
 
 
 class NoRegionReference(Exception):
@@ -199,7 +209,7 @@ def _duplicates(table: str, column: str) -> str:
 
 # the canonical person record: a failure here is a bug in the mapping, not bad input
 _GUARD = {
-    "source": "source NOT IN ('dtks', 'regsosek', 'p3ke')",
+    "source": "source NOT IN ('dtks', 'regsosek', 'p3ke', 'usulan')",
     "delivery": "NOT regexp_full_match(delivery, '[0-9]{4}-[0-9]{2}')",
     "line": "line IS NULL OR line < 1",
     "nik": "NOT regexp_full_match(nik, '[0-9]{16}')",
@@ -529,6 +539,79 @@ def latest_survey_year(landing: str, month: str) -> str | None:
     return years[0] if years else None
 
 
+# ------------------------------------------------------------------ proposals and objections (the caseworker desk)
+def ingest_usulan(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
+    """Approved proposals: the verified family (its Regsosek-style proxies) and its members as person records, so
+    linkage links a proposed person who is already registered instead of adding them twice."""
+    folder = delivery_dir(landing, "usulan", month)
+    fpath, mpath = os.path.join(folder, "usulan_keluarga.csv"), os.path.join(folder, "usulan_anggota.csv")
+    if not os.path.isdir(folder):
+        return _absent("usulan", month, folder)
+    _reference_tables(con, month)
+    end = month_end(month)
+    fraw = read_csv_file(fpath, ",", USULAN_FAMILY_COLUMNS, "lower", allow_empty=True,
+                         dates={"tgl_verifikasi": "%Y-%m-%d", "tgl_keputusan": "%Y-%m-%d"})
+    mraw = read_csv_file(mpath, ",", USULAN_MEMBER_COLUMNS, "lower", allow_empty=True,
+                         dates={"tanggal_lahir": "%Y-%m-%d"})
+    frules = [required("no_tiket"), required("kode_desa"), in_reference("kode_desa", "_villages"),
+              *[code_in(c, allowed) for c, allowed in PROXY_CODES.items()], *[non_negative(c) for c in NON_NEGATIVE
+                                                                              if c != "jumlah_art"],
+              *date_text("tgl_verifikasi", "%Y-%m-%d", end), required("tgl_keputusan"),
+              *date_text("tgl_keputusan", "%Y-%m-%d", end)]
+    fst = _stage(con, "_usulan_kel", fraw, frules, [_duplicates("_usulan_kel", "no_tiket")])
+    mrules = [required("no_tiket"), required("no_urut"), positive("no_urut"), required("nama"),
+              one_of("jenis_kelamin", {"L", "P"}), *date_text("tanggal_lahir", "%Y-%m-%d", end),
+              code_in("hubungan_kk", RELATIONSHIP), code_in("pendidikan", EDUCATION), code_in("pekerjaan", WORK),
+              one_of("jenjang_sekolah", SCHOOL), code_in("disabilitas_berat", BINARY), code_in("hamil", BINARY)]
+    key = "CASE WHEN no_tiket IS NOT NULL AND no_urut IS NOT NULL THEN no_tiket || '-' || no_urut END"
+    orphans = (f"SELECT _line AS line, 'no_tiket' AS field, left(no_tiket, 200) AS value, "
+               f"'proposal not in usulan_keluarga.csv (or its family row was quarantined)' AS reason "
+               f"FROM _usulan_ang WHERE no_tiket IS NOT NULL AND no_tiket NOT IN (SELECT no_tiket FROM {fst.accepted})")
+    mst = _stage(con, "_usulan_ang", mraw, mrules, [duplicates_sql("_usulan_ang", key, "no_tiket-no_urut"), orphans])
+    base = f"""SELECT a.no_tiket || '-' || a.no_urut AS record_id, a._line AS line, a.nik AS _nik, a.no_kk AS _kk,
+                      a.nama AS _name, {_sex_letter('jenis_kelamin')} AS _sex, a.jenis_kelamin AS sex_raw,
+                      a.tanggal_lahir__date AS _bd, a.tanggal_lahir AS birth_date_raw, NULL AS birth_place,
+                      {_int8('hubungan_kk')} AS relationship, k.alamat AS address, NULL AS rt, NULL AS rw,
+                      {_region_sql('k.kode_desa')}, a.no_tiket AS family_id_src, {_int8('pendidikan')} AS education,
+                      {_int8('pekerjaan')} AS work, ({_int8('pekerjaan')} > 0)::TINYINT AS working,
+                      {_int8('disabilitas_berat')} AS disability, {_int8('hamil')} AS pregnant,
+                      a.jenjang_sekolah AS school_level, NULL::TINYINT AS marital_status, NULL::TINYINT AS kks,
+                      NULL AS bank, NULL::TINYINT AS desil_p3ke, k.tgl_verifikasi__date AS updated_at
+               FROM {mst.accepted} a JOIN {fst.accepted} k USING (no_tiket)"""
+    proxies = ", ".join(f"TRY_CAST({c} AS {'BIGINT' if c == 'aset_lahan_m2' else 'INTEGER'}) AS {c}"
+                        for c in KELUARGA_COLUMNS if c not in ("id_keluarga", "kode_desa", "alamat"))
+    family_rows = (f"SELECT {lit(month)} AS delivery, no_tiket, {lit(fpath)} AS file, _line AS line, "
+                   f"kode_desa AS village_code, alamat AS address, {proxies}, tgl_verifikasi__date AS verified_on, "
+                   f"tgl_keputusan__date AS decided_on FROM {fst.accepted}")
+    return _store_persons(con, "usulan", month, [fst, mst], base, fraw.warnings + mraw.warnings,
+                          extra_tables=[("sources.usulan_family", family_rows, "delivery = ?", month)])
+
+
+def ingest_sanggahan(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
+    """Approved objections: the DTSEN person named, the reason and the case number (exclusions in the marts)."""
+    path = os.path.join(delivery_dir(landing, "sanggahan", month), "sanggahan.csv")
+    if not os.path.exists(path):
+        return _absent("sanggahan", month, path)
+    _reference_tables(con, month)
+    raw = read_csv_file(path, ",", SANGGAHAN_COLUMNS, "lower", allow_empty=True, dates={"tgl_keputusan": "%Y-%m-%d"})
+    rules = [required("no_tiket"), required("id_dtsen"),
+             Rule("id_dtsen", "id_dtsen IS NOT NULL AND NOT regexp_full_match(id_dtsen, 'DP[0-9A-Z]+')",
+                  lit("id_dtsen not a DTSEN person id")),
+             required("alasan"), one_of("alasan", OBJECTION_REASONS), in_reference("kode_desa", "_villages"),
+             required("tgl_keputusan"), *date_text("tgl_keputusan", "%Y-%m-%d", month_end(month))]
+    st = _stage(con, "_sanggahan", raw, rules, [_duplicates("_sanggahan", "no_tiket")])
+    q = _quarantine(con, "sanggahan", month, [st])
+    rows = (f"SELECT {lit(month)} AS delivery, no_tiket, id_dtsen AS person_id, alasan AS reason, keterangan AS note, "
+            f"kode_desa AS village_code, tgl_keputusan__date AS decided_on, {lit(path)} AS file, _line AS line "
+            f"FROM {st.accepted}")
+    files, by_reason = _write(con, "sanggahan", month, [raw], [("sources.objection", rows, "delivery = ?", month)], q,
+                              raw.warnings)
+    _drop_staged(con, [st])
+    head = con.execute("SELECT no_tiket, person_id, reason, village_code FROM sources.objection WHERE delivery = ? "
+                       "ORDER BY line LIMIT 5", [month]).df()
+    return IngestResult("sanggahan", month, True, files, by_reason, raw.warnings, preview=head)
+
+
 # ------------------------------------------------------------------ administrative lists
 def ingest_admin(con: duckdb.DuckDBPyConnection, landing: str, month: str, kind: str) -> IngestResult:
     source, folder, fname, required_columns, table = ADMIN[kind]
@@ -556,7 +639,7 @@ def ingest_admin(con: duckdb.DuckDBPyConnection, landing: str, month: str, kind:
                         preview=head.assign(nik=mask_nik(head["nik"])))
 
 
-SOURCES = ["dtks", "regsosek", "p3ke", "susenas", "dukcapil", "asn", "bpjstk"]
+SOURCES = ["dtks", "regsosek", "p3ke", "susenas", "dukcapil", "asn", "bpjstk", "usulan", "sanggahan"]
 
 
 def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str, source: str) -> IngestResult:
@@ -582,6 +665,10 @@ def _ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str, source: st
         return ingest_p3ke(con, landing, month)
     if source == "susenas":
         return ingest_susenas(con, landing, month)
+    if source == "usulan":
+        return ingest_usulan(con, landing, month)
+    if source == "sanggahan":
+        return ingest_sanggahan(con, landing, month)
     kind = {"dukcapil": "kematian", "asn": "asn", "bpjstk": "upah"}[source]
     return ingest_admin(con, landing, month, kind)
 

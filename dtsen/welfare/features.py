@@ -1,7 +1,7 @@
 """Family features for the proxy means test, built in DuckDB from the DTSEN snapshot.
 
-A DTSEN family takes its housing and asset proxies from the Regsosek keluarga most of its members were enumerated
-in (the door-to-door registration is the only source that has them). A family with no Regsosek member gets no
+A DTSEN family takes its housing and asset proxies from its latest approved proposal (usulan: the caseworker's home
+visit, the newest evidence), else from the Regsosek keluarga most of its members were enumerated in. A family with no Regsosek member gets no
 proxies (`proxies_source = 'none'`); the model imputes them and the ranking says so. Demographic features (size,
 children, pupils, elderly, disability, the head's education and work) come from the DTSEN golden records, so a
 survey family and a registry family are described by exactly the same code.
@@ -34,7 +34,7 @@ def family_features_sql(month: str) -> str:
 
     Also returns `id_keluarga` (the Regsosek family used) so the survey can be joined on it."""
     ref = reference_date_sql(month)
-    proxies = ", ".join(f"rf.{c}" for c in PROXY_COLUMNS)
+    proxies = ", ".join(f"CASE WHEN uf.no_tiket IS NOT NULL THEN uf.{c} ELSE rf.{c} END AS {c}" for c in PROXY_COLUMNS)
     return f"""
     WITH person AS (
         SELECT p.*, date_diff('year', p.birth_date, {ref}) - CASE WHEN strftime(p.birth_date, '%m%d')
@@ -60,18 +60,28 @@ def family_features_sql(month: str) -> str:
         SELECT family_id, first(id_keluarga ORDER BY n DESC, id_keluarga) AS id_keluarga,
                first(delivery ORDER BY n DESC, id_keluarga) AS rs_delivery
         FROM rs GROUP BY family_id
+    ),
+    fam_us AS (  -- the latest verified proposal (usulan) of the family: its home visit's proxies
+        SELECT c.family_id, arg_max(u.family_id_src, (u.delivery, u.family_id_src)) AS no_tiket,
+               arg_max(u.delivery, (u.delivery, u.family_id_src)) AS us_delivery
+        FROM dtsen.crosswalk c
+        JOIN sources.usulan_person u ON u.delivery = c.delivery AND u.record_id = c.record_id
+        WHERE c.snapshot = '{month}' AND c.source = 'usulan' GROUP BY c.family_id
     )
     SELECT f.family_id, f.province_code, f.regency_code, f.village_code, d.members,
            d.share_children, d.share_elderly, d.share_pupils, d.share_working, d.disabled,
            h.education AS head_education, h.work AS head_work, CASE WHEN h.sex = 2 THEN 1 ELSE 0 END AS female_head,
            CASE WHEN substr(f.village_code, 5, 1) IN ('7', '8', '9') THEN 1 ELSE 0 END AS urban,
-           fr.id_keluarga, CASE WHEN rf.id_keluarga IS NULL THEN 'none' ELSE 'regsosek' END AS proxies_source,
+           fr.id_keluarga, CASE WHEN uf.no_tiket IS NOT NULL THEN 'usulan'
+                                WHEN rf.id_keluarga IS NULL THEN 'none' ELSE 'regsosek' END AS proxies_source,
            {proxies}
     FROM dtsen.family f
     JOIN demo d USING (family_id)
     LEFT JOIN person h ON h.person_id = f.head_person_id
     LEFT JOIN fam_rs fr USING (family_id)
     LEFT JOIN sources.regsosek_family rf ON rf.id_keluarga = fr.id_keluarga AND rf.delivery = fr.rs_delivery
+    LEFT JOIN fam_us fu USING (family_id)
+    LEFT JOIN sources.usulan_family uf ON uf.no_tiket = fu.no_tiket AND uf.delivery = fu.us_delivery
     WHERE f.snapshot = '{month}'
     ORDER BY f.family_id
     """

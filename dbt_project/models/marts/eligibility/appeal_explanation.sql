@@ -14,6 +14,12 @@ member_exclusions as (
     from {{ ref('int_exclusions__listed') }} where unit = 'person' group by family_id
 ),
 
+objections as (  -- approved sanggahan cases behind an exclusion of the family or one of its members
+    select family_id, string_agg(case_number, ',' order by case_number) as objection_cases,
+           string_agg(detail, '; ' order by case_number) as objection_details
+    from {{ ref('int_exclusions__listed') }} where case_number is not null group by family_id
+),
+
 pkh_components as (
     select * from {{ ref('int_families__pkh_entitlement') }}
 ),
@@ -68,6 +74,8 @@ joined as (
             || cast(pr.desil_min as varchar) || '-' || cast(pr.desil_max as varchar) as desil_rule,
         f.family_exclusions,
         m.member_exclusions,
+        o.objection_cases,
+        o.objection_details,
         case when pr.program = 'PKH' then c.components end as pkh_components,
         case when pr.program = 'PKH' then c.components_over_cap end as pkh_components_over_cap,
         d.eligible_units,
@@ -78,6 +86,7 @@ joined as (
     cross join programs pr
     left join decided d on d.family_id = f.family_id and d.program = pr.program
     left join member_exclusions m on m.family_id = f.family_id
+    left join objections o on o.family_id = f.family_id
     left join pkh_components c on c.family_id = f.family_id
 )
 
@@ -87,6 +96,7 @@ select
         desil_rule,
         case when family_exclusions is not null then 'family excluded: ' || family_exclusions end,
         case when member_exclusions is not null then 'members excluded: ' || member_exclusions end,
+        case when objection_cases is not null then 'objection upheld: ' || objection_details end,
         case when program = 'PKH' and desil_rule_passed and family_exclusions is null and pkh_components is null
              then 'no PKH component (no pregnant member, child 0-6, pupil, severe disability or elderly)' end,
         case when program = 'PKH' and pkh_components is not null then 'components: ' || pkh_components end,

@@ -25,6 +25,7 @@ select
     f.province_code,
     e.reason,
     e.detail,
+    e.case_number,
     rules.rule_version
 from exclusions e
 left join persons p using (person_id)
