@@ -83,6 +83,56 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_web(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from dtsen.web import config
+    from dtsen.web.app import create_app
+
+    cfg = config.load(args.warehouse)
+    app = create_app(cfg)
+    print(f"Cek Bansos and the caseworker desk on http://{args.host}:{args.port}\n"
+          f"  reading:   {cfg.exchange_dir} and {cfg.published_dir} (never the warehouse)\n"
+          f"  store:     {cfg.db_url.split('@')[-1]} (cases, users, audit log)\n"
+          f"  users:     `dtsen web-user --username ... --role caseworker|supervisor|admin --regency NNNN`",
+          flush=True)
+    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
+                proxy_headers=args.behind_proxy, forwarded_allow_ips="*" if args.behind_proxy else None)
+    return 0
+
+
+def _cmd_web_user(args: argparse.Namespace) -> int:
+    import getpass
+
+    from dtsen.web import config
+    from dtsen.web.store import CaseError, Store
+
+    password = os.environ.get(args.password_env, "") if args.password_env else getpass.getpass("password: ")
+    store = Store.open(config.load(args.warehouse).db_url)
+    try:
+        uid = store.add_user(args.username, password, args.role, args.name or args.username, args.regency)
+    except CaseError as e:
+        print(f"error: {e}", file=sys.stderr)
+        return 2
+    finally:
+        store.close()
+    print(json.dumps({"user_id": uid, "username": args.username, "role": args.role, "regency": args.regency}))
+    return 0
+
+
+def _cmd_web_export(args: argparse.Namespace) -> int:
+    from dtsen.web import config
+    from dtsen.web.export import export_month
+    from dtsen.web.store import Store
+
+    store = Store.open(config.load(args.warehouse).db_url)
+    try:
+        print(json.dumps({"month": args.month, **export_month(store, args.landing, args.month)}))
+    finally:
+        store.close()
+    return 0
+
+
 def _cmd_api_token(args: argparse.Namespace) -> int:
     from dtsen.api import config
     from dtsen.api.tokens import TokenError, TokenIssuer
@@ -201,6 +251,31 @@ def main(argv: list[str] | None = None) -> int:
     sv.add_argument("--config", default=None, help="clients file (default: $DTSEN_API_CONFIG or the development one)")
     sv.add_argument("--log-level", default="warning")
     sv.set_defaults(func=_cmd_serve)
+
+    wb = sub.add_parser("web", help="serve Cek Bansos and the caseworker desk (latest exported snapshot)")
+    wb.add_argument("--port", type=int, default=8080)
+    wb.add_argument("--host", default="127.0.0.1")
+    wb.add_argument("--warehouse", default=None, help="DuckDB file whose exchange/ and published/ folders are read "
+                                                      "(default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)")
+    wb.add_argument("--behind-proxy", action="store_true", help="take the client address from X-Forwarded-For")
+    wb.add_argument("--log-level", default="warning")
+    wb.set_defaults(func=_cmd_web)
+
+    wu = sub.add_parser("web-user", help="add a user of the caseworker desk")
+    wu.add_argument("--username", required=True)
+    wu.add_argument("--role", required=True, choices=["caseworker", "supervisor", "admin"])
+    wu.add_argument("--regency", default=None, help="4-digit regency code (caseworker, supervisor)")
+    wu.add_argument("--name", default=None, help="full name")
+    wu.add_argument("--password-env", default=None, help="read the password from this environment variable "
+                                                         "(default: ask)")
+    wu.add_argument("--warehouse", default=None)
+    wu.set_defaults(func=_cmd_web_user)
+
+    we = sub.add_parser("web-export", help="export the approved proposals and objections as a landing delivery")
+    we.add_argument("--month", required=True, help="delivery month YYYY-MM")
+    we.add_argument("--landing", required=True)
+    we.add_argument("--warehouse", default=None)
+    we.set_defaults(func=_cmd_web_export)
 
     ap_api = sub.add_parser("api", help="data-exchange API tools")
     api_sub = ap_api.add_subparsers(dest="api_cmd", required=True)

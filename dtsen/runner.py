@@ -247,6 +247,12 @@ def warn_development_key(out=sys.stderr) -> None:
 DEMO_SENSORS = ("landing_sensor", "disbursement_sensor", "reconciliation_sensor")
 
 
+def desk_password() -> str:
+    from dtsen.web.demo import DEMO_PASSWORD
+
+    return DEMO_PASSWORD
+
+
 def demo(persons: int, seed: int, months: int, data: str) -> int:
     """The monthly cycle end to end on the code location, as the daemon would drive it: each month's deliveries
     arrive in the landing folder, the landing sensor requests the month's pipeline, the disbursement sensor the
@@ -266,7 +272,7 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
     warehouse = os.path.join(data, "warehouse.duckdb")
     disbursement = os.path.join(data, "disbursement")
     # the demo starts from a clean slate: it removes what an earlier demo wrote under `data` (and nothing else)
-    for owned in ("outbox", "landing", "disbursement", "published", "reports", "logs"):
+    for owned in ("outbox", "landing", "disbursement", "published", "reports", "logs", "exchange", "web"):
         shutil.rmtree(os.path.join(data, owned), ignore_errors=True)
     for f in ("warehouse.duckdb", "warehouse.duckdb.wal"):
         if os.path.exists(os.path.join(data, f)):
@@ -285,16 +291,19 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
             for s in DEMO_SENSORS:
                 driver.switch_on(s)
             try:
-                for m in res.months:
+                for i, m in enumerate(res.months):
                     code = _demo_month(driver, instance, outbox, landing, warehouse, disbursement, m, seed)
                     if code:
                         break
+                    if i + 1 < len(res.months):
+                        _demo_desk(data, landing, res.months[i + 1], seed)
             finally:
                 for s, on in was_on.items():
                     if not on:
                         driver.switch_off(s)
     print(f"\nresults: warehouse {warehouse}\n"
-          f"  schema sources:      dtks_person, regsosek_person, p3ke_person, regsosek_family, susenas, death, asn, "
+          f"  schema sources:      dtks_person, regsosek_person, p3ke_person, usulan_person, regsosek_family, usulan_family, "
+          f"objection, susenas, death, asn, "
           f"wage, region, quarantine, ingest_log\n"
           f"  schema dtsen:        person, family, crosswalk, person_id_history, family_id_history, id_ledger, "
           f"linkage_evaluation, snapshot, links\n"
@@ -308,11 +317,27 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
           f"  for analysts:        {os.path.join(data, 'published')} (Parquet per snapshot, analytics.duckdb)\n"
           f"  data exchange:       {os.path.join(data, 'exchange')} (registry snapshots; `make serve` answers the DCI "
           f"Social Registry API from them)\n"
+          f"  caseworker desk:     {os.path.join(data, 'web', 'cekbansos.sqlite')} (`make web`: Cek Bansos and the "
+          f"desk; demo users petugas<regency> / supervisor<regency>, password {desk_password()})\n"
           f"  charts:              {os.path.join(data, 'reports')}\n"
           f"  run logs (dbt):      {os.path.join(data, 'logs')}")
     print(f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(temporary)')} - `make ui` to browse it "
           f"(the runs are under Jobs; the sensors' ticks under Automation)")
     return code
+
+
+def _demo_desk(data: str, landing: str, next_month: str, seed: int) -> None:
+    """Citizens' proposals and objections on the month just published, decided at the caseworker desk and exported
+    into the next month's landing folder (the landing sensor takes them in with the next month's deliveries)."""
+    from dtsen.web import demo as desk
+
+    db = "sqlite:///" + os.path.join(data, "web", "cekbansos.sqlite")
+    os.makedirs(os.path.join(data, "web"), mode=0o700, exist_ok=True)
+    out = desk.simulate(data, db, landing, next_month, seed)
+    print(f"\n  -- caseworker desk (regency {out['regency']}): tickets {', '.join(out['tickets'])} decided and "
+          f"approved by {' and '.join(out['users'])}; exported {out['usulan']} proposal(s) with "
+          f"{out['usulan_members']} member(s) and {out['sanggahan']} objection(s) into "
+          f"{os.path.join(landing, '{usulan,sanggahan}', next_month)}")
 
 
 def _demo_month(driver, instance, outbox: str, landing: str, warehouse: str, disbursement: str, m: str,

@@ -5,6 +5,12 @@
     <exchange>/<snapshot>/family.parquet   one row per DTSEN family: KK, head, size, place, desil, programmes
     <exchange>/<snapshot>/id_event.parquet the month's id events (new, split_from, merged_into, gone) of persons
                                            and families, for subscribers' notifications
+    <exchange>/<snapshot>/region.parquet   the region reference of the month (codes and names, every level)
+    <exchange>/<snapshot>/source_record.parquet
+                                           every source record behind each person (the crosswalk with the
+                                           record's own name, NIK, birth date and place): the caseworker desk
+    <exchange>/<snapshot>/welfare.parquet  each family's PMT result with its inputs (proxies and their source,
+                                           demographics): the caseworker desk
 
 Unlike the analysts' publication these files hold raw NIK, KK and names (the API's `full` and `payee` clients need
 them), so they are written for the platform's service account only (folders 0700, files 0600), beside the
@@ -67,6 +73,35 @@ GROUP BY ALL
 ORDER BY f.family_id
 """
 
+SOURCE_RECORD_SQL = """
+SELECT c.person_id, c.family_id, c.source, c.delivery, c.record_id, r.name_raw AS name, r.nik_raw AS nik, r.nik_flag,
+       r.no_kk_raw AS no_kk, r.sex, r.birth_date, r.relationship, r.address, r.village_code, r.family_id_src,
+       r.updated_at
+FROM dtsen.crosswalk c
+JOIN sources.person_record r ON r.source = c.source AND r.delivery = c.delivery AND r.record_id = c.record_id
+WHERE c.snapshot = ?
+ORDER BY c.person_id, c.source, c.delivery, c.record_id
+"""
+
+REGION_SQL = """
+SELECT kode, nama, tingkat, nullif(kode_induk, '') AS kode_induk FROM sources.region
+WHERE delivery = (SELECT max(delivery) FROM sources.region WHERE delivery <= ?)
+ORDER BY kode
+"""
+
+
+def welfare_sql(snapshot: str) -> str:
+    from dtsen.welfare.features import family_features_sql
+
+    return f"""
+    SELECT w.family_id, w.desil, w.desil_province, w.predicted_pcc, w.model_id, x.* EXCLUDE (family_id)
+    FROM welfare.family_welfare w
+    JOIN ({family_features_sql(snapshot)}) x USING (family_id)
+    WHERE w.snapshot = '{snapshot}'
+    ORDER BY w.family_id
+    """
+
+
 ID_EVENT_SQL = """
 SELECT 'person' AS kind, person_id AS id, event, related_person_id AS related_id
 FROM dtsen.person_id_history WHERE snapshot = ?
@@ -105,7 +140,10 @@ def export(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[
         counts = {}
         for name, sql, params in (("person", "SELECT * FROM _exchange_person", []),
                                   ("family", FAMILY_SQL, [snapshot]),
-                                  ("id_event", ID_EVENT_SQL, [snapshot, snapshot])):
+                                  ("id_event", ID_EVENT_SQL, [snapshot, snapshot]),
+                                  ("region", REGION_SQL, [snapshot]),
+                                  ("source_record", SOURCE_RECORD_SQL, [snapshot]),
+                                  ("welfare", welfare_sql(snapshot), [])):
             path = os.path.join(tmp, f"{name}.parquet")
             con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)", params)
             os.chmod(path, 0o600)

@@ -1,0 +1,64 @@
+"""Settings of the web application (Cek Bansos and the caseworker desk), from the environment.
+
+| variable | default | meaning |
+|---|---|---|
+| DTSEN_WEB_DB | sqlite:///<data>/web/cekbansos.sqlite | the desk's own database (SQLAlchemy URL; PostgreSQL: postgresql+psycopg2://user:pw@host/db) |
+| DTSEN_WEB_SECRET | a DEVELOPMENT secret (loud warning) | signs the session cookies |
+| DTSEN_WEB_SECURE_COOKIES | 0 | 1 behind HTTPS: session cookies only over HTTPS |
+| DTSEN_WEB_CHECK_RATE | 20 | public searches per client and minute |
+| DTSEN_WEB_UPLOADS | <data>/web/uploads | attachments (never served inline) |
+"""
+from __future__ import annotations
+
+import os
+import warnings
+from dataclasses import dataclass
+
+from dtsen import warehouse as wh
+
+DEVELOPMENT_SECRET = "dtsen-web-DEVELOPMENT-secret-do-not-use-in-production"
+MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
+ATTACHMENT_TYPES = {"application/pdf": (b"%PDF-", ".pdf"), "image/jpeg": (b"\xff\xd8\xff", ".jpg"),
+                    "image/png": (b"\x89PNG\r\n\x1a\n", ".png")}
+
+
+@dataclass
+class WebConfig:
+    data_dir: str
+    db_url: str
+    secret: str
+    secure_cookies: bool
+    check_rate: int
+    uploads: str
+
+    @property
+    def exchange_dir(self) -> str:
+        return os.path.join(self.data_dir, "exchange")
+
+    @property
+    def published_dir(self) -> str:
+        return os.path.join(self.data_dir, "published")
+
+
+def web_dir(warehouse: str | None = None) -> str:
+    return os.path.join(os.path.dirname(os.path.abspath(wh.warehouse_path(warehouse))), "web")
+
+
+def default_db_url(warehouse: str | None = None) -> str:
+    return os.environ.get("DTSEN_WEB_DB") or "sqlite:///" + os.path.join(web_dir(warehouse), "cekbansos.sqlite")
+
+
+def load(warehouse: str | None = None) -> WebConfig:
+    data_dir = os.path.dirname(os.path.abspath(wh.warehouse_path(warehouse)))
+    secret = os.environ.get("DTSEN_WEB_SECRET", "")
+    if not secret:
+        warnings.warn("DTSEN_WEB_SECRET is not set: session cookies are signed with the public DEVELOPMENT secret. "
+                      "Set a secret before real citizens use the site.", stacklevel=2)
+        secret = DEVELOPMENT_SECRET
+    url = default_db_url(warehouse)
+    if url.startswith("sqlite:///"):
+        os.makedirs(os.path.dirname(url[len("sqlite:///"):]), mode=0o700, exist_ok=True)
+    return WebConfig(data_dir=data_dir, db_url=url, secret=secret,
+                     secure_cookies=os.environ.get("DTSEN_WEB_SECURE_COOKIES", "0") == "1",
+                     check_rate=int(os.environ.get("DTSEN_WEB_CHECK_RATE", "20")),
+                     uploads=os.environ.get("DTSEN_WEB_UPLOADS") or os.path.join(web_dir(warehouse), "uploads"))
