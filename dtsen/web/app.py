@@ -24,7 +24,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.middleware.sessions import SessionMiddleware
 
 from . import labels, security
-from .config import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES, WebConfig
+from .config import ATTACHMENT_TYPES, MAX_ATTACHMENT_BYTES, WebConfig, clock_from_env
 from .data import NoSnapshot, Registry
 from .store import OBJECTION_REASONS, CaseError, Store, in_region
 
@@ -47,7 +47,7 @@ class Refused(Exception):
 
 
 def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
-    store = store or Store.open(cfg.db_url)
+    store = store or Store.open(cfg.db_url, clock=clock_from_env())
     registry = Registry(cfg.exchange_dir, cfg.published_dir)
     limiter = security.RateLimiter(cfg.check_rate)
     refs = URLSafeTimedSerializer(cfg.secret, salt="dtsen-sanggahan-ref")

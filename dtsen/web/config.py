@@ -7,6 +7,7 @@
 | DTSEN_WEB_SECURE_COOKIES | 0 | 1 behind HTTPS: session cookies only over HTTPS |
 | DTSEN_WEB_CHECK_RATE | 20 | public searches per client and minute |
 | DTSEN_WEB_UPLOADS | <data>/web/uploads | attachments (never served inline) |
+| DTSEN_WEB_CLOCK | (the real time) | training and demos on synthetic months: the desk's clock starts at this ISO time and runs on |
 """
 from __future__ import annotations
 
@@ -20,6 +21,18 @@ DEVELOPMENT_SECRET = "dtsen-web-DEVELOPMENT-secret-do-not-use-in-production"
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
 ATTACHMENT_TYPES = {"application/pdf": (b"%PDF-", ".pdf"), "image/jpeg": (b"\xff\xd8\xff", ".jpg"),
                     "image/png": (b"\x89PNG\r\n\x1a\n", ".png")}
+
+
+def clock_from_env():
+    """The desk's clock: real time, or (DTSEN_WEB_CLOCK) a simulated start that runs on at real speed."""
+    import datetime as dt
+    import time
+
+    start = os.environ.get("DTSEN_WEB_CLOCK")
+    if not start:
+        return lambda: dt.datetime.now().replace(microsecond=0)
+    origin, began = dt.datetime.fromisoformat(start), time.monotonic()
+    return lambda: (origin + dt.timedelta(seconds=time.monotonic() - began)).replace(microsecond=0)
 
 
 @dataclass

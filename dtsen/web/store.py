@@ -154,7 +154,7 @@ class Store:
         metadata.create_all(engine)
         with engine.begin() as c:
             for stmt in _append_only_ddl(engine):
-                c.exec_driver_sql(stmt)
+                c.execute(sa.text(stmt))
         return cls(engine, clock, rng)
 
     def close(self) -> None:

@@ -1,7 +1,7 @@
 -- Who entered, left or stayed in each program this snapshot, per family, against the previous built snapshot; for
 -- leavers the reason and its evidence. A family is "in" a program when it receives it (decision = recipient).
 -- Reasons, first that applies: left_dtsen (the family is no longer in DTSEN: moved out of scope, merged, or all
--- members gone), death (a member's death record excludes them or the family), new_exclusion (civil servant, wage
+-- members gone), objection (an approved sanggahan, its case in the evidence), death (a member's death record excludes them or the family), new_exclusion (civil servant, wage
 -- above the minimum, ...), desil_moved (the ranking moved the family out of the program's desil range),
 -- no_component (PKH/PIP: no member qualifies any more), quota_cut (still eligible, beyond the province quota).
 {{ config(materialized='incremental', incremental_strategy='delete+insert', unique_key='snapshot') }}
@@ -37,6 +37,7 @@ joined as (
         c.desil_rule_passed,
         c.family_exclusions,
         c.member_exclusions,
+        c.objection_cases,
         c.desil_rule,
         c.explanation
     from current_month c
@@ -60,6 +61,7 @@ select
     desil,
     case when decision = 'recipient' then null
          when left_dtsen then 'left_dtsen'
+         when objection_cases is not null then 'objection'
          when coalesce(family_exclusions, '') like '%deceased%' or coalesce(member_exclusions, '') like '%deceased%'
               then 'death'
          when family_exclusions is not null or member_exclusions is not null then 'new_exclusion'
