@@ -13,9 +13,10 @@ SEED ?= 1
 MONTHS ?= 3
 PORT ?= 3000
 API_PORT ?= 8000
+WEB_PORT ?= 8090
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run synth test ui serve bench bench-scale validate clean docs
+.PHONY: setup run synth test ui serve web browser bench bench-scale validate clean docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -45,12 +46,20 @@ synth: setup
 run: setup
 	$(BIN)/dtsen demo --persons $(PERSONS) --seed $(SEED) --months $(MONTHS) --data $(DATA)
 
-test: setup
+test: setup browser
 	$(BIN)/python -m pytest -q
+
+# Debian's Chromium for the browser tests of the web pages (installed with apt when missing)
+browser:
+	@.ci/ensure-chromium
 
 # the data-exchange API (DCI Social Registry API) over the warehouse `make run` built
 serve: setup
 	$(BIN)/dtsen serve --port $(API_PORT) --warehouse $(DATA)/warehouse.duckdb
+
+# Cek Bansos and the caseworker desk over what `make run` built (demo users: see `make run`'s last lines)
+web: setup
+	$(BIN)/dtsen web --port $(WEB_PORT) --warehouse $(DATA)/warehouse.duckdb
 
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml

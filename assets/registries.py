@@ -144,7 +144,8 @@ LANDING_LAYOUT = {"referensi": "referensi/wilayah.csv", "dtks": "`dtks/<YYYY-MM>
                   "dukcapil": "`dukcapil/<YYYY-MM>/kematian.csv`", "asn": "`asn/<YYYY-MM>/asn.csv`",
                   "bpjstk": "`bpjstk/<YYYY-MM>/upah.csv`",
                   "usulan": "`usulan/<YYYY-MM>/usulan_keluarga.csv` + usulan_anggota.csv (the caseworker desk)",
-                  "sanggahan": "`sanggahan/<YYYY-MM>/sanggahan.csv` (the caseworker desk)", "rekon": "`rekon/<YYYY-MM>/<program>_<channel>.csv`"}
+                  "sanggahan": "`sanggahan/<YYYY-MM>/sanggahan.csv` (the caseworker desk)",
+                  "rekon": "`rekon/<YYYY-MM>/<program>_<channel>.csv`"}
 
 
 def landing_key(folder: str) -> dg.AssetKey:

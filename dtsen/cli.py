@@ -253,7 +253,7 @@ def main(argv: list[str] | None = None) -> int:
     sv.set_defaults(func=_cmd_serve)
 
     wb = sub.add_parser("web", help="serve Cek Bansos and the caseworker desk (latest exported snapshot)")
-    wb.add_argument("--port", type=int, default=8080)
+    wb.add_argument("--port", type=int, default=8090)
     wb.add_argument("--host", default="127.0.0.1")
     wb.add_argument("--warehouse", default=None, help="DuckDB file whose exchange/ and published/ folders are read "
                                                       "(default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)")

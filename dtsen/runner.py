@@ -302,8 +302,8 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
                     if not on:
                         driver.switch_off(s)
     print(f"\nresults: warehouse {warehouse}\n"
-          f"  schema sources:      dtks_person, regsosek_person, p3ke_person, usulan_person, regsosek_family, usulan_family, "
-          f"objection, susenas, death, asn, "
+          f"  schema sources:      dtks_person, regsosek_person, p3ke_person, usulan_person, regsosek_family, "
+          f"usulan_family, objection, susenas, death, asn, "
           f"wage, region, quarantine, ingest_log\n"
           f"  schema dtsen:        person, family, crosswalk, person_id_history, family_id_history, id_ledger, "
           f"linkage_evaluation, snapshot, links\n"

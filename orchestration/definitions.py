@@ -13,6 +13,7 @@ from assets.exchange import exchange_assets
 from assets.marts import dbt_resource, marts_assets
 from assets.registries import landing_specs, registry_assets
 from assets.welfare import welfare_assets
+from orchestration.casework import casework_export_job, casework_export_schedule
 from orchestration.jobs import PIPELINE_GROUPS, disbursement_job, ingest_job, monthly_pipeline, reconciliation_job
 from orchestration.resources import default_resources
 from orchestration.sensors import (build_disbursement_sensor, build_landing_sensor, monthly_schedule,
@@ -20,7 +21,7 @@ from orchestration.sensors import (build_disbursement_sensor, build_landing_sens
 
 ASSETS = [*landing_specs, *registry_assets, *dtsen_assets, *welfare_assets, *marts_assets, *analytics_assets,
           *disbursement_assets, *exchange_assets]
-JOBS = [monthly_pipeline, ingest_job, disbursement_job, reconciliation_job]
+JOBS = [monthly_pipeline, ingest_job, disbursement_job, reconciliation_job, casework_export_job]
 
 
 def _pipeline_keys_after_sources() -> list[dg.AssetKey]:
@@ -33,7 +34,7 @@ def _pipeline_keys_after_sources() -> list[dg.AssetKey]:
 
 SENSORS = [build_landing_sensor(_pipeline_keys_after_sources()), build_disbursement_sensor(eligibility_keys()),
            reconciliation_sensor]
-SCHEDULES = [monthly_schedule]
+SCHEDULES = [monthly_schedule, casework_export_schedule]
 
 
 def build_definitions(resources: dict | None = None) -> dg.Definitions:

@@ -339,7 +339,8 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
             store.log_view(user, "view_family_refused", family_id[:64])
             raise Refused(404, "Keluarga tidak ditemukan di wilayah Anda.")
         store.log_view(user, "view_family", family_id)
-        earlier = store.cases_of_persons([m["person_id"] for m in data["members"]])
+        earlier = store.cases_of([m["person_id"] for m in data["members"]],
+                                 sorted({r["family_id_src"] for r in data["records"] if r["source"] == "usulan"}))
         return page(request, "keluarga.html", data=data, earlier=earlier,
                     region=registry.region_name(data["family"]["village_code"]))
 

@@ -2,12 +2,14 @@
 
 | variable | default | meaning |
 |---|---|---|
-| DTSEN_WEB_DB | sqlite:///<data>/web/cekbansos.sqlite | the desk's own database (SQLAlchemy URL; PostgreSQL: postgresql+psycopg2://user:pw@host/db) |
+| DTSEN_WEB_DB | sqlite:///<data>/web/cekbansos.sqlite | the desk's own database (a SQLAlchemy URL; PostgreSQL: |
+|  |  | postgresql+psycopg2://user:pw@host/db) |
 | DTSEN_WEB_SECRET | a DEVELOPMENT secret (loud warning) | signs the session cookies |
 | DTSEN_WEB_SECURE_COOKIES | 0 | 1 behind HTTPS: session cookies only over HTTPS |
 | DTSEN_WEB_CHECK_RATE | 20 | public searches per client and minute |
 | DTSEN_WEB_UPLOADS | <data>/web/uploads | attachments (never served inline) |
-| DTSEN_WEB_CLOCK | (the real time) | training and demos on synthetic months: the desk's clock starts at this ISO time and runs on |
+| DTSEN_WEB_CLOCK | (the real time) | training and demos on synthetic months: the desk's clock starts at this |
+|  |  | ISO time and runs on |
 """
 from __future__ import annotations
 

@@ -38,7 +38,8 @@ class Registry:
             con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?)",
                         [os.path.join(folder, f"{name}.parquet")])
         pub = os.path.join(self.published_dir, snapshot)
-        for name, file in (("explanation", "marts.appeal_explanation.parquet"), ("exclusion", "marts.exclusions.parquet")):
+        for name, file in (("explanation", "marts.appeal_explanation.parquet"),
+                           ("exclusion", "marts.exclusions.parquet")):
             path = os.path.join(pub, file)
             if os.path.exists(path):
                 con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?)", [path])

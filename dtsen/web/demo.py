@@ -99,7 +99,8 @@ def simulate(data_dir: str, db_url: str, landing: str, next_month: str, seed: in
             {"nama": mother, "nik": None, "no_kk": None, "tanggal_lahir": born.isoformat(), "jenis_kelamin": "P",
              "hubungan_kk": 1, "pendidikan": 1, "pekerjaan": 1, "jenjang_sekolah": "none", "disabilitas_berat": 0,
              "hamil": 0},
-            {"nama": child, "nik": None, "no_kk": None, "tanggal_lahir": born.replace(year=2012 + rng.randrange(6)).isoformat(),
+            {"nama": child, "nik": None, "no_kk": None,
+             "tanggal_lahir": born.replace(year=2012 + rng.randrange(6)).isoformat(),
              "jenis_kelamin": "P", "hubungan_kk": 3, "pendidikan": 1, "pekerjaan": 0, "jenjang_sekolah": "SD",
              "disabilitas_berat": 0, "hamil": 0}], mother))
         if known:  # a proposed person who is already registered: linkage links them instead of adding a duplicate

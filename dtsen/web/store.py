@@ -54,7 +54,7 @@ cases = sa.Table(
     sa.Column("attachment_type", sa.String(64)),
     sa.Column("attachment_size", sa.Integer),
     sa.Column("attachment_path", sa.String(500)),
-    sa.Column("verification", sa.Text),  # JSON: {"family": {...proxies}, "members": [...], "verified_by", "verified_on"}
+    sa.Column("verification", sa.Text),  # JSON: family (proxies), members, verified_by, verified_on
     sa.Column("decision", sa.String(16)),  # approve | reject
     sa.Column("decision_reason", sa.Text),
     sa.Column("decided_by", sa.String(64)),
@@ -266,12 +266,12 @@ class Store:
                 "awaiting": [r for r in rows if r["status"] == AWAITING],
                 "closed": [r for r in rows if r["status"] in (APPROVED, REJECTED)][-50:]}
 
-    def cases_of_persons(self, person_ids: list[str]) -> list[dict]:
-        if not person_ids:
-            return []
+    def cases_of(self, person_ids: list[str], tickets: list[str]) -> list[dict]:
+        """Objections against these persons and the proposals (tickets) their records came from."""
         with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(sa.select(cases).where(cases.c.target_person_id.in_(person_ids))
-                                               .order_by(cases.c.created_at)).mappings()]
+            return [dict(r) for r in c.execute(sa.select(cases).where(sa.or_(
+                cases.c.target_person_id.in_(person_ids), cases.c.ticket.in_(tickets)))
+                .order_by(cases.c.created_at, cases.c.id)).mappings()]
 
     def _transition(self, case_id: int, user: dict, allowed_from: tuple[str, ...], values: dict, action: str,
                     note: str | None) -> None:

@@ -1,10 +1,10 @@
 """Family features for the proxy means test, built in DuckDB from the DTSEN snapshot.
 
 A DTSEN family takes its housing and asset proxies from its latest approved proposal (usulan: the caseworker's home
-visit, the newest evidence), else from the Regsosek keluarga most of its members were enumerated in. A family with no Regsosek member gets no
-proxies (`proxies_source = 'none'`); the model imputes them and the ranking says so. Demographic features (size,
-children, pupils, elderly, disability, the head's education and work) come from the DTSEN golden records, so a
-survey family and a registry family are described by exactly the same code.
+visit, the newest evidence), else from the Regsosek keluarga most of its members were enumerated in. A family with
+neither gets no proxies (`proxies_source = 'none'`); the model imputes them and the ranking says so. Demographic
+features (size, children, pupils, elderly, disability, the head's education and work) come from the DTSEN golden
+records, so a survey family and a registry family are described by exactly the same code.
 """
 from __future__ import annotations
 

@@ -20,10 +20,10 @@ def tick(name, landing, cursor=None, instance=None):
 
 def test_jobs_schedules_and_sensors_are_defined():
     assert {j.name for j in defs.resolve_all_job_defs()} >= {"monthly_pipeline", "ingest_job", "disbursement_job",
-                                                             "reconciliation_job"}
+                                                             "reconciliation_job", "casework_export_job"}
     assert {s.name for s in defs.sensors} == {"landing_sensor", "disbursement_sensor", "reconciliation_sensor"}
     assert all(s.description for s in defs.sensors)
-    assert [s.name for s in defs.schedules] == ["monthly_schedule"]
+    assert [s.name for s in defs.schedules] == ["monthly_schedule", "casework_export_schedule"]
 
 
 def test_monthly_schedule_runs_the_month_that_ended():

@@ -86,3 +86,41 @@ def test_a_month_with_only_the_desk_deliveries_is_requested_by_the_landing_senso
     assert [r.partition_key for r in new] == ["2025-03"] and new[0].tags["dtsen/deliveries"] == "sanggahan/2025-03"
     keys = {k.to_user_string() for k in new[0].asset_selection}
     assert {"sources/sanggahan", "marts/exclusions", "marts/appeal_explanation"} <= keys
+
+
+def test_the_monthly_export_job_and_its_schedule(tmp_path, monkeypatch):
+    import random
+    from datetime import datetime, timezone
+
+    import dagster as dg
+
+    from dtsen.web import config as web_config
+    from dtsen.web.store import Store
+    from orchestration.definitions import defs
+    from orchestration.resources import LandingResource, WarehouseResource
+    from tests.web.test_store import HOUSE, MEMBER, Clock
+
+    monkeypatch.delenv("DTSEN_WEB_DB", raising=False)
+    warehouse = tmp_path / "data" / "warehouse.duckdb"
+    (tmp_path / "data" / "web").mkdir(parents=True)
+    store = Store.open(web_config.default_db_url(str(warehouse)), clock=Clock(), rng=random.Random(3))
+    store.add_user("worker", "a-long-password", "caseworker", "Petugas", "3201")
+    store.add_user("boss", "a-long-password", "supervisor", "Supervisor", "3201")
+    worker, boss = sorted(store.list_users(), key=lambda u: u["role"])
+    t = store.submit("usulan", village_code="3201010001", submitter_name="KADER", submitter_contact="kader@x.id",
+                     description="keluarga miskin", proposed_head_name="SUMARNI", proposed_members=1)
+    c = store.case_by_ticket(t)
+    store.verify(c["id"], worker, HOUSE, [MEMBER])
+    store.decide(c["id"], worker, "approve", "layak")
+    store.approve(c["id"], boss, True)
+    store.close()
+    sched = defs.resolve_schedule_def("casework_export_schedule")
+    reqs = sched.evaluate_tick(dg.build_schedule_context(
+        scheduled_execution_time=datetime(2025, 3, 1, 0, 30, tzinfo=timezone.utc))).run_requests
+    assert [r.partition_key for r in reqs] == ["2025-02"] and sched.default_status == dg.DefaultScheduleStatus.STOPPED
+    job = defs.resolve_job_def("casework_export_job")
+    landing = tmp_path / "landing"
+    result = job.execute_in_process(partition_key="2025-02", resources={
+        "landing": LandingResource(path=str(landing)), "warehouse": WarehouseResource(path=str(warehouse))})
+    assert result.success and result.output_for_node("export_approved_decisions")["usulan"] == 1
+    assert (landing / "usulan" / "2025-02" / "usulan_anggota.csv").read_text().count(t) == 1
