@@ -153,6 +153,32 @@ def _cmd_api_token(args: argparse.Namespace) -> int:
     return 0
 
 
+def _desk_views(warehouse: str | None, ids: list[str]) -> list[dict]:
+    """The caseworker desk's audited views of these persons' families and cases (its own store, when there is one)."""
+    import duckdb
+
+    from dtsen import api
+    from dtsen.api import exchange
+    from dtsen.web import config as web_config
+    from dtsen.web.store import Store as DeskStore
+
+    url = web_config.default_db_url(warehouse)
+    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
+        return []
+    objects = set(ids)
+    folder = api.exchange_dir(warehouse)
+    for snap in exchange.snapshots(folder):
+        objects |= {r[0] for r in duckdb.execute("SELECT DISTINCT family_id FROM read_parquet(?) WHERE person_id IN "
+                                                 "(SELECT unnest(?))", [os.path.join(folder, snap, "person.parquet"),
+                                                                        sorted(ids)]).fetchall()}
+    store = DeskStore.open(url)
+    try:
+        objects |= {c["ticket"] for c in store.cases_of(sorted(ids), [])}
+        return [{"channel": "desk", **r} for r in store.audit_for(sorted(objects))]
+    finally:
+        store.close()
+
+
 def _cmd_audit(args: argparse.Namespace) -> int:
     from dtsen import api, privacy
     from dtsen.api import exchange
@@ -160,6 +186,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
     path = api.state_path(args.warehouse)
     if not os.path.exists(path):
+        if args.id or args.nik:  # the desk may still have looked
+            ids = [args.id] if args.id else []
+            desk = _desk_views(args.warehouse, ids) if ids else []
+            print(f"no API audit log at {path}; {len(desk)} view(s) at the caseworker desk")
+            for r in desk:
+                print(json.dumps(r, default=str))
+            return 0 if desk else 1
         print(f"no audit log at {path}: the API has not served a request yet", file=sys.stderr)
         return 1
     store = Store(path)
@@ -182,6 +215,10 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             rows.sort(key=lambda r: r["seq"])
             who = args.id or f"NIK {args.nik[:4]}********{args.nik[-4:]} ({', '.join(ids) or 'not in DTSEN'})"
             print(f"{len(rows)} request(s) touched {who}")
+            desk = _desk_views(args.warehouse, ids)
+            if desk:
+                print(f"{len(desk)} view(s) at the caseworker desk")
+                rows += desk
         else:
             rows = list(reversed(store.audit_rows(args.client, args.limit)))
         for r in rows:

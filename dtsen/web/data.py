@@ -130,9 +130,9 @@ class Registry:
 
     def outcome(self, case: dict) -> dict | None:
         """What an exported case changed in the latest snapshot (None before it took effect)."""
-        if not case.get("export_month") or self.snapshot is None and not self.snapshots():
+        if not case.get("export_month"):
             return None
-        cur = self.cursor()
+        cur = self.cursor()  # (sets self.snapshot)
         if self.snapshot < case["export_month"]:
             return None
         if case["kind"] == "usulan":

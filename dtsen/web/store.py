@@ -355,6 +355,12 @@ class Store:
         with self.engine.connect() as c:
             return [dict(r) for r in c.execute(sa.select(audit).order_by(audit.c.id.desc()).limit(limit)).mappings()]
 
+    def audit_for(self, objects: list[str]) -> list[dict]:
+        """Every audited action on these objects (family ids, tickets), oldest first."""
+        with self.engine.connect() as c:
+            return [dict(r) for r in c.execute(sa.select(audit).where(audit.c.object.in_(objects))
+                                               .order_by(audit.c.id)).mappings()]
+
     def log_search(self, village_code: str, results: int) -> None:
         with self.engine.begin() as c:
             c.execute(search_log.insert().values(at=self.clock(), village_code=village_code, results=results))

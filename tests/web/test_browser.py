@@ -297,3 +297,8 @@ def test_citizens_caseworkers_and_the_next_month(site, browser):
     assert "keluarga tercatat di DTSEN (2 orang)" in page.inner_text("#outcome")
     page.screenshot(path=str(shots / "tiket_berlaku.png"), full_page=True)
     ctx.close()
+    # who looked at the recipient: the desk's views are in `dtsen audit` beside the API's requests
+    audit = cli(site["home"], "audit", "--id", person_id, "--warehouse", str(data / "warehouse.duckdb"))
+    assert audit.returncode == 0, audit.stderr
+    views = [line for line in audit.stdout.splitlines() if '"channel": "desk"' in line]
+    assert any('"view_family"' in v and family_id in v and "petugas_a" in v for v in views), audit.stdout
