@@ -233,8 +233,9 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
 
     @app.get("/tiket", response_class=HTMLResponse)
     def ticket_lookup(request: Request, nomor: str = ""):
+        nomor = re.sub(r"[^A-Z0-9-]", "", nomor.strip().upper())[:32]
         if nomor:
-            return RedirectResponse(f"/tiket/{nomor.strip().upper()}", status_code=303)
+            return RedirectResponse(f"/tiket/{nomor}", status_code=303)
         return page(request, "tiket.html", case=None, lookup=True)
 
     @app.get("/tiket/{ticket}", response_class=HTMLResponse)
