@@ -132,6 +132,7 @@ def test_citizens_caseworkers_and_the_next_month(site, browser):
     store.add_user("petugas_a", PASSWORD, "caseworker", "Petugas A", regency)
     store.add_user("supervisor_a", PASSWORD, "supervisor", "Supervisor A", regency)
     store.add_user("petugas_b", PASSWORD, "caseworker", "Petugas B", other)
+    store.add_user("admin", PASSWORD, "admin", "Admin Pusat")
     store.close()
 
     ctx = browser.new_context(viewport={"width": 412, "height": 915})  # a phone
@@ -229,6 +230,13 @@ def test_citizens_caseworkers_and_the_next_month(site, browser):
         assert page.inner_text("#status") == "Disetujui"
     page.goto(url + "/petugas/audit")
     assert f"{family_id}" in page.inner_text("#audit")  # the caseworker's view of the family is in the log
+    page.screenshot(path=str(shots / "audit.png"), full_page=True)
+    assert page.goto(url + "/admin/pengguna").status == 403  # users are the admin's
+    logout(page)
+    login(page, url, "admin")
+    page.goto(url + "/admin/pengguna")
+    assert "petugas_b" in page.inner_text("main")
+    page.screenshot(path=str(shots / "pengguna.png"), full_page=True)
     logout(page)
 
     # 6. another regency's caseworker gets nothing, however they ask
