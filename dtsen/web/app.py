@@ -82,7 +82,13 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
         return page(request, "pesan.html", status=status, title=title, text=text)
 
     async def form_of(request: Request):
-        form = await request.form()
+        try:  # refuse an oversized body before it is parsed (and spooled)
+            length = int(request.headers.get("content-length") or 0)
+        except ValueError:
+            length = 0
+        if length > MAX_ATTACHMENT_BYTES + 256 * 1024:
+            raise Refused(413, "Kiriman terlalu besar (lampiran maksimal 2 MB).")
+        form = await request.form(max_files=1, max_fields=200)
         if not security.csrf_ok(request.session.get("csrf"), form.get("csrf_token")):
             raise Refused(403, "Formulir kedaluwarsa atau tidak sah (CSRF). Muat ulang halaman dan coba lagi.")
         return form
