@@ -441,18 +441,32 @@ def ingest_p3ke(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> Ing
 
 
 # ------------------------------------------------------------------ Regsosek
-def _keluarga_rules(with_consumption: bool = False) -> list[Rule]:
-    rules = [required("id_keluarga"), in_reference("kode_desa", "_villages")]
+def _keluarga_rules(with_consumption: bool = False, key: str = "id_keluarga") -> list[Rule]:
+    """The household table's rules (Regsosek keluarga, the survey, a proposal's verified household)."""
+    rules = [required(key), in_reference("kode_desa", "_villages")]
     rules += [code_in(c, allowed) for c, allowed in PROXY_CODES.items()] + [non_negative(c) for c in NON_NEGATIVE]
     if with_consumption:
         rules += [required("pengeluaran_per_kapita", text=False), positive("pengeluaran_per_kapita")]
     return rules
 
 
-def _keluarga_rows(st: _Staged, month: str, extra: str = "") -> str:
-    proxies = ", ".join(c for c in KELUARGA_COLUMNS if c not in ("id_keluarga", "kode_desa", "alamat"))
-    return (f"SELECT {lit(month)} AS delivery, id_keluarga, {lit(st.raw.path)} AS file, _line AS line, "
+def _keluarga_rows(st: _Staged, month: str, extra: str = "", key: str = "id_keluarga") -> str:
+    """Accepted household rows; proxies delivered as text (CSV) are read as numbers the way the rules judged them."""
+    text = set(_text_columns(st.raw))
+    proxies = ", ".join(f"TRY_CAST(TRY_CAST({c} AS DOUBLE) AS BIGINT) AS {c}" if c in text else c
+                        for c in KELUARGA_COLUMNS if c not in ("id_keluarga", "kode_desa", "alamat"))
+    return (f"SELECT {lit(month)} AS delivery, {key}, {lit(st.raw.path)} AS file, _line AS line, "
             f"kode_desa AS village_code, alamat AS address, {proxies}{extra} FROM {st.accepted}")
+
+
+def _member_checks(table: str, family_col: str, families: _Staged, missing: str) -> list[str]:
+    """Failure queries for a member table: a (family, no_urut) twice, and members whose family row is absent or
+    quarantined (`missing` names where it should have been)."""
+    key = f"CASE WHEN {family_col} IS NOT NULL AND no_urut IS NOT NULL THEN {family_col} || '-' || no_urut END"
+    orphans = (f"SELECT _line AS line, {lit(family_col)} AS field, left({family_col}, 200) AS value, "
+               f"{lit(missing + ' (or its family row was quarantined)')} AS reason FROM {table} "
+               f"WHERE {family_col} IS NOT NULL AND {family_col} NOT IN (SELECT {family_col} FROM {families.accepted})")
+    return [duplicates_sql(table, key, f"{family_col}-no_urut"), orphans]
 
 
 def ingest_regsosek(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
@@ -469,11 +483,8 @@ def ingest_regsosek(con: duckdb.DuckDBPyConnection, landing: str, month: str) ->
              code_in("hubungan_kk", RELATIONSHIP), code_in("status_kawin", MARITAL), code_in("pendidikan", EDUCATION),
              one_of("jenjang_sekolah", SCHOOL), code_in("bekerja", BINARY), code_in("lapangan_usaha", WORK),
              code_in("disabilitas_berat", BINARY), code_in("hamil", BINARY)]
-    key = "CASE WHEN id_keluarga IS NOT NULL AND no_urut IS NOT NULL THEN id_keluarga || '-' || no_urut END"
-    orphans = (f"SELECT _line AS line, 'id_keluarga' AS field, left(id_keluarga, 200) AS value, "
-               f"'family not in keluarga.parquet (or its family row was quarantined)' AS reason FROM _individu "
-               f"WHERE id_keluarga IS NOT NULL AND id_keluarga NOT IN (SELECT id_keluarga FROM {kst.accepted})")
-    ist = _stage(con, "_individu", iraw, rules, [duplicates_sql("_individu", key, "id_keluarga-no_urut"), orphans])
+    ist = _stage(con, "_individu", iraw, rules,
+                 _member_checks("_individu", "id_keluarga", kst, "family not in keluarga.parquet"))
     base = f"""SELECT i.id_keluarga || '-' || i.no_urut AS record_id, i._line AS line, i.nik AS _nik, i.no_kk AS _kk,
                       i.nama AS _name, {_sex_letter('jenis_kelamin')} AS _sex, i.jenis_kelamin AS sex_raw,
                       i.tanggal_lahir::DATE AS _bd, strftime(i.tanggal_lahir::DATE, '%Y-%m-%d') AS birth_date_raw,
@@ -553,21 +564,15 @@ def ingest_usulan(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> I
                          dates={"tgl_verifikasi": "%Y-%m-%d", "tgl_keputusan": "%Y-%m-%d"})
     mraw = read_csv_file(mpath, ",", USULAN_MEMBER_COLUMNS, "lower", allow_empty=True,
                          dates={"tanggal_lahir": "%Y-%m-%d"})
-    frules = [required("no_tiket"), required("kode_desa"), in_reference("kode_desa", "_villages"),
-              *[code_in(c, allowed) for c, allowed in PROXY_CODES.items()], *[non_negative(c) for c in NON_NEGATIVE
-                                                                              if c != "jumlah_art"],
-              *date_text("tgl_verifikasi", "%Y-%m-%d", end), required("tgl_keputusan"),
-              *date_text("tgl_keputusan", "%Y-%m-%d", end)]
+    frules = [*_keluarga_rules(key="no_tiket"), required("kode_desa"), *date_text("tgl_verifikasi", "%Y-%m-%d", end),
+              required("tgl_keputusan"), *date_text("tgl_keputusan", "%Y-%m-%d", end)]
     fst = _stage(con, "_usulan_kel", fraw, frules, [_duplicates("_usulan_kel", "no_tiket")])
     mrules = [required("no_tiket"), required("no_urut"), positive("no_urut"), required("nama"),
               one_of("jenis_kelamin", {"L", "P"}), *date_text("tanggal_lahir", "%Y-%m-%d", end),
               code_in("hubungan_kk", RELATIONSHIP), code_in("pendidikan", EDUCATION), code_in("pekerjaan", WORK),
               one_of("jenjang_sekolah", SCHOOL), code_in("disabilitas_berat", BINARY), code_in("hamil", BINARY)]
-    key = "CASE WHEN no_tiket IS NOT NULL AND no_urut IS NOT NULL THEN no_tiket || '-' || no_urut END"
-    orphans = (f"SELECT _line AS line, 'no_tiket' AS field, left(no_tiket, 200) AS value, "
-               f"'proposal not in usulan_keluarga.csv (or its family row was quarantined)' AS reason "
-               f"FROM _usulan_ang WHERE no_tiket IS NOT NULL AND no_tiket NOT IN (SELECT no_tiket FROM {fst.accepted})")
-    mst = _stage(con, "_usulan_ang", mraw, mrules, [duplicates_sql("_usulan_ang", key, "no_tiket-no_urut"), orphans])
+    mst = _stage(con, "_usulan_ang", mraw, mrules,
+                 _member_checks("_usulan_ang", "no_tiket", fst, "proposal not in usulan_keluarga.csv"))
     base = f"""SELECT a.no_tiket || '-' || a.no_urut AS record_id, a._line AS line, a.nik AS _nik, a.no_kk AS _kk,
                       a.nama AS _name, {_sex_letter('jenis_kelamin')} AS _sex, a.jenis_kelamin AS sex_raw,
                       a.tanggal_lahir__date AS _bd, a.tanggal_lahir AS birth_date_raw, NULL AS birth_place,
@@ -578,11 +583,8 @@ def ingest_usulan(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> I
                       a.jenjang_sekolah AS school_level, NULL::TINYINT AS marital_status, NULL::TINYINT AS kks,
                       NULL AS bank, NULL::TINYINT AS desil_p3ke, k.tgl_verifikasi__date AS updated_at
                FROM {mst.accepted} a JOIN {fst.accepted} k USING (no_tiket)"""
-    proxies = ", ".join(f"TRY_CAST({c} AS {'BIGINT' if c == 'aset_lahan_m2' else 'INTEGER'}) AS {c}"
-                        for c in KELUARGA_COLUMNS if c not in ("id_keluarga", "kode_desa", "alamat"))
-    family_rows = (f"SELECT {lit(month)} AS delivery, no_tiket, {lit(fpath)} AS file, _line AS line, "
-                   f"kode_desa AS village_code, alamat AS address, {proxies}, tgl_verifikasi__date AS verified_on, "
-                   f"tgl_keputusan__date AS decided_on FROM {fst.accepted}")
+    family_rows = _keluarga_rows(fst, month, ", tgl_verifikasi__date AS verified_on, tgl_keputusan__date AS decided_on",
+                                 key="no_tiket")
     return _store_persons(con, "usulan", month, [fst, mst], base, fraw.warnings + mraw.warnings,
                           extra_tables=[("sources.usulan_family", family_rows, "delivery = ?", month)])
 

@@ -30,9 +30,11 @@ def clock_from_env():
     import datetime as dt
     import time
 
+    from .store import real_time
+
     start = os.environ.get("DTSEN_WEB_CLOCK")
     if not start:
-        return lambda: dt.datetime.now().replace(microsecond=0)
+        return real_time
     origin, began = dt.datetime.fromisoformat(start), time.monotonic()
     return lambda: (origin + dt.timedelta(seconds=time.monotonic() - began)).replace(microsecond=0)
 

@@ -69,9 +69,6 @@ class Registry:
                         old.close()
             return self._con.cursor()
 
-    def snapshots(self) -> list[str]:
-        return exchange.snapshots(self.exchange_dir)
-
     # ------------------------------------------------------------------ public check
     def regions(self, parent: str | None, level: str) -> list[tuple[str, str]]:
         cur = self.cursor()

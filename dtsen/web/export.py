@@ -33,8 +33,7 @@ def _csv(columns: list[str], rows: list[dict]) -> bytes:
 
 
 def _write(folder: str, files: dict[str, bytes]) -> None:
-    os.makedirs(os.path.dirname(folder), exist_ok=True)
-    with folder_in_place(folder) as tmp:
+    with folder_in_place(folder) as tmp:  # (creates the parent folders)
         for name, data in files.items():
             with open(os.path.join(tmp, name), "wb") as f:
                 f.write(data)

@@ -116,7 +116,7 @@ LOGIN_MAX_FAILURES = 5
 Clock = Callable[[], dt.datetime]
 
 
-def _now() -> dt.datetime:
+def real_time() -> dt.datetime:
     return dt.datetime.now().replace(microsecond=0)
 
 
@@ -143,11 +143,11 @@ def _append_only_ddl(engine: sa.Engine) -> list[str]:
 @dataclass
 class Store:
     engine: sa.Engine
-    clock: Clock = _now
+    clock: Clock = real_time
     rng: secrets.SystemRandom | None = None  # the demo passes a seeded random.Random for repeatable tickets
 
     @classmethod
-    def open(cls, url: str, clock: Clock = _now, rng=None) -> "Store":
+    def open(cls, url: str, clock: Clock = real_time, rng=None) -> "Store":
         engine = sa.create_engine(url, future=True, pool_pre_ping=True)
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
