@@ -28,18 +28,33 @@ from __future__ import annotations
 
 import duckdb
 
-LEDGER_DDL = [
-    "CREATE SCHEMA IF NOT EXISTS dtsen",
-    """CREATE TABLE IF NOT EXISTS dtsen.id_ledger (kind VARCHAR NOT NULL, item VARCHAR NOT NULL, id VARCHAR NOT NULL,
-        snapshot VARCHAR NOT NULL, PRIMARY KEY (kind, item))""",
-    """CREATE TABLE IF NOT EXISTS dtsen.id_anchor (kind VARCHAR NOT NULL, id VARCHAR NOT NULL, item VARCHAR NOT NULL,
-        snapshot VARCHAR NOT NULL, PRIMARY KEY (kind, id))""",
-]
+# No PRIMARY KEY: DuckDB keeps a key's ART index in memory, beyond its spilling, and must hold a transaction's whole
+# index delta when it commits; at 10 M persons (some 28 M ledger rows) the first month's commit could not fit in a
+# 4 GiB limit (measured: 10 M keys do not commit in 1 GiB, without the key they take 234 MB). The keys hold by
+# construction (plan_ids appends only items not yet in the ledger, and ids above the highest issued) and
+# commit_ids checks both before it appends.
+LEDGER_KEYS = {"id_ledger": ("item", "id"), "id_anchor": ("id", "item")}
+LEDGER_DDL = ["CREATE SCHEMA IF NOT EXISTS dtsen"] + [
+    f"CREATE TABLE IF NOT EXISTS dtsen.{table} (kind VARCHAR NOT NULL, {key} VARCHAR NOT NULL, "
+    f"{value} VARCHAR NOT NULL, snapshot VARCHAR NOT NULL)" for table, (key, value) in LEDGER_KEYS.items()]
 
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
     for stmt in LEDGER_DDL:
         con.execute(stmt)
+    keyed = [t for (t,) in con.execute("""SELECT DISTINCT table_name FROM duckdb_constraints()
+        WHERE schema_name = 'dtsen' AND table_name IN ('id_ledger', 'id_anchor')
+        AND constraint_type = 'PRIMARY KEY'""").fetchall()]
+    for table in keyed:  # a warehouse from before: the same rows, without the in-memory index
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE TABLE dtsen._{table}_unkeyed AS SELECT * FROM dtsen.{table}")
+            con.execute(f"DROP TABLE dtsen.{table}")
+            con.execute(f"ALTER TABLE dtsen._{table}_unkeyed RENAME TO {table}")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        con.execute("COMMIT")
 
 
 def plan_ids(con: duckdb.DuckDBPyConnection, kind: str, groups: str, prefix: str, width: int = 10) -> str:
@@ -87,7 +102,17 @@ def plan_ids(con: duckdb.DuckDBPyConnection, kind: str, groups: str, prefix: str
 
 
 def commit_ids(con: duckdb.DuckDBPyConnection, kind: str, snapshot: str) -> None:
-    """Append the planned ledger and anchor rows (call inside the snapshot's write transaction)."""
+    """Append the planned ledger and anchor rows (call inside the snapshot's write transaction), after checking the
+    ledger's keys: every item once, every id anchored once."""
+    clash = con.execute(f"""
+        SELECT 'item ' || item FROM (SELECT item FROM _ledger_new_{kind} GROUP BY item HAVING count(*) > 1)
+        UNION ALL SELECT 'item ' || n.item FROM _ledger_new_{kind} n
+                  SEMI JOIN dtsen.id_ledger o ON o.kind = ? AND o.item = n.item
+        UNION ALL SELECT 'id ' || id FROM (SELECT id FROM _anchor_new_{kind} GROUP BY id HAVING count(*) > 1)
+        UNION ALL SELECT 'id ' || a.id FROM _anchor_new_{kind} a SEMI JOIN dtsen.id_anchor o ON o.kind = ? AND o.id = a.id
+        LIMIT 1""", [kind, kind]).fetchall()
+    if clash:
+        raise RuntimeError(f"id ledger ({kind}): {clash[0][0]} would be recorded twice; nothing was written")
     con.execute(f"INSERT INTO dtsen.id_ledger SELECT ?, item, id, ? FROM _ledger_new_{kind}", [kind, snapshot])
     con.execute(f"INSERT INTO dtsen.id_anchor SELECT ?, id, item, ? FROM _anchor_new_{kind}", [kind, snapshot])
 

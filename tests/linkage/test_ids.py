@@ -128,3 +128,37 @@ def test_bootstrap_from_a_crosswalk_built_before_the_ledger():
         ("dtks:1", "DP0000000001", "2025-01"), ("dtks:2", "DP0000000002", "2025-02")]
     assert con.execute("SELECT id, item FROM dtsen.id_anchor WHERE kind = 'family'").fetchall() == [
         ("DF0000000001", "DP0000000001")]
+
+
+def test_the_ledger_keys_are_checked_before_anything_is_appended():
+    """The ledger has no PRIMARY KEY (DuckDB holds a key's index in memory; at 10 M persons the first month could not
+    commit it), so commit_ids checks the keys itself: an item recorded twice is refused, the ledger unchanged."""
+    m = Months()
+    m.build("2025-01", [("a", "g1"), ("b", "g2")])
+    m.con.register("_pairs", pd.DataFrame([("a", "g1"), ("c", "g3")], columns=["item", "grp"]))
+    plan_ids(m.con, "person", "_pairs", "DP", 3)
+    m.con.execute("INSERT INTO dtsen.id_ledger VALUES ('person', 'c', 'DP009', '2025-01')")  # a writer in between
+    before = m.con.execute("SELECT count(*) FROM dtsen.id_ledger").fetchall()[0][0]
+    with pytest.raises(RuntimeError, match="item c would be recorded twice"):
+        commit_ids(m.con, "person", "2025-02")
+    assert m.con.execute("SELECT count(*) FROM dtsen.id_ledger").fetchall()[0][0] == before
+    m.con.execute("INSERT INTO dtsen.id_anchor VALUES ('person', 'DP003', 'z', '2025-01')")
+    m.con.execute("DELETE FROM dtsen.id_ledger WHERE item = 'c'")
+    with pytest.raises(RuntimeError, match="id DP003 would be recorded twice"):
+        commit_ids(m.con, "person", "2025-02")
+
+
+def test_a_ledger_keyed_before_is_migrated_with_its_rows():
+    con = duckdb.connect()
+    con.execute("CREATE SCHEMA dtsen")
+    con.execute("""CREATE TABLE dtsen.id_ledger (kind VARCHAR NOT NULL, item VARCHAR NOT NULL, id VARCHAR NOT NULL,
+        snapshot VARCHAR NOT NULL, PRIMARY KEY (kind, item))""")
+    con.execute("INSERT INTO dtsen.id_ledger VALUES ('person', 'a', 'DP001', '2025-01')")
+    con.register("_pairs", pd.DataFrame([("a", "g1"), ("b", "g1")], columns=["item", "grp"]))
+    plan_ids(con, "person", "_pairs", "DP", 3)
+    assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE schema_name = 'dtsen' "
+                       "AND constraint_type = 'PRIMARY KEY'").fetchall()[0][0] == 0
+    assert con.execute("SELECT * FROM dtsen.id_ledger").fetchall() == [("person", "a", "DP001", "2025-01")]
+    commit_ids(con, "person", "2025-02")
+    assert con.execute("SELECT item, id FROM dtsen.id_ledger ORDER BY 1").fetchall() == [("a", "DP001"),
+                                                                                        ("b", "DP001")]
