@@ -99,12 +99,14 @@ def with_ratios(line: dict, ref: dict | None) -> dict:
 
 
 def plot(lines: list[dict], out: str) -> None:
-    """Seconds and peak memory against persons (log-log), one line per engine."""
+    """Seconds and peak memory against persons (log-log), one line per engine (a size measured more than once: its
+    last line)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    lines = list({(ln["engine"], ln["persons"]): ln for ln in lines}.values())
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for engine in sorted({ln["engine"] for ln in lines}):
         pts = sorted((ln["persons"], ln["total_seconds"], ln["peak_rss_mb"] / 1024) for ln in lines
@@ -134,7 +136,8 @@ def main() -> None:
     ap.add_argument("--data", default=None, help="keep (and reuse) the generated landing folders here")
     ap.add_argument("--plot", default=None, help="also draw time and memory against persons into this PNG")
     ap.add_argument("--plot-from", nargs="*", default=None,
-                    help="draw --plot from these JSON-lines files of earlier runs instead of running")
+                    help="draw --plot from these JSON-lines files of earlier runs instead of running (the measured "
+                         "lines are kept in bench/results/scale.jsonl)")
     args = ap.parse_args()
     if args.plot_from:
         lines = [json.loads(x) for f in args.plot_from for x in open(f) if x.strip().startswith("{")]
