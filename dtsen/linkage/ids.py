@@ -109,7 +109,8 @@ def commit_ids(con: duckdb.DuckDBPyConnection, kind: str, snapshot: str) -> None
         UNION ALL SELECT 'item ' || n.item FROM _ledger_new_{kind} n
                   SEMI JOIN dtsen.id_ledger o ON o.kind = ? AND o.item = n.item
         UNION ALL SELECT 'id ' || id FROM (SELECT id FROM _anchor_new_{kind} GROUP BY id HAVING count(*) > 1)
-        UNION ALL SELECT 'id ' || a.id FROM _anchor_new_{kind} a SEMI JOIN dtsen.id_anchor o ON o.kind = ? AND o.id = a.id
+        UNION ALL SELECT 'id ' || a.id FROM _anchor_new_{kind} a
+                  SEMI JOIN dtsen.id_anchor o ON o.kind = ? AND o.id = a.id
         LIMIT 1""", [kind, kind]).fetchall()
     if clash:
         raise RuntimeError(f"id ledger ({kind}): {clash[0][0]} would be recorded twice; nothing was written")
