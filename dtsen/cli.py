@@ -167,10 +167,12 @@ def _desk_views(warehouse: str | None, ids: list[str]) -> list[dict]:
         return []
     objects = set(ids)
     folder = api.exchange_dir(warehouse)
-    for snap in exchange.snapshots(folder):
-        objects |= {r[0] for r in duckdb.execute("SELECT DISTINCT family_id FROM read_parquet(?) WHERE person_id IN "
-                                                 "(SELECT unnest(?))", [os.path.join(folder, snap, "person.parquet"),
-                                                                        sorted(ids)]).fetchall()}
+    people = [os.path.join(folder, snap, "person.parquet") for snap in exchange.snapshots(folder)]
+    if people:  # the families these persons belonged to in any month (one read over every month's file)
+        objects |= {r[0] for r in duckdb.execute(
+            "SELECT DISTINCT family_id FROM read_parquet(?, union_by_name = true) "
+            "WHERE person_id IN (SELECT unnest(?))",
+            [people, sorted(ids)]).fetchall()}
     store = DeskStore.open(url)
     try:
         objects |= {c["ticket"] for c in store.cases_of(sorted(ids), [])}

@@ -43,8 +43,8 @@ def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
     for stmt in LEDGER_DDL:
         con.execute(stmt)
     keyed = [t for (t,) in con.execute("""SELECT DISTINCT table_name FROM duckdb_constraints()
-        WHERE schema_name = 'dtsen' AND table_name IN ('id_ledger', 'id_anchor')
-        AND constraint_type = 'PRIMARY KEY'""").fetchall()]
+        WHERE schema_name = 'dtsen' AND table_name IN (SELECT unnest(?)) AND constraint_type = 'PRIMARY KEY'""",
+        [list(LEDGER_KEYS)]).fetchall()]
     for table in keyed:  # a warehouse from before: the same rows, without the in-memory index
         con.execute("BEGIN TRANSACTION")
         try:
