@@ -94,6 +94,7 @@ def spark_session(config: SparkConfig | None = None):
                .config("spark.sql.shuffle.partitions", config.shuffle_partitions)
                .config("spark.default.parallelism", config.shuffle_partitions)
                .config("spark.local.dir", local)
+               .config("spark.sql.warehouse.dir", os.path.join(local, "spark-warehouse"))  # not in the caller's cwd
                .config("spark.sql.legacy.sizeOfNull", "false")  # size(NULL) is NULL, as DuckDB's len(NULL)
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")

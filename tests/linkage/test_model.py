@@ -10,16 +10,19 @@ from dtsen.linkage.standardise import linkage_input_sql
 
 
 def pair(name_l: str, name_r: str, nik_l: str | None = None, nik_r: str | None = None,
-         dob_l: str | None = None, dob_r: str | None = None) -> duckdb.DuckDBPyConnection:
+         dob_l: str | None = None, dob_r: str | None = None, village_l: str | None = None,
+         village_r: str | None = None, kk_l: str | None = None, kk_r: str | None = None,
+         columns: list[str] = lm.PAIR_COLUMNS) -> duckdb.DuckDBPyConnection:
     con = duckdb.connect()
     con.execute("""CREATE TABLE r (source VARCHAR, record_id VARCHAR, delivery VARCHAR, nik VARCHAR,
         nik_date_mismatch BOOLEAN, nik_sex_mismatch BOOLEAN, no_kk VARCHAR, name VARCHAR, sex TINYINT,
         birth_date DATE, village_code VARCHAR, district_code VARCHAR, regency_code VARCHAR, province_code VARCHAR,
         family_id_src VARCHAR)""")
-    for rid, name, nik, dob in (("l", name_l, nik_l, dob_l), ("r", name_r, nik_r, dob_r)):
-        con.execute("INSERT INTO r VALUES ('x', ?, '2025-01', ?, false, false, NULL, ?, 1, ?, NULL, NULL, NULL, NULL, "
-                    "NULL)", [rid, nik, name, dob])
-    cols = ", ".join(f"a.{c} AS {c}_l, b.{c} AS {c}_r" for c in lm.PAIR_COLUMNS)
+    for rid, name, nik, dob, village, kk in (("l", name_l, nik_l, dob_l, village_l, kk_l),
+                                             ("r", name_r, nik_r, dob_r, village_r, kk_r)):
+        con.execute("INSERT INTO r VALUES ('x', ?, '2025-01', ?, false, false, ?, ?, 1, ?, ?, left(?, 6), left(?, 4), "
+                    "left(?, 2), NULL)", [rid, nik, kk, name, dob, village, village, village, village])
+    cols = ", ".join(f"a.{c} AS {c}_l, b.{c} AS {c}_r" for c in columns)
     con.execute(f"""CREATE TABLE p AS WITH li AS ({linkage_input_sql('r')})
                     SELECT {cols} FROM li a, li b WHERE a.record_id = 'l' AND b.record_id = 'r'""")
     return con
@@ -85,6 +88,39 @@ def test_siblings_given_names_clearly_differ():
 ])
 def test_nik_conflicts(a, b, nik_a, nik_b, dob_a, dob_b, conflict):
     assert holds(pair(a, b, nik_a, nik_b, dob_a, dob_b), lm.NIK_CONFLICT) is conflict
+
+
+@pytest.mark.parametrize("nik_a,nik_b,village_a,village_b,conflict", [
+    # the same name and birth date in two districts, each NIK issued where its record lives: two people
+    ("3310022505540001", "3310032505540001", "3310022002", "3310032001", True),
+    ("1672014811720001", "1871014811720001", "1672011004", "1871011006", True),
+    # a district digit typo in one record: its NIK does not name the district it lives in: one person
+    ("3310022505540001", "3310032505540001", "3310022002", "3310022002", False),
+    # moved (the NIK keeps the district it was issued in), one NIK with a typo: one person
+    ("3310022505540001", "3310032505540001", "3310022002", "3374011001", False),
+])
+def test_two_niks_each_of_its_own_district_are_two_people(nik_a, nik_b, village_a, village_b, conflict):
+    con = pair("ARIF", "ARIF", nik_a, nik_b, "1954-05-25", "1954-05-25", village_a, village_b)
+    assert holds(con, lm.NIK_CONFLICT) is conflict
+
+
+def test_a_move_counts_once_not_twice():
+    """A family that moves gets a new KK: a different KK where the villages differ too is the move, which the
+    location comparison already counts; the same person at a new address is not penalised twice."""
+    family = next(c for c in lm.dtsen_settings()["comparisons"] if c["output_column_name"] == "family")
+    cols = [*lm.PAIR_COLUMNS, "no_kk", "village_code", "birth_date", "birth_year", "birth_month", "birth_day"]
+
+    def level(village_b: str, kk_b: str) -> dict:
+        con = pair("SITI AMINAH", "SITI AMINAH", None, None, "1980-03-01", "1980-03-01", "3310022002", village_b,
+                   "3310020101850001", kk_b, columns=cols)
+        return next(lv for lv in family["comparison_levels"]
+                    if lv["sql_condition"] == "ELSE" or holds(con, lv["sql_condition"]))
+
+    moved = level("3374011001", "3374010202200001")
+    assert moved["label_for_charts"] == lm.MOVED_KK_LABEL
+    assert moved["m_probability"] / moved["u_probability"] == lm.MOVED_KK_BF == 1.0
+    assert level("3310022002", "3310020202200001")["label_for_charts"] == "different KK"  # same village, other card
+    assert level("3374011001", "3310020101850001")["label_for_charts"] == "same KK"
 
 
 def test_cheap_damerau_bounds_equal_damerau_levenshtein():
