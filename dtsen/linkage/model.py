@@ -41,7 +41,8 @@ NIK_EXACT_OTHER_NAME_BF = 1.0  # the NIK says nothing when the names have nothin
 ONE_GIVEN_NAME_DIFFERS_BF = 2 ** -6
 # a family that moves is issued a new KK: where the villages differ too, the different KK is the same event as the
 # move, already counted by the location comparison, so it adds nothing (counted twice, it cost a moved person's true
-# pairs some 4.6 bits: at 1 M, F1 0.99872 -> 0.99891 with it, at 100 k 0.99898 -> 0.99912)
+# pairs some 4.6 bits; measured with NIK_OWN_DISTRICTS in place: 1 M F1 0.99872 -> 0.99891, 100 k 0.99898 -> 0.99912).
+# The m of the plain "different KK" level was trained with moved pairs among it; a retrain re-estimates it
 MOVED_KK_BF = 1.0
 MOVED_KK_LABEL = "different KK, another village (a move: a new card)"
 
@@ -150,7 +151,8 @@ NIK_OWN_DISTRICTS = ("(left(nik_l, 6) = district_code_l AND left(nik_r, 6) = dis
                      "AND district_code_l <> district_code_r)")
 # two records whose NIKs say two people: only the serial differs and the names differ (twins, same-day births), or
 # both NIKs agree with their own records' birth dates and sex and differ in the date part (two birth dates) or by three
-# edits or more (two typos of one NIK are at most two edits apart). No cluster may hold such a pair (clusters.py).
+# edits or more (two typos of one NIK are at most two edits apart); or each NIK names its own record's district and the
+# districts differ (NIK_OWN_DISTRICTS). No cluster may hold such a pair (clusters.py).
 NIK_CONFLICT = ("(nik_l <> nik_r AND ("
                 f"(nik12_l = nik12_r AND NOT {NAME_TYPO_EQUAL}) "
                 "OR (nik_consistent_l AND nik_consistent_r AND (substr(nik_l, 7, 6) <> substr(nik_r, 7, 6) "
