@@ -9,7 +9,7 @@ Comparisons (see README "Linkage model"):
   one name's tokens inside the other's (shortened names) / phonetic skeleton equal / Jaro-Winkler >= 0.85 / else.
 - birth_date: exact / day and month swapped / year off by one / same year / else.
 - sex: exact / else.
-- family (KK) and location (village, district, regency) are family-level evidence: their agreeing levels only
+- family (KK) and location (village, district, regency, province) are family-level evidence: their agreeing levels only
   count when name or birth date agree too; a same-KK pair whose name and birth date both differ (a parent and
   child, two siblings) falls into its own level, whose Bayes factor is fixed below 1.
 Training (seeded, reproducible): u by random sampling; m by EM on two blocking rules; the prior from a
@@ -182,7 +182,8 @@ def finalise_parameters(settings: dict, u: dict[str, dict[str, float]]) -> dict:
     keys = {("nik", "exact"): "exact", ("sex", "exact"): "exact", ("sex", "else"): "else",
             ("birth_date", "exact"): "exact", ("family", "same KK"): "same", ("family", "different KK"): "else",
             ("location", "same village"): "village", ("location", "same district"): "district",
-            ("location", "same regency"): "regency", ("location", "else"): "else"}
+            ("location", "same regency"): "regency", ("location", "same province"): "province",
+            ("location", "else"): "else"}
     for comp in settings["comparisons"]:
         name = comp["output_column_name"]
         for level in comp["comparison_levels"]:
@@ -291,6 +292,7 @@ def location_comparison(u: dict[str, float] | None = None) -> dict:
                 _fixed_u(_level("village_code_l = village_code_r", "same village"), u.get("village")),
                 _fixed_u(_level("district_code_l = district_code_r", "same district"), u.get("district")),
                 _fixed_u(_level("regency_code_l = regency_code_r", "same regency"), u.get("regency")),
+                _fixed_u(_level("province_code_l = province_code_r", "same province"), u.get("province")),
                 _fixed_u(_level("ELSE", "else"), u.get("else")),
             ]}
 
@@ -303,7 +305,7 @@ def data_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict[str,
     Family and location levels:
     Their levels are conditional on name and birth date agreeing, and random pairs that satisfy that condition are
     mostly true matches, so random-sampling u estimates would be biased towards 1. Instead: the chance that two
-    records drawn at random share a KK / village / district / regency, i.e. sum(n_k^2) / N^2 over groups k."""
+    records drawn at random share a KK / village / district / regency / province, i.e. sum(n_k^2) / N^2 over groups k."""
     def share(col: str) -> float:
         row = con.execute(f"SELECT sum(n * n) / (sum(n) * sum(n)) FROM (SELECT count(*)::DOUBLE AS n FROM {relation} "
                           f"WHERE {col} IS NOT NULL GROUP BY {col})").fetchall()[0]
@@ -315,12 +317,13 @@ def data_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict[str,
     distinct = con.execute(f"SELECT count(DISTINCT nik) FROM {relation}").fetchall()[0][0]
     nik = 1.0 / max(distinct, 1)
     kk = share("no_kk")
-    v, d, r = share("village_code"), share("district_code"), share("regency_code")
+    v, d, r, p = share("village_code"), share("district_code"), share("regency_code"), share("province_code")
     sex = share("sex")  # 1 when the data carries one sex only: agreement then says nothing
     return {"nik": {"exact": nik}, "sex": {"exact": sex, "else": max(1 - sex, 1e-12)},
             "birth_date": {"exact": share("birth_date")},
             "family": {"same": kk, "else": 1 - kk},
-            "location": {"village": v, "district": max(d - v, 1e-9), "regency": max(r - d, 1e-9), "else": 1 - r}}
+            "location": {"village": v, "district": max(d - v, 1e-9), "regency": max(r - d, 1e-9),
+                         "province": max(p - r, 1e-9), "else": 1 - p}}
 
 
 def dtsen_settings(link_type: str = "link_and_dedupe", tf: bool = True,

@@ -114,7 +114,7 @@ def trained_records(model_path: str | Path) -> int | None:
 COVERAGE_COLUMNS = {"nik": "nik", "name": "name_norm", "birth_date": "birth_date", "sex": "sex",
                     "family": "no_kk", "location": "village_code"}
 DATA_U = {"nik": ["exact"], "sex": ["exact", "else"], "birth_date": ["exact"], "family": ["same KK", "different KK"],
-          "location": ["same village", "same district", "same regency", "else"]}
+          "location": ["same village", "same district", "same regency", "same province", "else"]}
 
 
 def column_evidence(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict]:

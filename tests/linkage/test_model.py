@@ -123,6 +123,33 @@ def test_a_move_counts_once_not_twice():
     assert level("3374011001", "3310020101850001")["label_for_charts"] == "same KK"
 
 
+def test_saved_model_weighs_a_move_by_how_far_it_goes():
+    """Location levels as the saved model reads them: a move within the regency or the province (most moves) is
+    weaker evidence than the same village, but stronger than a namesake in another province; the pair falls into the
+    level its codes name. Every location level has a trained m: a level the training population never showed (one
+    district per regency at 100 k) kept a placeholder m and weighed moves within a regency against a match."""
+    import json
+    saved = json.loads(lm.MODEL_PATH.read_text())
+    location = next(c for c in saved["comparisons"] if c["output_column_name"] == "location")
+    cols = [*lm.PAIR_COLUMNS, "village_code", "regency_code", "province_code", "birth_date", "birth_year",
+            "birth_month", "birth_day"]
+    u = {"village": 1e-3, "district": 2e-3, "regency": 2e-3, "province": 8e-2, "else": 0.9}  # as at 1 M persons
+    levels = lm.location_comparison(u)["comparison_levels"]
+    m = {lv["label_for_charts"]: lv["m_probability"] for lv in location["comparison_levels"]
+         if not lv.get("is_null_level")}
+    assert set(m) == {"same village", "same district", "same regency", "same province", "else"}
+    assert m["same regency"] != 0.001 and all(v > 0 for v in m.values())
+
+    def bf(village_b: str) -> float:
+        con = pair("SITI AMINAH", "SITI AMINAH", None, None, "1980-03-01", "1980-03-01", "3310022002", village_b,
+                   columns=cols)
+        lv = next(lv for lv in levels[1:] if lv["sql_condition"] == "ELSE" or holds(con, lv["sql_condition"]))
+        return m[lv["label_for_charts"]] / lv["u_probability"]
+
+    same, regency, province, far = bf("3310022002"), bf("3310052001"), bf("3374011001"), bf("3175011001")
+    assert same > province > far and regency > province
+
+
 def test_cheap_damerau_bounds_equal_damerau_levenshtein():
     """`damerau_within`/`damerau_beyond` skip DuckDB's slow Damerau-Levenshtein where plain Levenshtein decides;
     they must agree with it on every pair, transpositions and empty strings included."""
