@@ -13,10 +13,25 @@ Each field comes with `<field>_src` = `<source>:<record_id>` of the record it wa
 """
 from __future__ import annotations
 
-IDENTITY_RANK = "CASE source WHEN 'regsosek' THEN 1 WHEN 'dtks' THEN 2 ELSE 3 END"
-LATEST_RANK = "CASE source WHEN 'dtks' THEN 1 WHEN 'regsosek' THEN 2 ELSE 3 END"
+# Each rule orders a person's records by terms, each a non-negative integer below 2^bits (smaller first, like
+# ORDER BY ... ASC), then by rid.
+IDENTITY_RANK = ("CASE source WHEN 'regsosek' THEN 1 WHEN 'dtks' THEN 2 ELSE 3 END", 2)
+LATEST_RANK = ("CASE source WHEN 'dtks' THEN 1 WHEN 'regsosek' THEN 2 ELSE 3 END", 2)
 SOCIO_RANK = IDENTITY_RANK
-NEWER_FIRST = "-CAST(replace(delivery, '-', '') AS INTEGER)"  # YYYY-MM as a number, negated: the latest first
+NEWER_FIRST = ("999999 - CAST(replace(delivery, '-', '') AS INTEGER)", 20)  # YYYY-MM as a number: the latest first
+COUNT_BITS = 20  # records carrying one value within a person: more than a million would tie, never happens
+
+
+def _flag(condition: str) -> tuple[str, int]:
+    """A condition whose true sorts last."""
+    return (f"({condition})::INTEGER", 1)
+
+
+def _more_first(count: str) -> tuple[str, int]:
+    """A count, the larger first."""
+    top = 2 ** COUNT_BITS - 1
+    return (f"{top} - least({count}, {top})", COUNT_BITS)
+
 
 MAJORITY = ["name", "sex", "birth_date"]
 LATEST = ["address", "rt", "rw", "village_code", "no_kk", "relationship"]
@@ -24,27 +39,31 @@ SOCIO = ["education", "work", "working", "disability", "pregnant", "school_level
 DTKS_ONLY = ["kks", "bank"]
 P3KE_ONLY = ["desil_p3ke"]
 GOLDEN_FIELDS = ["nik"] + MAJORITY + LATEST + SOCIO + DTKS_ONLY + P3KE_ONLY
+RID_BITS = 40  # a trillion records
 
 
-def _key(terms: list[str]) -> str:
-    """An ordering as a struct to take the minimum of (smaller first, like ORDER BY ... ASC); record ids last, so
-    every tie is broken and the same records always give the same golden record. arg_min over it is a plain hash
-    aggregate, where first(... ORDER BY ...) would sort every group once per field."""
-    fields = [*terms, "source", "record_id"]
-    return "struct_pack(" + ", ".join(f"k{i} := {t}" for i, t in enumerate(fields)) + ")"
+def _key(terms: list[tuple[str, int]]) -> str:
+    """An ordering packed into one HUGEINT to take the minimum of: the terms in their bits, the record's rid last, so
+    every tie is broken and the same records always give the same golden record. arg_min over an integer is a plain
+    hash aggregate (a struct of the terms compared field by field cost 3-4 s at a million persons; first(... ORDER
+    BY ...) would sort every group once per field)."""
+    key = "0::HUGEINT"
+    for expr, bits in [*terms, ("rid", RID_BITS)]:
+        key = f"({key} * {2 ** bits} + ({expr}))"
+    return key
 
 
 GROUPS = {  # name -> (fields, ordering terms): one record gives all fields of a group, so they stay coherent
-    "latest": (LATEST, ["(village_code IS NULL)", NEWER_FIRST, LATEST_RANK]),
-    "socio": (SOCIO, ["(work IS NULL AND education IS NULL)", SOCIO_RANK]),
-    "dtks": (DTKS_ONLY, ["(source <> 'dtks')", NEWER_FIRST]),
-    "p3ke": (P3KE_ONLY, ["(source <> 'p3ke')", NEWER_FIRST]),
+    "latest": (LATEST, [_flag("village_code IS NULL"), NEWER_FIRST, LATEST_RANK]),
+    "socio": (SOCIO, [_flag("work IS NULL AND education IS NULL"), SOCIO_RANK]),
+    "dtks": (DTKS_ONLY, [_flag("source <> 'dtks'"), NEWER_FIRST]),
+    "p3ke": (P3KE_ONLY, [_flag("source <> 'p3ke'"), NEWER_FIRST]),
 }
 
 
 def golden_sql(records: str) -> str:
-    """records: a table with `rid` (a unique integer per record), person_id and the canonical person-record columns of
-    the snapshot.
+    """records: a table with `rid` (a unique integer per record below 2^40, numbered in (source, record_id) order:
+    the last tie-breaker of every rule), person_id and the canonical person-record columns of the snapshot.
 
     Each rule picks a record (its rid), not its values: the aggregate over a million persons carries integers and a
     few narrow columns, not wide structs, so it stays in memory; the values are joined back once per rule."""
@@ -52,8 +71,9 @@ def golden_sql(records: str) -> str:
     key_cols = sorted({"nik_date_mismatch", "nik_sex_mismatch", "village_code", "work", "education", *counted})
     counts = "\n".join(f"LEFT JOIN (SELECT person_id, {f}, count(*) AS n__{f} FROM {records} GROUP BY ALL) c_{f} "
                        f"ON c_{f}.person_id = x.person_id AND c_{f}.{f} IS NOT DISTINCT FROM x.{f}" for f in counted)
-    rules = {"nik": ["(nik IS NULL)", "coalesce(nik_date_mismatch OR nik_sex_mismatch, true)", "-n__nik", IDENTITY_RANK]}
-    rules.update({f: [f"({f} IS NULL)", f"-n__{f}", IDENTITY_RANK] for f in MAJORITY})
+    rules = {"nik": [_flag("nik IS NULL"), _flag("coalesce(nik_date_mismatch OR nik_sex_mismatch, true)"),
+                     _more_first("n__nik"), IDENTITY_RANK]}
+    rules.update({f: [_flag(f"{f} IS NULL"), _more_first(f"n__{f}"), IDENTITY_RANK] for f in MAJORITY})
     rules.update({g: terms for g, (_, terms) in GROUPS.items()})
     picks = ", ".join(f"arg_min(rid, {_key(terms)}) AS {name}__rid" for name, terms in rules.items())
     joins = "\n".join(f"JOIN {records} AS {name}__r ON {name}__r.rid = g.{name}__rid" for name in rules)
