@@ -150,6 +150,24 @@ def test_saved_model_weighs_a_move_by_how_far_it_goes():
     assert same > province > far and regency > province
 
 
+@pytest.mark.parametrize("a,b", [
+    ("SITI AMINAH", "SITI AMINAH"), ("SITI AMINAH", "SITIAMINAH"), ("AMINAH SITI", "SITI AMINAH"),
+    ("SITI AMINAH", "SITI AMINA"), ("SITI AMINAH", "SITI RAHAYU"), ("BUDI SANTOSO", "JOKO WIDODO"),
+    ("A. RAHMAN", "AHMAD RAHMAN"), ("NUR", "NUR SARINAH"), ("MUHAMMAD IQBAL", "MUHAMMAD IKBAL"), ("", "SITI"),
+    (None, "SITI"), (None, None),
+    ("MUHAMMAD RIZKI ANDI", "MUHAMMAD RIZKI BUDIMAN"),  # Jaro-Winkler 0.95, yet one given name clearly differs
+])
+def test_name_disagrees_is_not_name_agrees(a, b):
+    """NAME_DISAGREES is NAME_AGREES negated by De Morgan (written out so DuckDB can skip decided pairs): the same
+    truth value on every pair, NULL included, for both dates close and far."""
+    cols = [*lm.PAIR_COLUMNS, "birth_date", "birth_year", "birth_month", "birth_day"]
+    for dob_r in ("1980-03-01", "1990-07-07", None):
+        con = pair(a, b, None, None, "1980-03-01", dob_r, columns=cols)
+        row = con.execute(f"SELECT NOT {lm.DOB_CLOSE} OR NOT {lm.NAME_AGREES}, {lm.NAME_OR_DOB_DISAGREE}, "
+                          f"NOT {lm.NAME_AGREES}, {lm.NAME_DISAGREES} FROM p").fetchall()[0]
+        assert row[0] == row[1] and row[2] == row[3], (a, b, dob_r, row)
+
+
 def test_cheap_damerau_bounds_equal_damerau_levenshtein():
     """`damerau_within`/`damerau_beyond` skip DuckDB's slow Damerau-Levenshtein where plain Levenshtein decides;
     they must agree with it on every pair, transpositions and empty strings included."""
