@@ -9,7 +9,7 @@ import os
 import duckdb
 import pandas as pd
 
-from .pipeline import delivery_filter
+from .pipeline import delivery_filter, ensure_input
 
 
 def metrics(con: duckdb.DuckDBPyConnection, clusters: str, truth: str) -> dict:
@@ -207,7 +207,7 @@ def evaluate_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_path: st
         con.unregister("_generic_df")
     results["dtsen_model"]["by_kind"] = errors_by_kind(
         con, "_ours", "linkage_records", os.path.dirname(truth_path), "dtsen.links", threshold)
-    curve = threshold_curve(con, "dtsen.links", "dtsen.linkage_input", "_truth", thresholds or THRESHOLDS)
+    curve = threshold_curve(con, "dtsen.links", ensure_input(con, month), "_truth", thresholds or THRESHOLDS)
     rows = pd.DataFrame([{"snapshot": month, "method": k, **{c: x for c, x in v.items() if c != "by_kind"}}
                          for k, v in results.items()])
     cols = ["snapshot", "method", "threshold", "records", "clusters", "true_persons", "largest_cluster", "true_pairs",

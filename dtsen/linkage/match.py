@@ -17,7 +17,7 @@ from dtsen.registries.ingest import clean_name, reference_codes
 from dtsen.registries.nik import identity_columns
 
 from . import model as lm
-from .pipeline import load_settings
+from .pipeline import ensure_input, load_settings
 from .standardise import linkage_input_sql
 
 INPUT_COLUMNS = ["record_id", "nik", "no_kk", "name", "sex", "birth_date", "village_code"]
@@ -66,7 +66,7 @@ def match_frame(con: duckdb.DuckDBPyConnection, ext: pd.DataFrame, month: str | 
     con.register("_external_raw", canon)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _external AS {linkage_input_sql('_external_raw')}")
     con.unregister("_external_raw")
-    existing = "dtsen.linkage_input"
+    existing = ensure_input(con, snap)  # the snapshot's own standardised records
     settings = load_settings(con, model_path, existing)
     api = lm.db_api(con)
     linker = lm.make_linker(api, {"existing": con.sql(f"SELECT * FROM {existing}"),

@@ -33,6 +33,7 @@ PERSON_SOURCES = ["dtks", "regsosek", "p3ke", "usulan"]
 # sources whose deliveries add to the registry instead of replacing the previous one: every approved proposal up to
 # the snapshot month stays (the others are full snapshots: only their latest delivery counts)
 CUMULATIVE_SOURCES = {"usulan"}
+INPUT = "_linkage_input"  # the standardised records of the snapshot being linked: a temp table (`prepare_input`)
 
 
 def delivery_filter(source: str, delivery: str) -> str:
@@ -212,9 +213,9 @@ def provenance(settings: dict, evidence: dict[str, dict], prior: dict, em_levels
 def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str = "duckdb",
                   min_probability: float = 0.2, table: str = "dtsen.links",
                   records_trained: int | None = None) -> tuple[int, dict, dict]:
-    """Score candidate pairs of dtsen.linkage_input with the model; write pairs >= min_probability to `table`.
-    Returns (pairs written, where each parameter came from, the settings as used)."""
-    relation = "dtsen.linkage_input"
+    """Score candidate pairs of the standardised records (`INPUT`) with the model; write pairs >= min_probability to
+    `table`. Returns (pairs written, where each parameter came from, the settings as used)."""
+    relation = INPUT
     if backend not in ("duckdb", "spark"):
         raise ValueError(f"unknown linkage engine {backend!r}: duckdb or spark")
     # levels the saved model never trained are estimated on the warehouse (EM capped at 2e6 pairs), whichever engine
@@ -254,7 +255,7 @@ def nik_conflicts(con: duckdb.DuckDBPyConnection, roots: np.ndarray) -> np.ndarr
         pairs = con.execute(f"""
             WITH multi AS (SELECT root FROM _roots_df GROUP BY root HAVING count(*) > 1),
             r AS (SELECT x.idx, x.root, l.* FROM _roots_df x JOIN multi USING (root) JOIN _rec_idx i USING (idx)
-                  JOIN dtsen.linkage_input l ON l.source = i.source AND l.record_id = i.record_id
+                  JOIN {INPUT} l ON l.source = i.source AND l.record_id = i.record_id
                   WHERE l.nik IS NOT NULL),
             p AS (SELECT a.idx AS idx_l, b.idx AS idx_r, {cols} FROM r a JOIN r b
                   ON a.root = b.root AND a.idx < b.idx AND a.nik <> b.nik)
@@ -264,10 +265,10 @@ def nik_conflicts(con: duckdb.DuckDBPyConnection, roots: np.ndarray) -> np.ndarr
 
 def cluster_inputs(con: duckdb.DuckDBPyConnection, links: str) -> tuple[dict, np.ndarray]:
     """Record indices (temp table _rec_idx), scored edges between them and each record's source code."""
-    con.execute("""CREATE OR REPLACE TEMP TABLE _rec_idx AS
-                   SELECT (row_number() OVER (ORDER BY source, record_id) - 1)::BIGINT AS idx, source, record_id,
-                          (dense_rank() OVER (ORDER BY source) - 1)::BIGINT AS source_code
-                   FROM dtsen.linkage_input""")
+    con.execute(f"""CREATE OR REPLACE TEMP TABLE _rec_idx AS
+                    SELECT (row_number() OVER (ORDER BY source, record_id) - 1)::BIGINT AS idx, source, record_id,
+                           (dense_rank() OVER (ORDER BY source) - 1)::BIGINT AS source_code
+                    FROM {INPUT}""")
     e = con.execute(f"""SELECT a.idx AS a, b.idx AS b, l.match_probability AS p FROM {links} l
                         JOIN _rec_idx a ON a.source = l.source_l AND a.record_id = l.record_id_l
                         JOIN _rec_idx b ON b.source = l.source_r AND b.record_id = l.record_id_r""").fetchnumpy()
@@ -286,7 +287,7 @@ def write_clusters(con: duckdb.DuckDBPyConnection, roots: np.ndarray, table: str
 
 def cluster_snapshot(con: duckdb.DuckDBPyConnection, threshold: float, links: str = "dtsen.links",
                      table: str = "_clusters") -> int:
-    """Clusters of dtsen.linkage_input's records into temp table `table`: components at the threshold,
+    """Clusters of the standardised records (`INPUT`) into temp table `table`: components at the threshold,
     re-clustered where two records' NIKs say two people or a source holds more records than one person has there
     (clusters.py). Returns the components re-clustered."""
     e, source = cluster_inputs(con, links)
@@ -302,11 +303,11 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     t0 = time.perf_counter()
     deliveries = prepare_input(con, month)  # also ensures the schema
     records_rel = _records_relation(deliveries)
-    n_records = con.execute("SELECT count(*) FROM dtsen.linkage_input").fetchall()[0][0]
+    n_records = con.execute(f"SELECT count(*) FROM {INPUT}").fetchall()[0][0]
     secs["standardise"] = time.perf_counter() - t0
 
     t = time.perf_counter()
-    settings = load_settings(con, model_path, "dtsen.linkage_input")
+    settings = load_settings(con, model_path, INPUT)
     n_links, parameters, settings = predict_links(con, settings, backend, table="_links_new",
                                                   records_trained=trained_records(model_path))
     secs["predict"] = time.perf_counter() - t
@@ -355,6 +356,7 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
         con.execute("""INSERT INTO dtsen.person BY NAME SELECT ? AS snapshot, pf.family_id, g.*
                        FROM _golden g JOIN _person_family pf USING (person_id)""", [month])
         con.execute("CREATE OR REPLACE TABLE dtsen.links AS SELECT * FROM _links_new")
+        con.execute("DROP TABLE IF EXISTS dtsen.linkage_input")  # earlier versions kept the input in the warehouse
         _write_family(con, month)
         for kind, table, col, rel in (("person", "dtsen.person_id_history", "person_id", "related_person_id"),
                                       ("family", "dtsen.family_id_history", "family_id", "related_family_id")):
@@ -410,23 +412,41 @@ def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:
 
 
 def prepare_input(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, str]:
-    """Fill dtsen.linkage_input with the standardised records of the snapshot; returns the deliveries used."""
+    """Fill the temp table `INPUT` with the standardised records of the snapshot; returns the deliveries used.
+
+    A temp table, not a warehouse table: writing 1.76 M standardised records (three list columns) to the file cost
+    2.7 s of the 1 M linkage, and a warehouse copy held only the month built last (a match or an evaluation of an
+    earlier month read the wrong records). Whoever needs them in another connection rebuilds them (`ensure_input`):
+    the evaluation against truth, `dtsen match`, the charts."""
     ensure_schema(con)
     deliveries = snapshot_deliveries(con, month)
     if not deliveries:
         raise ValueError(f"no person records delivered up to {month}: ingest DTKS, Regsosek or P3KE first")
-    con.execute(f"CREATE OR REPLACE TABLE dtsen.linkage_input AS {linkage_input_sql(_records_relation(deliveries))}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {INPUT} AS {linkage_input_sql(_records_relation(deliveries))}")
+    con.execute(f"CREATE OR REPLACE TEMP TABLE {INPUT}_month AS SELECT ?::VARCHAR AS month", [month])
     return deliveries
+
+
+def ensure_input(con: duckdb.DuckDBPyConnection, month: str) -> str:
+    """The standardised records of `month` in this connection (built unless this connection already holds them);
+    returns the table's name."""
+    try:
+        held = con.execute(f"SELECT month FROM {INPUT}_month").fetchall()[0][0]
+    except duckdb.CatalogException:
+        held = None
+    if held != month:
+        prepare_input(con, month)
+    return INPUT
 
 
 def train_model(con: duckdb.DuckDBPyConnection, month: str, out: str | Path = lm.MODEL_PATH, seed: int = 42,
                 settings: dict | None = None) -> Path:
     """Train the model on the snapshot's records (seeded) and save it as JSON."""
     prepare_input(con, month)
-    u = lm.data_u(con, "dtsen.linkage_input")
-    linker = lm.linker_over(con, "dtsen.linkage_input", settings or lm.dtsen_settings(u_fixed=u))
-    lm.train(linker, con, "dtsen.linkage_input", seed=seed)
-    records = con.execute("SELECT count(*) FROM dtsen.linkage_input").fetchall()[0][0]
+    u = lm.data_u(con, INPUT)
+    linker = lm.linker_over(con, INPUT, settings or lm.dtsen_settings(u_fixed=u))
+    lm.train(linker, con, INPUT, seed=seed)
+    records = con.execute(f"SELECT count(*) FROM {INPUT}").fetchall()[0][0]
     lm.save_model(linker, out, u=u, records=records)
     lm.drop_work_tables(con)
     return Path(out)

@@ -11,7 +11,7 @@ import pandas as pd
 from dtsen.charts import match_weights_chart, threshold_chart
 
 from . import model as lm
-from .pipeline import load_settings
+from .pipeline import ensure_input, load_settings
 
 
 def match_weights_table(settings: dict) -> pd.DataFrame:
@@ -41,8 +41,9 @@ def write_reports(con: duckdb.DuckDBPyConnection, month: str, evaluation: dict, 
     from splink.internals.charts import chart_html
 
     os.makedirs(out_dir, exist_ok=True)
-    settings = load_settings(con, model_path, "dtsen.linkage_input")
-    linker = lm.linker_over(con, "dtsen.linkage_input", settings)
+    records = ensure_input(con, month)
+    settings = load_settings(con, model_path, records)
+    linker = lm.linker_over(con, records, settings)
     paths = {}
     for name, chart in (("match_weights", linker.visualisations.match_weights_chart()),
                         ("m_u_parameters", linker.visualisations.m_u_parameters_chart())):

@@ -1,6 +1,6 @@
 """Splink on Spark: the linkage stage's scoring on a Spark cluster (or local mode), same model, same results.
 
-The warehouse stays DuckDB. The standardised records (`dtsen.linkage_input`) go to Spark as Parquet, Splink scores
+The warehouse stays DuckDB. The standardised records (`pipeline.INPUT`) go to Spark as Parquet, Splink scores
 the candidate pairs there with the saved model, and the scored pairs come back as Parquet into the same table the
 DuckDB path writes; clustering, ids, families and golden records are unchanged (`pipeline.build_snapshot`).
 

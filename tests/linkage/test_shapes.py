@@ -12,7 +12,7 @@ from dtsen import warehouse as wh
 from dtsen.linkage import model as lm
 from dtsen.linkage.clusters import cluster_indices
 from dtsen.linkage.evaluate import evaluate_snapshot
-from dtsen.linkage.pipeline import build_snapshot
+from dtsen.linkage.pipeline import INPUT, build_snapshot
 from dtsen.registries.ingest import ingest
 
 M1 = "2025-01"
@@ -106,8 +106,8 @@ def test_birth_dates_missing_are_read_from_the_nik(base, tmp_path, small_landing
     p = check_built(con, res)
     valid = con.execute("SELECT avg((nik IS NOT NULL)::INT) FROM sources.person_record").fetchall()[0][0]
     assert p["comparisons"]["birth_date"]["coverage"] == pytest.approx(valid, abs=0.01)
-    women = con.execute("""SELECT count(*) FILTER (WHERE day(birth_date) = CAST(substr(nik, 7, 2) AS INT) - 40),
-                                  count(*) FROM dtsen.linkage_input WHERE CAST(substr(nik, 7, 2) AS INT) > 40""").fetchall()[0]
+    women = con.execute(f"""SELECT count(*) FILTER (WHERE day(birth_date) = CAST(substr(nik, 7, 2) AS INT) - 40),
+                                  count(*) FROM {INPUT} WHERE CAST(substr(nik, 7, 2) AS INT) > 40""").fetchall()[0]
     assert women[0] == women[1] > 0
     assert f1(con, small_landing) > 0.9
     con.close()

@@ -108,7 +108,7 @@ def test_linkage_scored_on_a_standalone_cluster(engines, monkeypatch, tmp_path):
         monkeypatch.setenv("DTSEN_SPARK_EXECUTOR_MEMORY", "1g")
         monkeypatch.setenv("DTSEN_SPARK_EXCHANGE", str(tmp_path / "exchange"))
         try:
-            settings = lp.load_settings(duck, lm.MODEL_PATH, "dtsen.linkage_input")
+            settings = lp.load_settings(duck, lm.MODEL_PATH, lp.INPUT)
             n, params, _ = lp.predict_links(duck, settings, "spark", table="_cluster_links")
             assert sp.spark_session().sparkContext.master == master
         finally:
