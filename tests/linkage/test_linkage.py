@@ -143,12 +143,15 @@ def test_families_follow_the_true_families(built):
     assert completeness.mean() > 0.9
 
 
-def test_matcher_finds_people_in_an_external_list(built, tmp_path):
+@pytest.mark.parametrize("month", [M2, M1])
+def test_matcher_finds_people_in_an_external_list(built, tmp_path, month):
+    """Against the latest snapshot and an earlier one (matched against that month's own standardised records)."""
     con, landing = built
     rec = con.execute("""SELECT r.record_id, r.nik_raw AS nik, r.no_kk_raw AS no_kk, r.name_raw AS name, r.sex,
                                 r.birth_date, r.village_code, c.person_id
                          FROM sources.regsosek_person r JOIN dtsen.crosswalk c ON c.snapshot = ? AND c.source = r.source
-                         AND c.record_id = r.record_id ORDER BY r.record_id LIMIT 300""", [M2]).df()
+                         AND c.delivery = r.delivery AND c.record_id = r.record_id ORDER BY r.record_id LIMIT 300""",
+                      [month]).df()
     ext = rec.drop(columns=["person_id"]).copy()
     ext.loc[::3, "nik"] = None  # a third without NIK
     ext.loc[1::3, "name"] = ext.loc[1::3, "name"].str.upper() + " "  # case and spacing differ
@@ -158,9 +161,9 @@ def test_matcher_finds_people_in_an_external_list(built, tmp_path):
     out = tmp_path / "matched.csv"
     db_path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
                           ).fetchall()[0][0]
-    res = match_file(str(path), str(out), warehouse=db_path, month=M2)  # opens the warehouse itself
+    res = match_file(str(path), str(out), warehouse=db_path, month=month)  # opens the warehouse itself
     got = pd.read_csv(out, dtype={"record_id": str})
-    assert res["input_rows"] == 300
+    assert res["input_rows"] == 300 and res["snapshot"] == month
     merged = got.merge(rec[["record_id", "person_id"]], on="record_id", suffixes=("", "_true"))
     assert (merged["person_id"] == merged["person_id_true"]).mean() >= 0.97
     assert {"probability", "runner_up_person_id", "runner_up_probability"} <= set(got.columns)
