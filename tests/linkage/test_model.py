@@ -2,6 +2,8 @@
 them (table-driven, through the same standardisation the pipeline uses)."""
 from __future__ import annotations
 
+import json
+
 import duckdb
 import pytest
 
@@ -26,6 +28,11 @@ def pair(name_l: str, name_r: str, nik_l: str | None = None, nik_r: str | None =
     con.execute(f"""CREATE TABLE p AS WITH li AS ({linkage_input_sql('r')})
                     SELECT {cols} FROM li a, li b WHERE a.record_id = 'l' AND b.record_id = 'r'""")
     return con
+
+
+# what the family, location and name-or-date conditions read besides the NIK/name columns of the cluster constraint
+COMPARISON_COLUMNS = [*lm.PAIR_COLUMNS, "no_kk", "village_code", "regency_code", "province_code", "birth_date",
+                      "birth_year", "birth_month", "birth_day"]
 
 
 def holds(con: duckdb.DuckDBPyConnection, expr: str) -> bool:
@@ -108,11 +115,10 @@ def test_a_move_counts_once_not_twice():
     """A family that moves gets a new KK: a different KK where the villages differ too is the move, which the
     location comparison already counts; the same person at a new address is not penalised twice."""
     family = next(c for c in lm.dtsen_settings()["comparisons"] if c["output_column_name"] == "family")
-    cols = [*lm.PAIR_COLUMNS, "no_kk", "village_code", "birth_date", "birth_year", "birth_month", "birth_day"]
 
     def level(village_b: str, kk_b: str) -> dict:
         con = pair("SITI AMINAH", "SITI AMINAH", None, None, "1980-03-01", "1980-03-01", "3310022002", village_b,
-                   "3310020101850001", kk_b, columns=cols)
+                   "3310020101850001", kk_b, columns=COMPARISON_COLUMNS)
         return next(lv for lv in family["comparison_levels"]
                     if lv["sql_condition"] == "ELSE" or holds(con, lv["sql_condition"]))
 
@@ -128,11 +134,8 @@ def test_saved_model_weighs_a_move_by_how_far_it_goes():
     weaker evidence than the same village, but stronger than a namesake in another province; the pair falls into the
     level its codes name. Every location level has a trained m: a level the training population never showed (one
     district per regency at 100 k) kept a placeholder m and weighed moves within a regency against a match."""
-    import json
     saved = json.loads(lm.MODEL_PATH.read_text())
     location = next(c for c in saved["comparisons"] if c["output_column_name"] == "location")
-    cols = [*lm.PAIR_COLUMNS, "village_code", "regency_code", "province_code", "birth_date", "birth_year",
-            "birth_month", "birth_day"]
     u = {"village": 1e-3, "district": 2e-3, "regency": 2e-3, "province": 8e-2, "else": 0.9}  # as at 1 M persons
     levels = lm.location_comparison(u)["comparison_levels"]
     m = {lv["label_for_charts"]: lv["m_probability"] for lv in location["comparison_levels"]
@@ -142,7 +145,7 @@ def test_saved_model_weighs_a_move_by_how_far_it_goes():
 
     def bf(village_b: str) -> float:
         con = pair("SITI AMINAH", "SITI AMINAH", None, None, "1980-03-01", "1980-03-01", "3310022002", village_b,
-                   columns=cols)
+                   columns=COMPARISON_COLUMNS)
         lv = next(lv for lv in levels[1:] if lv["sql_condition"] == "ELSE" or holds(con, lv["sql_condition"]))
         return m[lv["label_for_charts"]] / lv["u_probability"]
 
@@ -160,9 +163,8 @@ def test_saved_model_weighs_a_move_by_how_far_it_goes():
 def test_name_disagrees_is_not_name_agrees(a, b):
     """NAME_DISAGREES is NAME_AGREES negated by De Morgan (written out so DuckDB can skip decided pairs): the same
     truth value on every pair, NULL included, for both dates close and far."""
-    cols = [*lm.PAIR_COLUMNS, "birth_date", "birth_year", "birth_month", "birth_day"]
     for dob_r in ("1980-03-01", "1990-07-07", None):
-        con = pair(a, b, None, None, "1980-03-01", dob_r, columns=cols)
+        con = pair(a, b, None, None, "1980-03-01", dob_r, columns=COMPARISON_COLUMNS)
         row = con.execute(f"SELECT NOT {lm.DOB_CLOSE} OR NOT {lm.NAME_AGREES}, {lm.NAME_OR_DOB_DISAGREE}, "
                           f"NOT {lm.NAME_AGREES}, {lm.NAME_DISAGREES} FROM p").fetchall()[0]
         assert row[0] == row[1] and row[2] == row[3], (a, b, dob_r, row)
