@@ -37,7 +37,7 @@ class LinkageConfig(dg.Config):
     specs=[
         dg.AssetSpec(PERSON, deps=SOURCE_DEPS, group_name=GROUP, kinds={"duckdb", "splink"},
                      description="DTSEN persons: one stable id per person with golden-record attributes and the "
-                                 "source record each field came from (dtsen.person)."),
+                                 "source record each field came from (dtsen.person; dtsen.person_lineage per field)."),
         dg.AssetSpec(FAMILY, deps=[PERSON], group_name=GROUP, kinds={"duckdb"},
                      description="DTSEN families: one current family per person, with head and KK (dtsen.family)."),
         dg.AssetSpec(CROSSWALK, deps=[PERSON], group_name=GROUP, kinds={"duckdb"},

@@ -9,7 +9,9 @@ Source rank for identity fields: Regsosek (door-to-door enumeration) 1, DTKS 2, 
 | education, work, working, disability, pregnant, school_level, marital_status | together, from one record: Regsosek first (socio-economic detail), then DTKS, then P3KE; records with the fields filled first |
 | kks, bank | together, from the latest DTKS record (the only source that has them) |
 | desil_p3ke | the P3KE record |
-Each field comes with `<field>_src` = `<source>:<record_id>` of the record it was taken from.
+Which record gave which field is kept as record numbers, one per rule (`record_no_<rule>`, the record's
+`record_no` in the snapshot's crosswalk); `lineage_sql` reads them back as one row per field and source record
+(the view dtsen.person_lineage).
 """
 from __future__ import annotations
 
@@ -59,6 +61,8 @@ GROUPS = {  # name -> (fields, ordering terms): one record gives all fields of a
     "dtks": (DTKS_ONLY, [_flag("source <> 'dtks'"), NEWER_FIRST]),
     "p3ke": (P3KE_ONLY, [_flag("source <> 'p3ke'"), NEWER_FIRST]),
 }
+RULE_FIELDS = {**{f: [f] for f in ["nik"] + MAJORITY}, **{g: fields for g, (fields, _) in GROUPS.items()}}
+RECORD_NO_COLUMNS = [f"record_no_{rule}" for rule in RULE_FIELDS]
 
 
 def golden_sql(records: str) -> str:
@@ -79,13 +83,16 @@ def golden_sql(records: str) -> str:
     joins = "\n".join(f"JOIN {records} AS {name}__r ON {name}__r.rid = g.{name}__rid" for name in rules)
     cols = []
     for f in ["nik"] + MAJORITY:
-        cols.append(f"{f}__r.{f} AS {f}, CASE WHEN {f}__r.{f} IS NOT NULL THEN {f}__r.source || ':' || "
-                    f"{f}__r.record_id END AS {f}_src")
+        cols.append(f"{f}__r.{f} AS {f}")
     for g, (fields, _) in GROUPS.items():
         own = "true" if g in ("latest", "socio") else f"{g}__r.source = '{g}'"
-        for f in fields:
-            cols.append(f"CASE WHEN {own} THEN {g}__r.{f} END AS {f}, CASE WHEN {own} AND {g}__r.{f} IS NOT NULL "
-                        f"THEN {g}__r.source || ':' || {g}__r.record_id END AS {f}_src")
+        cols += [f"CASE WHEN {own} THEN {g}__r.{f} END AS {f}" for f in fields]
+    # the record each rule took its fields from (NULL where it gave none): integers, not '<source>:<record_id>'
+    # strings per field (19 of those cost 4 s of a million persons' build, most of it writing them)
+    for name in rules:
+        gave = f"{name}__r.{name} IS NOT NULL" if name in RULE_FIELDS[name] else (
+            "true" if name in ("latest", "socio") else f"{name}__r.source = '{name}'")
+        cols.append(f"CASE WHEN {gave} THEN {name}__r.rid END AS record_no_{name}")
     return f"""
     WITH k AS (SELECT x.rid, x.person_id, x.source, x.record_id, x.delivery,
                       {', '.join(f'x.{c}' for c in key_cols)}, {', '.join(f'c_{f}.n__{f}' for f in counted)}
@@ -98,4 +105,18 @@ def golden_sql(records: str) -> str:
            substr(latest__r.village_code, 1, 2) AS province_code
     FROM g
     {joins}
+    """
+
+
+def lineage_sql(person: str, crosswalk: str) -> str:
+    """One row per golden field that has a value: the field and the source record it was taken from
+    (snapshot, person_id, field, source, delivery, record_id, src = '<source>:<record_id>'). `person` has the
+    record_no_<rule> columns of `golden_sql`, `crosswalk` the snapshot's records with their record_no."""
+    fields = [(f, rule) for rule, fs in RULE_FIELDS.items() for f in fs]
+    names = ", ".join(f"'{f}'" for f, _ in fields)
+    nos = ", ".join(f"CASE WHEN {f} IS NOT NULL THEN record_no_{rule} END" for f, rule in fields)
+    return f"""
+    WITH f AS (SELECT snapshot, person_id, unnest([{names}]) AS field, unnest([{nos}]) AS record_no FROM {person})
+    SELECT f.snapshot, f.person_id, f.field, c.source, c.delivery, c.record_id, c.source || ':' || c.record_id AS src
+    FROM f JOIN {crosswalk} c ON c.snapshot = f.snapshot AND c.record_no = f.record_no
     """

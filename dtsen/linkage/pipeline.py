@@ -23,7 +23,7 @@ from dtsen import warehouse as wh
 from . import model as lm
 from .clusters import cluster_indices
 from .family import family_keys_sql
-from .golden import golden_sql
+from .golden import GOLDEN_FIELDS, RULE_FIELDS, golden_sql, lineage_sql
 from .ids import bootstrap_ledger, commit_ids, id_history, plan_ids
 from .standardise import linkage_input_sql
 
@@ -46,6 +46,9 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS dtsen.crosswalk (snapshot VARCHAR NOT NULL, source VARCHAR NOT NULL,
         delivery VARCHAR NOT NULL, record_id VARCHAR NOT NULL, person_id VARCHAR NOT NULL, family_id VARCHAR NOT NULL,
         cluster VARCHAR)""",
+    # the record's number in the snapshot ((source, record_id) order, from 1): what dtsen.person's record_no_<rule>
+    # columns point at (dtsen.person_lineage)
+    "ALTER TABLE dtsen.crosswalk ADD COLUMN IF NOT EXISTS record_no BIGINT",
     """CREATE TABLE IF NOT EXISTS dtsen.person_id_history (snapshot VARCHAR NOT NULL, person_id VARCHAR NOT NULL,
         event VARCHAR NOT NULL, related_person_id VARCHAR)""",
     """CREATE TABLE IF NOT EXISTS dtsen.family_id_history (snapshot VARCHAR NOT NULL, family_id VARCHAR NOT NULL,
@@ -348,10 +351,13 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     t = time.perf_counter()
     with wh.transaction(con):
         con.execute("DELETE FROM dtsen.crosswalk WHERE snapshot = ?", [month])
-        con.execute("""INSERT INTO dtsen.crosswalk SELECT ?, r.source, r.delivery, r.record_id, r.person_id,
-                       pf.family_id, r.cluster FROM _records r JOIN _person_family pf USING (person_id)""", [month])
+        con.execute("""INSERT INTO dtsen.crosswalk BY NAME SELECT ? AS snapshot, r.source, r.delivery, r.record_id,
+                       r.person_id, pf.family_id, r.cluster, r.rid AS record_no
+                       FROM _records r JOIN _person_family pf USING (person_id)""", [month])
         con.execute("CREATE TABLE IF NOT EXISTS dtsen.person AS SELECT ''::VARCHAR AS snapshot, ''::VARCHAR AS family_id, "
                     "* FROM _golden LIMIT 0")
+        migrate_field_sources(con)
+        con.execute(f"CREATE OR REPLACE VIEW dtsen.person_lineage AS {lineage_sql('dtsen.person', 'dtsen.crosswalk')}")
         con.execute("DELETE FROM dtsen.person WHERE snapshot = ?", [month])
         con.execute("""INSERT INTO dtsen.person BY NAME SELECT ? AS snapshot, pf.family_id, g.*
                        FROM _golden g JOIN _person_family pf USING (person_id)""", [month])
@@ -382,6 +388,34 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
                        largest_cluster=int(largest), seconds=secs,
                        id_events=dict(con.execute("SELECT event, count(*) FROM _hist_person GROUP BY 1").fetchall()),
                        settings=settings, parameters=parameters)
+
+
+OLD_SOURCE_COLUMNS = [f"{f}_src" for f in GOLDEN_FIELDS]
+
+
+def migrate_field_sources(con: duckdb.DuckDBPyConnection) -> None:
+    """A warehouse built before record numbers: dtsen.person named each field's record as a '<source>:<record_id>'
+    string (19 columns). Number the crosswalk's records of every snapshot as a build does, point each rule's
+    record_no_<rule> at the record its first field named, and drop the strings. Runs inside the build's
+    transaction: a failure leaves the warehouse as it was."""
+    cols = {r[0] for r in con.execute("""SELECT column_name FROM information_schema.columns
+                                         WHERE table_schema = 'dtsen' AND table_name = 'person'""").fetchall()}
+    if "nik_src" not in cols:
+        return
+    con.execute("""UPDATE dtsen.crosswalk c SET record_no = n.record_no
+                   FROM (SELECT snapshot, source, delivery, record_id, row_number() OVER (
+                                    PARTITION BY snapshot ORDER BY source, record_id, delivery) AS record_no
+                         FROM dtsen.crosswalk) n
+                   WHERE c.record_no IS NULL AND n.snapshot = c.snapshot AND n.source = c.source
+                     AND n.delivery = c.delivery AND n.record_id = c.record_id""")
+    for rule, fields in RULE_FIELDS.items():
+        col = f"record_no_{rule}"
+        named = "coalesce(" + ", ".join(f"p.{f}_src" for f in fields) + ")"
+        con.execute(f"ALTER TABLE dtsen.person ADD COLUMN IF NOT EXISTS {col} BIGINT")
+        con.execute(f"""UPDATE dtsen.person p SET {col} = c.record_no FROM dtsen.crosswalk c
+                        WHERE c.snapshot = p.snapshot AND c.source || ':' || c.record_id = {named}""")
+    for col in OLD_SOURCE_COLUMNS:
+        con.execute(f"ALTER TABLE dtsen.person DROP COLUMN IF EXISTS {col}")
 
 
 def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:

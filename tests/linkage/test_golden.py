@@ -5,7 +5,7 @@ import duckdb
 import pytest
 
 from dtsen import warehouse as wh
-from dtsen.linkage.golden import golden_sql
+from dtsen.linkage.golden import golden_sql, lineage_sql
 
 # (person, source, delivery, record_id, nik, date/sex mismatch, name, village, education, kks)
 RECORDS = [
@@ -34,7 +34,13 @@ def golden():
                        nik_sex_mismatch, name, name_raw, village_code, education, kks)
                        VALUES (?, ?, ?, ?, ?, ?, ?, false, ?, ?, ?, ?, ?)""",
                     [rid, pid, source, delivery, rec, nik, mismatch, name, name, village, edu, kks])
-    out = con.execute(f"SELECT * FROM ({golden_sql('recs')}) ORDER BY person_id").df().set_index("person_id")
+    con.execute(f"CREATE TABLE golden AS SELECT 'S' AS snapshot, * FROM ({golden_sql('recs')})")
+    out = con.execute("SELECT * FROM golden ORDER BY person_id").df().set_index("person_id")
+    # each field's source record, read back through the record numbers as dtsen.person_lineage does
+    xwalk = "(SELECT 'S' AS snapshot, rid AS record_no, source, delivery, record_id FROM recs)"
+    lineage = f"SELECT person_id, field, src FROM ({lineage_sql('golden', xwalk)})"
+    for pid, field, src in con.execute(lineage).fetchall():
+        out.loc[pid, f"{field}_src"] = src
     con.close()
     return out
 

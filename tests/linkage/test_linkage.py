@@ -10,6 +10,7 @@ import pytest
 
 from dtsen import warehouse as wh
 from dtsen.linkage.evaluate import evaluate_snapshot
+from dtsen.linkage.golden import GOLDEN_FIELDS, RECORD_NO_COLUMNS
 from dtsen.linkage.match import match_file
 from dtsen.linkage.pipeline import build_snapshot
 from dtsen.registries.ingest import ingest
@@ -121,7 +122,10 @@ def test_crosswalk_covers_every_accepted_record_and_golden_fields_name_their_sou
     assert missing == 0
     p = con.execute("SELECT * FROM dtsen.person WHERE snapshot = ?", [M2]).df()
     assert p["person_id"].is_unique
-    assert ((p["nik"].isna()) | p["nik_src"].notna()).all()
+    lineage = con.execute("SELECT person_id, field, src FROM dtsen.person_lineage WHERE snapshot = ?", [M2]).df()
+    lineage = lineage.pivot(index="person_id", columns="field", values="src")
+    p = p.join(lineage.add_suffix("_src"), on="person_id")
+    assert p["nik_src"].notna().sum() == p["nik"].notna().sum() and p["name_src"].notna().all()
     src = p["name_src"].str.split(":").str[0]
     assert set(src) <= {"dtks", "regsosek", "p3ke"}
     # socio-economic fields come from Regsosek when the person is in Regsosek
@@ -130,6 +134,38 @@ def test_crosswalk_covers_every_accepted_record_and_golden_fields_name_their_sou
     fam = con.execute("SELECT count(*) FROM (SELECT person_id FROM dtsen.crosswalk WHERE snapshot = ? "
                       "GROUP BY 1 HAVING count(DISTINCT family_id) > 1)", [M2]).fetchall()[0][0]
     assert fam == 0
+
+
+def test_a_warehouse_naming_field_sources_as_strings_migrates(small_landing, tmp_path):
+    """Warehouses built before record numbers kept '<source>:<record_id>' per golden field: the next build turns
+    them into record numbers without losing which record gave which field."""
+    con = wh.connect(str(tmp_path / "w.duckdb"))
+    for m in (M1, M2):
+        for s in ["referensi", "dtks", "regsosek", "p3ke"]:
+            ingest(con, str(small_landing), m, s)
+    build_snapshot(con, M1)
+    lineage = "SELECT person_id, field, src FROM dtsen.person_lineage WHERE snapshot = ? ORDER BY ALL"
+    before = con.execute(lineage, [M1]).fetchall()
+    assert len(before) > 10_000
+    # the earlier layout: one string column per field, no record numbers, no lineage view
+    for f in GOLDEN_FIELDS:
+        con.execute(f"ALTER TABLE dtsen.person ADD COLUMN {f}_src VARCHAR")
+        con.execute(f"""UPDATE dtsen.person p SET {f}_src = l.src FROM dtsen.person_lineage l
+                        WHERE l.snapshot = p.snapshot AND l.person_id = p.person_id AND l.field = '{f}'""")
+    con.execute("DROP VIEW dtsen.person_lineage")
+    for col in RECORD_NO_COLUMNS:
+        con.execute(f"ALTER TABLE dtsen.person DROP COLUMN {col}")
+    con.execute("ALTER TABLE dtsen.crosswalk DROP COLUMN record_no")
+    build_snapshot(con, M2)
+    assert con.execute(lineage, [M1]).fetchall() == before
+    cols = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'dtsen' "
+                                      "AND table_name = 'person'").fetchall()]
+    assert not [c for c in cols if c.endswith("_src")] and set(RECORD_NO_COLUMNS) <= set(cols)
+    assert con.execute("SELECT count(*) FROM dtsen.crosswalk WHERE record_no IS NULL").fetchall()[0][0] == 0
+    assert con.execute("SELECT count(DISTINCT person_id) FROM dtsen.person_lineage WHERE snapshot = ?",
+                       [M2]).fetchall()[0][0] == con.execute("SELECT count(*) FROM dtsen.person WHERE snapshot = ?",
+                                                             [M2]).fetchall()[0][0]
+    con.close()
 
 
 def test_families_follow_the_true_families(built):
