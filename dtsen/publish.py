@@ -63,7 +63,7 @@ def open_catalogue(out_dir: str) -> duckdb.DuckDBPyConnection:
 def publish(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[str, int]:
     """Export every table of the published schemas; returns table -> rows."""
     tables = con.execute(f"""SELECT table_schema, table_name FROM information_schema.tables
-                             WHERE table_schema IN {PUBLISHED_SCHEMAS} AND table_type = 'BASE TABLE'
+                             WHERE table_schema IN {PUBLISHED_SCHEMAS} AND table_type IN ('BASE TABLE', 'VIEW')
                              ORDER BY 1, 2""").fetchall()
     counts = {}
     with folder_in_place(os.path.join(out_dir, snapshot)) as tmp:

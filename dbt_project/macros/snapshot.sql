@@ -7,6 +7,15 @@
                                  (select max(snapshot) from {{ source('dtsen', 'person') }}))){%- endif -%}
 {%- endmacro %}
 
+{# The same month as a literal, read when the node runs (dbt compiles each node just before running it, so partial
+   parsing is kept): what a view pins its month to, so that it keeps showing the month it was built for when a later
+   build of another month fails halfway. #}
+{% macro snapshot_literal() -%}
+    {%- if var('snapshot', '') -%}'{{ var('snapshot') }}'
+    {%- elif execute -%}'{{ run_query("select " ~ snapshot_month()).columns[0].values()[0] }}'
+    {%- else -%}{{ snapshot_month() }}{%- endif -%}
+{%- endmacro %}
+
 {# First day of the snapshot month: the date ages are taken on. #}
 {% macro reference_date() -%}
     cast({{ snapshot_month() }} || '-01' as date)
