@@ -252,25 +252,32 @@ def _roots_view(con: duckdb.DuckDBPyConnection, roots: np.ndarray):
 
 
 def nik_conflicts(con: duckdb.DuckDBPyConnection, roots: np.ndarray) -> np.ndarray:
-    """Pairs of records (indices into _rec_idx) in one component whose NIKs say two people (model.NIK_CONFLICT)."""
+    """Pairs of records (indices into _rec_idx) in one component whose NIKs say two people (model.NIK_CONFLICT).
+
+    The pairs with two different NIKs are found on _rec_idx's narrow (idx, nik) first; only their records' comparison
+    columns are then read from the standardised records (joining every record of a multi-record component to them
+    by source and record id cost 1.9 s at 1 M persons, this 0.6 s)."""
     with _roots_view(con, roots):
         cols = ", ".join(f"a.{c} AS {c}_l, b.{c} AS {c}_r" for c in lm.PAIR_COLUMNS)
         pairs = con.execute(f"""
             WITH multi AS (SELECT root FROM _roots_df GROUP BY root HAVING count(*) > 1),
-            r AS (SELECT x.idx, x.root, l.* FROM _roots_df x JOIN multi USING (root) JOIN _rec_idx i USING (idx)
-                  JOIN {INPUT} l ON l.source = i.source AND l.record_id = i.record_id
-                  WHERE l.nik IS NOT NULL),
-            p AS (SELECT a.idx AS idx_l, b.idx AS idx_r, {cols} FROM r a JOIN r b
-                  ON a.root = b.root AND a.idx < b.idx AND a.nik <> b.nik)
+            r AS (SELECT x.idx, x.root, i.nik FROM _roots_df x JOIN multi USING (root) JOIN _rec_idx i USING (idx)
+                  WHERE i.nik IS NOT NULL),
+            cand AS (SELECT a.idx AS idx_l, b.idx AS idx_r FROM r a JOIN r b
+                     ON a.root = b.root AND a.idx < b.idx AND a.nik <> b.nik),
+            rec AS (SELECT i.idx, l.* FROM _rec_idx i JOIN {INPUT} l ON l.source = i.source AND l.record_id = i.record_id
+                    WHERE i.idx IN (SELECT idx_l FROM cand UNION SELECT idx_r FROM cand)),
+            p AS (SELECT c.idx_l, c.idx_r, {cols} FROM cand c JOIN rec a ON a.idx = c.idx_l JOIN rec b ON b.idx = c.idx_r)
             SELECT idx_l, idx_r FROM p WHERE {lm.NIK_CONFLICT}""").fetchnumpy()
     return np.column_stack([pairs["idx_l"], pairs["idx_r"]]) if len(pairs["idx_l"]) else np.empty((0, 2), np.int64)
 
 
 def cluster_inputs(con: duckdb.DuckDBPyConnection, links: str) -> tuple[dict, np.ndarray]:
-    """Record indices (temp table _rec_idx), scored edges between them and each record's source code."""
+    """Record indices (temp table _rec_idx, with each record's NIK for `nik_conflicts`), scored edges between them and
+    each record's source code."""
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _rec_idx AS
                     SELECT (row_number() OVER (ORDER BY source, record_id) - 1)::BIGINT AS idx, source, record_id,
-                           (dense_rank() OVER (ORDER BY source) - 1)::BIGINT AS source_code
+                           (dense_rank() OVER (ORDER BY source) - 1)::BIGINT AS source_code, nik
                     FROM {INPUT}""")
     e = con.execute(f"""SELECT a.idx AS a, b.idx AS b, l.match_probability AS p FROM {links} l
                         JOIN _rec_idx a ON a.source = l.source_l AND a.record_id = l.record_id_l
