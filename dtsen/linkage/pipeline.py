@@ -265,9 +265,11 @@ def nik_conflicts(con: duckdb.DuckDBPyConnection, roots: np.ndarray) -> np.ndarr
                   WHERE i.nik IS NOT NULL),
             cand AS (SELECT a.idx AS idx_l, b.idx AS idx_r FROM r a JOIN r b
                      ON a.root = b.root AND a.idx < b.idx AND a.nik <> b.nik),
-            rec AS (SELECT i.idx, l.* FROM _rec_idx i JOIN {INPUT} l ON l.source = i.source AND l.record_id = i.record_id
+            rec AS (SELECT i.idx, l.* FROM _rec_idx i
+                    JOIN {INPUT} l ON l.source = i.source AND l.record_id = i.record_id
                     WHERE i.idx IN (SELECT idx_l FROM cand UNION SELECT idx_r FROM cand)),
-            p AS (SELECT c.idx_l, c.idx_r, {cols} FROM cand c JOIN rec a ON a.idx = c.idx_l JOIN rec b ON b.idx = c.idx_r)
+            p AS (SELECT c.idx_l, c.idx_r, {cols} FROM cand c
+                  JOIN rec a ON a.idx = c.idx_l JOIN rec b ON b.idx = c.idx_r)
             SELECT idx_l, idx_r FROM p WHERE {lm.NIK_CONFLICT}""").fetchnumpy()
     return np.column_stack([pairs["idx_l"], pairs["idx_r"]]) if len(pairs["idx_l"]) else np.empty((0, 2), np.int64)
 

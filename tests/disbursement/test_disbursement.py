@@ -1,8 +1,9 @@
 """Disbursement: tranche months, routing reasons, release checks failing on purpose-built bad data, immutable and
 versioned files, formula-safe names, reconciliation with quarantine, the bank/PT Pos simulator."""
+import csv
 import hashlib
+import io
 import json
-import os
 import re
 import shutil
 from pathlib import Path
@@ -13,8 +14,8 @@ import pandas as pd
 import pytest
 
 from dtsen.disbursement.checks import release_checks
-from dtsen.disbursement.files import fields_for, render_csv, spreadsheet_safe, write_period_files
-from dtsen.disbursement.lists import build_payment_rows, due_programs, non_collectors_sql
+from dtsen.disbursement.files import SOURCE_COLUMN, fields_for, render_period, spreadsheet_safe, write_period_files
+from dtsen.disbursement.lists import DDL, build_payment_rows, due_programs, non_collectors_sql
 from dtsen.disbursement.reconciliation import absorption, ingest_rekon
 from dtsen.synth.rekon import simulate_reconciliation
 
@@ -200,15 +201,46 @@ def test_files_are_immutable_and_versioned(wh_copy, tmp_path):
         assert fourth[("PKH", "BSI")].status == "superseded" and fourth[("PKH", "BSI")].rows == 0
 
 
-def test_names_cannot_become_spreadsheet_formulas():
-    for evil in ["=HYPERLINK(\"http://x\",\"y\")", "+62811", "-1+2", "@SUM(A1)", "\tTAB"]:
+TRICKY = ["=HYPERLINK(\"http://x\",\"y\")", "+62811", "-1+2", "@SUM(A1)", "\tTAB", "\rCR", "a\rb", "SITI, AMINAH",
+          "say \"hi\"", "two\nlines", "", " lead", "trail ", "=a,b", "O'BRIEN", "ÑOÑO SÚPRÁ", "'quoted", "x\r\ny", None]
+
+
+def _reference_csv(rows: list[dict], channel: str) -> bytes:
+    """What Python's csv.writer writes for the rows (sorted by disbursement_id), each value made spreadsheet-safe:
+    the definition the SQL renderer is held to."""
+    out = io.StringIO()
+    w = csv.writer(out, lineterminator="\n")
+    w.writerow(fields_for(channel))
+    for r in sorted(rows, key=lambda r: r["disbursement_id"]):
+        w.writerow(["" if (v := (channel if f == "bank" else r[SOURCE_COLUMN[f]])) is None else spreadsheet_safe(v)
+                    for f in fields_for(channel)])
+    return out.getvalue().encode("utf-8")
+
+
+def test_files_rendered_in_sql_are_the_bytes_csv_writer_gives_and_formula_safe():
+    for evil in ["=HYPERLINK(\"http://x\",\"y\")", "+62811", "-1+2", "@SUM(A1)", "\tTAB", "\rCR"]:
         assert spreadsheet_safe(evil) == "'" + evil
     assert spreadsheet_safe("SITI AMINAH") == "SITI AMINAH"
-    rows = pd.DataFrame({"disbursement_id": ["PKH-2025-01-DF1"], "nik": ["3201010101900001"], "name": ["=cmd|' /C calc'!A0"],
-                         "no_kk": ["3201010101200001"], "address": ["@evil"], "rt": ["001"], "rw": ["002"],
-                         "village_code": ["3201012001"], "amount": [750000], "period": [M1], "program": ["PKH"]})
-    text = render_csv(rows, "POS").decode()
-    assert "'=cmd" in text and "'@evil" in text and ",=" not in text
+    con = duckdb.connect()
+    for stmt in DDL:
+        con.execute(stmt)
+    rows = []
+    for i, (program, channel) in enumerate([("PKH", "BRI"), ("PKH", "POS"), ("PBI", "BPJS"), ("SEMBAKO", "BNI")] * 2):
+        for j, value in enumerate(TRICKY):
+            other = TRICKY[(j * 7 + i) % len(TRICKY)]
+            rows.append({"period": M1, "program": program, "channel": channel, "snapshot": M1, "rule_version": "r1",
+                         "disbursement_id": f"{program}-{M1}-{other or ''}{i:02d}{j:03d}", "family_id": f"DF{j}",
+                         "person_id": None, "payee_person_id": f"DP{j}", "nik": value, "name": other,
+                         "no_kk": other, "address": value, "rt": other, "rw": value, "village_code": other,
+                         "province_code": "32", "amount": 1000 * j, "routing_reason": "kks_account"})
+    con.register("tricky_rows", pd.DataFrame(rows))
+    con.execute("INSERT INTO disbursement.payment_row BY NAME SELECT * FROM tricky_rows")
+    rendered = {(p, c): data for p, c, data, *_ in render_period(con, M1)}
+    assert len(rendered) == 4
+    for (program, channel), data in rendered.items():
+        assert data == _reference_csv([r for r in rows if (r["program"], r["channel"]) == (program, channel)], channel)
+    pos = rendered[("PKH", "POS")].decode()
+    assert "'=HYPERLINK" in pos and "'@SUM" in pos and ",=" not in pos and '"SITI, AMINAH"' in pos
 
 
 def test_reconciliation_quarantines_bad_rows_and_feeds_routing(wh_copy, tmp_path):
