@@ -41,12 +41,19 @@ class PmtFit:
     coefficients: dict[str, float] = field(default_factory=dict)
 
 
+def code_text(s: pd.Series) -> pd.Series:
+    """Integer codes as text ('3'), missing as NaN: the one-hot encoder's categories. Mapped through the handful of
+    distinct values (casting every value to Int64 and then to text cost 0.1 s per column at 313 k families)."""
+    f = s.astype("float")
+    return f.map({v: str(int(v)) for v in f.dropna().unique()})
+
+
 def design(df: pd.DataFrame, regencies: list[str]) -> pd.DataFrame:
     """The model's input columns from a family-features frame (survey or registry)."""
     members = df["members"].clip(lower=1).astype(float)
     x = pd.DataFrame(index=df.index)
     for c in CATEGORICAL:
-        x[c] = df[c].astype("float").astype("Int64").astype(str).replace("<NA>", np.nan)
+        x[c] = code_text(df[c])
     x["log_floor_per_capita"] = np.log(df["luas_lantai_m2"].astype(float) / members)
     x["log_land"] = np.log1p(df["aset_lahan_m2"].astype(float))
     x["log_livestock"] = np.log1p(df["aset_ternak"].astype(float))

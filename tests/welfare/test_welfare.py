@@ -4,7 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from dtsen.welfare.pmt import PmtSettings, fit, weighted_desil
+from dtsen.welfare.pmt import PmtSettings, code_text, fit, weighted_desil
 
 
 def test_weighted_desil_puts_a_tenth_of_people_in_each_desil():
@@ -27,6 +27,15 @@ def test_provincial_desil_ranks_within_each_province():
     # the same positions within each province get the same desil, whatever the national level
     assert list(d[:4]) == list(d[4:])
     assert d[0] == 2 and d[3] == 9
+
+
+@pytest.mark.parametrize("dtype", ["Int8", "int16", "float64", "object"])
+def test_codes_become_the_encoders_text(dtype):
+    values = [3, None, 1, 12, 3, 0] if dtype in ("Int8", "object", "float64") else [3, 5, 1, 12, 3, 0]
+    s = pd.Series(values, dtype=dtype)
+    text = code_text(s)
+    assert text.equals(s.astype("float").astype("Int64").astype(str).replace("<NA>", np.nan))
+    assert text.iloc[3] == "12" and (pd.isna(text.iloc[1]) if None in values else text.iloc[1] == "5")
 
 
 def test_fit_refuses_a_too_small_survey():
