@@ -87,12 +87,13 @@ def family_features_sql(month: str) -> str:
     """
 
 
-def survey_sql(month: str) -> str:
+def survey_sql(month: str, families: str | None = None) -> str:
     """The latest consumption survey up to the snapshot year: its own proxies and measured consumption, with the
-    demographics of the DTSEN family its keluarga belongs to (survey families not in the snapshot are left out)."""
+    demographics of the DTSEN family its keluarga belongs to (survey families not in the snapshot are left out).
+    `families`: a table already holding `family_features_sql(month)` (else it is computed here)."""
     proxies = ", ".join(f"s.{c}" for c in PROXY_COLUMNS)
     return f"""
-    WITH fam AS ({family_features_sql(month)}),
+    WITH fam AS ({f"SELECT * FROM {families}" if families else family_features_sql(month)}),
     survey AS (
         SELECT * FROM sources.susenas
         WHERE survey_year = (SELECT max(survey_year) FROM sources.susenas WHERE survey_year <= '{month[:4]}')
@@ -103,5 +104,6 @@ def survey_sql(month: str) -> str:
            f.female_head, f.urban, {proxies}
     FROM survey s JOIN fam f ON f.id_keluarga = s.id_keluarga
     WHERE s.pengeluaran_per_kapita > 0
-    ORDER BY s.id_keluarga
+    ORDER BY s.id_keluarga, f.family_id  -- one keluarga can back two DTSEN families: the order is total, so the
+                                         -- folds and the fit (and the model id) are the same run after run
     """

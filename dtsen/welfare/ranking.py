@@ -56,8 +56,11 @@ def rank_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | N
         con.execute(stmt)
     if not con.execute("SELECT count(*) FROM dtsen.family WHERE snapshot = ?", [month]).fetchall()[0][0]:
         raise ValueError(f"no DTSEN snapshot {month}: build the DTSEN registry for that month first")
-    survey = con.execute(survey_sql(month)).df()
-    families = con.execute(family_features_sql(month)).df()
+    # the families' features once: the survey takes its families' demographics from them
+    con.execute(f"CREATE OR REPLACE TEMP TABLE _family_features AS {family_features_sql(month)}")
+    survey = con.execute(survey_sql(month, "_family_features")).df()
+    families = con.execute("SELECT * FROM _family_features ORDER BY family_id").df()
+    con.execute("DROP TABLE _family_features")
     model = pmt.fit(survey, settings)
     scored = pmt.score_families(model, families)
     model_id = hashlib.sha256(json.dumps(model.coefficients, sort_keys=True).encode()).hexdigest()[:16]

@@ -99,6 +99,11 @@ def test_the_linear_prediction_is_the_fitted_pipelines(pipeline):
     con = duckdb.connect(str(warehouse), read_only=True)
     survey = con.execute(survey_sql("2025-01")).df()
     families = con.execute(family_features_sql("2025-01")).df()
+    # the survey taken from features already computed (as the ranking does) is the same frame, and its order is
+    # total (a keluarga may back two DTSEN families): the same folds, fit and model id run after run
+    con.execute(f"CREATE TEMP TABLE features AS {family_features_sql('2025-01')}")
+    assert con.execute(survey_sql("2025-01", "features")).df().equals(survey)
+    assert not survey.duplicated(["id_keluarga", "family_id"]).any()
     con.close()
     model = fit(survey, PmtSettings())
     odd = families.head(50).copy()
