@@ -13,6 +13,9 @@ Rule (the only place it is written):
 from __future__ import annotations
 
 
+INPUT_COLUMNS = ["person_id", "source", "delivery", "record_id", "no_kk", "family_id_src"]  # what it reads
+
+
 def family_keys_sql(records: str) -> str:
     """records: person_id + canonical person-record columns. Returns person_id, family_key."""
     return f"""

@@ -61,6 +61,8 @@ GROUPS = {  # name -> (fields, ordering terms): one record gives all fields of a
     "dtks": (DTKS_ONLY, [_flag("source <> 'dtks'"), NEWER_FIRST]),
     "p3ke": (P3KE_ONLY, [_flag("source <> 'p3ke'"), NEWER_FIRST]),
 }
+# the record columns golden_sql reads besides rid and person_id
+INPUT_COLUMNS = ["source", "delivery", "record_id", "nik_date_mismatch", "nik_sex_mismatch", *GOLDEN_FIELDS]
 RULE_FIELDS = {**{f: [f] for f in ["nik"] + MAJORITY}, **{g: fields for g, (fields, _) in GROUPS.items()}}
 RECORD_NO_COLUMNS = [f"record_no_{rule}" for rule in RULE_FIELDS]
 

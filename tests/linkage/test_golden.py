@@ -5,7 +5,9 @@ import duckdb
 import pytest
 
 from dtsen import warehouse as wh
-from dtsen.linkage.golden import golden_sql, lineage_sql
+from dtsen.linkage.family import INPUT_COLUMNS as FAMILY_INPUT
+from dtsen.linkage.family import family_keys_sql
+from dtsen.linkage.golden import INPUT_COLUMNS, golden_sql, lineage_sql
 
 # (person, source, delivery, record_id, nik, date/sex mismatch, name, village, education, kks)
 RECORDS = [
@@ -70,3 +72,17 @@ def test_a_person_of_empty_fields_keeps_a_row(golden):
     assert golden.loc["P3", "name"] == "ANI"
     assert golden.loc["P3", ["nik", "nik_src", "village_code", "kks"]].isna().all()
     assert len(golden) == 3
+
+
+def test_the_rules_read_only_the_columns_they_declare():
+    """The build hands the golden and family rules only the record columns they declare (INPUT_COLUMNS): a rule
+    reading another column fails here, not at 1 M records."""
+    con = duckdb.connect()
+    con.execute(f"CREATE TABLE full_recs (rid BIGINT, person_id VARCHAR, {wh.PERSON_COLUMNS})")
+    con.execute("INSERT INTO full_recs (rid, person_id, source, delivery, record_id, name, name_raw) "
+                "VALUES (1, 'P1', 'dtks', '2025-01', 'd1', 'BUDI', 'BUDI')")
+    golden_cols = ", ".join(["rid", "person_id", *INPUT_COLUMNS])
+    con.execute(f"CREATE TABLE narrow AS SELECT {golden_cols} FROM full_recs")
+    assert con.execute(f"SELECT name FROM ({golden_sql('narrow')})").fetchall() == [("BUDI",)]
+    con.execute(f"CREATE TABLE narrow_family AS SELECT {', '.join(FAMILY_INPUT)} FROM full_recs")
+    assert con.execute(f"SELECT family_key FROM ({family_keys_sql('narrow_family')})").fetchall() == [("P:P1",)]
