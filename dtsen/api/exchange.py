@@ -25,7 +25,6 @@ import re
 
 import duckdb
 
-from dtsen import privacy
 from dtsen.folders import folder_in_place
 
 SNAPSHOT_RE = re.compile(r"^\d{4}-\d{2}$")
@@ -58,7 +57,7 @@ ORDER BY p.person_id
 """
 
 FAMILY_SQL = """
-SELECT f.snapshot, f.family_id, f.no_kk, pseudonym(f.no_kk) AS no_kk_pseudo, f.head_person_id, f.members AS family_size,
+SELECT f.snapshot, f.family_id, f.no_kk, sf.no_kk_pseudo, f.head_person_id, f.members AS family_size,
        f.village_code, f.district_code, f.regency_code, f.province_code, w.desil,
        bool_or(a.pkh_eligible) AS pkh_eligible, bool_or(a.pkh_recipient) AS pkh_recipient,
        bool_or(a.sembako_eligible) AS sembako_eligible, bool_or(a.sembako_recipient) AS sembako_recipient,
@@ -66,6 +65,7 @@ SELECT f.snapshot, f.family_id, f.no_kk, pseudonym(f.no_kk) AS no_kk_pseudo, f.h
        bool_or(a.pip_eligible) AS pip_eligible, bool_or(a.pip_recipient) AS pip_recipient,
        bool_and(a.is_deceased) AS all_deceased
 FROM dtsen.family f
+JOIN staging.stg_dtsen__families sf ON sf.family_id = f.family_id  -- the KK pseudonym the marts carry
 JOIN _exchange_person a ON a.family_id = f.family_id
 LEFT JOIN intermediate.int_families__assessed w ON w.family_id = f.family_id
 WHERE f.snapshot = ?
@@ -129,10 +129,6 @@ def export(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[
     if built is not None and built != snapshot:
         raise ValueError(f"the marts hold snapshot {built}, not {snapshot}: build the marts for {snapshot} first")
     os.makedirs(out_dir, mode=0o700, exist_ok=True)
-    try:  # the family's KK pseudonym, with the key dbt used for the persons'
-        privacy.register(con)
-    except duckdb.NotImplementedException:  # already registered on this connection
-        pass
     with folder_in_place(os.path.join(out_dir, snapshot)) as tmp:
         con.execute("""CREATE OR REPLACE TEMP TABLE _region AS SELECT kode, nama FROM sources.region
                        WHERE delivery = (SELECT max(delivery) FROM sources.region WHERE delivery <= ?)""", [snapshot])
