@@ -160,8 +160,8 @@ def test_rule_tests_fail_on_purpose_built_bad_marts(warehouse_copy):
                    LIMIT 1) e LIMIT 1""")
     con.execute("UPDATE marts.eligibility_pip SET is_recipient = true, status = 'recipient' "
                 "WHERE status = 'cut_by_quota' OR quota_rank > province_quota")
-    # a raw NIK written into an explanation's text (the mart is a view of the built month's history rows)
-    con.execute("UPDATE history.appeal_explanation_history SET explanation = explanation || ' (NIK ' || "
+    # a raw NIK on the second line of an explanation's text (the mart is a view of the built month's history rows)
+    con.execute("UPDATE history.appeal_explanation_history SET explanation = explanation || chr(10) || '(NIK ' || "
                 "(SELECT max(nik) FROM dtsen.person WHERE nik IS NOT NULL) || ')' WHERE family_id = ? "
                 "AND snapshot = (SELECT max(snapshot) FROM marts.appeal_explanation)", [fam[2][0]])
     con.close()
