@@ -147,6 +147,27 @@ def test_explanation_answers_why_not_me(pipeline):
     assert "components:" in paid["explanation"] and "recipient" in paid["explanation"]
 
 
+def test_person_programme_quota_is_the_best_ranked_members_province_quota(pipeline):
+    """PBI/PIP rank persons within their own province; a family's explanation shows its best rank and the quota of
+    that member's province, the same every run (an arbitrary member's quota changed between runs at 1 M persons,
+    for the families whose members live in different provinces)."""
+    _, w, _ = pipeline
+    fam = q(w, """WITH m AS (SELECT 'PBI' AS program, family_id, quota_rank, province_quota FROM marts.eligibility_pbi
+                             UNION ALL
+                             SELECT 'PIP', family_id, quota_rank, province_quota FROM marts.eligibility_pip)
+                  SELECT a.program, a.family_id, a.quota_rank, a.province_quota,
+                         min(m.quota_rank) AS best_rank,
+                         min(m.province_quota) FILTER (WHERE m.quota_rank = a.quota_rank) AS best_rank_quota,
+                         count(DISTINCT m.province_quota) AS quotas
+                  FROM marts.appeal_explanation a JOIN m USING (program, family_id)
+                  GROUP BY ALL""")
+    assert len(fam) > 100
+    assert (fam["quota_rank"] == fam["best_rank"]).all()
+    assert (fam["province_quota"] == fam["best_rank_quota"]).all(), fam[fam["province_quota"] != fam["best_rank_quota"]]
+    # the rule matters: some families' members hold quotas of different provinces
+    assert (fam["quotas"] > 1).any()
+
+
 def test_rule_tests_fail_on_purpose_built_bad_marts(warehouse_copy):
     """Each rule test catches the violation it is written for (a test that cannot fail would pass here)."""
     con = duckdb.connect(str(warehouse_copy))

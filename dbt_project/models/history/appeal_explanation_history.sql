@@ -42,7 +42,10 @@ person_programs as (
     select program, family_id,
            case when bool_or(is_recipient) then 'recipient' else 'cut_by_quota' end as status,
            cast(sum(annual_amount) filter (where is_recipient) as bigint) as annual_amount,
-           min(quota_rank) as quota_rank, any_value(province_quota) as province_quota,
+           min(quota_rank) as quota_rank,
+           -- members can live in different provinces: the quota of the best-ranked member's province (any_value
+           -- gave a different one from run to run for the families whose members' provinces differ)
+           arg_min(province_quota, (quota_rank, province_quota)) as province_quota,
            count(*) as eligible_units, count(*) filter (where is_recipient) as recipient_units
     from (
         select 'PBI' as program, * from {{ ref('eligibility_pbi') }}
