@@ -11,7 +11,6 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import pandas as pd
 import pytest
 
 from dtsen import privacy
