@@ -67,6 +67,12 @@ RULE_FIELDS = {**{f: [f] for f in ["nik"] + MAJORITY}, **{g: fields for g, (fiel
 RECORD_NO_COLUMNS = [f"record_no_{rule}" for rule in RULE_FIELDS]
 
 
+def _gives(group: str) -> str:
+    """Whether the record a group's rule picked may give its fields: the source-only groups take a record of their
+    source only (a person with no such record gets NULLs), the others any record."""
+    return "true" if group in ("latest", "socio") else f"{group}__r.source = '{group}'"
+
+
 def golden_sql(records: str) -> str:
     """records: a table with `rid` (a unique integer per record below 2^40, numbered in (source, record_id) order:
     the last tie-breaker of every rule), person_id and the canonical person-record columns of the snapshot.
@@ -83,17 +89,13 @@ def golden_sql(records: str) -> str:
     rules.update({g: terms for g, (_, terms) in GROUPS.items()})
     picks = ", ".join(f"arg_min(rid, {_key(terms)}) AS {name}__rid" for name, terms in rules.items())
     joins = "\n".join(f"JOIN {records} AS {name}__r ON {name}__r.rid = g.{name}__rid" for name in rules)
-    cols = []
-    for f in ["nik"] + MAJORITY:
-        cols.append(f"{f}__r.{f} AS {f}")
+    cols = [f"{f}__r.{f} AS {f}" for f in counted]
     for g, (fields, _) in GROUPS.items():
-        own = "true" if g in ("latest", "socio") else f"{g}__r.source = '{g}'"
-        cols += [f"CASE WHEN {own} THEN {g}__r.{f} END AS {f}" for f in fields]
+        cols += [f"CASE WHEN {_gives(g)} THEN {g}__r.{f} END AS {f}" for f in fields]
     # the record each rule took its fields from (NULL where it gave none): integers, not '<source>:<record_id>'
     # strings per field (19 of those cost 4 s of a million persons' build, most of it writing them)
     for name in rules:
-        gave = f"{name}__r.{name} IS NOT NULL" if name in RULE_FIELDS[name] else (
-            "true" if name in ("latest", "socio") else f"{name}__r.source = '{name}'")
+        gave = f"{name}__r.{name} IS NOT NULL" if name in counted else _gives(name)
         cols.append(f"CASE WHEN {gave} THEN {name}__r.rid END AS record_no_{name}")
     return f"""
     WITH k AS (SELECT x.rid, x.person_id, x.source, x.record_id, x.delivery,
