@@ -80,7 +80,7 @@ SELECT c.person_id, c.family_id, c.source, c.delivery, c.record_id, r.name_raw A
 FROM dtsen.crosswalk c
 JOIN sources.person_record r ON r.source = c.source AND r.delivery = c.delivery AND r.record_id = c.record_id
 WHERE c.snapshot = ?
-ORDER BY c.person_id, c.source, c.delivery, c.record_id
+ORDER BY c.person_id, c.record_no  -- the record's number in the snapshot: (source, record_id) order, one integer
 """
 
 REGION_SQL = """

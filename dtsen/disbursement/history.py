@@ -29,8 +29,15 @@ payments AS (
     FROM disbursement.payment_row p
     LEFT JOIN status s USING (disbursement_id)
     LEFT JOIN dormant d USING (disbursement_id)
+),
+-- PBI-JK pays per member and members may live in different provinces: the family counts where most of its
+-- payments of the period went, ties to the lower code (any_value gave a different province between two builds)
+province AS (
+    SELECT period, program, family_id, arg_min(province_code, (-n, province_code)) AS province_code
+    FROM (SELECT period, program, family_id, province_code, count(*) AS n FROM payments GROUP BY ALL)
+    GROUP BY ALL
 )
-SELECT period, any_value(snapshot) AS snapshot, program, family_id, any_value(province_code) AS province_code,
+SELECT period, min(snapshot) AS snapshot, program, family_id, any_value(pr.province_code) AS province_code,
        string_agg(DISTINCT channel, ',' ORDER BY channel) AS channels,
        count(*) AS payments,
        sum(amount)::BIGINT AS paid_amount,
@@ -45,7 +52,7 @@ SELECT period, any_value(snapshot) AS snapshot, program, family_id, any_value(pr
        bool_or(dormant) AS dormant,
        bool_or(failed) AS failed,
        bool_or(returned) AS returned
-FROM payments
+FROM payments JOIN province pr USING (period, program, family_id)
 GROUP BY period, program, family_id
 ORDER BY period, program, family_id
 """

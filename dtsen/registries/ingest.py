@@ -261,8 +261,7 @@ def _write(con: duckdb.DuckDBPyConnection, source: str, delivery: str, raws: lis
                 for i, (table, rows, where, key) in enumerate(tables):
                     con.execute(f"DELETE FROM {table} WHERE {where}", [key])
                     if not (isinstance(rows, pd.DataFrame) and rows.empty):
-                        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {relation(rows, f'_rows_{i}')} "
-                                    f"ORDER BY line")
+                        con.execute(f"INSERT INTO {table} BY NAME SELECT * FROM {relation(rows, f'_rows_{i}')}")
                 con.execute("DELETE FROM sources.quarantine WHERE source = ? AND delivery = ?", [source, delivery])
                 con.execute(f"INSERT INTO sources.quarantine BY NAME SELECT source, delivery, file, line, field, "
                             f"value, reason FROM {q}")

@@ -58,8 +58,10 @@ class Rule:
 
 def required(col: str, text: bool = True) -> Rule:
     c = ident(col)
-    # a text value of nothing but white space is missing too (it would become an empty name)
-    bad = f"coalesce(trim(regexp_replace({c}, '\\s+', ' ', 'g')) = '', true)" if text else f"{c} IS NULL"
+    # a text value of nothing but white space is missing too (it would become an empty name): ASCII white space or a
+    # Unicode space (no-break, ideographic, ...), the characters that collapsing white space and trim() remove (the
+    # same answer for every code point); a full match stops at the first other character
+    bad = f"coalesce(regexp_full_match({c}, '[\\s\\p{{Zs}}]*'), true)" if text else f"{c} IS NULL"
     return Rule(col, bad, lit("required value missing"), "NULL")
 
 

@@ -354,3 +354,27 @@ def test_dormant_funds_and_review_flags(wh_copy, tmp_path):
     flags = set(con.execute("SELECT family_id FROM disbursement.review_flag WHERE rekon_period = '2025-05'"
                             ).df()["family_id"])
     assert flags == set(rows["family_id"].iloc[1:])  # the family that collected in February is not flagged
+
+
+def test_payment_history_counts_a_family_where_most_of_its_payments_went():
+    """PBI-JK pays per member and members may live in different provinces: the family's province in the payment
+    history is where most of its payments of the period went, ties to the lower code, whatever the rows' order
+    (any_value gave 69 of 1 M persons' families a different province between two builds)."""
+    from dtsen.disbursement.history import build_payment_history
+
+    rows = [("F1", "72", "a"), ("F1", "14", "b"), ("F1", "14", "c"), ("F2", "35", "d"), ("F2", "21", "e")]
+    seen = []
+    for order in (rows, rows[::-1], rows[2:] + rows[:2]):
+        con = duckdb.connect()
+        con.execute("CREATE SCHEMA disbursement")
+        for stmt in DDL:
+            con.execute(stmt)
+        con.executemany("INSERT INTO disbursement.payment_row (period, program, channel, disbursement_id, family_id, "
+                        "province_code, amount, snapshot, rule_version) "
+                        "VALUES ('2025-01', 'PBI', 'BPJS', ?, ?, ?, 42000, '2025-01', 'v1')",
+                        [[d, f, p] for f, p, d in order])
+        build_payment_history(con)
+        seen.append(con.execute("SELECT family_id, province_code, payments, status FROM history.payment_history "
+                                "ORDER BY family_id").fetchall())
+    assert seen[0] == [("F1", "14", 3, "premium_paid"), ("F2", "21", 2, "premium_paid")]
+    assert seen[1] == seen[0] and seen[2] == seen[0]

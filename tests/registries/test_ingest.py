@@ -11,6 +11,7 @@ import pytest
 from dtsen import warehouse as wh
 from dtsen.registries.files import DeliveryFileError
 from dtsen.registries.ingest import SOURCES, WarehouseWriteError, ingest
+from dtsen.registries.rules import required
 
 M1, M2 = "2025-01", "2025-02"
 
@@ -254,3 +255,19 @@ def test_line_numbers_follow_quoted_multiline_fields(tmp_path):
     assert list(raw.frame["_line"]) == [2, 5, 7]
     assert list(raw.rejects["line"]) == [6]
     assert raw.rows_read == 4
+
+
+def test_required_text_is_missing_when_only_white_space_of_any_kind():
+    """A value made only of white space (ASCII or a Unicode space such as no-break or ideographic) is missing, exactly
+    where collapsing its white space and trimming it leaves nothing, for every code point, alone or repeated."""
+    bad = required("x").bad
+    c = duckdb.connect()
+    c.execute("CREATE TABLE t AS SELECT chr(i::INT) AS ch FROM range(1, 1114112) r(i) WHERE i < 55296 OR i > 57343")
+    spec = "coalesce(trim(regexp_replace(x, '\\s+', ' ', 'g')) = '', true)"
+    for value in ("ch", "ch || ' ' || ch", "ch || 'A'"):
+        differ = c.execute(f"SELECT count(*) FROM (SELECT {value} AS x FROM t) WHERE ({bad}) <> ({spec})").fetchall()
+        assert differ == [(0,)], value
+    missing = {v: c.execute(f"SELECT {bad} FROM (SELECT ?::VARCHAR AS x)", [v]).fetchall()[0][0]
+               for v in (None, "", " \t\r\n", "\u00a0", "\u3000 \u2003", "SITI", " SITI\u00a0AMINAH ", "\u200b")}
+    assert missing == {None: True, "": True, " \t\r\n": True, "\u00a0": True, "\u3000 \u2003": True, "SITI": False,
+                       " SITI\u00a0AMINAH ": False, "\u200b": False}
