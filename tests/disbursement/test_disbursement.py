@@ -15,7 +15,7 @@ import pytest
 
 from dtsen.disbursement.checks import release_checks
 from dtsen.disbursement.files import SOURCE_COLUMN, fields_for, render_period, spreadsheet_safe, write_period_files
-from dtsen.disbursement.lists import DDL, build_payment_rows, due_programs, non_collectors_sql
+from dtsen.disbursement.lists import build_payment_rows, due_programs, ensure_schema, non_collectors_sql
 from dtsen.disbursement.reconciliation import absorption, ingest_rekon
 from dtsen.synth.rekon import simulate_reconciliation
 
@@ -222,8 +222,7 @@ def test_files_rendered_in_sql_are_the_bytes_csv_writer_gives_and_formula_safe()
         assert spreadsheet_safe(evil) == "'" + evil
     assert spreadsheet_safe("SITI AMINAH") == "SITI AMINAH"
     con = duckdb.connect()
-    for stmt in DDL:
-        con.execute(stmt)
+    ensure_schema(con)
     rows = []
     for i, (program, channel) in enumerate([("PKH", "BRI"), ("PKH", "POS"), ("PBI", "BPJS"), ("SEMBAKO", "BNI")] * 2):
         for j, value in enumerate(TRICKY):
@@ -366,9 +365,7 @@ def test_payment_history_counts_a_family_where_most_of_its_payments_went():
     seen = []
     for order in (rows, rows[::-1], rows[2:] + rows[:2]):
         con = duckdb.connect()
-        con.execute("CREATE SCHEMA disbursement")
-        for stmt in DDL:
-            con.execute(stmt)
+        ensure_schema(con)
         con.executemany("INSERT INTO disbursement.payment_row (period, program, channel, disbursement_id, family_id, "
                         "province_code, amount, snapshot, rule_version) "
                         "VALUES ('2025-01', 'PBI', 'BPJS', ?, ?, ?, 42000, '2025-01', 'v1')",
