@@ -92,8 +92,23 @@ def dbt_resource() -> DbtCliResource:
     return DtsenDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
 
 
-# one target folder for every run (one dbt at a time: the duckdb_writer pool), so dbt's partial parsing is reused
-RUN_TARGET = Path("target") / "run"
+def run_target(warehouse: WarehouseResource) -> Path:
+    """dbt's target folder for one warehouse, beside it (`dbt/<file name>/`): one dbt at a time per warehouse (the
+    duckdb_writer pool), and its saved parse stays valid from one month to the next. dbt re-parses the whole project
+    (2-3 s at any size) when its profile changes, and the warehouse path is part of the profile: in one folder
+    shared by every warehouse (tests, benches, a second deployment), each run on another warehouse threw the parse
+    away for the next. The run's log (dbt.log) is there too."""
+    return Path(warehouse.beside("dbt", Path(warehouse.file).stem))
+
+
+def prepare_dbt(warehouse: WarehouseResource) -> Path:
+    """Parse the dbt project for this warehouse, as its monthly runs will (same profile, same target folder), so the
+    first month's build starts from a saved parse like every later month's (`make setup` does it for the default
+    warehouse, `dtsen prepare-dbt` for any). Returns the target folder."""
+    target = run_target(warehouse)
+    with warehouse_env(warehouse):
+        dbt_resource().cli(["parse"], target_path=target).wait()
+    return target
 
 
 @contextmanager
@@ -124,7 +139,7 @@ def dtsen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, war
     with warehouse.connect() as con:
         wh.set_marts_snapshot(con, context.partition_key)
     with warehouse_env(warehouse):
-        yield from dbt.cli(["build"], context=context, target_path=RUN_TARGET).stream()
+        yield from dbt.cli(["build"], context=context, target_path=run_target(warehouse)).stream()
 
 
 marts_assets = [dtsen_dbt_models]

@@ -1,4 +1,4 @@
-"""`dtsen` command line: synth, run, demo, train-linkage, match, serve, api token, audit."""
+"""`dtsen` command line: synth, run, demo, prepare-dbt, train-linkage, match, serve, api token, audit."""
 from __future__ import annotations
 
 import argparse
@@ -45,6 +45,15 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     from dtsen.runner import demo
 
     return demo(persons=args.persons, seed=args.seed, months=args.months, data=args.data)
+
+
+def _cmd_prepare_dbt(args: argparse.Namespace) -> int:
+    from assets.marts import prepare_dbt
+    from orchestration.resources import WarehouseResource
+
+    target = prepare_dbt(WarehouseResource(path=args.warehouse or ""))
+    print(f"dbt project parsed for {WarehouseResource(path=args.warehouse or '').file} (saved in {target})")
+    return 0
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -267,6 +276,12 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--months", type=int, default=3)
     d.add_argument("--data", default="data")
     d.set_defaults(func=_cmd_demo)
+
+    pd_ = sub.add_parser("prepare-dbt", help="parse the dbt project for a warehouse as its monthly runs will, so the "
+                                             "first month's build starts from a saved parse (`make setup` does it)")
+    pd_.add_argument("--warehouse", default=None, help="DuckDB file (default: $DTSEN_WAREHOUSE or "
+                                                       "data/warehouse.duckdb)")
+    pd_.set_defaults(func=_cmd_prepare_dbt)
 
     t = sub.add_parser("train-linkage", help="retrain the linkage model on generated data and save it as JSON")
     t.add_argument("--persons", type=int, default=100_000)
