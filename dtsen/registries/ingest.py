@@ -127,6 +127,16 @@ def clean_name(s: pd.Series) -> pd.Series:
 
 
 def clean_name_sql(col: str) -> str:
+    # most names need no collapsing: only a name with white space or a Unicode space (which trim() removes) at
+    # either end, two white spaces together or white space other than the space is rewritten (the rewrite over
+    # every name cost 0.12 s per million, the test for it 0.04 s)
+    return (f"CASE WHEN regexp_matches({col}, '^[\\s\\p{{Zs}}]|[\\s\\p{{Zs}}]$|\\s\\s|[\\t\\n\\f\\r]') "
+            f"THEN {collapse_name_sql(col)} ELSE upper({col}) END")
+
+
+def collapse_name_sql(col: str) -> str:
+    """Upper case with every run of white space one space, none at either end (`clean_name_sql` does it only where
+    it changes something)."""
     return f"trim(regexp_replace(upper({col}), '\\s+', ' ', 'g'))"
 
 

@@ -257,6 +257,22 @@ def test_line_numbers_follow_quoted_multiline_fields(tmp_path):
     assert raw.rows_read == 4
 
 
+def test_clean_name_rewrites_only_where_collapsing_changes_the_name():
+    """The canonical name is the raw name in upper case with its white space collapsed and trimmed; the rewrite is
+    done only where it changes something. The same name as the rewrite everywhere for every code point, alone,
+    at either end, inside, doubled."""
+    from dtsen.registries.ingest import clean_name_sql, collapse_name_sql
+
+    c = duckdb.connect()
+    c.execute("CREATE TABLE t AS SELECT chr(i::INT) AS ch FROM range(1, 1114112) r(i) WHERE i < 55296 OR i > 57343")
+    for value in ("ch", "ch || 'a'", "'a' || ch", "'a' || ch || 'b'", "ch || ch", "'a' || ch || ch || 'b'",
+                  "'a ' || ch || 'b'", "'a' || ch || ' b'"):
+        differ = c.execute(f"SELECT count(*), any_value(ch) FROM (SELECT ch, {value} AS x FROM t) "
+                           f"WHERE {clean_name_sql('x')} IS DISTINCT FROM {collapse_name_sql('x')}").fetchall()
+        assert differ[0][0] == 0, (value, differ, hex(ord(differ[0][1])))
+    assert c.execute(f"SELECT {clean_name_sql('x')} FROM (SELECT 'siti  aminah' AS x)").fetchall() == [("SITI AMINAH",)]
+
+
 def test_required_text_is_missing_when_only_white_space_of_any_kind():
     """A value made only of white space (ASCII or a Unicode space such as no-break or ideographic) is missing, exactly
     where collapsing its white space and trimming it leaves nothing, for every code point, alone or repeated."""
