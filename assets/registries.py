@@ -1,7 +1,9 @@
 """Software-defined assets of the `registries` group: one per delivered source, partitioned by delivery month.
 
-Thin wrappers: the work is `dtsen.registries.ingest`. Each asset carries its own checks (counts reconcile,
-no duplicate record id, quarantine share under the warn and the hard ceiling) evaluated on what was written.
+Thin wrappers: the work is `dtsen.registries.ingest`. The three person registries are one step that ingests them
+side by side (`build_person_registries_asset`); every other source is a step of its own. Each asset carries its own
+checks (counts reconcile, no duplicate record id, quarantine share under the warn and the hard ceiling) evaluated on
+what was written.
 """
 
 from dataclasses import dataclass
@@ -11,7 +13,7 @@ import duckdb
 
 from assets.ui import md_table
 from dtsen.registries.files import DeliveryFileError
-from dtsen.registries.ingest import IngestResult, NoRegionReference, ingest
+from dtsen.registries.ingest import PERSON_SOURCES, IngestResult, NoRegionReference, ingest, ingest_concurrently
 from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
 from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
 
@@ -159,9 +161,8 @@ landing_specs = [dg.AssetSpec(landing_key(folder), group_name="landing", kinds={
                  for folder, layout in LANDING_LAYOUT.items()]
 
 
-def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
-    key = dg.AssetKey(["sources", spec.asset])
-    checks = [
+def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
+    return [
         monthly_check("rows_reconcile", key, blocking=True,
                       description="records in each file (counted from its bytes, not by the reader) = rows stored "
                                   "+ rows quarantined"),
@@ -172,11 +173,36 @@ def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
                                   "(blocks downstream)"),
     ]
 
+
+def _key(spec: SourceSpec) -> dg.AssetKey:
+    return dg.AssetKey(["sources", spec.asset])
+
+
+def _deps(spec: SourceSpec) -> list[dg.AssetKey]:
+    return [landing_key(spec.source)] + ([] if spec.source == "referensi" else [REGION_KEY])
+
+
+def _failure(spec: SourceSpec, month: str, e: Exception) -> str:
+    """The message of a delivery that cannot be ingested; anything else is the platform's problem (re-raised)."""
+    if isinstance(e, (DeliveryFileError, NoRegionReference)):
+        return f"{spec.source} {month}: {e}"
+    raise e
+
+
+def _materialize(context, con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult,
+                 settings: IngestSettings, **kw) -> dg.MaterializeResult:
+    for w in res.warnings:
+        context.log.warning(w)
+    if not res.delivered:
+        context.log.info(res.note)
+    return dg.MaterializeResult(metadata=result_metadata(res), check_results=evaluate_checks(con, spec, res, settings),
+                                **kw)
+
+
+def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
-        key=key, group_name=GROUP, partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
-        description=spec.description,
-        deps=[landing_key(spec.source)] + ([] if spec.source == "referensi" else [REGION_KEY]), check_specs=checks,
-        kinds={"duckdb", "python"},
+        key=_key(spec), group_name=GROUP, partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
+        description=spec.description, deps=_deps(spec), check_specs=_checks(_key(spec)), kinds={"duckdb", "python"},
         pool="duckdb_writer",
     )
     def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource,
@@ -186,16 +212,45 @@ def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
             try:
                 res = ingest(con, landing.folder, month, spec.source)
             except (DeliveryFileError, NoRegionReference) as e:
-                raise dg.Failure(description=f"{spec.source} {month}: {e}",
-                                 metadata={"error": str(e)}) from None
-            for w in res.warnings:
-                context.log.warning(w)
-            if not res.delivered:
-                context.log.info(res.note)
-            check_results = evaluate_checks(con, spec, res, ingest_settings)
-        return dg.MaterializeResult(metadata=result_metadata(res), check_results=check_results)
+                raise dg.Failure(description=_failure(spec, month, e), metadata={"error": str(e)}) from None
+            return _materialize(context, con, spec, res, ingest_settings)
 
     return _asset
 
 
-registry_assets = [build_registry_asset(s) for s in SPECS]
+def build_person_registries_asset(specs: list[SourceSpec]) -> dg.AssetsDefinition:
+    """The person registries (DTKS, Regsosek, P3KE) in one step that ingests the selected ones side by side
+    (`ingest_concurrently`): still one asset per source with its own checks, materialised on its own when selected
+    alone. A source whose delivery cannot be ingested fails the step after the others are materialised (each
+    writes its partition or nothing), and re-executing the run from the failure ingests only what was not."""
+    by_key = {_key(spec): spec for spec in specs}
+
+    @dg.multi_asset(
+        name="sources__person_registries",
+        specs=[dg.AssetSpec(_key(spec), group_name=GROUP, description=spec.description, deps=_deps(spec),
+                            kinds={"duckdb", "python"}) for spec in specs],
+        check_specs=[c for spec in specs for c in _checks(_key(spec))], can_subset=True,
+        partitions_def=monthly_partitions, backfill_policy=one_month_per_run, pool="duckdb_writer",
+    )
+    def _assets(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource,
+                ingest_settings: IngestSettings):
+        month = context.partition_key
+        selected = [spec for key, spec in by_key.items() if key in context.selected_asset_keys]
+        failures = []
+        with warehouse.connect() as con:
+            results = ingest_concurrently(con, landing.folder, month, [spec.source for spec in selected])
+            for spec in selected:
+                res = results[spec.source]
+                if isinstance(res, Exception):
+                    failures.append(_failure(spec, month, res))
+                    continue
+                yield _materialize(context, con, spec, res, ingest_settings, asset_key=_key(spec))
+        if failures:
+            raise dg.Failure(description="; ".join(failures), metadata={"error": "\n".join(failures)})
+
+    return _assets
+
+
+PERSON_SPECS = [spec for spec in SPECS if spec.source in PERSON_SOURCES]
+registry_assets = ([build_registry_asset(s) for s in SPECS if s not in PERSON_SPECS]
+                   + [build_person_registries_asset(PERSON_SPECS)])

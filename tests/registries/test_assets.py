@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from assets.registries import registry_assets
+from assets.registries import SPECS, registry_assets
 from dtsen.runner import materialize_month
 from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
 
@@ -54,7 +54,7 @@ def test_group_materializes_in_process_with_passing_checks(land, tmp_path):
                             instance=dg.DagsterInstance.ephemeral())
     assert result.success
     checks = checks_of(result)
-    assert len(checks) == 4 * len(registry_assets)
+    assert len(checks) == 4 * len(SPECS)
     assert all(checks.values()), {k: v for k, v in checks.items() if not v}
     mats = {"/".join(e.event_specific_data.materialization.asset_key.path): e.event_specific_data.materialization
             for e in result.get_asset_materialization_events()}
@@ -115,3 +115,77 @@ def test_dtsen_run_cli_names_a_broken_delivery(land, tmp_path):
                           str(wh_path)], capture_output=True, text=True, env=env, timeout=600)
     assert res.returncode == 1
     assert "p3ke/2025-02/p3ke.csv: empty file (0 bytes)" in res.stderr
+
+
+PERSON_TABLES = ["sources.dtks_person", "sources.regsosek_person", "sources.p3ke_person", "sources.regsosek_family",
+                 "sources.quarantine", "sources.ingest_log"]
+
+
+def _rows(path: Path, table: str) -> list[tuple]:
+    con = duckdb.connect(str(path), read_only=True)
+    try:
+        cols = [c for c, in con.execute(f"SELECT column_name FROM (DESCRIBE {table}) "
+                                        f"WHERE column_name <> 'ingested_at'").fetchall()]
+        return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY ALL").fetchall()
+    finally:
+        con.close()
+
+
+def test_person_registries_side_by_side_store_what_one_after_another_stores(land, tmp_path):
+    """The three person registries ingested at once, each in its thread and transaction, twice over (the second
+    time replacing the month), hold the same rows, quarantine and log as ingested one after another."""
+    from dtsen import warehouse as wh
+    from dtsen.registries.ingest import PERSON_SOURCES, ingest, ingest_concurrently
+
+    p = land / "p3ke" / "2025-01" / "p3ke.csv"
+    df = pd.read_csv(p, sep="|", dtype=str, keep_default_na=False)
+    df.loc[:4, "jk"] = "X"  # five rows to quarantine
+    df.to_csv(p, sep="|", index=False)
+    paths = {}
+    for mode in ("sequential", "concurrent"):
+        paths[mode] = tmp_path / f"{mode}.duckdb"
+        con = wh.connect(str(paths[mode]))
+        try:
+            ingest(con, str(land), "2025-01", "referensi")
+            for _ in range(2):
+                if mode == "sequential":
+                    for s in PERSON_SOURCES:
+                        ingest(con, str(land), "2025-01", s)
+                else:
+                    results = ingest_concurrently(con, str(land), "2025-01", PERSON_SOURCES)
+                    assert [type(results[s]).__name__ for s in PERSON_SOURCES] == ["IngestResult"] * 3, results
+        finally:
+            con.close()
+    for table in PERSON_TABLES:
+        a, b = _rows(paths["sequential"], table), _rows(paths["concurrent"], table)
+        assert a == b and len(a) > 0, table
+
+
+def test_a_broken_person_registry_fails_the_step_and_the_others_are_materialised(land, tmp_path):
+    """DTKS broken: the step fails naming the file and what is wrong, Regsosek and P3KE are ingested and
+    materialised with their checks, DTKS holds nothing for the month; selected alone, P3KE is ingested alone."""
+    p = land / "dtks" / "2025-01" / "dtks.csv"
+    pd.read_csv(p, dtype=str, keep_default_na=False).drop(columns=["NIK"]).to_csv(p, index=False)
+    wh_path = tmp_path / "w.duckdb"
+    result = dg.materialize(registry_assets, partition_key="2025-01", resources=resources(land, wh_path),
+                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    assert not result.success
+    failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
+    assert [e.step_key for e in failures] == ["sources__person_registries"]
+    message = failures[0].step_failure_data.user_failure_data.description
+    assert str(p) in message and "missing required column(s) ['NIK']" in message, message
+    done = {"/".join(e.event_specific_data.materialization.asset_key.path)
+            for e in result.get_asset_materialization_events()}
+    assert {"sources/regsosek", "sources/p3ke"} <= done and "sources/dtks" not in done
+    checks = checks_of(result)
+    assert checks["regsosek:rows_reconcile"] and checks["p3ke:rows_reconcile"] and "dtks:rows_reconcile" not in checks
+    assert _rows(wh_path, "sources.dtks_person") == [] and len(_rows(wh_path, "sources.p3ke_person")) > 0
+
+    alone = tmp_path / "alone.duckdb"
+    keys = [dg.AssetKey(["sources", "region_reference"]), dg.AssetKey(["sources", "p3ke"])]
+    result = dg.materialize(registry_assets, partition_key="2025-01", resources=resources(land, alone),
+                            instance=dg.DagsterInstance.ephemeral(), selection=keys)
+    assert result.success
+    assert {"/".join(e.event_specific_data.materialization.asset_key.path)
+            for e in result.get_asset_materialization_events()} == {"sources/region_reference", "sources/p3ke"}
+    assert _rows(alone, "sources.regsosek_person") == [] and len(_rows(alone, "sources.p3ke_person")) > 0
