@@ -298,3 +298,33 @@ def test_the_ui_opens_from_the_clone_without_path_help(demo, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def test_a_broken_registry_delivery_re_executed_from_the_failure(demo, driver):
+    """March's DTKS delivery broken: the ingestion run fails at the person registries' step with the file named,
+    Regsosek and P3KE are materialised; once the file is mended, "re-execute from failure" runs that step again,
+    the three registries (Regsosek and P3KE replace their partition with the same rows), and nothing else."""
+    _, data, _ = demo
+    path = data / "landing" / "dtks" / "2025-03" / "dtks.csv"
+    good = path.read_bytes()
+    try:
+        path.write_bytes(good.replace(b"NO_KK", b"NO_KX", 1))
+        failed = driver.launch("ingest_job", "2025-03")
+        assert driver.execute(failed).status == dg.DagsterRunStatus.FAILURE
+        assert _steps(driver.instance, failed, "STEP_FAILURE") == {"sources__person_registries"}
+        failure = next(e for e in driver.instance.all_logs(failed) if e.dagster_event is not None
+                       and e.dagster_event.event_type_value == "STEP_FAILURE")
+        assert str(path) in failure.dagster_event.step_failure_data.user_failure_data.description
+        assert {"sources/regsosek", "sources/p3ke"} <= _materialised(driver.instance, failed)
+        assert "sources/dtks" not in _materialised(driver.instance, failed)
+    finally:
+        path.write_bytes(good)
+    retry = driver.reexecute_from_failure(failed)
+    assert driver.execute(retry).status == dg.DagsterRunStatus.SUCCESS
+    assert _materialised(driver.instance, retry) == {"sources/dtks", "sources/regsosek", "sources/p3ke"}
+    assert _steps(driver.instance, retry, "STEP_START") == {"sources__person_registries"}
+
+
+def _materialised(instance: dg.DagsterInstance, run_id: str) -> set[str]:
+    return {"/".join(e.dagster_event.event_specific_data.materialization.asset_key.path)
+            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)}
