@@ -183,10 +183,8 @@ def _deps(spec: SourceSpec) -> list[dg.AssetKey]:
 
 
 def _failure(spec: SourceSpec, month: str, e: Exception) -> str:
-    """The message of a delivery that cannot be ingested; anything else is the platform's problem (re-raised)."""
-    if isinstance(e, (DeliveryFileError, NoRegionReference)):
-        return f"{spec.source} {month}: {e}"
-    raise e
+    """The message of a delivery that cannot be ingested (its file and problem are in the exception's text)."""
+    return f"{spec.source} {month}: {e}"
 
 
 def _materialize(context, con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult,
@@ -237,15 +235,19 @@ def build_person_registries_asset(specs: list[SourceSpec]) -> dg.AssetsDefinitio
                 ingest_settings: IngestSettings):
         month = context.partition_key
         selected = [spec for key, spec in by_key.items() if key in context.selected_asset_keys]
-        failures = []
+        failures, errors = [], []  # bad deliveries; the platform's problems (a warehouse that cannot be written)
         with warehouse.connect() as con:
             results = ingest_concurrently(con, landing.folder, month, [spec.source for spec in selected])
             for spec in selected:
                 res = results[spec.source]
-                if isinstance(res, Exception):
+                if isinstance(res, (DeliveryFileError, NoRegionReference)):
                     failures.append(_failure(spec, month, res))
-                    continue
-                yield _materialize(context, con, spec, res, ingest_settings, asset_key=_key(spec))
+                elif isinstance(res, Exception):
+                    errors.append(res)
+                else:  # written: materialised, whatever happened to the others
+                    yield _materialize(context, con, spec, res, ingest_settings, asset_key=_key(spec))
+        if errors:
+            raise errors[0]
         if failures:
             raise dg.Failure(description="; ".join(failures), metadata={"error": "\n".join(failures)})
 
