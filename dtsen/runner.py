@@ -320,7 +320,8 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
           f"  caseworker desk:     {os.path.join(data, 'web', 'cekbansos.sqlite')} (`make web`: Cek Bansos and the "
           f"desk; demo users petugas<regency> / supervisor<regency>, password {desk_password()})\n"
           f"  charts:              {os.path.join(data, 'reports')}\n"
-          f"  run logs (dbt):      {os.path.join(data, 'logs')}")
+          f"  run logs:            {os.path.join(data, 'logs')} (dbt's own: "
+          f"{os.path.join(data, 'dbt', 'warehouse', 'dbt.log')})")
     print(f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(temporary)')} - `make ui` to browse it "
           f"(the runs are under Jobs; the sensors' ticks under Automation)")
     return code
