@@ -189,3 +189,17 @@ def test_a_broken_person_registry_fails_the_step_and_the_others_are_materialised
     assert {"/".join(e.event_specific_data.materialization.asset_key.path)
             for e in result.get_asset_materialization_events()} == {"sources/region_reference", "sources/p3ke"}
     assert _rows(alone, "sources.regsosek_person") == [] and len(_rows(alone, "sources.p3ke_person")) > 0
+
+
+def test_person_registries_go_side_by_side_only_while_they_fit_the_memory_budget(land, monkeypatch):
+    """Side by side the three deliveries are in memory at once: only while three times their bytes fit in an eighth
+    of the budget; a budget too small for that ingests them one after another (the same rows either way, above)."""
+    from dtsen.registries.ingest import PERSON_SOURCES, side_by_side
+
+    size = sum(f.stat().st_size for s in PERSON_SOURCES for f in (land / s / "2025-01").iterdir())
+    monkeypatch.setenv("DTSEN_MEMORY_BUDGET", str(3 * size * 8))
+    assert side_by_side(str(land), "2025-01", PERSON_SOURCES)
+    monkeypatch.setenv("DTSEN_MEMORY_BUDGET", str(3 * size * 8 - 8))
+    assert not side_by_side(str(land), "2025-01", PERSON_SOURCES)
+    monkeypatch.delenv("DTSEN_MEMORY_BUDGET")
+    assert side_by_side(str(land), "2025-01", PERSON_SOURCES)  # the demo's and 1 M's deliveries under 16 GiB
