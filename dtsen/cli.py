@@ -51,8 +51,8 @@ def _cmd_prepare_dbt(args: argparse.Namespace) -> int:
     from assets.marts import prepare_dbt
     from orchestration.resources import WarehouseResource
 
-    target = prepare_dbt(WarehouseResource(path=args.warehouse or ""))
-    print(f"dbt project parsed for {WarehouseResource(path=args.warehouse or '').file} (saved in {target})")
+    warehouse = WarehouseResource(path=args.warehouse or "")
+    print(f"dbt project parsed for {warehouse.file} (saved in {prepare_dbt(warehouse)})")
     return 0
 
 

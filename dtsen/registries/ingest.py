@@ -678,9 +678,8 @@ def side_by_side(landing: str, month: str, sources: list[str]) -> bool:
     """Whether the sources' deliveries of the month may be ingested at once: while three times their bytes fit in
     an eighth of the memory budget ($DTSEN_MEMORY_BUDGET, 2 GiB of the default 16; about 5 M persons), else one
     after another, as every delivery was before (a national month stays within the budget)."""
-    size = sum(os.path.getsize(os.path.join(d, f)) for s in sources
-               for d in [delivery_dir(landing, s, month)] if os.path.isdir(d) for f in os.listdir(d)
-               if os.path.isfile(os.path.join(d, f)))
+    files = [p for s in sources for p in glob.glob(os.path.join(delivery_dir(landing, s, month), "*"))]
+    size = sum(os.path.getsize(p) for p in files if os.path.isfile(p))
     return SIDE_BY_SIDE_FACTOR * size <= wh.memory_budget() / 8
 
 

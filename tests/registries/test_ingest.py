@@ -10,7 +10,7 @@ import pytest
 
 from dtsen import warehouse as wh
 from dtsen.registries.files import DeliveryFileError
-from dtsen.registries.ingest import SOURCES, WarehouseWriteError, ingest
+from dtsen.registries.ingest import SOURCES, WarehouseWriteError, clean_name_sql, collapse_name_sql, ingest
 from dtsen.registries.rules import required
 
 M1, M2 = "2025-01", "2025-02"
@@ -257,14 +257,18 @@ def test_line_numbers_follow_quoted_multiline_fields(tmp_path):
     assert raw.rows_read == 4
 
 
+def _every_code_point() -> duckdb.DuckDBPyConnection:
+    """A connection with table t: one row per Unicode code point (surrogates excluded), column ch."""
+    c = duckdb.connect()
+    c.execute("CREATE TABLE t AS SELECT chr(i::INT) AS ch FROM range(1, 1114112) r(i) WHERE i < 55296 OR i > 57343")
+    return c
+
+
 def test_clean_name_rewrites_only_where_collapsing_changes_the_name():
     """The canonical name is the raw name in upper case with its white space collapsed and trimmed; the rewrite is
     done only where it changes something. The same name as the rewrite everywhere for every code point, alone,
     at either end, inside, doubled."""
-    from dtsen.registries.ingest import clean_name_sql, collapse_name_sql
-
-    c = duckdb.connect()
-    c.execute("CREATE TABLE t AS SELECT chr(i::INT) AS ch FROM range(1, 1114112) r(i) WHERE i < 55296 OR i > 57343")
+    c = _every_code_point()
     for value in ("ch", "ch || 'a'", "'a' || ch", "'a' || ch || 'b'", "ch || ch", "'a' || ch || ch || 'b'",
                   "'a ' || ch || 'b'", "'a' || ch || ' b'"):
         differ = c.execute(f"SELECT count(*), any_value(ch) FROM (SELECT ch, {value} AS x FROM t) "
@@ -277,9 +281,8 @@ def test_required_text_is_missing_when_only_white_space_of_any_kind():
     """A value made only of white space (ASCII or a Unicode space such as no-break or ideographic) is missing, exactly
     where collapsing its white space and trimming it leaves nothing, for every code point, alone or repeated."""
     bad = required("x").bad
-    c = duckdb.connect()
-    c.execute("CREATE TABLE t AS SELECT chr(i::INT) AS ch FROM range(1, 1114112) r(i) WHERE i < 55296 OR i > 57343")
-    spec = "coalesce(trim(regexp_replace(x, '\\s+', ' ', 'g')) = '', true)"
+    c = _every_code_point()
+    spec = f"coalesce({collapse_name_sql('x')} = '', true)"
     for value in ("ch", "ch || ' ' || ch", "ch || 'A'"):
         differ = c.execute(f"SELECT count(*) FROM (SELECT {value} AS x FROM t) WHERE ({bad}) <> ({spec})").fetchall()
         assert differ == [(0,)], value
