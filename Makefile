@@ -39,9 +39,11 @@ $(DBT_MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
 	@touch $@
 
 # dbt's saved parse for the default warehouse (what `make run` builds), so its first month does not parse the whole
-# project again (every later month reuses the parse anyway); dbt rewrites it at every build
+# project again (every later month reuses the parse anyway); dbt leaves the file as it was when nothing changed,
+# so it is touched: otherwise every make after the manifest's rewrite (dagster dev re-parses) would parse again
 $(DBT_PREPARED): $(DBT_MANIFEST)
 	$(BIN)/dtsen prepare-dbt --warehouse $(DATA)/warehouse.duckdb > /dev/null
+	@touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
 	@mkdir -p $(DAGSTER_HOME)
