@@ -326,11 +326,13 @@ def _person_select(source: str, month: str, path: str, base: str) -> str:
     fixed = {"nik", "nik_raw", "nik_flag", "nik_date_mismatch", "nik_sex_mismatch", "no_kk", "no_kk_raw",
              "no_kk_flag", "name", "name_raw", "sex", "birth_date", "source", "delivery", "file"}
     rest = [c for c in wh.PERSON_COLUMN_NAMES if c not in fixed]
-    return f"""SELECT {lit(source)} AS source, {lit(month)} AS delivery, {lit(path)} AS file,
+    # the table computes its generated columns (wh.PERSON_GENERATED) itself: they are not inserted
+    return f"""SELECT * EXCLUDE ({', '.join(wh.PERSON_GENERATED)}) FROM (
+               SELECT {lit(source)} AS source, {lit(month)} AS delivery, {lit(path)} AS file,
                       {identity_sql("_nik", "_kk", "_sex", "_bd")},
                       {clean_name_sql("_name")} AS name, _name AS name_raw, _sex AS sex, _bd AS birth_date,
                       {', '.join(rest)}
-               FROM (SELECT *, {nik_flag_sql("_nik", "_districts")} AS nik_flag FROM ({base}))"""
+               FROM (SELECT *, {nik_flag_sql("_nik", "_districts")} AS nik_flag FROM ({base})))"""
 
 
 def _store_persons(con: duckdb.DuckDBPyConnection, source: str, month: str, staged: list[_Staged], base: str,

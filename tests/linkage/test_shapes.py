@@ -59,7 +59,7 @@ def f1(con, small_landing) -> float:
 
 def test_no_record_carries_a_nik(base, tmp_path, small_landing):
     """Older lists, village proposals: no NIK at all. The prior comes from name + birth date + district."""
-    con = shaped(base, tmp_path, "UPDATE {t} SET nik = NULL, nik_flag = 'missing'")
+    con = shaped(base, tmp_path, "UPDATE {t} SET nik_raw = NULL, nik_flag = 'missing'")
     res = build_snapshot(con, M1)
     p = check_built(con, res)
     assert p["prior"]["source"] == "data: deterministic rule name + birth date + district"
@@ -85,9 +85,9 @@ def test_a_single_person_source(base, tmp_path, only):
 
 
 @pytest.mark.parametrize("shape,statement,column", [
-    ("no KK", "UPDATE {t} SET no_kk = NULL", "family"),
+    ("no KK", "UPDATE {t} SET no_kk_raw = NULL, no_kk_flag = 'missing'", "family"),
     ("sex unknown", "UPDATE {t} SET sex = NULL", "sex"),
-    ("birth dates and NIK missing", "UPDATE {t} SET birth_date = NULL, nik = NULL, nik_flag = 'missing'", "birth_date"),
+    ("birth dates and NIK missing", "UPDATE {t} SET birth_date = NULL, nik_raw = NULL, nik_flag = 'missing'", "birth_date"),
 ])
 def test_an_empty_column(base, tmp_path, small_landing, shape, statement, column):
     con = shaped(base, tmp_path, statement)
@@ -126,7 +126,7 @@ def test_sex_constant_carries_no_evidence(base, tmp_path):
 
 def test_no_nik_and_no_birth_date_falls_back_to_the_saved_prior(base, tmp_path):
     """No rule can estimate the prior: the saved model's, scaled to this data's size."""
-    con = shaped(base, tmp_path, "UPDATE {t} SET nik = NULL, nik_flag = 'missing', birth_date = NULL")
+    con = shaped(base, tmp_path, "UPDATE {t} SET nik_raw = NULL, nik_flag = 'missing', birth_date = NULL")
     res = build_snapshot(con, M1)
     p = check_built(con, res)
     assert p["prior"]["source"].startswith("saved model, scaled")
@@ -137,8 +137,8 @@ def test_no_nik_and_no_birth_date_falls_back_to_the_saved_prior(base, tmp_path):
 
 
 def test_every_column_but_the_name_empty(base, tmp_path):
-    con = shaped(base, tmp_path, "UPDATE {t} SET nik = NULL, nik_flag = 'missing', no_kk = NULL, sex = NULL, "
-                                 "birth_date = NULL, village_code = NULL, district_code = NULL, regency_code = NULL")
+    con = shaped(base, tmp_path, "UPDATE {t} SET nik_raw = NULL, nik_flag = 'missing', no_kk_raw = NULL, "
+                                 "no_kk_flag = 'missing', sex = NULL, birth_date = NULL, village_code = NULL")
     res = build_snapshot(con, M1)
     check_built(con, res)
     con.close()

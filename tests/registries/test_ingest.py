@@ -290,3 +290,60 @@ def test_required_text_is_missing_when_only_white_space_of_any_kind():
                for v in (None, "", " \t\r\n", "\u00a0", "\u3000 \u2003", "SITI", " SITI\u00a0AMINAH ", "\u200b")}
     assert missing == {None: True, "": True, " \t\r\n": True, "\u00a0": True, "\u3000 \u2003": True, "SITI": False,
                        " SITI\u00a0AMINAH ": False, "\u200b": False}
+
+
+def _stored_layout(path: str) -> None:
+    """Rebuild the person tables as warehouses made before wh.PERSON_GENERATED stored them: every column stored."""
+    c = duckdb.connect(path)
+    for table in wh.SOURCE_PERSON_TABLES:
+        c.execute(f"CREATE TABLE {table}_old AS SELECT * FROM {table}")
+        c.execute(f"DROP TABLE {table}")
+        c.execute(f"CREATE TABLE {table} ({wh.PERSON_COLUMNS})")
+        c.execute(f"INSERT INTO {table} SELECT * FROM {table}_old")
+        c.execute(f"DROP TABLE {table}_old")
+    c.close()
+
+
+def generated(path: str, table: str) -> set[str]:
+    c = duckdb.connect(path, read_only=True)
+    try:
+        schema, name = table.split(".")
+        return {r[0] for r in c.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND "
+                                        "table_name = ? AND column_default IS NOT NULL", [schema, name]).fetchall()}
+    finally:
+        c.close()
+
+
+def test_person_tables_compute_their_derived_columns_and_older_warehouses_migrate(land, tmp_path):
+    """NIK, KK and the region codes above the village are computed when read (generated columns), with the values
+    the mapping gave when it stored them; a warehouse that stored them is rebuilt on connect with the same rows, and
+    one whose stored values disagree with the expressions is refused with the table named, unchanged."""
+    path = str(tmp_path / "w.duckdb")
+    c = wh.connect(path)
+    ingest_all(c, land, M1)
+    before = c.execute("SELECT * FROM sources.person_record ORDER BY source, record_id").df()
+    c.close()
+    assert generated(path, "sources.dtks_person") == set(wh.PERSON_GENERATED)
+    assert before["nik"].notna().sum() > 0 and before["district_code"].notna().all()
+    assert (before["nik"].isna() == before["nik_flag"].notna()).all()
+    assert (before["district_code"] == before["village_code"].str[:6]).all()
+
+    _stored_layout(path)
+    assert all(generated(path, t) == set() for t in wh.SOURCE_PERSON_TABLES)
+    c = wh.connect(path)  # migrates
+    after = c.execute("SELECT * FROM sources.person_record ORDER BY source, record_id").df()
+    ingest(c, str(land), M1, "dtks")  # and ingestion writes to the rebuilt tables
+    c.close()
+    assert all(generated(path, t) == set(wh.PERSON_GENERATED) for t in wh.SOURCE_PERSON_TABLES)
+    pd.testing.assert_frame_equal(after, before)
+
+    _stored_layout(path)
+    c = duckdb.connect(path)
+    c.execute("UPDATE sources.p3ke_person SET district_code = '999999' WHERE line = 2")
+    c.close()
+    with pytest.raises(RuntimeError, match="sources.p3ke_person: 1 rows"):
+        wh.connect(path)
+    assert generated(path, "sources.p3ke_person") == set()
+    c = duckdb.connect(path, read_only=True)
+    assert c.execute("SELECT count(*) FROM sources.p3ke_person WHERE district_code = '999999'").fetchall()[0][0] == 1
+    c.close()
