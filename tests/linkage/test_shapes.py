@@ -87,7 +87,8 @@ def test_a_single_person_source(base, tmp_path, only):
 @pytest.mark.parametrize("shape,statement,column", [
     ("no KK", "UPDATE {t} SET no_kk_raw = NULL, no_kk_flag = 'missing'", "family"),
     ("sex unknown", "UPDATE {t} SET sex = NULL", "sex"),
-    ("birth dates and NIK missing", "UPDATE {t} SET birth_date = NULL, nik_raw = NULL, nik_flag = 'missing'", "birth_date"),
+    ("birth dates and NIK missing", "UPDATE {t} SET birth_date = NULL, nik_raw = NULL, nik_flag = 'missing'",
+     "birth_date"),
 ])
 def test_an_empty_column(base, tmp_path, small_landing, shape, statement, column):
     con = shaped(base, tmp_path, statement)

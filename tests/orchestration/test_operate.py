@@ -200,7 +200,7 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
         assert driver.execute(retry).status == dg.DagsterRunStatus.SUCCESS
         done = _steps(driver.instance, failed, "STEP_SUCCESS")
         again = _steps(driver.instance, retry, "STEP_START")
-        assert "analytics__published_marts" in again and {"sources__person_registries", "dtsen_dbt_models"} <= done
+        assert "analytics__published_marts" in again and {"sources__deliveries", "dtsen_dbt_models"} <= done
         assert not again & done, f"re-executed steps that had succeeded: {sorted(again & done)}"
         con = duckdb.connect(warehouse, read_only=True)
         try:
@@ -301,9 +301,12 @@ def test_the_ui_opens_from_the_clone_without_path_help(demo, tmp_path):
 
 
 def test_a_broken_registry_delivery_re_executed_from_the_failure(demo, driver):
-    """March's DTKS delivery broken: the ingestion run fails at the person registries' step with the file named,
-    Regsosek and P3KE are materialised; once the file is mended, "re-execute from failure" runs that step again,
-    the three registries (Regsosek and P3KE replace their partition with the same rows), and nothing else."""
+    """March's DTKS delivery broken: the ingestion run fails at the deliveries' step with the file named, every
+    other delivery is materialised; once the file is mended, "re-execute from failure" runs that step again, every
+    delivery of the month (the good ones replace their partition with the same rows), and nothing else."""
+    from assets.registries import SPECS
+
+    deliveries = {f"sources/{s.asset}" for s in SPECS if s.source != "referensi"}
     _, data, _ = demo
     path = data / "landing" / "dtks" / "2025-03" / "dtks.csv"
     good = path.read_bytes()
@@ -311,18 +314,17 @@ def test_a_broken_registry_delivery_re_executed_from_the_failure(demo, driver):
         path.write_bytes(good.replace(b"NO_KK", b"NO_KX", 1))
         failed = driver.launch("ingest_job", "2025-03")
         assert driver.execute(failed).status == dg.DagsterRunStatus.FAILURE
-        assert _steps(driver.instance, failed, "STEP_FAILURE") == {"sources__person_registries"}
+        assert _steps(driver.instance, failed, "STEP_FAILURE") == {"sources__deliveries"}
         failure = next(e for e in driver.instance.all_logs(failed) if e.dagster_event is not None
                        and e.dagster_event.event_type_value == "STEP_FAILURE")
         assert str(path) in failure.dagster_event.step_failure_data.user_failure_data.description
-        assert {"sources/regsosek", "sources/p3ke"} <= _materialised(driver.instance, failed)
-        assert "sources/dtks" not in _materialised(driver.instance, failed)
+        assert _materialised(driver.instance, failed) == {"sources/region_reference"} | deliveries - {"sources/dtks"}
     finally:
         path.write_bytes(good)
     retry = driver.reexecute_from_failure(failed)
     assert driver.execute(retry).status == dg.DagsterRunStatus.SUCCESS
-    assert _materialised(driver.instance, retry) == {"sources/dtks", "sources/regsosek", "sources/p3ke"}
-    assert _steps(driver.instance, retry, "STEP_START") == {"sources__person_registries"}
+    assert _materialised(driver.instance, retry) == deliveries
+    assert _steps(driver.instance, retry, "STEP_START") == {"sources__deliveries"}
 
 
 def _materialised(instance: dg.DagsterInstance, run_id: str) -> set[str]:
