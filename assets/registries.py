@@ -2,8 +2,8 @@
 
 Thin wrappers: the work is `dtsen.registries.ingest`. The region reference is a step of its own (every other
 source is checked against it); the month's deliveries are one step that ingests them side by side
-(`build_deliveries_asset`). Each asset carries its own checks (counts reconcile, no duplicate record id, quarantine share under the warn and the hard ceiling) evaluated on
-what was written.
+(`build_deliveries_asset`). Each asset carries its own checks (counts reconcile, no duplicate record id, quarantine
+share under the warn and the hard ceiling) evaluated on what was written.
 """
 
 from dataclasses import dataclass

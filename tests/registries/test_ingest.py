@@ -341,7 +341,7 @@ def test_person_tables_compute_their_derived_columns_and_older_warehouses_migrat
     c = duckdb.connect(path)
     c.execute("UPDATE sources.p3ke_person SET district_code = '999999' WHERE line = 2")
     c.close()
-    with pytest.raises(RuntimeError, match="sources.p3ke_person: 1 rows"):
+    with pytest.raises(RuntimeError, match=r"sources.p3ke_person: 1 row\(s\)"):
         wh.connect(path)
     assert generated(path, "sources.p3ke_person") == set()
     c = duckdb.connect(path, read_only=True)
