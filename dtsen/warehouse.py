@@ -155,20 +155,22 @@ def connect(path: str | None = None, read_only: bool = False, threads: int | Non
 def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for stmt in DDL:
         con.execute(stmt)
-    if any([_generate_person_columns(con, table) for table in SOURCE_PERSON_TABLES]):
+    # a warehouse from before PERSON_GENERATED stored those columns: one query finds the tables to rebuild
+    stored = [t for t, in con.execute(
+        "SELECT DISTINCT schema_name || '.' || table_name AS t FROM duckdb_columns() "
+        "WHERE database_name = current_database() AND list_contains(?, t) AND list_contains(?, column_name) "
+        "AND column_default IS NULL ORDER BY t", [SOURCE_PERSON_TABLES, list(PERSON_GENERATED)]).fetchall()]
+    for table in stored:
+        _generate_person_columns(con, table)
+    if stored:
         con.execute(PERSON_RECORD_VIEW)  # bound again to the rebuilt tables
 
 
-def _generate_person_columns(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """A warehouse from before PERSON_GENERATED stored those columns: rebuild the table with them generated, in one
-    transaction, after checking that every stored value is the one its expression gives (else nothing changes and
-    the table is named)."""
+def _generate_person_columns(con: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Rebuild a person table that stores the PERSON_GENERATED columns with them generated, in one transaction,
+    after checking that every stored value is the one its expression gives (else nothing changes and the table is
+    named)."""
     schema, name = table.split(".")
-    stored = [c for c, in con.execute(
-        "SELECT column_name FROM duckdb_columns() WHERE database_name = current_database() AND schema_name = ? "
-        "AND table_name = ? AND column_default IS NULL", [schema, name]).fetchall()]
-    if not any(c in PERSON_GENERATED for c in stored):
-        return False
     differ = " OR ".join(f"{c} IS DISTINCT FROM ({e})" for c, e in PERSON_GENERATED.items())
     n, = con.execute(f"SELECT count(*) FROM {table} WHERE {differ}").fetchall()[0]
     if n:
@@ -180,7 +182,6 @@ def _generate_person_columns(con: duckdb.DuckDBPyConnection, table: str) -> bool
         con.execute(f"INSERT INTO {schema}._{name}_generated ({keep}) SELECT {keep} FROM {table}")
         con.execute(f"DROP TABLE {table}")
         con.execute(f"ALTER TABLE {schema}._{name}_generated RENAME TO {name}")
-    return True
 
 
 @contextmanager

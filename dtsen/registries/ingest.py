@@ -667,8 +667,6 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str, source: str
         raise DeliveryFileError(where, f"could not be ingested ({type(e).__name__}: {e})") from e
 
 
-# the person registries: the large deliveries
-PERSON_SOURCES = ["dtks", "regsosek", "p3ke"]
 # the month's deliveries are ingested side by side (`ingest_concurrently`), at most three at once: the three
 # registries, the small lists starting as soon as a registry is done (on two cores more at once only contend)
 CONCURRENT_INGESTS = 3
@@ -741,5 +739,4 @@ def _ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str, source: st
     return ingest_admin(con, landing, month, kind)
 
 
-__all__ = ["DeliveryFileError", "IngestResult", "NoRegionReference", "ingest", "ingest_concurrently", "SOURCES",
-           "PERSON_SOURCES"]
+__all__ = ["DeliveryFileError", "IngestResult", "NoRegionReference", "ingest", "ingest_concurrently", "SOURCES"]

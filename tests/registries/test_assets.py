@@ -41,6 +41,11 @@ def checks_of(result) -> dict[str, bool]:
     return out
 
 
+def materialised(result) -> set[str]:
+    return {"/".join(e.event_specific_data.materialization.asset_key.path)
+            for e in result.get_asset_materialization_events()}
+
+
 def test_definitions_validate():
     res = subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO,
                          capture_output=True, text=True, timeout=300)
@@ -176,8 +181,7 @@ def test_a_broken_person_registry_fails_the_step_and_the_others_are_materialised
     assert [e.step_key for e in failures] == ["sources__deliveries"]
     message = failures[0].step_failure_data.user_failure_data.description
     assert str(p) in message and "missing required column(s) ['NIK']" in message, message
-    done = {"/".join(e.event_specific_data.materialization.asset_key.path)
-            for e in result.get_asset_materialization_events()}
+    done = materialised(result)
     assert {"sources/regsosek", "sources/p3ke"} <= done and "sources/dtks" not in done
     checks = checks_of(result)
     assert checks["regsosek:rows_reconcile"] and checks["p3ke:rows_reconcile"] and "dtks:rows_reconcile" not in checks
@@ -188,20 +192,21 @@ def test_a_broken_person_registry_fails_the_step_and_the_others_are_materialised
     result = dg.materialize(registry_assets, partition_key="2025-01", resources=resources(land, alone),
                             instance=dg.DagsterInstance.ephemeral(), selection=keys)
     assert result.success
-    assert {"/".join(e.event_specific_data.materialization.asset_key.path)
-            for e in result.get_asset_materialization_events()} == {"sources/region_reference", "sources/p3ke"}
+    assert materialised(result) == {"sources/region_reference", "sources/p3ke"}
     assert _rows(alone, "sources.regsosek_person") == [] and len(_rows(alone, "sources.p3ke_person")) > 0
 
 
 def test_person_registries_go_side_by_side_only_while_they_fit_the_memory_budget(land, monkeypatch):
     """Side by side the three deliveries are in memory at once: only while three times their bytes fit in an eighth
     of the budget; a budget too small for that ingests them one after another (the same rows either way, above)."""
-    from dtsen.registries.ingest import PERSON_SOURCES, side_by_side
+    from dtsen.registries.ingest import side_by_side
 
-    size = sum(f.stat().st_size for s in PERSON_SOURCES for f in (land / s / "2025-01").iterdir())
+    registries = ["dtks", "regsosek", "p3ke"]
+
+    size = sum(f.stat().st_size for s in registries for f in (land / s / "2025-01").iterdir())
     monkeypatch.setenv("DTSEN_MEMORY_BUDGET", str(3 * size * 8))
-    assert side_by_side(str(land), "2025-01", PERSON_SOURCES)
+    assert side_by_side(str(land), "2025-01", registries)
     monkeypatch.setenv("DTSEN_MEMORY_BUDGET", str(3 * size * 8 - 8))
-    assert not side_by_side(str(land), "2025-01", PERSON_SOURCES)
+    assert not side_by_side(str(land), "2025-01", registries)
     monkeypatch.delenv("DTSEN_MEMORY_BUDGET")
-    assert side_by_side(str(land), "2025-01", PERSON_SOURCES)  # the demo's and 1 M's deliveries under 16 GiB
+    assert side_by_side(str(land), "2025-01", registries)  # the demo's and 1 M's deliveries under 16 GiB
