@@ -16,7 +16,7 @@ API_PORT ?= 8000
 WEB_PORT ?= 8090
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run synth test ui serve web browser bench bench-scale validate clean docs
+.PHONY: setup run synth test lint format ui serve web browser bench bench-scale validate clean docs
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -55,8 +55,17 @@ synth: setup
 run: setup
 	$(BIN)/dtsen demo --persons $(PERSONS) --seed $(SEED) --months $(MONTHS) --data $(DATA)
 
-test: setup browser
+test: setup browser lint
 	$(BIN)/python -m pytest -q
+
+# ruff: the linter and the formatter's check (`make format` rewrites the files)
+lint: $(VENV)/.synced
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: $(VENV)/.synced
+	$(BIN)/ruff check --fix .
+	$(BIN)/ruff format .
 
 # Debian's Chromium for the browser tests of the web pages (installed with apt when missing)
 browser:

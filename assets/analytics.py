@@ -1,4 +1,5 @@
 """Assets of the `analytics` group: the marts published for analysts, and the program report with charts."""
+
 import os
 
 import dagster as dg
@@ -11,36 +12,64 @@ from dtsen.publish import publish
 from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import WarehouseResource
 
-MART_MODELS = ["eligibility_pkh", "eligibility_sembako", "eligibility_pbi", "eligibility_pip", "exclusions",
-               "appeal_explanation", "program_budget_by_province_desil", "targeting_accuracy_by_province"]
+MART_MODELS = [
+    "eligibility_pkh",
+    "eligibility_sembako",
+    "eligibility_pbi",
+    "eligibility_pip",
+    "exclusions",
+    "appeal_explanation",
+    "program_budget_by_province_desil",
+    "targeting_accuracy_by_province",
+]
 MART_KEYS = [get_asset_key_for_model([dtsen_dbt_models], m) for m in MART_MODELS]
-HISTORY_MODELS = ["appeal_explanation_history", "eligibility_history", "exclusions_history", "programme_changes",
-                  "programme_monthly"]
+HISTORY_MODELS = [
+    "appeal_explanation_history",
+    "eligibility_history",
+    "exclusions_history",
+    "programme_changes",
+    "programme_monthly",
+]
 HISTORY_KEYS = [get_asset_key_for_model([dtsen_dbt_models], m) for m in HISTORY_MODELS]
 
 
-@dg.asset(key=["analytics", "published_marts"], deps=[*MART_KEYS, *HISTORY_KEYS], group_name="analytics",
-          partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
-          kinds={"parquet", "duckdb"}, pool="duckdb_writer",
-          description="The marts and rule seeds as Parquet per snapshot, the history marts as one Parquet dataset "
-                      "per table partitioned by snapshot, plus analytics.duckdb (views over the latest month and "
-                      "over every month), beside the warehouse under published/: analysts read these, never the "
-                      "live file.")
+@dg.asset(
+    key=["analytics", "published_marts"],
+    deps=[*MART_KEYS, *HISTORY_KEYS],
+    group_name="analytics",
+    partitions_def=monthly_partitions,
+    backfill_policy=one_month_per_run,
+    kinds={"parquet", "duckdb"},
+    pool="duckdb_writer",
+    description="The marts and rule seeds as Parquet per snapshot, the history marts as one Parquet dataset "
+    "per table partitioned by snapshot, plus analytics.duckdb (views over the latest month and "
+    "over every month), beside the warehouse under published/: analysts read these, never the "
+    "live file.",
+)
 def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     out = warehouse.beside("published")
     with warehouse.connect(read_only=True) as con:
         counts = publish(con, context.partition_key, out)
-    return dg.MaterializeResult(metadata={
-        "folder": dg.MetadataValue.path(os.path.join(out, context.partition_key)),
-        "catalogue": dg.MetadataValue.path(os.path.join(out, "analytics.duckdb")),
-        "tables": dg.MetadataValue.json(counts)})
+    return dg.MaterializeResult(
+        metadata={
+            "folder": dg.MetadataValue.path(os.path.join(out, context.partition_key)),
+            "catalogue": dg.MetadataValue.path(os.path.join(out, "analytics.duckdb")),
+            "tables": dg.MetadataValue.json(counts),
+        }
+    )
 
 
-@dg.asset(key=["analytics", "program_report"], deps=MART_KEYS, group_name="analytics",
-          partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
-          kinds={"duckdb", "matplotlib"}, pool="duckdb_writer",
-          description="Recipients and budget per program, by province, and targeting error by province, as tables "
-                      "and charts (PNG in the UI and under `reports/marts/<snapshot>/`).")
+@dg.asset(
+    key=["analytics", "program_report"],
+    deps=MART_KEYS,
+    group_name="analytics",
+    partitions_def=monthly_partitions,
+    backfill_policy=one_month_per_run,
+    kinds={"duckdb", "matplotlib"},
+    pool="duckdb_writer",
+    description="Recipients and budget per program, by province, and targeting error by province, as tables "
+    "and charts (PNG in the UI and under `reports/marts/<snapshot>/`).",
+)
 def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     month = context.partition_key
     with warehouse.connect(read_only=True) as con:
@@ -62,36 +91,61 @@ def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
         rule_version = con.execute("SELECT any_value(rule_version) FROM marts.exclusions").fetchall()[0][0]
     out = warehouse.beside("reports", "marts", month)
     charts = {
-        "recipient_families_by_province": bar_chart(by_prov.fillna(0), "province",
-                                                    ["pkh_families", "sembako_families"],
-                                                    f"Recipient families by province, {month}",
-                                                    os.path.join(out, "recipients_by_province.png"),
-                                                    "families", horizontal=True,
-                                                    labels={"pkh_families": "PKH", "sembako_families": "Sembako"}),
-        "budget_by_province": bar_chart(by_prov, "province", ["budget_million"],
-                                        f"Annual budget, all programs (million rupiah), {month}",
-                                        os.path.join(out, "budget_by_province.png"), "million rupiah",
-                                        horizontal=True),
+        "recipient_families_by_province": bar_chart(
+            by_prov.fillna(0),
+            "province",
+            ["pkh_families", "sembako_families"],
+            f"Recipient families by province, {month}",
+            os.path.join(out, "recipients_by_province.png"),
+            "families",
+            horizontal=True,
+            labels={"pkh_families": "PKH", "sembako_families": "Sembako"},
+        ),
+        "budget_by_province": bar_chart(
+            by_prov,
+            "province",
+            ["budget_million"],
+            f"Annual budget, all programs (million rupiah), {month}",
+            os.path.join(out, "budget_by_province.png"),
+            "million rupiah",
+            horizontal=True,
+        ),
     }
     by_province = targeting[targeting["scope"] == "province"]
     if len(by_province):
         nat = targeting[targeting["scope"] == "national"]
-        national = ({c: float(nat[c].iloc[0]) for c in ("pmt_exclusion_error", "pmt_inclusion_error")}
-                    if len(nat) else {})
+        national = (
+            {c: float(nat[c].iloc[0]) for c in ("pmt_exclusion_error", "pmt_inclusion_error")} if len(nat) else {}
+        )
         charts["targeting_error_by_province"] = error_by_group_chart(
-            by_province, "province", {"pmt_exclusion_error": "PMT exclusion", "pmt_inclusion_error": "PMT inclusion",
-                                      "p3ke_exclusion_error": "P3KE desil exclusion"},
-            "poor_families", national,
+            by_province,
+            "province",
+            {
+                "pmt_exclusion_error": "PMT exclusion",
+                "pmt_inclusion_error": "PMT inclusion",
+                "p3ke_exclusion_error": "P3KE desil exclusion",
+            },
+            "poor_families",
+            national,
             f"Bottom-40% targeting errors by province, {month} (n = truly poor families)",
-            os.path.join(out, "targeting_error_by_province.png"))
-    meta = {"programs": dg.MetadataValue.md(md_table(programs)),
-            "program_summary": dg.MetadataValue.json({r.program: {"eligible": int(r.eligible),
-                                                                   "recipients": int(r.recipients),
-                                                                   "cut_by_quota": int(r.cut_by_quota),
-                                                                   "annual_budget": int(r.annual_budget)}
-                                                      for r in programs.itertuples()}),
-            "exclusions": dg.MetadataValue.md(md_table(exclusions)),
-            "rule_version": rule_version or ""}
+            os.path.join(out, "targeting_error_by_province.png"),
+        )
+    meta = {
+        "programs": dg.MetadataValue.md(md_table(programs)),
+        "program_summary": dg.MetadataValue.json(
+            {
+                r.program: {
+                    "eligible": int(r.eligible),
+                    "recipients": int(r.recipients),
+                    "cut_by_quota": int(r.cut_by_quota),
+                    "annual_budget": int(r.annual_budget),
+                }
+                for r in programs.itertuples()
+            }
+        ),
+        "exclusions": dg.MetadataValue.md(md_table(exclusions)),
+        "rule_version": rule_version or "",
+    }
     for name, path in charts.items():
         meta[name] = dg.MetadataValue.md(png_markdown(path, name))
         meta[f"{name}_png"] = dg.MetadataValue.path(path)

@@ -1,5 +1,6 @@
 """Assets of the `disbursement` group: payment lists with blocking release checks, immutable payment files, and
 the reconciliation loop. Thin over `dtsen.disbursement`."""
+
 import os
 
 import dagster as dg
@@ -26,16 +27,21 @@ RECONCILIATION = dg.AssetKey(["disbursement", "reconciliation"])
 ABSORPTION = dg.AssetKey(["disbursement", "absorption"])
 PAYMENT_HISTORY = dg.AssetKey(["disbursement", "payment_history"])
 ELIGIBILITY_MODELS = ["eligibility_pkh", "eligibility_sembako", "eligibility_pbi", "eligibility_pip"]
-UPSTREAM_MODELS = ELIGIBILITY_MODELS + ["exclusions", "payee_identity", "person_identity", "program_parameters",
-                                        "channel_rules"]
+UPSTREAM_MODELS = ELIGIBILITY_MODELS + [
+    "exclusions",
+    "payee_identity",
+    "person_identity",
+    "program_parameters",
+    "channel_rules",
+]
 RELEASE_CHECKS = {
     "no_duplicate_unit": "a family or person is paid once per program and period, whatever the channel",
     "no_excluded_or_deceased": "no excluded family or person, no deceased beneficiary or payee, no cash payment "
-                               "without a payee",
+    "without a payee",
     "totals_equal_entitlements": "rows and amounts per program equal the recipients and entitlements recomputed "
-                                 "from the marts; a program not due pays nothing",
+    "from the marts; a program not due pays nothing",
     "within_quota_and_budget": "units per program and province within the scaled quota; the period's total within "
-                               "the program's budget for the period",
+    "the program's budget for the period",
 }
 
 
@@ -47,97 +53,173 @@ class FilesConfig(dg.Config):
     root: str = Field(default="", description="where payment files go (default: disbursement/ beside the warehouse)")
 
 
-@dg.asset(key=PAYMENT_LISTS, group_name=GROUP, partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
-          deps=[get_asset_key_for_model([dtsen_dbt_models], m) for m in UPSTREAM_MODELS],
-          kinds={"duckdb"}, pool="duckdb_writer",
-          check_specs=[monthly_check(name, PAYMENT_LISTS, desc, blocking=True)
-                       for name, desc in RELEASE_CHECKS.items()],
-          description="The period's payment rows (disbursement.payment_row): due programs from the rule seeds, "
-                      "recipients of the eligibility marts, payee identity from the restricted schema, channel and "
-                      "routing reason (DOMAIN rule 4). Four blocking release checks guard the files.")
+@dg.asset(
+    key=PAYMENT_LISTS,
+    group_name=GROUP,
+    partitions_def=monthly_partitions,
+    backfill_policy=one_month_per_run,
+    deps=[get_asset_key_for_model([dtsen_dbt_models], m) for m in UPSTREAM_MODELS],
+    kinds={"duckdb"},
+    pool="duckdb_writer",
+    check_specs=[monthly_check(name, PAYMENT_LISTS, desc, blocking=True) for name, desc in RELEASE_CHECKS.items()],
+    description="The period's payment rows (disbursement.payment_row): due programs from the rule seeds, "
+    "recipients of the eligibility marts, payee identity from the restricted schema, channel and "
+    "routing reason (DOMAIN rule 4). Four blocking release checks guard the files.",
+)
 def payment_lists(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
     period = context.partition_key
     with warehouse.connect() as con:
         summary = build_payment_rows(con, period)
         checks = release_checks(con, period)
-        channels = con.execute("""SELECT program, channel, count(*) AS rows, sum(amount) AS amount
+        channels = con.execute(
+            """SELECT program, channel, count(*) AS rows, sum(amount) AS amount
                                   FROM disbursement.payment_row WHERE period = ? GROUP BY ALL ORDER BY ALL""",
-                               [period]).df()
-        reasons = con.execute("""SELECT unnest(string_split(routing_reason, ',')) AS reason, count(*) AS rows
+            [period],
+        ).df()
+        reasons = con.execute(
+            """SELECT unnest(string_split(routing_reason, ',')) AS reason, count(*) AS rows
                                  FROM disbursement.payment_row WHERE period = ? GROUP BY 1 ORDER BY 2 DESC""",
-                              [period]).df()
-    yield dg.MaterializeResult(metadata={
-        "due_programs": ", ".join(summary.due_programs) or "none", "rows": summary.rows,
-        "total_amount": summary.total_amount,
-        "rerouted_previous_not_collected": summary.rerouted_previous_not_collected,
-        "by_program_channel": dg.MetadataValue.md(md_table(channels)),
-        "routing_reasons": dg.MetadataValue.md(md_table(reasons)),
-        "summary": dg.MetadataValue.json(summary.by_program_channel)})
+            [period],
+        ).df()
+    yield dg.MaterializeResult(
+        metadata={
+            "due_programs": ", ".join(summary.due_programs) or "none",
+            "rows": summary.rows,
+            "total_amount": summary.total_amount,
+            "rerouted_previous_not_collected": summary.rerouted_previous_not_collected,
+            "by_program_channel": dg.MetadataValue.md(md_table(channels)),
+            "routing_reasons": dg.MetadataValue.md(md_table(reasons)),
+            "summary": dg.MetadataValue.json(summary.by_program_channel),
+        }
+    )
     for c in checks:
-        yield dg.AssetCheckResult(asset_key=PAYMENT_LISTS, check_name=c.name, passed=c.passed,
-                                  description=c.description,
-                                  metadata={k: dg.MetadataValue.json(v) for k, v in c.details.items()})
+        yield dg.AssetCheckResult(
+            asset_key=PAYMENT_LISTS,
+            check_name=c.name,
+            passed=c.passed,
+            description=c.description,
+            metadata={k: dg.MetadataValue.json(v) for k, v in c.details.items()},
+        )
 
 
-@dg.asset(key=PAYMENT_FILES, deps=[PAYMENT_LISTS], group_name=GROUP, partitions_def=monthly_partitions,
-          backfill_policy=one_month_per_run, kinds={"csv"}, pool="duckdb_writer",
-          description="One CSV + manifest per program and channel under `disbursement/<YYYY-MM>/<program>/`; never "
-                      "rewritten: identical content is left alone, changed content becomes a new version that names "
-                      "the one it supersedes. Only runs when every release check passed.")
-def payment_files(context: dg.AssetExecutionContext, config: FilesConfig,
-                  warehouse: WarehouseResource) -> dg.MaterializeResult:
+@dg.asset(
+    key=PAYMENT_FILES,
+    deps=[PAYMENT_LISTS],
+    group_name=GROUP,
+    partitions_def=monthly_partitions,
+    backfill_policy=one_month_per_run,
+    kinds={"csv"},
+    pool="duckdb_writer",
+    description="One CSV + manifest per program and channel under `disbursement/<YYYY-MM>/<program>/`; never "
+    "rewritten: identical content is left alone, changed content becomes a new version that names "
+    "the one it supersedes. Only runs when every release check passed.",
+)
+def payment_files(
+    context: dg.AssetExecutionContext, config: FilesConfig, warehouse: WarehouseResource
+) -> dg.MaterializeResult:
     root = config.root or warehouse.beside("disbursement")
     with warehouse.connect(read_only=True) as con:
         results = write_period_files(con, context.partition_key, root)
-    table = [{"file": os.path.relpath(r.path, root), "status": r.status, "rows": r.rows,
-              "total_amount": r.total_amount, "sha256": r.sha256[:16]} for r in results]
-    return dg.MaterializeResult(metadata={
-        "folder": dg.MetadataValue.path(os.path.join(root, context.partition_key)),
-        "files": dg.MetadataValue.md(md_table(pd.DataFrame(table))),
-        "written": sum(r.status != "unchanged" for r in results),
-        "unchanged": sum(r.status == "unchanged" for r in results)})
+    table = [
+        {
+            "file": os.path.relpath(r.path, root),
+            "status": r.status,
+            "rows": r.rows,
+            "total_amount": r.total_amount,
+            "sha256": r.sha256[:16],
+        }
+        for r in results
+    ]
+    return dg.MaterializeResult(
+        metadata={
+            "folder": dg.MetadataValue.path(os.path.join(root, context.partition_key)),
+            "files": dg.MetadataValue.md(md_table(pd.DataFrame(table))),
+            "written": sum(r.status != "unchanged" for r in results),
+            "unchanged": sum(r.status == "unchanged" for r in results),
+        }
+    )
 
 
-@dg.asset(key=RECONCILIATION, deps=[PAYMENT_FILES, landing_key("rekon")], group_name=GROUP, partitions_def=monthly_partitions,
-          backfill_policy=one_month_per_run, kinds={"duckdb", "csv"}, pool="duckdb_writer",
-          check_specs=[monthly_check("rows_reconcile", RECONCILIATION, "rows read = rows stored + rows quarantined")],
-          description="The banks' and PT Pos' reconciliation files of the month (`rekon/<YYYY-MM>/`), validated; bad "
-                      "rows quarantined with file, line, field and reason (disbursement.reconciliation).")
+@dg.asset(
+    key=RECONCILIATION,
+    deps=[PAYMENT_FILES, landing_key("rekon")],
+    group_name=GROUP,
+    partitions_def=monthly_partitions,
+    backfill_policy=one_month_per_run,
+    kinds={"duckdb", "csv"},
+    pool="duckdb_writer",
+    check_specs=[monthly_check("rows_reconcile", RECONCILIATION, "rows read = rows stored + rows quarantined")],
+    description="The banks' and PT Pos' reconciliation files of the month (`rekon/<YYYY-MM>/`), validated; bad "
+    "rows quarantined with file, line, field and reason (disbursement.reconciliation).",
+)
 def reconciliation(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource):
     with warehouse.connect() as con:
         res = ingest_rekon(con, landing.folder, context.partition_key)
-        stored = con.execute("SELECT count(*) FROM disbursement.reconciliation WHERE period = ?",
-                             [context.partition_key]).fetchall()[0][0]
+        stored = con.execute(
+            "SELECT count(*) FROM disbursement.reconciliation WHERE period = ?", [context.partition_key]
+        ).fetchall()[0][0]
     read = sum(f.rows_read for f in res.files)
-    yield dg.MaterializeResult(metadata={"files": len(res.files), "rows_read": read,
-                                         "rows_accepted": res.rows_accepted, "rows_quarantined": res.rows_quarantined,
-                                         "quarantine_reasons": dg.MetadataValue.json(res.by_reason)})
-    yield dg.AssetCheckResult(check_name="rows_reconcile", passed=bool(read == stored + res.rows_quarantined),
-                              metadata={"read": read, "stored": int(stored), "quarantined": res.rows_quarantined})
+    yield dg.MaterializeResult(
+        metadata={
+            "files": len(res.files),
+            "rows_read": read,
+            "rows_accepted": res.rows_accepted,
+            "rows_quarantined": res.rows_quarantined,
+            "quarantine_reasons": dg.MetadataValue.json(res.by_reason),
+        }
+    )
+    yield dg.AssetCheckResult(
+        check_name="rows_reconcile",
+        passed=bool(read == stored + res.rows_quarantined),
+        metadata={"read": read, "stored": int(stored), "quarantined": res.rows_quarantined},
+    )
 
 
-@dg.asset(key=ABSORPTION, deps=[RECONCILIATION], group_name=GROUP, partitions_def=monthly_partitions,
-          backfill_policy=one_month_per_run, kinds={"duckdb"}, pool="duckdb_writer",
-          description="Absorption per period, program, channel and province (paid, credited, collected, failed, "
-                      "returned, dormant > 105 days), families flagged for review (disbursement.absorption, "
-                      "disbursement.dormant, disbursement.review_flag). Non-collectors move to PT Pos next period.")
+@dg.asset(
+    key=ABSORPTION,
+    deps=[RECONCILIATION],
+    group_name=GROUP,
+    partitions_def=monthly_partitions,
+    backfill_policy=one_month_per_run,
+    kinds={"duckdb"},
+    pool="duckdb_writer",
+    description="Absorption per period, program, channel and province (paid, credited, collected, failed, "
+    "returned, dormant > 105 days), families flagged for review (disbursement.absorption, "
+    "disbursement.dormant, disbursement.review_flag). Non-collectors move to PT Pos next period.",
+)
 def absorption_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as con:
-        res = absorption(con, context.partition_key, channel_rule(con, "dormant_days"),
-                         channel_rule(con, "review_after_missed_periods"))
+        res = absorption(
+            con,
+            context.partition_key,
+            channel_rule(con, "dormant_days"),
+            channel_rule(con, "review_after_missed_periods"),
+        )
     by = res["by_channel"]
     rate = {r.channel: round(float(r.collected) / float(r.paid), 4) if r.paid else None for r in by.itertuples()}
-    return dg.MaterializeResult(metadata={"absorption_by_channel": dg.MetadataValue.md(md_table(by)),
-                                          "collected_share": dg.MetadataValue.json(rate),
-                                          "review_flags": res["review_flags"], "dormant_rows": res["dormant_rows"],
-                                          "dormant_amount": res["dormant_amount"]})
+    return dg.MaterializeResult(
+        metadata={
+            "absorption_by_channel": dg.MetadataValue.md(md_table(by)),
+            "collected_share": dg.MetadataValue.json(rate),
+            "review_flags": res["review_flags"],
+            "dormant_rows": res["dormant_rows"],
+            "dormant_amount": res["dormant_amount"],
+        }
+    )
 
 
-@dg.asset(key=PAYMENT_HISTORY, deps=[PAYMENT_LISTS, ABSORPTION], group_name=GROUP, partitions_def=monthly_partitions,
-          backfill_policy=one_month_per_run, kinds={"duckdb", "parquet"}, pool="duckdb_writer",
-          description="history.payment_history: per period, program and family, paid, collected, not collected, "
-                      "rerouted to PT Pos, dormant, across every month (rebuilt after each payment run and each "
-                      "reconciliation), and published as `published/history/payment_history/period=YYYY-MM/`.")
+@dg.asset(
+    key=PAYMENT_HISTORY,
+    deps=[PAYMENT_LISTS, ABSORPTION],
+    group_name=GROUP,
+    partitions_def=monthly_partitions,
+    backfill_policy=one_month_per_run,
+    kinds={"duckdb", "parquet"},
+    pool="duckdb_writer",
+    description="history.payment_history: per period, program and family, paid, collected, not collected, "
+    "rerouted to PT Pos, dormant, across every month (rebuilt after each payment run and each "
+    "reconciliation), and published as `published/history/payment_history/period=YYYY-MM/`.",
+)
 def payment_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     with warehouse.connect() as con:
         by_status = build_payment_history(con)

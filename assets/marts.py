@@ -4,6 +4,7 @@ Seeds (the program rules) form group `rules`, models groups `staging`, `intermed
 `restricted`; every dbt test is an asset check. One `dbt build` per monthly partition, with the partition as the
 DTSEN snapshot; a failing rule test fails the step, so nothing downstream (publishing, disbursement) runs on it.
 """
+
 import os
 import shutil
 import sys
@@ -21,8 +22,13 @@ from orchestration.dbt_project import dbt_project
 from orchestration.partitions import monthly_partitions, one_month_per_run
 from orchestration.resources import WarehouseResource
 
-GROUP_BY_FOLDER = {"staging": "staging", "intermediate": "intermediate", "marts": "marts", "restricted": "restricted",
-                   "history": "history"}
+GROUP_BY_FOLDER = {
+    "staging": "staging",
+    "intermediate": "intermediate",
+    "marts": "marts",
+    "restricted": "restricted",
+    "history": "history",
+}
 
 
 def test_description(test: dict) -> str:
@@ -55,9 +61,15 @@ class DtsenDbtTranslator(DagsterDbtTranslator):
         test = manifest["nodes"].get(unique_id) or manifest.get("unit_tests", {}).get(unique_id) or {}
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", dg.PreviewWarning)
-            return dg.AssetCheckSpec(spec.name, asset=spec.asset_key, description=test_description(test),
-                                     additional_deps=spec.additional_deps, metadata=spec.metadata,
-                                     blocking=spec.blocking, partitions_def=monthly_partitions)
+            return dg.AssetCheckSpec(
+                spec.name,
+                asset=spec.asset_key,
+                description=test_description(test),
+                additional_deps=spec.additional_deps,
+                metadata=spec.metadata,
+                blocking=spec.blocking,
+                partitions_def=monthly_partitions,
+            )
 
 
 TRANSLATOR = DtsenDbtTranslator(settings=DagsterDbtTranslatorSettings(enable_asset_checks=True))
@@ -127,13 +139,20 @@ def warehouse_env(warehouse: WarehouseResource):
                 os.environ[k] = v
 
 
-@dbt_assets(manifest=dbt_project.manifest_path, project=dbt_project, dagster_dbt_translator=TRANSLATOR,
-            partitions_def=monthly_partitions, pool="duckdb_writer",
-            backfill_policy=one_month_per_run)
+@dbt_assets(
+    manifest=dbt_project.manifest_path,
+    project=dbt_project,
+    dagster_dbt_translator=TRANSLATOR,
+    partitions_def=monthly_partitions,
+    pool="duckdb_writer",
+    backfill_policy=one_month_per_run,
+)
 def dtsen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, warehouse: WarehouseResource):
     if privacy.using_development_key():
-        context.log.warning(f"{privacy.KEY_ENV} is not set: NIK/KK are pseudonymised with the public DEVELOPMENT key; "
-                            f"set a secret key before real data is loaded")
+        context.log.warning(
+            f"{privacy.KEY_ENV} is not set: NIK/KK are pseudonymised with the public DEVELOPMENT key; "
+            f"set a secret key before real data is loaded"
+        )
     # the month to build is read by the models from dtsen.marts_snapshot (a --vars value would make dbt re-parse
     # the whole project whenever the month changes)
     with warehouse.connect() as con:

@@ -31,43 +31,99 @@ class SourceSpec:
 
 
 SPECS = [
-    SourceSpec("referensi", "region_reference", "sources.region", "kode", "delivery",
-               "Kemendagri region codes (referensi/wilayah.csv) as valid for the month; validates village codes."),
-    SourceSpec("dtks", "dtks", "sources.dtks_person", "record_id", "delivery",
-               "DTKS monthly full snapshot (`dtks/<YYYY-MM>/dtks.csv`) as canonical person records."),
-    SourceSpec("regsosek", "regsosek", "sources.regsosek_person", "record_id", "delivery",
-               "Regsosek snapshot (`regsosek/<YYYY-MM>/keluarga.parquet` + individu.parquet): person records and "
-               "the family socio-economic table sources.regsosek_family."),
-    SourceSpec("p3ke", "p3ke", "sources.p3ke_person", "record_id", "delivery",
-               "P3KE extreme-poverty snapshot (`p3ke/<YYYY-MM>/p3ke.csv`) as canonical person records."),
-    SourceSpec("susenas", "susenas", "sources.susenas", "id_keluarga", "delivery",
-               "Consumption-survey sample (`susenas/<YYYY>/susenas.parquet`, latest year up to the month)."),
-    SourceSpec("dukcapil", "dukcapil_deaths", "sources.death", "nik", "delivery",
-               "Dukcapil death events of the month (`dukcapil/<YYYY-MM>/kematian.csv`)."),
-    SourceSpec("asn", "asn_list", "sources.asn", "nik", "delivery",
-               "Civil servants (`asn/<YYYY-MM>/asn.csv`)."),
-    SourceSpec("bpjstk", "bpjstk_wages", "sources.wage", "nik", "delivery",
-               "BPJS Ketenagakerjaan wage earners (`bpjstk/<YYYY-MM>/upah.csv`)."),
-    SourceSpec("usulan", "usulan", "sources.usulan_person", "record_id", "delivery",
-               "Proposals (usulan) approved by the caseworker desk (`usulan/<YYYY-MM>/usulan_keluarga.csv` + "
-               "usulan_anggota.csv): members as person records for linkage, the verified proxies in "
-               "sources.usulan_family for the PMT."),
-    SourceSpec("sanggahan", "sanggahan", "sources.objection", "no_tiket", "delivery",
-               "Objections (sanggahan) approved by the caseworker desk (`sanggahan/<YYYY-MM>/sanggahan.csv`): "
-               "exclusions with reason and case number in the marts."),
+    SourceSpec(
+        "referensi",
+        "region_reference",
+        "sources.region",
+        "kode",
+        "delivery",
+        "Kemendagri region codes (referensi/wilayah.csv) as valid for the month; validates village codes.",
+    ),
+    SourceSpec(
+        "dtks",
+        "dtks",
+        "sources.dtks_person",
+        "record_id",
+        "delivery",
+        "DTKS monthly full snapshot (`dtks/<YYYY-MM>/dtks.csv`) as canonical person records.",
+    ),
+    SourceSpec(
+        "regsosek",
+        "regsosek",
+        "sources.regsosek_person",
+        "record_id",
+        "delivery",
+        "Regsosek snapshot (`regsosek/<YYYY-MM>/keluarga.parquet` + individu.parquet): person records and "
+        "the family socio-economic table sources.regsosek_family.",
+    ),
+    SourceSpec(
+        "p3ke",
+        "p3ke",
+        "sources.p3ke_person",
+        "record_id",
+        "delivery",
+        "P3KE extreme-poverty snapshot (`p3ke/<YYYY-MM>/p3ke.csv`) as canonical person records.",
+    ),
+    SourceSpec(
+        "susenas",
+        "susenas",
+        "sources.susenas",
+        "id_keluarga",
+        "delivery",
+        "Consumption-survey sample (`susenas/<YYYY>/susenas.parquet`, latest year up to the month).",
+    ),
+    SourceSpec(
+        "dukcapil",
+        "dukcapil_deaths",
+        "sources.death",
+        "nik",
+        "delivery",
+        "Dukcapil death events of the month (`dukcapil/<YYYY-MM>/kematian.csv`).",
+    ),
+    SourceSpec("asn", "asn_list", "sources.asn", "nik", "delivery", "Civil servants (`asn/<YYYY-MM>/asn.csv`)."),
+    SourceSpec(
+        "bpjstk",
+        "bpjstk_wages",
+        "sources.wage",
+        "nik",
+        "delivery",
+        "BPJS Ketenagakerjaan wage earners (`bpjstk/<YYYY-MM>/upah.csv`).",
+    ),
+    SourceSpec(
+        "usulan",
+        "usulan",
+        "sources.usulan_person",
+        "record_id",
+        "delivery",
+        "Proposals (usulan) approved by the caseworker desk (`usulan/<YYYY-MM>/usulan_keluarga.csv` + "
+        "usulan_anggota.csv): members as person records for linkage, the verified proxies in "
+        "sources.usulan_family for the PMT.",
+    ),
+    SourceSpec(
+        "sanggahan",
+        "sanggahan",
+        "sources.objection",
+        "no_tiket",
+        "delivery",
+        "Objections (sanggahan) approved by the caseworker desk (`sanggahan/<YYYY-MM>/sanggahan.csv`): "
+        "exclusions with reason and case number in the marts.",
+    ),
 ]
 EXTRA_TABLES = {"regsosek": ["sources.regsosek_family"], "usulan": ["sources.usulan_family"]}
 REGION_KEY = dg.AssetKey(["sources", "region_reference"])
 
 
-def evaluate_checks(con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult,
-                    settings: IngestSettings) -> list[dg.AssetCheckResult]:
+def evaluate_checks(
+    con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult, settings: IngestSettings
+) -> list[dg.AssetCheckResult]:
     """Checks on what the warehouse now holds for this delivery (not on in-memory counts alone)."""
     key = dg.AssetKey(["sources", spec.asset])
     if not res.delivered:
         meta = {"note": res.note}
-        return [dg.AssetCheckResult(asset_key=key, check_name=n, passed=True, metadata=meta)
-                for n in ("rows_reconcile", "no_duplicate_record_id", "quarantine_share_warn", "quarantine_share_max")]
+        return [
+            dg.AssetCheckResult(asset_key=key, check_name=n, passed=True, metadata=meta)
+            for n in ("rows_reconcile", "no_duplicate_record_id", "quarantine_share_warn", "quarantine_share_max")
+        ]
     month = res.delivery
     partition_value = month
     if spec.source == "susenas":
@@ -76,9 +132,11 @@ def evaluate_checks(con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: Inges
     else:
         where = f"{spec.partition_col} = ?"
     tables = [spec.table] + EXTRA_TABLES.get(spec.source, [])
-    stored_by_file = " UNION ALL ".join(f"SELECT file, count(*) AS n FROM {t} WHERE {where} GROUP BY file"
-                                        for t in tables)
-    per_file = con.execute(f"""
+    stored_by_file = " UNION ALL ".join(
+        f"SELECT file, count(*) AS n FROM {t} WHERE {where} GROUP BY file" for t in tables
+    )
+    per_file = con.execute(
+        f"""
         WITH logged AS (SELECT file, sum(rows_read) AS records FROM sources.ingest_log
                         WHERE source = ? AND delivery = ? GROUP BY file),
         stored AS (SELECT file, sum(n) AS n FROM ({stored_by_file}) GROUP BY file),
@@ -86,34 +144,56 @@ def evaluate_checks(con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: Inges
                         WHERE source = ? AND delivery = ? GROUP BY file)
         SELECT l.file, l.records, coalesce(s.n, 0), coalesce(q.n, 0) FROM logged l
         LEFT JOIN stored s USING (file) LEFT JOIN quarantined q USING (file) ORDER BY l.file""",
-                           [spec.source, month, *([partition_value] * len(tables)), spec.source, month]).fetchall()
+        [spec.source, month, *([partition_value] * len(tables)), spec.source, month],
+    ).fetchall()
     stored = sum(r[2] for r in per_file)
     quarantined = sum(r[3] for r in per_file)
     logged = sum(r[1] for r in per_file)
     unbalanced = [f"{f}: {n:,} records, {s:,} stored, {q:,} quarantined" for f, n, s, q in per_file if n != s + q]
-    dups = con.execute(f"SELECT count(*) - count(DISTINCT {spec.key}) FROM {spec.table} WHERE {where}",
-                       [partition_value]).fetchall()[0][0]
+    dups = con.execute(
+        f"SELECT count(*) - count(DISTINCT {spec.key}) FROM {spec.table} WHERE {where}", [partition_value]
+    ).fetchall()[0][0]
     share = quarantined / logged if logged else 0.0
     return [
-        dg.AssetCheckResult(asset_key=key, check_name="rows_reconcile", passed=not unbalanced,
-                            description="; ".join(unbalanced) or None,
-                            metadata={"records_in_files": int(logged), "rows_stored": int(stored),
-                                      "rows_quarantined": int(quarantined),
-                                      "files": dg.MetadataValue.json({f: {"records": int(n), "stored": int(s),
-                                                                          "quarantined": int(q)}
-                                                                      for f, n, s, q in per_file})}),
-        dg.AssetCheckResult(asset_key=key, check_name="no_duplicate_record_id", passed=bool(dups == 0),
-                            metadata={"duplicate_ids": int(dups)}),
-        dg.AssetCheckResult(asset_key=key, check_name="quarantine_share_warn",
-                            passed=bool(share <= settings.quarantine_warn_share), severity=dg.AssetCheckSeverity.WARN,
-                            metadata={"share": float(round(share, 6)), "ceiling": settings.quarantine_warn_share}),
-        dg.AssetCheckResult(asset_key=key, check_name="quarantine_share_max",
-                            passed=bool(share <= settings.quarantine_fail_share
-                                        or quarantined <= settings.quarantine_fail_min_rows),
-                            severity=dg.AssetCheckSeverity.ERROR,
-                            metadata={"share": float(round(share, 6)), "ceiling": settings.quarantine_fail_share,
-                                      "quarantined_rows": int(quarantined),
-                                      "rows_floor": settings.quarantine_fail_min_rows}),
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name="rows_reconcile",
+            passed=not unbalanced,
+            description="; ".join(unbalanced) or None,
+            metadata={
+                "records_in_files": int(logged),
+                "rows_stored": int(stored),
+                "rows_quarantined": int(quarantined),
+                "files": dg.MetadataValue.json(
+                    {f: {"records": int(n), "stored": int(s), "quarantined": int(q)} for f, n, s, q in per_file}
+                ),
+            },
+        ),
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name="no_duplicate_record_id",
+            passed=bool(dups == 0),
+            metadata={"duplicate_ids": int(dups)},
+        ),
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name="quarantine_share_warn",
+            passed=bool(share <= settings.quarantine_warn_share),
+            severity=dg.AssetCheckSeverity.WARN,
+            metadata={"share": float(round(share, 6)), "ceiling": settings.quarantine_warn_share},
+        ),
+        dg.AssetCheckResult(
+            asset_key=key,
+            check_name="quarantine_share_max",
+            passed=bool(share <= settings.quarantine_fail_share or quarantined <= settings.quarantine_fail_min_rows),
+            severity=dg.AssetCheckSeverity.ERROR,
+            metadata={
+                "share": float(round(share, 6)),
+                "ceiling": settings.quarantine_fail_share,
+                "quarantined_rows": int(quarantined),
+                "rows_floor": settings.quarantine_fail_min_rows,
+            },
+        ),
     ]
 
 
@@ -127,8 +207,7 @@ def result_metadata(res: IngestResult) -> dict:
         "rows_quarantined": res.rows_quarantined,
         "quarantine_share": float(round(res.quarantine_share, 6)),
         "quarantined_by_reason": dg.MetadataValue.json(res.quarantine_by_reason),
-        "files": dg.MetadataValue.md(md_table(
-            __import__("pandas").DataFrame([vars(f) for f in res.files]))),
+        "files": dg.MetadataValue.md(md_table(__import__("pandas").DataFrame([vars(f) for f in res.files]))),
         "preview": dg.MetadataValue.md(md_table(res.preview)),
     }
     if res.nik_valid_rate is not None:
@@ -140,14 +219,19 @@ def result_metadata(res: IngestResult) -> dict:
     return meta
 
 
-LANDING_LAYOUT = {"referensi": "referensi/wilayah.csv", "dtks": "`dtks/<YYYY-MM>/dtks.csv`",
-                  "regsosek": "`regsosek/<YYYY-MM>/keluarga.parquet` + individu.parquet",
-                  "p3ke": "`p3ke/<YYYY-MM>/p3ke.csv`", "susenas": "`susenas/<YYYY>/susenas.parquet`",
-                  "dukcapil": "`dukcapil/<YYYY-MM>/kematian.csv`", "asn": "`asn/<YYYY-MM>/asn.csv`",
-                  "bpjstk": "`bpjstk/<YYYY-MM>/upah.csv`",
-                  "usulan": "`usulan/<YYYY-MM>/usulan_keluarga.csv` + usulan_anggota.csv (the caseworker desk)",
-                  "sanggahan": "`sanggahan/<YYYY-MM>/sanggahan.csv` (the caseworker desk)",
-                  "rekon": "`rekon/<YYYY-MM>/<program>_<channel>.csv`"}
+LANDING_LAYOUT = {
+    "referensi": "referensi/wilayah.csv",
+    "dtks": "`dtks/<YYYY-MM>/dtks.csv`",
+    "regsosek": "`regsosek/<YYYY-MM>/keluarga.parquet` + individu.parquet",
+    "p3ke": "`p3ke/<YYYY-MM>/p3ke.csv`",
+    "susenas": "`susenas/<YYYY>/susenas.parquet`",
+    "dukcapil": "`dukcapil/<YYYY-MM>/kematian.csv`",
+    "asn": "`asn/<YYYY-MM>/asn.csv`",
+    "bpjstk": "`bpjstk/<YYYY-MM>/upah.csv`",
+    "usulan": "`usulan/<YYYY-MM>/usulan_keluarga.csv` + usulan_anggota.csv (the caseworker desk)",
+    "sanggahan": "`sanggahan/<YYYY-MM>/sanggahan.csv` (the caseworker desk)",
+    "rekon": "`rekon/<YYYY-MM>/<program>_<channel>.csv`",
+}
 
 
 def landing_key(folder: str) -> dg.AssetKey:
@@ -155,22 +239,35 @@ def landing_key(folder: str) -> dg.AssetKey:
 
 
 # the delivered files themselves: external assets (agencies write them), so the graph starts at the landing folder
-landing_specs = [dg.AssetSpec(landing_key(folder), group_name="landing", kinds={"file"},
-                              description=f"Files delivered to the landing folder: {layout} (watched by "
-                                          f"{'reconciliation_sensor' if folder == 'rekon' else 'landing_sensor'}).")
-                 for folder, layout in LANDING_LAYOUT.items()]
+landing_specs = [
+    dg.AssetSpec(
+        landing_key(folder),
+        group_name="landing",
+        kinds={"file"},
+        description=f"Files delivered to the landing folder: {layout} (watched by "
+        f"{'reconciliation_sensor' if folder == 'rekon' else 'landing_sensor'}).",
+    )
+    for folder, layout in LANDING_LAYOUT.items()
+]
 
 
 def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     return [
-        monthly_check("rows_reconcile", key, blocking=True,
-                      description="records in each file (counted from its bytes, not by the reader) = rows stored "
-                                  "+ rows quarantined"),
+        monthly_check(
+            "rows_reconcile",
+            key,
+            blocking=True,
+            description="records in each file (counted from its bytes, not by the reader) = rows stored "
+            "+ rows quarantined",
+        ),
         monthly_check("no_duplicate_record_id", key, description="no record id twice in one delivery"),
         monthly_check("quarantine_share_warn", key, description="quarantined share under the warn ceiling"),
-        monthly_check("quarantine_share_max", key, blocking=True,
-                      description="quarantined share under the hard ceiling, or no more rows than its floor "
-                                  "(blocks downstream)"),
+        monthly_check(
+            "quarantine_share_max",
+            key,
+            blocking=True,
+            description="quarantined share under the hard ceiling, or no more rows than its floor (blocks downstream)",
+        ),
     ]
 
 
@@ -187,24 +284,36 @@ def _failure(spec: SourceSpec, month: str, e: Exception) -> str:
     return f"{spec.source} {month}: {e}"
 
 
-def _materialize(context, con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult,
-                 settings: IngestSettings, **kw) -> dg.MaterializeResult:
+def _materialize(
+    context, con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult, settings: IngestSettings, **kw
+) -> dg.MaterializeResult:
     for w in res.warnings:
         context.log.warning(w)
     if not res.delivered:
         context.log.info(res.note)
-    return dg.MaterializeResult(metadata=result_metadata(res), check_results=evaluate_checks(con, spec, res, settings),
-                                **kw)
+    return dg.MaterializeResult(
+        metadata=result_metadata(res), check_results=evaluate_checks(con, spec, res, settings), **kw
+    )
 
 
 def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     @dg.asset(
-        key=_key(spec), group_name=GROUP, partitions_def=monthly_partitions, backfill_policy=one_month_per_run,
-        description=spec.description, deps=_deps(spec), check_specs=_checks(_key(spec)), kinds={"duckdb", "python"},
+        key=_key(spec),
+        group_name=GROUP,
+        partitions_def=monthly_partitions,
+        backfill_policy=one_month_per_run,
+        description=spec.description,
+        deps=_deps(spec),
+        check_specs=_checks(_key(spec)),
+        kinds={"duckdb", "python"},
         pool="duckdb_writer",
     )
-    def _asset(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource,
-               ingest_settings: IngestSettings) -> dg.MaterializeResult:
+    def _asset(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        landing: LandingResource,
+        ingest_settings: IngestSettings,
+    ) -> dg.MaterializeResult:
         month = context.partition_key
         with warehouse.connect() as con:
             try:
@@ -228,13 +337,24 @@ def build_deliveries_asset(specs: list[SourceSpec]) -> dg.AssetsDefinition:
 
     @dg.multi_asset(
         name="sources__deliveries",
-        specs=[dg.AssetSpec(_key(spec), group_name=GROUP, description=spec.description, deps=_deps(spec),
-                            kinds={"duckdb", "python"}) for spec in specs],
-        check_specs=[c for spec in specs for c in _checks(_key(spec))], can_subset=True,
-        partitions_def=monthly_partitions, backfill_policy=one_month_per_run, pool="duckdb_writer",
+        specs=[
+            dg.AssetSpec(
+                _key(spec), group_name=GROUP, description=spec.description, deps=_deps(spec), kinds={"duckdb", "python"}
+            )
+            for spec in specs
+        ],
+        check_specs=[c for spec in specs for c in _checks(_key(spec))],
+        can_subset=True,
+        partitions_def=monthly_partitions,
+        backfill_policy=one_month_per_run,
+        pool="duckdb_writer",
     )
-    def _assets(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource,
-                ingest_settings: IngestSettings):
+    def _assets(
+        context: dg.AssetExecutionContext,
+        warehouse: WarehouseResource,
+        landing: LandingResource,
+        ingest_settings: IngestSettings,
+    ):
         month = context.partition_key
         selected = [spec for key, spec in by_key.items() if key in context.selected_asset_keys]
         failures, errors = [], []  # bad deliveries; the platform's problems (a warehouse that cannot be written)
@@ -256,5 +376,6 @@ def build_deliveries_asset(specs: list[SourceSpec]) -> dg.AssetsDefinition:
     return _assets
 
 
-registry_assets = ([build_registry_asset(s) for s in SPECS if s.source == "referensi"]
-                   + [build_deliveries_asset([s for s in SPECS if s.source != "referensi"])])
+registry_assets = [build_registry_asset(s) for s in SPECS if s.source == "referensi"] + [
+    build_deliveries_asset([s for s in SPECS if s.source != "referensi"])
+]

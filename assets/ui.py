@@ -1,4 +1,5 @@
 """How asset metadata reads in the Dagster UI: tables with whole numbers as whole numbers."""
+
 from __future__ import annotations
 
 import math

@@ -1,4 +1,5 @@
 """Helpers shared by the benchmark scripts (not a benchmark itself)."""
+
 from __future__ import annotations
 
 import glob
@@ -10,8 +11,11 @@ import duckdb
 
 
 def month_files(landing: str, month: str) -> list[str]:
-    return (glob.glob(os.path.join(landing, "*", month, "*")) + glob.glob(os.path.join(landing, "susenas", "*", "*"))
-            + [os.path.join(landing, "referensi", "wilayah.csv")])
+    return (
+        glob.glob(os.path.join(landing, "*", month, "*"))
+        + glob.glob(os.path.join(landing, "susenas", "*", "*"))
+        + [os.path.join(landing, "referensi", "wilayah.csv")]
+    )
 
 
 def _load(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
@@ -22,8 +26,11 @@ def _load(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
             delim = "|" if "p3ke" in p else ","
             # quote and escape named: the sniffer reads the first rows only, and at 10 M persons the first
             # quoted value (a name with a comma) comes later
-            con.execute(f"CREATE TABLE t{i} AS SELECT * FROM read_csv(?, delim='{delim}', header=true, "
-                        f"quote='\"', escape='\"', all_varchar=true)", [p])
+            con.execute(
+                f"CREATE TABLE t{i} AS SELECT * FROM read_csv(?, delim='{delim}', header=true, "
+                f"quote='\"', escape='\"', all_varchar=true)",
+                [p],
+            )
 
 
 def bare_read(landing: str, month: str, repeat: int = 3) -> float:

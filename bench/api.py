@@ -10,6 +10,7 @@ here; latency until it arrives). Floor in the same run: the same NIK lookups and
 in DuckDB on the same snapshot. Targets at 1 M persons on 2 cores: >= 500 NIK lookups/s with p99 < 50 ms; the
 1,000-family expression < 200 ms.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -25,7 +26,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import duckdb
@@ -43,14 +44,26 @@ def _pct(values: list[float], p: float) -> float:
 
 
 def _now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def _envelope(criteria: dict, sender: str = "dev", **header) -> dict:
-    return {"signature": "", "header": {"version": "1.0.0", "message_id": uuid.uuid4().hex, "message_ts": _now(),
-                                        "action": "search", "sender_id": sender, "total_count": 1, **header},
-            "message": {"transaction_id": uuid.uuid4().hex[:20], "search_request": [
-                {"reference_id": "R1", "timestamp": _now(), "search_criteria": criteria}]}}
+    return {
+        "signature": "",
+        "header": {
+            "version": "1.0.0",
+            "message_id": uuid.uuid4().hex,
+            "message_ts": _now(),
+            "action": "search",
+            "sender_id": sender,
+            "total_count": 1,
+            **header,
+        },
+        "message": {
+            "transaction_id": uuid.uuid4().hex[:20],
+            "search_request": [{"reference_id": "R1", "timestamp": _now(), "search_criteria": criteria}],
+        },
+    }
 
 
 def _free_port() -> int:
@@ -61,11 +74,29 @@ def _free_port() -> int:
 
 def build(persons: int, seed: int, work: str) -> str:
     landing, warehouse = os.path.join(work, "landing"), os.path.join(work, "warehouse.duckdb")
-    subprocess.run([os.path.join(BIN, "dtsen"), "synth", "--persons", str(persons), "--seed", str(seed),
-                    "--months", "1", "--out", landing], check=True, stdout=subprocess.DEVNULL)
+    subprocess.run(
+        [
+            os.path.join(BIN, "dtsen"),
+            "synth",
+            "--persons",
+            str(persons),
+            "--seed",
+            str(seed),
+            "--months",
+            "1",
+            "--out",
+            landing,
+        ],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
     month = sorted(os.listdir(os.path.join(landing, "dtks")))[0]
-    subprocess.run([os.path.join(BIN, "dtsen"), "run", "--landing", landing, "--month", month, "--warehouse",
-                    warehouse], check=True, stdout=subprocess.DEVNULL, env={**os.environ, "DAGSTER_HOME": work})
+    subprocess.run(
+        [os.path.join(BIN, "dtsen"), "run", "--landing", landing, "--month", month, "--warehouse", warehouse],
+        check=True,
+        stdout=subprocess.DEVNULL,
+        env={**os.environ, "DAGSTER_HOME": work},
+    )
     return warehouse
 
 
@@ -103,8 +134,13 @@ def drive(url: str, token: str, bodies, clients: int, seconds: float, max_reques
     for t in threads:
         t.join()
     wall = time.perf_counter() - t0
-    return {"requests": len(latencies), "per_second": round(len(latencies) / wall, 1), "p50_ms": _pct(latencies, 50),
-            "p99_ms": _pct(latencies, 99), "errors": errors[0]}
+    return {
+        "requests": len(latencies),
+        "per_second": round(len(latencies) / wall, 1),
+        "p50_ms": _pct(latencies, 50),
+        "p99_ms": _pct(latencies, 99),
+        "errors": errors[0],
+    }
 
 
 def main() -> None:
@@ -130,10 +166,15 @@ def main() -> None:
         person = os.path.join(folder, month, "person.parquet")
         con = duckdb.connect()
         n_persons = con.execute("SELECT count(*) FROM read_parquet(?)", [person]).fetchone()[0]
-        niks = [r[0] for r in con.execute("SELECT nik FROM read_parquet(?) WHERE nik IS NOT NULL USING SAMPLE 20000 "
-                                          "ROWS", [person]).fetchall()]
-        province = con.execute("SELECT province_code FROM read_parquet(?) GROUP BY 1 ORDER BY count(*) DESC LIMIT 1",
-                               [person]).fetchone()[0]
+        niks = [
+            r[0]
+            for r in con.execute(
+                "SELECT nik FROM read_parquet(?) WHERE nik IS NOT NULL USING SAMPLE 20000 ROWS", [person]
+            ).fetchall()
+        ]
+        province = con.execute(
+            "SELECT province_code FROM read_parquet(?) GROUP BY 1 ORDER BY count(*) DESC LIMIT 1", [person]
+        ).fetchone()[0]
         rng = random.Random(args.seed)
 
         # ---- the floor: the same lookups directly in DuckDB (in memory, indexed, as the server holds them)
@@ -150,11 +191,19 @@ def main() -> None:
             s = time.perf_counter()
             cur.execute("SELECT * FROM person WHERE nik = ?", [nik]).fetchall()
             lat.append(time.perf_counter() - s)
-        floor_nik = {"per_second": round(len(lat) / (time.perf_counter() - t), 1), "p50_ms": _pct(lat, 50),
-                     "p99_ms": _pct(lat, 99)}
-        expr = {"query_type": "expression", "pagination": {"page_size": 1000},
-                "query": {"type": "ns:dtsen:QueryType:expression",
-                          "value": {"expression": {"collection": "Group", "query": {"province_code": province}}}}}
+        floor_nik = {
+            "per_second": round(len(lat) / (time.perf_counter() - t), 1),
+            "p50_ms": _pct(lat, 50),
+            "p99_ms": _pct(lat, 99),
+        }
+        expr = {
+            "query_type": "expression",
+            "pagination": {"page_size": 1000},
+            "query": {
+                "type": "ns:dtsen:QueryType:expression",
+                "value": {"expression": {"collection": "Group", "query": {"province_code": province}}},
+            },
+        }
         lat = []
         for _ in range(20):
             s = time.perf_counter()
@@ -166,8 +215,9 @@ def main() -> None:
         lat = []
         for _ in range(20):
             s = time.perf_counter()
-            cur.execute("SELECT * FROM family WHERE province_code = ? ORDER BY family_id LIMIT 1000",
-                        [province]).fetchall()
+            cur.execute(
+                "SELECT * FROM family WHERE province_code = ? ORDER BY family_id LIMIT 1000", [province]
+            ).fetchall()
             lat.append(time.perf_counter() - s)
         floor_expr_sql = {"p50_ms": _pct(lat, 50), "p99_ms": _pct(lat, 99)}
         snap.close()
@@ -176,7 +226,7 @@ def main() -> None:
         received: dict[str, float] = {}
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("content-length", 0))))
                 received[body["message"]["correlation_id"]] = time.perf_counter()
                 self.send_response(200)
@@ -191,9 +241,13 @@ def main() -> None:
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         env = {**os.environ, "DTSEN_API_STATE": os.path.join(work, "api", "state.sqlite")}
-        log = open(os.path.join(work, "serve.log"), "w")
-        server = subprocess.Popen([os.path.join(BIN, "dtsen"), "serve", "--port", str(port), "--warehouse", warehouse],
-                                  env=env, stdout=log, stderr=subprocess.STDOUT)
+        log = open(os.path.join(work, "serve.log"), "w")  # noqa: SIM115 - the server's log, open while it runs
+        server = subprocess.Popen(
+            [os.path.join(BIN, "dtsen"), "serve", "--port", str(port), "--warehouse", warehouse],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         t = time.perf_counter()
         for _ in range(600):
             try:
@@ -203,24 +257,41 @@ def main() -> None:
             except OSError:
                 time.sleep(0.1)
         startup = time.perf_counter() - t
-        token = httpx.post(url + "/oauth2/client/token", data={"grant_type": "client_credentials", "client_id": "dev",
-                                                               "client_secret": "dev-secret"}).json()["access_token"]
+        token = httpx.post(
+            url + "/oauth2/client/token",
+            data={"grant_type": "client_credentials", "client_id": "dev", "client_secret": "dev-secret"},
+        ).json()["access_token"]
 
         def ok_search(r):
             return r.status_code == 200 and r.json()["message"]["search_response"][0]["status"] == "succ"
 
-        nik_load = drive(url, token, lambda: ("/registry/sync/search", _envelope(
-            {"query_type": "idtype-value", "query": {"type": "NIK", "value": rng.choice(niks)}}), ok_search),
-            args.clients, args.seconds, 100_000)
+        nik_load = drive(
+            url,
+            token,
+            lambda: (
+                "/registry/sync/search",
+                _envelope({"query_type": "idtype-value", "query": {"type": "NIK", "value": rng.choice(niks)}}),
+                ok_search,
+            ),
+            args.clients,
+            args.seconds,
+            100_000,
+        )
         # one client at a time: the latency of one such answer (megabytes of records), not of a queue
-        expr_load = drive(url, token, lambda: ("/registry/sync/search", _envelope(expr), ok_search),
-                          1, args.seconds, 200)
+        expr_load = drive(
+            url, token, lambda: ("/registry/sync/search", _envelope(expr), ok_search), 1, args.seconds, 200
+        )
         sent: dict[str, float] = {}
 
         def async_body():
-            return "/registry/search", _envelope({"query_type": "idtype-value",
-                                                  "query": {"type": "NIK", "value": rng.choice(niks)}},
-                                                 sender_uri=callback), ok_ack
+            return (
+                "/registry/search",
+                _envelope(
+                    {"query_type": "idtype-value", "query": {"type": "NIK", "value": rng.choice(niks)}},
+                    sender_uri=callback,
+                ),
+                ok_ack,
+            )
 
         def ok_ack(r):
             if r.status_code != 202:
@@ -233,21 +304,39 @@ def main() -> None:
         while len(received) < len(sent) and time.monotonic() < deadline:
             time.sleep(0.05)
         delays = [received[k] - v for k, v in sent.items() if k in received]
-        async_load.update(answered=len(delays), lost=len(sent) - len(delays),
-                          answer_p50_ms=_pct(delays, 50), answer_p99_ms=_pct(delays, 99))
+        async_load.update(
+            answered=len(delays),
+            lost=len(sent) - len(delays),
+            answer_p50_ms=_pct(delays, 50),
+            answer_p99_ms=_pct(delays, 99),
+        )
         httpd.shutdown()
-        print(json.dumps({
-            "bench": "api", "persons": n_persons, "snapshot": month, "clients": args.clients,
-            "build_seconds": round(build_seconds, 1), "server_startup_seconds": round(startup, 2),
-            "nik_lookup": nik_load, "expression_1000_families": {**expr_load, "families": floor_expr["families"]},
-            "async_search": async_load,
-            "floor": {"nik_lookup_duckdb": floor_nik, "expression_in_process": floor_expr,
-                      "expression_sql_only": floor_expr_sql},
-            "ratio_nik_p50": round(nik_load["p50_ms"] / max(floor_nik["p50_ms"], 1e-3), 1),
-            "targets": {"nik_per_second_ge_500": nik_load["per_second"] >= 500,
+        print(
+            json.dumps(
+                {
+                    "bench": "api",
+                    "persons": n_persons,
+                    "snapshot": month,
+                    "clients": args.clients,
+                    "build_seconds": round(build_seconds, 1),
+                    "server_startup_seconds": round(startup, 2),
+                    "nik_lookup": nik_load,
+                    "expression_1000_families": {**expr_load, "families": floor_expr["families"]},
+                    "async_search": async_load,
+                    "floor": {
+                        "nik_lookup_duckdb": floor_nik,
+                        "expression_in_process": floor_expr,
+                        "expression_sql_only": floor_expr_sql,
+                    },
+                    "ratio_nik_p50": round(nik_load["p50_ms"] / max(floor_nik["p50_ms"], 1e-3), 1),
+                    "targets": {
+                        "nik_per_second_ge_500": nik_load["per_second"] >= 500,
                         "nik_p99_lt_50ms": nik_load["p99_ms"] < 50,
-                        "expression_p99_lt_200ms": expr_load["p99_ms"] < 200},
-        }))
+                        "expression_p99_lt_200ms": expr_load["p99_ms"] < 200,
+                    },
+                }
+            )
+        )
     finally:
         if server is not None:
             server.terminate()

@@ -11,6 +11,7 @@ a bare DuckDB read of the same files into an in-memory table (read_csv / read_pa
 same reads stored as they are in a DuckDB file and checkpointed (`read_and_store`), what storing the files costs
 before any row is checked.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -22,8 +23,8 @@ import tempfile
 import time
 
 import dagster as dg
+from _common import bare_read, read_and_store, run_seconds
 
-from _common import bare_read, read_and_store, run_seconds  # noqa: E402 (bench/ is on sys.path when run as a script)
 from dtsen.runner import materialize_month
 from dtsen.synth import SynthConfig, synth
 
@@ -46,8 +47,7 @@ def main() -> None:
         stored = read_and_store(landing, month)
         instance = dg.DagsterInstance.ephemeral()
         t0 = time.perf_counter()
-        run = materialize_month(landing, month, os.path.join(tmp, "w.duckdb"), instance=instance,
-                                job_name="ingest_job")
+        run = materialize_month(landing, month, os.path.join(tmp, "w.duckdb"), instance=instance, job_name="ingest_job")
         wall = time.perf_counter() - t0
         secs = run_seconds(instance)
         if not run.success:
@@ -59,15 +59,28 @@ def main() -> None:
         shutil.rmtree(tmp, ignore_errors=True)
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     # ru_maxrss is the process peak: when this run generated the data, the generator's peak may dominate it
-    print(json.dumps({
-        "bench": "ingest", "persons": args.persons, "rows_read": rows, "person_and_family_rows": person_records,
-        "peak_rss_includes_generation": bool(gen_peak >= peak),
-        "seconds": round(secs, 2), "load_seconds": round(wall - secs, 2),
-        "baseline_bare_read_seconds": round(base, 2), "ratio_to_baseline": round(secs / base, 2),
-        "read_and_store_seconds": round(stored, 2), "ratio_to_read_and_store": round(secs / stored, 2),
-        "rows_per_second": round(rows / secs), "peak_rss_mb": round(peak), "target_seconds": 60, "target_ratio": 5,
-        "cpus": os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "ingest",
+                "persons": args.persons,
+                "rows_read": rows,
+                "person_and_family_rows": person_records,
+                "peak_rss_includes_generation": bool(gen_peak >= peak),
+                "seconds": round(secs, 2),
+                "load_seconds": round(wall - secs, 2),
+                "baseline_bare_read_seconds": round(base, 2),
+                "ratio_to_baseline": round(secs / base, 2),
+                "read_and_store_seconds": round(stored, 2),
+                "ratio_to_read_and_store": round(secs / stored, 2),
+                "rows_per_second": round(rows / secs),
+                "peak_rss_mb": round(peak),
+                "target_seconds": 60,
+                "target_ratio": 5,
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

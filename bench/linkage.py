@@ -9,6 +9,7 @@ NIK-only join (today's practice) and a generic Splink set-up (raw upper-cased na
 sex, KK, village), with misses and false merges by kind and the share of twin pairs merged. Targets (issue 11):
 pairwise F1 >= 0.998 with precision >= 0.999 at 1 M persons, twins merged <= 1%, the linkage stage <= 60 s.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -55,8 +56,11 @@ def main() -> None:
         con.execute(f"SET temp_directory = '{os.path.join(tmp, 'spill')}'")
         rss_before = peak_mb()
         t0 = time.perf_counter()
-        model = (train_model(con, month, os.path.join(tmp, "model.json"), seed=args.seed) if args.train
-                 else args.model or str(lm.MODEL_PATH))
+        model = (
+            train_model(con, month, os.path.join(tmp, "model.json"), seed=args.seed)
+            if args.train
+            else args.model or str(lm.MODEL_PATH)
+        )
         t_train = time.perf_counter() - t0
         t1 = time.perf_counter()
         res = build_snapshot(con, month, model_path=model)
@@ -64,31 +68,45 @@ def main() -> None:
         secs = time.perf_counter() - t0
         rss_linkage = peak_mb()
         t2 = time.perf_counter()
-        ev = evaluate_snapshot(con, month, os.path.join(landing, "truth", "truth.parquet"),
-                               generic=not args.no_generic)
+        ev = evaluate_snapshot(con, month, os.path.join(landing, "truth", "truth.parquet"), generic=not args.no_generic)
         t_eval = time.perf_counter() - t2
         con.close()
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     m = ev["methods"]
     out = {
-        "bench": "linkage", "persons": args.persons, "records": res.records, "dtsen_persons": res.persons,
-        "families": res.families, "seconds": round(secs, 2), "linkage_seconds": round(linkage_secs, 2),
+        "bench": "linkage",
+        "persons": args.persons,
+        "records": res.records,
+        "dtsen_persons": res.persons,
+        "families": res.families,
+        "seconds": round(secs, 2),
+        "linkage_seconds": round(linkage_secs, 2),
         "train_seconds": round(t_train, 2) if args.train else None,
         "stage_seconds": {k: round(v, 2) for k, v in res.seconds.items()},
-        "peak_rss_mb": round(rss_linkage), "peak_rss_before_linkage_mb": round(rss_before),
-        "f1": round(m["dtsen_model"]["f1"], 5), "precision": round(m["dtsen_model"]["precision"], 5),
-        "recall": round(m["dtsen_model"]["recall"], 5), "bcubed_f1": round(m["dtsen_model"]["bcubed_f1"], 5),
+        "peak_rss_mb": round(rss_linkage),
+        "peak_rss_before_linkage_mb": round(rss_before),
+        "f1": round(m["dtsen_model"]["f1"], 5),
+        "precision": round(m["dtsen_model"]["precision"], 5),
+        "recall": round(m["dtsen_model"]["recall"], 5),
+        "bcubed_f1": round(m["dtsen_model"]["bcubed_f1"], 5),
         "baseline_f1": round(m["nik_only"]["f1"], 5),
         "generic_f1": round(m["generic_splink"]["f1"], 5) if "generic_splink" in m else None,
-        "largest_cluster": res.largest_cluster, "threshold": m["dtsen_model"]["threshold"],
-        "f1_by_kind": {"misses": m["dtsen_model"]["by_kind"]["misses"],
-                       "merges": m["dtsen_model"]["by_kind"]["merges"]},
+        "largest_cluster": res.largest_cluster,
+        "threshold": m["dtsen_model"]["threshold"],
+        "f1_by_kind": {
+            "misses": m["dtsen_model"]["by_kind"]["misses"],
+            "merges": m["dtsen_model"]["by_kind"]["merges"],
+        },
         "twins_merged_share": m["dtsen_model"]["by_kind"]["twins_merged_share"],
-        "curve": {str(r.threshold): [round(r.precision, 5), round(r.recall, 5), round(r.f1, 5)]
-                  for r in ev["curve"].itertuples()},
+        "curve": {
+            str(r.threshold): [round(r.precision, 5), round(r.recall, 5), round(r.f1, 5)]
+            for r in ev["curve"].itertuples()
+        },
         "prior": res.parameters.get("prior", {}).get("source"),
-        "evaluation_seconds": round(t_eval, 2), "target_linkage_seconds": 60, "target_f1": 0.998,
+        "evaluation_seconds": round(t_eval, 2),
+        "target_linkage_seconds": 60,
+        "target_f1": 0.998,
         "target_precision": 0.999,
         "cpus": os.cpu_count(),
     }

@@ -13,6 +13,7 @@ Stage seconds come from Dagster's step events. Baseline in the same run: the flo
 of the month once with DuckDB (best of three reads). Peak RSS is sampled over the pipeline process plus its
 children (dbt runs as a subprocess). Target (issue 6): 1 M persons under 3 minutes and 6 GiB on 2 cores.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,13 @@ import threading
 import time
 
 STAGES = {  # step key prefix -> stage
-    "sources__": "ingest", "dtsen_registry": "link", "dtsen__linkage_evaluation": "evaluate",
-    "family_welfare": "rank", "dtsen_dbt_models": "dbt", "analytics__": "publish", "disbursement__": "disbursement",
+    "sources__": "ingest",
+    "dtsen_registry": "link",
+    "dtsen__linkage_evaluation": "evaluate",
+    "family_welfare": "rank",
+    "dtsen_dbt_models": "dbt",
+    "analytics__": "publish",
+    "disbursement__": "disbursement",
     "exchange__": "exchange",
 }
 
@@ -98,15 +104,25 @@ def run_month(landing: str, work: str, evaluate: bool, engine: str = "duckdb") -
     instance = dg.DagsterInstance.ephemeral()
     selection = None
     if not evaluate:  # the production path: no ground truth to evaluate linkage against
-        selection = [k for k in defs.resolve_job_def("monthly_pipeline").asset_layer.executable_asset_keys
-                     if k != dg.AssetKey(["dtsen", "linkage_evaluation"])]
+        selection = [
+            k
+            for k in defs.resolve_job_def("monthly_pipeline").asset_layer.executable_asset_keys
+            if k != dg.AssetKey(["dtsen", "linkage_evaluation"])
+        ]
     t0 = time.perf_counter()
     with TreeRss() as mem:
         ops = engine_run_config(engine).get("ops", {})
         if not selection:
             ops["dtsen__linkage_evaluation"] = {"config": {"generic_baseline": False}}
-        run = execute(defs, "monthly_pipeline", month, warehouse, instance, {"ops": ops} if ops else None,
-                      asset_selection=selection)
+        run = execute(
+            defs,
+            "monthly_pipeline",
+            month,
+            warehouse,
+            instance,
+            {"ops": ops} if ops else None,
+            asset_selection=selection,
+        )
         if not run.success:
             raise SystemExit(f"monthly_pipeline failed: {run.errors}")
         disb = tick(defs, "disbursement_sensor", instance, {}, warehouse)
@@ -126,12 +142,17 @@ def run_month(landing: str, work: str, evaluate: bool, engine: str = "duckdb") -
                 st = stage_of(de.step_key)
                 seconds[st] = seconds.get(st, 0.0) + ev.timestamp - starts[de.step_key]
     person = run.materialized["dtsen/person"]
-    return {"month": month, "records": int(person["records"]), "dtsen_persons": int(person["persons"]),
-            "seconds": {k: round(v, 2) for k, v in sorted(seconds.items())}, "total_seconds": round(total, 2),
-            "payment_rows": int(disb[0].materialized["disbursement/payment_lists"]["rows"]),
-            # the sampler can miss a short peak; the Python process's own peak is exact
-            "peak_rss_mb": round(max(mem.peak / 2**20, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)),
-            "peak_rss_self_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    return {
+        "month": month,
+        "records": int(person["records"]),
+        "dtsen_persons": int(person["persons"]),
+        "seconds": {k: round(v, 2) for k, v in sorted(seconds.items())},
+        "total_seconds": round(total, 2),
+        "payment_rows": int(disb[0].materialized["disbursement/payment_lists"]["rows"]),
+        # the sampler can miss a short peak; the Python process's own peak is exact
+        "peak_rss_mb": round(max(mem.peak / 2**20, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)),
+        "peak_rss_self_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024),
+    }
 
 
 def main() -> None:
@@ -139,8 +160,11 @@ def main() -> None:
     ap.add_argument("--persons", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--landing", default=None, help="reuse an existing landing folder instead of generating one")
-    ap.add_argument("--evaluate", action="store_true",
-                    help="also evaluate the linkage against the synthetic truth (not part of a production month)")
+    ap.add_argument(
+        "--evaluate",
+        action="store_true",
+        help="also evaluate the linkage against the synthetic truth (not part of a production month)",
+    )
     ap.add_argument("--child", nargs="+", metavar="LANDING WORK EVALUATE [ENGINE]", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.child:
@@ -151,28 +175,59 @@ def main() -> None:
     try:
         landing = args.landing or os.path.join(tmp, "landing")
         if not args.landing:
-            subprocess.run([os.path.join(os.path.dirname(sys.executable), "dtsen"), "synth", "--persons",
-                            str(args.persons), "--seed", str(args.seed), "--months", "1", "--out", landing],
-                           check=True, stdout=subprocess.DEVNULL)
+            subprocess.run(
+                [
+                    os.path.join(os.path.dirname(sys.executable), "dtsen"),
+                    "synth",
+                    "--persons",
+                    str(args.persons),
+                    "--seed",
+                    str(args.seed),
+                    "--months",
+                    "1",
+                    "--out",
+                    landing,
+                ],
+                check=True,
+                stdout=subprocess.DEVNULL,
+            )
         from _common import bare_read  # bench/ is on sys.path when run as a script
 
         month = sorted(os.listdir(os.path.join(landing, "dtks")))[0]
         floor = bare_read(landing, month)
         env = {**os.environ, "DAGSTER_HOME": tmp}
-        out = subprocess.run([sys.executable, __file__, "--child", landing, tmp, "1" if args.evaluate else "0"], check=True, capture_output=True,
-                             text=True, env=env)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", landing, tmp, "1" if args.evaluate else "0"],
+            check=True,
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         child = json.loads(out.stdout.strip().splitlines()[-1])
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps({
-        "bench": "pipeline", "persons": args.persons, "records": child["records"],
-        "dtsen_persons": child["dtsen_persons"], "payment_rows": child["payment_rows"], "seconds": child["seconds"],
-        "total_seconds": child["total_seconds"], "floor_seconds": round(floor, 2),
-        "ratio_to_floor": round(child["total_seconds"] / floor, 1), "peak_rss_mb": child["peak_rss_mb"],
-        "peak_rss_python_mb": child["peak_rss_self_mb"], "linkage_evaluated": args.evaluate, "dbt_parse": "prepared",
-        "target_seconds": 180, "target_rss_mb": 6144,
-        "cpus": os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "pipeline",
+                "persons": args.persons,
+                "records": child["records"],
+                "dtsen_persons": child["dtsen_persons"],
+                "payment_rows": child["payment_rows"],
+                "seconds": child["seconds"],
+                "total_seconds": child["total_seconds"],
+                "floor_seconds": round(floor, 2),
+                "ratio_to_floor": round(child["total_seconds"] / floor, 1),
+                "peak_rss_mb": child["peak_rss_mb"],
+                "peak_rss_python_mb": child["peak_rss_self_mb"],
+                "linkage_evaluated": args.evaluate,
+                "dbt_parse": "prepared",
+                "target_seconds": 180,
+                "target_rss_mb": 6144,
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

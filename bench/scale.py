@@ -18,6 +18,7 @@ floor_seconds, and when 1 M is among the sizes (run first), the ratio of seconds
 figure and the cost per person relative to 1 M. Targets (issue 15): 10 M in under 40 minutes and 16 GiB, F1 at
 10 M within 0.002 of 1 M, cost per person at 10 M at most 1.5x that at 1 M.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -36,15 +37,33 @@ def landing_for(persons: int, seed: int, data: str) -> str:
     landing = os.path.join(data, f"landing_{persons}_{seed}")
     if not os.path.isdir(os.path.join(landing, "truth")):
         shutil.rmtree(landing, ignore_errors=True)
-        subprocess.run([os.path.join(os.path.dirname(sys.executable), "dtsen"), "synth", "--persons", str(persons),
-                        "--seed", str(seed), "--months", "1", "--out", landing], check=True, stdout=subprocess.DEVNULL)
+        subprocess.run(
+            [
+                os.path.join(os.path.dirname(sys.executable), "dtsen"),
+                "synth",
+                "--persons",
+                str(persons),
+                "--seed",
+                str(seed),
+                "--months",
+                "1",
+                "--out",
+                landing,
+            ],
+            check=True,
+            stdout=subprocess.DEVNULL,
+        )
     return landing
 
 
 def run_child(landing: str, work: str, engine: str) -> dict:
     env = {**os.environ, "DAGSTER_HOME": work}
-    out = subprocess.run([sys.executable, os.path.join(HERE, "pipeline.py"), "--child", landing, work, "0", engine],
-                         capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, os.path.join(HERE, "pipeline.py"), "--child", landing, work, "0", engine],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if out.returncode != 0:
         raise SystemExit(f"{engine} run failed:\n{out.stderr[-4000:]}")
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -57,11 +76,15 @@ def linkage_quality(warehouse: str, landing: str, month: str) -> dict:
 
     con = wh.connect(warehouse, read_only=True)
     try:
-        deliveries = json.loads(con.execute("SELECT deliveries FROM dtsen.snapshot WHERE snapshot = ?",
-                                            [month]).fetchall()[0][0])
+        deliveries = json.loads(
+            con.execute("SELECT deliveries FROM dtsen.snapshot WHERE snapshot = ?", [month]).fetchall()[0][0]
+        )
         _truth_relation(con, os.path.join(landing, "truth", "truth.parquet"), deliveries)
-        con.execute("CREATE TEMP TABLE _ours AS SELECT source, record_id, person_id AS cluster FROM dtsen.crosswalk "
-                    "WHERE snapshot = ?", [month])
+        con.execute(
+            "CREATE TEMP TABLE _ours AS SELECT source, record_id, person_id AS cluster FROM dtsen.crosswalk "
+            "WHERE snapshot = ?",
+            [month],
+        )
         m = metrics(con, "_ours", "_truth")
     finally:
         con.close()
@@ -88,14 +111,22 @@ def pairs_agreement(warehouse_a: str, warehouse_b: str) -> float:
 def with_ratios(line: dict, ref: dict | None) -> dict:
     if ref is None or line["persons"] == ref["persons"]:
         return line
-    stages = {k: round(v / ref["stage_seconds"][k], 2) for k, v in line["stage_seconds"].items()
-              if ref["stage_seconds"].get(k)}
+    stages = {
+        k: round(v / ref["stage_seconds"][k], 2)
+        for k, v in line["stage_seconds"].items()
+        if ref["stage_seconds"].get(k)
+    }
     per_person = (line["total_seconds"] / line["persons"]) / (ref["total_seconds"] / ref["persons"])
-    return {**line, "ratio_to_1m": {"total_seconds": round(line["total_seconds"] / ref["total_seconds"], 2),
-                                    "stage_seconds": stages,
-                                    "peak_rss_mb": round(line["peak_rss_mb"] / ref["peak_rss_mb"], 2),
-                                    "cost_per_person": round(per_person, 2),
-                                    "f1_difference": round(line["f1"] - ref["f1"], 6)}}
+    return {
+        **line,
+        "ratio_to_1m": {
+            "total_seconds": round(line["total_seconds"] / ref["total_seconds"], 2),
+            "stage_seconds": stages,
+            "peak_rss_mb": round(line["peak_rss_mb"] / ref["peak_rss_mb"], 2),
+            "cost_per_person": round(per_person, 2),
+            "f1_difference": round(line["f1"] - ref["f1"], 6),
+        },
+    }
 
 
 def plot(lines: list[dict], out: str) -> None:
@@ -109,12 +140,13 @@ def plot(lines: list[dict], out: str) -> None:
     lines = list({(ln["engine"], ln["persons"]): ln for ln in lines}.values())
     fig, (a, b) = plt.subplots(1, 2, figsize=(10, 4))
     for engine in sorted({ln["engine"] for ln in lines}):
-        pts = sorted((ln["persons"], ln["total_seconds"], ln["peak_rss_mb"] / 1024) for ln in lines
-                     if ln["engine"] == engine)
+        pts = sorted(
+            (ln["persons"], ln["total_seconds"], ln["peak_rss_mb"] / 1024) for ln in lines if ln["engine"] == engine
+        )
         xs = [p[0] for p in pts]
         a.plot(xs, [p[1] for p in pts], "o-", label=engine)
         b.plot(xs, [p[2] for p in pts], "o-", label=engine)
-    for ax, title, unit in ((a, "monthly run, seconds", "s"), (b, "peak memory (process tree), GiB", "GiB")):
+    for ax, title in ((a, "monthly run, seconds"), (b, "peak memory (process tree), GiB")):
         ax.set_xscale("log")
         ax.set_yscale("log")
         ax.set_xlabel("persons")
@@ -130,17 +162,28 @@ def plot(lines: list[dict], out: str) -> None:
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--persons", default="100000,1000000", help="comma-separated sizes")
-    ap.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
-                    help="spark: each size also runs with the linkage on Splink's Spark engine, beside DuckDB")
+    ap.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="spark: each size also runs with the linkage on Splink's Spark engine, beside DuckDB",
+    )
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--data", default=None, help="keep (and reuse) the generated landing folders here")
     ap.add_argument("--plot", default=None, help="also draw time and memory against persons into this PNG")
-    ap.add_argument("--plot-from", nargs="*", default=None,
-                    help="draw --plot from these JSON-lines files of earlier runs instead of running (the measured "
-                         "lines are kept in bench/results/scale.jsonl)")
+    ap.add_argument(
+        "--plot-from",
+        nargs="*",
+        default=None,
+        help="draw --plot from these JSON-lines files of earlier runs instead of running (the measured "
+        "lines are kept in bench/results/scale.jsonl)",
+    )
     args = ap.parse_args()
     if args.plot_from:
-        lines = [json.loads(x) for f in args.plot_from for x in open(f) if x.strip().startswith("{")]
+        lines = []
+        for name in args.plot_from:
+            with open(name) as f:
+                lines += [json.loads(x) for x in f if x.strip().startswith("{")]
         plot([ln for ln in lines if ln.get("bench") == "scale"], args.plot)
         return
     done: list[dict] = []
@@ -164,13 +207,20 @@ def main() -> None:
                     os.makedirs(work)
                     child = run_child(landing, work, engine)
                     warehouses[engine] = os.path.join(work, "warehouse.duckdb")
-                    line = {"bench": "scale", "persons": persons, "records": child["records"], "engine": engine,
-                            "total_seconds": child["total_seconds"], "stage_seconds": child["seconds"],
-                            "peak_rss_mb": child["peak_rss_mb"], **linkage_quality(warehouses[engine], landing, month),
-                            "floor_seconds": round(floor, 2),
-                            "ratio_to_floor": round(child["total_seconds"] / floor, 1),
-                            "memory_budget": os.environ.get("DTSEN_MEMORY_BUDGET") or "16GiB",
-                            "cpus": os.cpu_count()}
+                    line = {
+                        "bench": "scale",
+                        "persons": persons,
+                        "records": child["records"],
+                        "engine": engine,
+                        "total_seconds": child["total_seconds"],
+                        "stage_seconds": child["seconds"],
+                        "peak_rss_mb": child["peak_rss_mb"],
+                        **linkage_quality(warehouses[engine], landing, month),
+                        "floor_seconds": round(floor, 2),
+                        "ratio_to_floor": round(child["total_seconds"] / floor, 1),
+                        "memory_budget": os.environ.get("DTSEN_MEMORY_BUDGET") or "16GiB",
+                        "cpus": os.cpu_count(),
+                    }
                     if engine != "duckdb":
                         line["pairs_agreement"] = pairs_agreement(warehouses["duckdb"], warehouses[engine])
                         line["f1_difference_to_duckdb"] = round(line["f1"] - duckdb_f1, 6)

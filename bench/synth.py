@@ -6,6 +6,7 @@ Baseline measured in the same run: DuckDB writing as many CSV rows of 19 random 
 wrote person records, i.e. the floor of producing the bytes without any population modelling.
 Target (issue 2): 1 M persons in at most 60 s on a 2-core machine.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -27,8 +28,10 @@ def baseline(rows: int, out: str) -> float:
     con.execute("SET threads = 2")
     cols = ", ".join(f"CAST(hash(i * 19 + {k}) % 1000000000 AS VARCHAR) AS c{k}" for k in range(19))
     t0 = time.perf_counter()
-    con.execute(f"COPY (SELECT {cols} FROM range({int(rows)}) t(i)) TO '{os.path.join(out, 'baseline.csv')}' "
-                "(FORMAT csv, HEADER true)")
+    con.execute(
+        f"COPY (SELECT {cols} FROM range({int(rows)}) t(i)) TO '{os.path.join(out, 'baseline.csv')}' "
+        "(FORMAT csv, HEADER true)"
+    )
     secs = time.perf_counter() - t0
     con.close()
     return secs
@@ -49,12 +52,23 @@ def main() -> None:
         base = baseline(res.counts["records"], tmp)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    print(json.dumps({
-        "bench": "synth", "persons": args.persons, "months": args.months, "records": res.counts["records"],
-        "seconds": round(secs, 2), "persons_per_second": round(args.persons / secs),
-        "peak_rss_mb": round(peak), "baseline_write_seconds": round(base, 2),
-        "ratio_to_baseline": round(secs / base, 2), "target_seconds": 60, "cpus": os.cpu_count(),
-    }))
+    print(
+        json.dumps(
+            {
+                "bench": "synth",
+                "persons": args.persons,
+                "months": args.months,
+                "records": res.counts["records"],
+                "seconds": round(secs, 2),
+                "persons_per_second": round(args.persons / secs),
+                "peak_rss_mb": round(peak),
+                "baseline_write_seconds": round(base, 2),
+                "ratio_to_baseline": round(secs / base, 2),
+                "target_seconds": 60,
+                "cpus": os.cpu_count(),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -1,4 +1,5 @@
 """Charts for people in the Dagster UI: PNG files rendered with matplotlib, embedded in asset metadata."""
+
 from __future__ import annotations
 
 import base64
@@ -23,8 +24,16 @@ class _Pyplot:
 plt = _Pyplot()
 
 
-def bar_chart(df: pd.DataFrame, x: str, ys: list[str], title: str, path: str, ylabel: str = "",
-              horizontal: bool = False, labels: dict[str, str] | None = None) -> str:
+def bar_chart(
+    df: pd.DataFrame,
+    x: str,
+    ys: list[str],
+    title: str,
+    path: str,
+    ylabel: str = "",
+    horizontal: bool = False,
+    labels: dict[str, str] | None = None,
+) -> str:
     """Grouped bars of columns `ys` over categories `x`; writes a PNG and returns its path."""
     os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     n = len(df)
@@ -81,8 +90,9 @@ def threshold_chart(curve: pd.DataFrame, chosen: float, title: str, path: str) -
     cx = -np.log10(1 - chosen)
     ax.axvline(cx, color="black", linestyle="--", linewidth=1)
     f1_at = np.interp(cx, x, curve["f1"].astype(float))
-    ax.annotate(f"chosen {chosen:g}\nF1 {f1_at:.4f}", (cx, f1_at), xytext=(8, -30), textcoords="offset points",
-                fontsize=8)
+    ax.annotate(
+        f"chosen {chosen:g}\nF1 {f1_at:.4f}", (cx, f1_at), xytext=(8, -30), textcoords="offset points", fontsize=8
+    )
     ax.set_xticks(x, [f"{t:g}" for t in curve["threshold"]], fontsize=7)
     ax.set_xlabel("match probability threshold")
     ax.set_ylabel("pairwise score")
@@ -109,8 +119,9 @@ def match_weights_chart(weights: pd.DataFrame, title: str, path: str) -> str:
     return _save(fig, path)
 
 
-def error_by_group_chart(df: pd.DataFrame, label: str, cols: dict[str, str], sizes: str, national: dict[str, float],
-                         title: str, path: str) -> str:
+def error_by_group_chart(
+    df: pd.DataFrame, label: str, cols: dict[str, str], sizes: str, national: dict[str, float], title: str, path: str
+) -> str:
     """Horizontal grouped bars per group (e.g. province) with the sample size in each label and the national value
     of each measure as a dashed line of the same colour: a province's 71% on 7 families reads as what it is."""
     n = len(df)
@@ -118,11 +129,17 @@ def error_by_group_chart(df: pd.DataFrame, label: str, cols: dict[str, str], siz
     pos = np.arange(n)
     width = 0.8 / max(len(cols), 1)
     for i, (col, name) in enumerate(cols.items()):
-        bars = ax.barh(pos + (i - (len(cols) - 1) / 2) * width, df[col].astype(float).to_numpy(), height=width,
-                       label=name)
+        bars = ax.barh(
+            pos + (i - (len(cols) - 1) / 2) * width, df[col].astype(float).to_numpy(), height=width, label=name
+        )
         if col in national and national[col] == national[col]:
-            ax.axvline(national[col], color=bars.patches[0].get_facecolor() if bars.patches else None,
-                       linestyle="--", linewidth=1, label=f"{name}, national {national[col]:.1%}")
+            ax.axvline(
+                national[col],
+                color=bars.patches[0].get_facecolor() if bars.patches else None,
+                linestyle="--",
+                linewidth=1,
+                label=f"{name}, national {national[col]:.1%}",
+            )
     ax.set_yticks(pos, [f"{g} (n={int(s):,})" for g, s in zip(df[label], df[sizes])], fontsize=7)
     ax.invert_yaxis()
     ax.set_xlabel("share")
@@ -142,15 +159,21 @@ def desil_profile_chart(profile: pd.DataFrame, title: str, path: str) -> str:
     lo = profile["pcc_p10"].astype(float).to_numpy() / 1000
     hi = profile["pcc_p90"].astype(float).to_numpy() / 1000
     ax.bar(x, med, color="#5b8db8", label="predicted consumption per capita (median)")
-    ax.errorbar(x, med, yerr=[med - lo, hi - med], fmt="none", ecolor="black", capsize=3, linewidth=0.8,
-                label="10-90% range")
+    ax.errorbar(
+        x, med, yerr=[med - lo, hi - med], fmt="none", ecolor="black", capsize=3, linewidth=0.8, label="10-90% range"
+    )
     ax.set_xticks(x)
     ax.set_xlabel("national desil (1 = poorest tenth of people)")
     ax.set_ylabel("thousand rupiah per person per month")
     if "true_bottom40_share" in profile and profile["true_bottom40_share"].notna().any():
         ax2 = ax.twinx()
-        ax2.plot(x, profile["true_bottom40_share"].astype(float) * 100, "o-", color="#c0504d",
-                 label="truly in the bottom 40% (%)")
+        ax2.plot(
+            x,
+            profile["true_bottom40_share"].astype(float) * 100,
+            "o-",
+            color="#c0504d",
+            label="truly in the bottom 40% (%)",
+        )
         ax2.set_ylim(0, 100)
         ax2.set_ylabel("% of people truly in the bottom 40%")
         ax2.legend(fontsize=7, loc="upper center")

@@ -1,4 +1,5 @@
 """`dtsen` command line: synth, run, demo, prepare-dbt, train-linkage, match, serve, api token, audit."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,20 +17,24 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
         written = simulate_reconciliation(args.disbursement, args.out, args.rekon, args.seed)
         if not written:
-            print(f"no bank or PT Pos lists for {args.rekon} under {os.path.abspath(args.disbursement)}",
-                  file=sys.stderr)
+            print(
+                f"no bank or PT Pos lists for {args.rekon} under {os.path.abspath(args.disbursement)}", file=sys.stderr
+            )
             return 1
         for name, n in written.items():
             print(f"wrote {os.path.join(os.path.abspath(args.out), 'rekon', args.rekon, name)} ({n:,} status rows)")
         return 0
-    cfg = SynthConfig(persons=args.persons, seed=args.seed, months=args.months, start=args.start,
-                      noise_scale=args.noise_scale)
+    cfg = SynthConfig(
+        persons=args.persons, seed=args.seed, months=args.months, start=args.start, noise_scale=args.noise_scale
+    )
     t0 = time.perf_counter()
     res = synth(cfg, args.out)
     secs = time.perf_counter() - t0
-    print(f"wrote synthetic landing folder {os.path.abspath(args.out)} in {secs:.1f} s "
-          f"({res.counts['persons']:,} persons, {res.counts['families']:,} families, "
-          f"{res.counts['records']:,} registry person records; deliveries {', '.join(res.months)})")
+    print(
+        f"wrote synthetic landing folder {os.path.abspath(args.out)} in {secs:.1f} s "
+        f"({res.counts['persons']:,} persons, {res.counts['families']:,} families, "
+        f"{res.counts['records']:,} registry person records; deliveries {', '.join(res.months)})"
+    )
     if args.json:
         print(json.dumps(res.counts))
     return 0
@@ -83,10 +88,13 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     cfg = config.load(args.config)
     folder = api.exchange_dir(args.warehouse)
     latest = exchange.latest(folder)
-    print(f"DTSEN data exchange (DCI Social Registry API v1.0.0) on http://{args.host}:{args.port}\n"
-          f"  serving:   {folder} ({'snapshot ' + latest if latest else 'no snapshot yet: run the pipeline'})\n"
-          f"  state:     {api.state_path(args.warehouse)} (audit log, transactions, subscriptions)\n"
-          f"  clients:   {cfg.source}", flush=True)
+    print(
+        f"DTSEN data exchange (DCI Social Registry API v1.0.0) on http://{args.host}:{args.port}\n"
+        f"  serving:   {folder} ({'snapshot ' + latest if latest else 'no snapshot yet: run the pipeline'})\n"
+        f"  state:     {api.state_path(args.warehouse)} (audit log, transactions, subscriptions)\n"
+        f"  clients:   {cfg.source}",
+        flush=True,
+    )
     app = create_app(cfg, folder, api.state_path(args.warehouse))
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
@@ -100,13 +108,22 @@ def _cmd_web(args: argparse.Namespace) -> int:
 
     cfg = config.load(args.warehouse)
     app = create_app(cfg)
-    print(f"Cek Bansos and the caseworker desk on http://{args.host}:{args.port}\n"
-          f"  reading:   {cfg.exchange_dir} and {cfg.published_dir} (never the warehouse)\n"
-          f"  store:     {cfg.db_url.split('@')[-1]} (cases, users, audit log)\n"
-          f"  users:     `dtsen web-user --username ... --role caseworker|supervisor|admin --regency NNNN`",
-          flush=True)
-    uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False,
-                proxy_headers=args.behind_proxy, forwarded_allow_ips="*" if args.behind_proxy else None)
+    print(
+        f"Cek Bansos and the caseworker desk on http://{args.host}:{args.port}\n"
+        f"  reading:   {cfg.exchange_dir} and {cfg.published_dir} (never the warehouse)\n"
+        f"  store:     {cfg.db_url.split('@')[-1]} (cases, users, audit log)\n"
+        f"  users:     `dtsen web-user --username ... --role caseworker|supervisor|admin --regency NNNN`",
+        flush=True,
+    )
+    uvicorn.run(
+        app,
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        access_log=False,
+        proxy_headers=args.behind_proxy,
+        forwarded_allow_ips="*" if args.behind_proxy else None,
+    )
     return 0
 
 
@@ -172,16 +189,20 @@ def _desk_views(warehouse: str | None, ids: list[str]) -> list[dict]:
     from dtsen.web.store import Store as DeskStore
 
     url = web_config.default_db_url(warehouse)
-    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///"):]):
+    if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///") :]):
         return []
     objects = set(ids)
     folder = api.exchange_dir(warehouse)
     people = [os.path.join(folder, snap, "person.parquet") for snap in exchange.snapshots(folder)]
     if people:  # the families these persons belonged to in any month (one read over every month's file)
-        objects |= {r[0] for r in duckdb.execute(
-            "SELECT DISTINCT family_id FROM read_parquet(?, union_by_name = true) "
-            "WHERE person_id IN (SELECT unnest(?))",
-            [people, sorted(ids)]).fetchall()}
+        objects |= {
+            r[0]
+            for r in duckdb.execute(
+                "SELECT DISTINCT family_id FROM read_parquet(?, union_by_name = true) "
+                "WHERE person_id IN (SELECT unnest(?))",
+                [people, sorted(ids)],
+            ).fetchall()
+        }
     store = DeskStore.open(url)
     try:
         objects |= {c["ticket"] for c in store.cases_of(sorted(ids), [])}
@@ -214,9 +235,13 @@ def _cmd_audit(args: argparse.Namespace) -> int:
 
             folder = api.exchange_dir(args.warehouse)
             for snap in exchange.snapshots(folder):
-                ids += [r[0] for r in duckdb.execute(
-                    "SELECT DISTINCT person_id FROM read_parquet(?) WHERE nik = ?",
-                    [os.path.join(folder, snap, "person.parquet"), args.nik]).fetchall()]
+                ids += [
+                    r[0]
+                    for r in duckdb.execute(
+                        "SELECT DISTINCT person_id FROM read_parquet(?) WHERE nik = ?",
+                        [os.path.join(folder, snap, "person.parquet"), args.nik],
+                    ).fetchall()
+                ]
             ids = sorted(set(ids))
         if args.id or args.nik:
             rows = [r for i in ids for r in store.who_looked_at(i)]
@@ -254,20 +279,29 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--noise-scale", type=float, default=1.0, help="multiplies every noise rate")
     s.add_argument("--out", required=True)
     s.add_argument("--json", action="store_true", help="also print the counts as JSON")
-    s.add_argument("--rekon", metavar="YYYY-MM", default=None,
-                   help="instead: simulate the banks' and PT Pos' reconciliation files for this period's payment "
-                        "lists (written to <out>/rekon/<YYYY-MM>/)")
-    s.add_argument("--disbursement", default=os.path.join("data", "disbursement"),
-                   help="payment files folder read by --rekon")
+    s.add_argument(
+        "--rekon",
+        metavar="YYYY-MM",
+        default=None,
+        help="instead: simulate the banks' and PT Pos' reconciliation files for this period's payment "
+        "lists (written to <out>/rekon/<YYYY-MM>/)",
+    )
+    s.add_argument(
+        "--disbursement", default=os.path.join("data", "disbursement"), help="payment files folder read by --rekon"
+    )
     s.set_defaults(func=_cmd_synth)
 
     r = sub.add_parser("run", help="materialise the asset graph for one delivery month through Dagster")
     r.add_argument("--landing", required=True)
     r.add_argument("--month", required=True, help="delivery month YYYY-MM")
     r.add_argument("--warehouse", default=None, help="DuckDB file (default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)")
-    r.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb",
-                   help="where the linkage scores its candidate pairs: DuckDB in the warehouse (default) or Splink "
-                        "on Spark (local mode, or the cluster in $DTSEN_SPARK_MASTER; needs Java 17)")
+    r.add_argument(
+        "--engine",
+        choices=["duckdb", "spark"],
+        default="duckdb",
+        help="where the linkage scores its candidate pairs: DuckDB in the warehouse (default) or Splink "
+        "on Spark (local mode, or the cluster in $DTSEN_SPARK_MASTER; needs Java 17)",
+    )
     r.set_defaults(func=_cmd_run)
 
     d = sub.add_parser("demo", help="generate demo deliveries and run every month (what `make run` does)")
@@ -277,10 +311,14 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--data", default="data")
     d.set_defaults(func=_cmd_demo)
 
-    pd_ = sub.add_parser("prepare-dbt", help="parse the dbt project for a warehouse as its monthly runs will, so the "
-                                             "first month's build starts from a saved parse (`make setup` does it)")
-    pd_.add_argument("--warehouse", default=None, help="DuckDB file (default: $DTSEN_WAREHOUSE or "
-                                                       "data/warehouse.duckdb)")
+    pd_ = sub.add_parser(
+        "prepare-dbt",
+        help="parse the dbt project for a warehouse as its monthly runs will, so the "
+        "first month's build starts from a saved parse (`make setup` does it)",
+    )
+    pd_.add_argument(
+        "--warehouse", default=None, help="DuckDB file (default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)"
+    )
     pd_.set_defaults(func=_cmd_prepare_dbt)
 
     t = sub.add_parser("train-linkage", help="retrain the linkage model on generated data and save it as JSON")
@@ -290,8 +328,12 @@ def main(argv: list[str] | None = None) -> int:
     t.set_defaults(func=_cmd_train)
 
     mt = sub.add_parser("match", help="match an external list (canonical record shape) against the current DTSEN")
-    mt.add_argument("--input", required=True, help="CSV or Parquet with record_id, nik, no_kk, name, sex, birth_date, "
-                                                   "village_code (missing columns are treated as empty)")
+    mt.add_argument(
+        "--input",
+        required=True,
+        help="CSV or Parquet with record_id, nik, no_kk, name, sex, birth_date, "
+        "village_code (missing columns are treated as empty)",
+    )
     mt.add_argument("--out", required=True, help="CSV or Parquet to write")
     mt.add_argument("--warehouse", default=None)
     mt.add_argument("--month", default=None, help="DTSEN snapshot to match against (default: the latest)")
@@ -300,8 +342,11 @@ def main(argv: list[str] | None = None) -> int:
     sv = sub.add_parser("serve", help="serve DTSEN through the DCI Social Registry API (latest published snapshot)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument("--warehouse", default=None, help="DuckDB file whose exchange/ folder is served "
-                                                      "(default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)")
+    sv.add_argument(
+        "--warehouse",
+        default=None,
+        help="DuckDB file whose exchange/ folder is served (default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)",
+    )
     sv.add_argument("--config", default=None, help="clients file (default: $DTSEN_API_CONFIG or the development one)")
     sv.add_argument("--log-level", default="warning")
     sv.set_defaults(func=_cmd_serve)
@@ -309,8 +354,12 @@ def main(argv: list[str] | None = None) -> int:
     wb = sub.add_parser("web", help="serve Cek Bansos and the caseworker desk (latest exported snapshot)")
     wb.add_argument("--port", type=int, default=8090)
     wb.add_argument("--host", default="127.0.0.1")
-    wb.add_argument("--warehouse", default=None, help="DuckDB file whose exchange/ and published/ folders are read "
-                                                      "(default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)")
+    wb.add_argument(
+        "--warehouse",
+        default=None,
+        help="DuckDB file whose exchange/ and published/ folders are read "
+        "(default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)",
+    )
     wb.add_argument("--behind-proxy", action="store_true", help="take the client address from X-Forwarded-For")
     wb.add_argument("--log-level", default="warning")
     wb.set_defaults(func=_cmd_web)
@@ -320,8 +369,9 @@ def main(argv: list[str] | None = None) -> int:
     wu.add_argument("--role", required=True, choices=["caseworker", "supervisor", "admin"])
     wu.add_argument("--regency", default=None, help="4-digit regency code (caseworker, supervisor)")
     wu.add_argument("--name", default=None, help="full name")
-    wu.add_argument("--password-env", default=None, help="read the password from this environment variable "
-                                                         "(default: ask)")
+    wu.add_argument(
+        "--password-env", default=None, help="read the password from this environment variable (default: ask)"
+    )
     wu.add_argument("--warehouse", default=None)
     wu.set_defaults(func=_cmd_web_user)
 

@@ -3,6 +3,7 @@ opens from it (a TEMP macro is visible to the connection that made it only).
 
 The key is read from the environment inside this process, so it never appears in compiled SQL, dbt artifacts
 or logs (see dtsen.privacy)."""
+
 from dbt.adapters.duckdb.plugins import BasePlugin
 
 from dtsen import privacy

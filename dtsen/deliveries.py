@@ -5,6 +5,7 @@ reconciliation files under rekon/), `susenas/<YYYY>/` or `referensi/`. Its finge
 sorted (file name, SHA-256 of the content) pairs, so a re-delivered identical file keeps the fingerprint and a
 corrected file changes it. Content hashes are cached by (path, size, mtime) so unchanged files are not re-read.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -54,8 +55,7 @@ def new_landing(landing: str) -> str:
 
 
 def _files(path: str) -> tuple[str, ...]:
-    return tuple(sorted(f for f in os.listdir(path) if os.path.isfile(os.path.join(path, f))
-                        and not f.startswith(".")))
+    return tuple(sorted(f for f in os.listdir(path) if os.path.isfile(os.path.join(path, f)) and not f.startswith(".")))
 
 
 def scan(landing: str, folders: tuple[str, ...] = MONTHLY_FOLDERS + ("susenas", "referensi")) -> list[Delivery]:

@@ -1,12 +1,13 @@
 """Folders written aside and renamed into place, so that a reader (an analyst, the API server, a sensor) sees the
 old folder or the new one, never half of one and never none."""
+
 from __future__ import annotations
 
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 
 @contextmanager

@@ -5,13 +5,13 @@ DTSEN_PSEUDONYM_KEY. Without it a fixed development key is used and a warning sa
 development key can be reversed by anyone who has this code and a list of candidate NIKs, so a deployment must set
 its own secret key (and keep it the same between runs, or pseudonyms change).
 """
+
 from __future__ import annotations
 
 import hashlib
 import hmac
 import logging
 import os
-
 
 KEY_ENV = "DTSEN_PSEUDONYM_KEY"
 DEVELOPMENT_KEY = "dtsen-development-key-NOT-SECRET"
@@ -23,8 +23,11 @@ log = logging.getLogger(__name__)
 def pseudonym_key() -> bytes:
     key = os.environ.get(KEY_ENV)
     if not key:
-        log.warning("%s is not set: pseudonymising NIK/KK with the public DEVELOPMENT key. Set a secret key before "
-                    "real data is loaded.", KEY_ENV)
+        log.warning(
+            "%s is not set: pseudonymising NIK/KK with the public DEVELOPMENT key. Set a secret key before "
+            "real data is loaded.",
+            KEY_ENV,
+        )
         key = DEVELOPMENT_KEY
     return key.encode()
 
@@ -49,8 +52,10 @@ def register(con, key: bytes | None = None) -> None:
     k = key or pseudonym_key()
     block = (hashlib.sha256(k).digest() if len(k) > 64 else k).ljust(64, b"\0")
     inner, outer = (bytes(b ^ pad for b in block).hex() for pad in (0x36, 0x5C))
-    con.execute(f"CREATE OR REPLACE TEMP MACRO pseudonym(x) AS CASE WHEN x IS NULL THEN NULL ELSE "
-                f"left(sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(x)))), {LENGTH}) END")
+    con.execute(
+        f"CREATE OR REPLACE TEMP MACRO pseudonym(x) AS CASE WHEN x IS NULL THEN NULL ELSE "
+        f"left(sha256(unhex('{outer}') || unhex(sha256(unhex('{inner}') || encode(x)))), {LENGTH}) END"
+    )
 
 
 def mask_name(name: object) -> str:

@@ -15,6 +15,7 @@ the published folder, so the folder can be copied or moved as a whole: open the 
 DuckDB's `file_search_path` to it (`open_catalogue` does). Folders are world-readable (0755, files 0644): analysts
 read them under their own accounts. The restricted schema is never published.
 """
+
 from __future__ import annotations
 
 import glob
@@ -82,17 +83,27 @@ def publish(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict
 def publish_history(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[str, int]:
     """Each history table's rows of `snapshot` as its partition `history/<table>/snapshot=<snapshot>/`, replacing
     that partition only (written aside and renamed into place)."""
-    tables = [r[0] for r in con.execute("""SELECT table_name FROM information_schema.tables
+    tables = [
+        r[0]
+        for r in con.execute(
+            """SELECT table_name FROM information_schema.tables
                                            WHERE table_schema = ? AND table_type = 'BASE TABLE' ORDER BY 1""",
-                                        [HISTORY_SCHEMA]).fetchall() if r[0] not in WHOLE_HISTORY]
+            [HISTORY_SCHEMA],
+        ).fetchall()
+        if r[0] not in WHOLE_HISTORY
+    ]
     counts = {}
     for table in tables:
         with folder_in_place(os.path.join(out_dir, HISTORY_SCHEMA, table, f"snapshot={snapshot}")) as tmp:
-            con.execute(f"COPY (SELECT * EXCLUDE (snapshot) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?) "
-                        f"TO '{os.path.join(tmp, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)", [snapshot])
+            con.execute(
+                f"COPY (SELECT * EXCLUDE (snapshot) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?) "
+                f"TO '{os.path.join(tmp, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)",
+                [snapshot],
+            )
             _readable(tmp)
         counts[f"{HISTORY_SCHEMA}.{table}"] = con.execute(
-            f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?", [snapshot]).fetchall()[0][0]
+            f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?", [snapshot]
+        ).fetchall()[0][0]
     if tables:
         _readable(os.path.join(out_dir, HISTORY_SCHEMA))
     return counts
@@ -105,8 +116,11 @@ def publish_partitioned(con: duckdb.DuckDBPyConnection, table: str, column: str,
         for (value,) in con.execute(f"SELECT DISTINCT {column} FROM {HISTORY_SCHEMA}.{table} ORDER BY 1").fetchall():
             part = os.path.join(tmp, f"{column}={value}")
             os.makedirs(part)
-            con.execute(f"COPY (SELECT * EXCLUDE ({column}) FROM {HISTORY_SCHEMA}.{table} WHERE {column} = ?) "
-                        f"TO '{os.path.join(part, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)", [value])
+            con.execute(
+                f"COPY (SELECT * EXCLUDE ({column}) FROM {HISTORY_SCHEMA}.{table} WHERE {column} = ?) "
+                f"TO '{os.path.join(part, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)",
+                [value],
+            )
         _readable(tmp)
     refresh_catalogue(out_dir)
     return con.execute(f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table}").fetchall()[0][0]
@@ -116,8 +130,9 @@ def refresh_catalogue(out_dir: str) -> None:
     """Rewrite the catalogue over what is published (the latest month's tables and every history dataset)."""
     months = published_snapshots(out_dir)
     if months:
-        tables = sorted(f[:-len(".parquet")] for f in os.listdir(os.path.join(out_dir, months[-1]))
-                        if f.endswith(".parquet"))
+        tables = sorted(
+            f[: -len(".parquet")] for f in os.listdir(os.path.join(out_dir, months[-1])) if f.endswith(".parquet")
+        )
         write_catalogue(out_dir, months[-1], tables)
 
 
@@ -140,12 +155,17 @@ def write_catalogue(out_dir: str, snapshot: str, tables: list[str]) -> str:
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
             for table in sorted(os.listdir(history)):
                 if glob.glob(os.path.join(history, table, "*=*", "*.parquet")):
-                    cat.execute(f"CREATE VIEW {HISTORY_SCHEMA}.{table} AS SELECT * FROM read_parquet("
-                                f"'{HISTORY_SCHEMA}/{table}/*=*/*.parquet', hive_partitioning = true, "
-                                f"hive_types_autocast = false, union_by_name = true)")
-        cat.execute("CREATE TABLE main.published AS SELECT ? AS snapshot, now() AS published_at, "
-                    "'paths are relative to this folder: open the catalogue from it, or SET file_search_path' "
-                    "AS note", [snapshot])
+                    cat.execute(
+                        f"CREATE VIEW {HISTORY_SCHEMA}.{table} AS SELECT * FROM read_parquet("
+                        f"'{HISTORY_SCHEMA}/{table}/*=*/*.parquet', hive_partitioning = true, "
+                        f"hive_types_autocast = false, union_by_name = true)"
+                    )
+        cat.execute(
+            "CREATE TABLE main.published AS SELECT ? AS snapshot, now() AS published_at, "
+            "'paths are relative to this folder: open the catalogue from it, or SET file_search_path' "
+            "AS note",
+            [snapshot],
+        )
     finally:
         cat.close()
     _readable(tmp)

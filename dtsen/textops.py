@@ -1,4 +1,5 @@
 """Vectorised text operations on pandas object Series via pyarrow compute (C++), for million-row columns."""
+
 from __future__ import annotations
 
 import pandas as pd

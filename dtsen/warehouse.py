@@ -1,9 +1,10 @@
 """The embedded DuckDB warehouse: connection, table layout and atomic partition replacement."""
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import duckdb
 import pandas as pd
@@ -22,17 +23,46 @@ def landing_path(path: str | None = None) -> str:
 
 
 PERSON_SCHEMA: list[tuple[str, str]] = [
-    ("source", "VARCHAR NOT NULL"), ("delivery", "VARCHAR NOT NULL"), ("record_id", "VARCHAR NOT NULL"),
-    ("file", "VARCHAR"), ("line", "BIGINT"),
-    ("nik", "VARCHAR"), ("nik_raw", "VARCHAR"), ("nik_flag", "VARCHAR"), ("nik_date_mismatch", "BOOLEAN"),
-    ("nik_sex_mismatch", "BOOLEAN"), ("no_kk", "VARCHAR"), ("no_kk_raw", "VARCHAR"), ("no_kk_flag", "VARCHAR"),
-    ("name", "VARCHAR NOT NULL"), ("name_raw", "VARCHAR NOT NULL"), ("sex", "TINYINT"), ("sex_raw", "VARCHAR"),
-    ("birth_date", "DATE"), ("birth_date_raw", "VARCHAR"), ("birth_place", "VARCHAR"), ("relationship", "TINYINT"),
-    ("address", "VARCHAR"), ("rt", "VARCHAR"), ("rw", "VARCHAR"), ("village_code", "VARCHAR"),
-    ("district_code", "VARCHAR"), ("regency_code", "VARCHAR"), ("province_code", "VARCHAR"),
-    ("family_id_src", "VARCHAR"), ("education", "TINYINT"), ("work", "TINYINT"), ("working", "TINYINT"),
-    ("disability", "TINYINT"), ("pregnant", "TINYINT"), ("school_level", "VARCHAR"), ("marital_status", "TINYINT"),
-    ("kks", "TINYINT"), ("bank", "VARCHAR"), ("desil_p3ke", "TINYINT"), ("updated_at", "DATE"),
+    ("source", "VARCHAR NOT NULL"),
+    ("delivery", "VARCHAR NOT NULL"),
+    ("record_id", "VARCHAR NOT NULL"),
+    ("file", "VARCHAR"),
+    ("line", "BIGINT"),
+    ("nik", "VARCHAR"),
+    ("nik_raw", "VARCHAR"),
+    ("nik_flag", "VARCHAR"),
+    ("nik_date_mismatch", "BOOLEAN"),
+    ("nik_sex_mismatch", "BOOLEAN"),
+    ("no_kk", "VARCHAR"),
+    ("no_kk_raw", "VARCHAR"),
+    ("no_kk_flag", "VARCHAR"),
+    ("name", "VARCHAR NOT NULL"),
+    ("name_raw", "VARCHAR NOT NULL"),
+    ("sex", "TINYINT"),
+    ("sex_raw", "VARCHAR"),
+    ("birth_date", "DATE"),
+    ("birth_date_raw", "VARCHAR"),
+    ("birth_place", "VARCHAR"),
+    ("relationship", "TINYINT"),
+    ("address", "VARCHAR"),
+    ("rt", "VARCHAR"),
+    ("rw", "VARCHAR"),
+    ("village_code", "VARCHAR"),
+    ("district_code", "VARCHAR"),
+    ("regency_code", "VARCHAR"),
+    ("province_code", "VARCHAR"),
+    ("family_id_src", "VARCHAR"),
+    ("education", "TINYINT"),
+    ("work", "TINYINT"),
+    ("working", "TINYINT"),
+    ("disability", "TINYINT"),
+    ("pregnant", "TINYINT"),
+    ("school_level", "VARCHAR"),
+    ("marital_status", "TINYINT"),
+    ("kks", "TINYINT"),
+    ("bank", "VARCHAR"),
+    ("desil_p3ke", "TINYINT"),
+    ("updated_at", "DATE"),
 ]
 PERSON_COLUMN_NAMES = [c for c, _ in PERSON_SCHEMA]
 PERSON_COLUMNS = ", ".join(f"{c} {t}" for c, t in PERSON_SCHEMA)
@@ -47,10 +77,16 @@ PERSON_GENERATED = {
     "regency_code": "left(village_code, 4)",
     "province_code": "left(village_code, 2)",
 }
-SOURCE_PERSON_COLUMNS = ", ".join(f"{c} VARCHAR GENERATED ALWAYS AS ({PERSON_GENERATED[c]}) VIRTUAL"
-                                  if c in PERSON_GENERATED else f"{c} {t}" for c, t in PERSON_SCHEMA)
-SOURCE_PERSON_TABLES = ["sources.dtks_person", "sources.regsosek_person", "sources.p3ke_person",
-                        "sources.usulan_person"]
+SOURCE_PERSON_COLUMNS = ", ".join(
+    f"{c} VARCHAR GENERATED ALWAYS AS ({PERSON_GENERATED[c]}) VIRTUAL" if c in PERSON_GENERATED else f"{c} {t}"
+    for c, t in PERSON_SCHEMA
+)
+SOURCE_PERSON_TABLES = [
+    "sources.dtks_person",
+    "sources.regsosek_person",
+    "sources.p3ke_person",
+    "sources.usulan_person",
+]
 
 FAMILY_PROXY_COLUMNS = """
     status_bangunan TINYINT, luas_lantai_m2 INTEGER, jenis_lantai TINYINT, jenis_dinding TINYINT, jenis_atap TINYINT,
@@ -105,8 +141,22 @@ DDL = [
 
 MEMORY_BUDGET_ENV = "DTSEN_MEMORY_BUDGET"
 DEFAULT_MEMORY_BUDGET = "16GiB"
-_UNITS = {"": 1, "b": 1, "k": 2**10, "kb": 10**3, "kib": 2**10, "m": 2**20, "mb": 10**6, "mib": 2**20,
-          "g": 2**30, "gb": 10**9, "gib": 2**30, "t": 2**40, "tb": 10**12, "tib": 2**40}
+_UNITS = {
+    "": 1,
+    "b": 1,
+    "k": 2**10,
+    "kb": 10**3,
+    "kib": 2**10,
+    "m": 2**20,
+    "mb": 10**6,
+    "mib": 2**20,
+    "g": 2**30,
+    "gb": 10**9,
+    "gib": 2**30,
+    "t": 2**40,
+    "tb": 10**12,
+    "tib": 2**40,
+}
 
 
 def parse_bytes(text: str) -> int:
@@ -137,8 +187,9 @@ def duckdb_memory_limit() -> str:
     return f"{budget_quarter_mib()}MiB"
 
 
-def connect(path: str | None = None, read_only: bool = False, threads: int | None = None,
-            memory_limit: str | None = None) -> duckdb.DuckDBPyConnection:
+def connect(
+    path: str | None = None, read_only: bool = False, threads: int | None = None, memory_limit: str | None = None
+) -> duckdb.DuckDBPyConnection:
     p = warehouse_path(path)
     if not read_only:
         os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
@@ -156,10 +207,15 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
     for stmt in DDL:
         con.execute(stmt)
     # a warehouse from before PERSON_GENERATED stored those columns: one query finds the tables to rebuild
-    stored = [t for t, in con.execute(
-        "SELECT DISTINCT schema_name || '.' || table_name AS t FROM duckdb_columns() "
-        "WHERE database_name = current_database() AND list_contains(?, t) AND list_contains(?, column_name) "
-        "AND column_default IS NULL ORDER BY t", [SOURCE_PERSON_TABLES, list(PERSON_GENERATED)]).fetchall()]
+    stored = [
+        t
+        for (t,) in con.execute(
+            "SELECT DISTINCT schema_name || '.' || table_name AS t FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND list_contains(?, t) AND list_contains(?, column_name) "
+            "AND column_default IS NULL ORDER BY t",
+            [SOURCE_PERSON_TABLES, list(PERSON_GENERATED)],
+        ).fetchall()
+    ]
     for table in stored:
         _generate_person_columns(con, table)
     if stored:
@@ -172,10 +228,12 @@ def _generate_person_columns(con: duckdb.DuckDBPyConnection, table: str) -> None
     named)."""
     schema, name = table.split(".")
     differ = " OR ".join(f"{c} IS DISTINCT FROM ({e})" for c, e in PERSON_GENERATED.items())
-    n, = con.execute(f"SELECT count(*) FROM {table} WHERE {differ}").fetchall()[0]
+    (n,) = con.execute(f"SELECT count(*) FROM {table} WHERE {differ}").fetchall()[0]
     if n:
-        raise RuntimeError(f"{table}: {n:,} row(s) whose {sorted(PERSON_GENERATED)} are not the values their "
-                           f"expressions give: not migrated to generated columns")
+        raise RuntimeError(
+            f"{table}: {n:,} row(s) whose {sorted(PERSON_GENERATED)} are not the values their "
+            f"expressions give: not migrated to generated columns"
+        )
     keep = ", ".join(c for c in PERSON_COLUMN_NAMES if c not in PERSON_GENERATED)
     with transaction(con):
         con.execute(f"CREATE TABLE {schema}._{name}_generated ({SOURCE_PERSON_COLUMNS})")

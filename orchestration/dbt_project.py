@@ -5,6 +5,7 @@
 dagster-dbt looks for the `dbt` executable on PATH when it parses; the code server that `dagster dev` starts has the
 environment's Python but not necessarily its bin folder on PATH, so that folder is put first here.
 """
+
 import os
 import sys
 from pathlib import Path

@@ -13,6 +13,7 @@ keys, ticks and cursors a sensor would have produced:
 - `execute(run_id)` dequeues a queued run and executes it in this process (the daemon would launch a process per
   run; in-process saves the code location's start-up time per run and runs the same code).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -20,8 +21,9 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, TextIO
+from typing import TextIO
 
 import dagster as dg
 from dagster._core.events import DagsterEvent, DagsterEventType
@@ -54,8 +56,9 @@ class CodeLocationError(RuntimeError):
 class Driver(contextlib.AbstractContextManager):
     def __init__(self, instance: dg.DagsterInstance, workspace_file: str | Path = WORKSPACE_FILE):
         self.instance = instance
-        self._ctx = WorkspaceProcessContext(instance, WorkspaceFileTarget(paths=[str(workspace_file)]),
-                                            code_server_log_level="WARNING")
+        self._ctx = WorkspaceProcessContext(
+            instance, WorkspaceFileTarget(paths=[str(workspace_file)]), code_server_log_level="WARNING"
+        )
 
     def __exit__(self, *exc):
         self._ctx.__exit__(*exc)
@@ -112,13 +115,25 @@ class Driver(contextlib.AbstractContextManager):
             # the daemon would skip this tick; back to back (DTSEN_SENSOR_INTERVAL=0, a 1 s interval) waits it out
             wait = sensor.min_interval_seconds - (get_elapsed(self._state(sensor)) or 0)
             if sensor.min_interval_seconds > MAX_WAIT_SECONDS:
-                raise RuntimeError(f"sensor {name} ticked less than its minimum interval ({sensor.min_interval_seconds} "
-                                   f"s) ago; set DTSEN_SENSOR_INTERVAL=0 to tick it back to back")
+                raise RuntimeError(
+                    f"sensor {name} ticked less than its minimum interval ({sensor.min_interval_seconds} "
+                    f"s) ago; set DTSEN_SENSOR_INTERVAL=0 to tick it back to back"
+                )
             time.sleep(max(wait, 0) + 0.05)
         before = self._latest_tick(sensor)
-        errors = [e for e in _process_tick_generator(
-            self._ctx, log, sensor, self._state(sensor), None,
-            self.instance.get_tick_retention_settings(InstigatorType.SENSOR), None) if e is not None]
+        errors = [
+            e
+            for e in _process_tick_generator(
+                self._ctx,
+                log,
+                sensor,
+                self._state(sensor),
+                None,
+                self.instance.get_tick_retention_settings(InstigatorType.SENSOR),
+                None,
+            )
+            if e is not None
+        ]
         if errors:
             raise RuntimeError(f"sensor {name} failed: {errors[0].to_string()}")
         tick = self._latest_tick(sensor)
@@ -131,22 +146,36 @@ class Driver(contextlib.AbstractContextManager):
         return ticks[0] if ticks else None
 
     # ---- runs
-    def launch(self, job_name: str, partition: str, tags: dict[str, str] | None = None,
-               run_config: dict | None = None) -> str:
+    def launch(
+        self, job_name: str, partition: str, tags: dict[str, str] | None = None, run_config: dict | None = None
+    ) -> str:
         """Create a run of the job for the partition, as the launchpad would (not executed yet)."""
         location = self.code_location()
         repo = self.repository()
         remote_job = repo.get_full_job(job_name)
-        plan = location.get_execution_plan(remote_job, run_config or {}, step_keys_to_execute=None, known_state=None,
-                                           instance=self.instance)
+        plan = location.get_execution_plan(
+            remote_job, run_config or {}, step_keys_to_execute=None, known_state=None, instance=self.instance
+        )
         run = self.instance.create_run(
-            job_name=job_name, run_id=None, run_config=run_config or {}, resolved_op_selection=None,
-            step_keys_to_execute=None, status=DagsterRunStatus.NOT_STARTED, op_selection=None, root_run_id=None,
-            parent_run_id=None, tags={**(remote_job.run_tags or {}), **(tags or {}), PARTITION_NAME_TAG: partition},
-            job_snapshot=remote_job.job_snapshot, execution_plan_snapshot=plan.execution_plan_snapshot,
-            parent_job_snapshot=remote_job.parent_job_snapshot, remote_job_origin=remote_job.get_remote_origin(),
-            job_code_origin=remote_job.get_python_origin(), asset_selection=None, asset_check_selection=None,
-            asset_graph=repo.asset_graph)
+            job_name=job_name,
+            run_id=None,
+            run_config=run_config or {},
+            resolved_op_selection=None,
+            step_keys_to_execute=None,
+            status=DagsterRunStatus.NOT_STARTED,
+            op_selection=None,
+            root_run_id=None,
+            parent_run_id=None,
+            tags={**(remote_job.run_tags or {}), **(tags or {}), PARTITION_NAME_TAG: partition},
+            job_snapshot=remote_job.job_snapshot,
+            execution_plan_snapshot=plan.execution_plan_snapshot,
+            parent_job_snapshot=remote_job.parent_job_snapshot,
+            remote_job_origin=remote_job.get_remote_origin(),
+            job_code_origin=remote_job.get_python_origin(),
+            asset_selection=None,
+            asset_check_selection=None,
+            asset_graph=repo.asset_graph,
+        )
         return run.run_id
 
     def reexecute_from_failure(self, run_id: str) -> str:
@@ -156,14 +185,20 @@ class Driver(contextlib.AbstractContextManager):
 
         parent = self.instance.get_run_by_id(run_id)
         run = self.instance.create_reexecuted_run(
-            request_context=self._request(), parent_run=parent, code_location=self.code_location(),
-            remote_job=self.repository().get_full_job(parent.job_name), strategy=ReexecutionStrategy.FROM_FAILURE,
-            use_parent_run_tags=True)
+            request_context=self._request(),
+            parent_run=parent,
+            code_location=self.code_location(),
+            remote_job=self.repository().get_full_job(parent.job_name),
+            strategy=ReexecutionStrategy.FROM_FAILURE,
+            use_parent_run_tags=True,
+        )
         return run.run_id
 
     def queued(self) -> list[str]:
         runs = self.instance.get_runs(filters=RunsFilter(statuses=[DagsterRunStatus.QUEUED]))
-        return [r.run_id for r in sorted(runs, key=lambda r: self.instance.get_run_record_by_id(r.run_id).create_timestamp)]
+        return [
+            r.run_id for r in sorted(runs, key=lambda r: self.instance.get_run_record_by_id(r.run_id).create_timestamp)
+        ]
 
     def execute(self, run_id: str, log_file: str | None = None, progress: TextIO | None = None) -> dg.DagsterRun:
         """Dequeue the run and execute it in this process; returns the finished run. Console output of the run
@@ -173,8 +208,9 @@ class Driver(contextlib.AbstractContextManager):
 
         run = self.instance.get_run_by_id(run_id)
         if run.status == DagsterRunStatus.QUEUED:
-            self.instance.report_dagster_event(DagsterEvent(event_type_value=DagsterEventType.RUN_STARTING.value,
-                                                            job_name=run.job_name), run_id=run_id)  # dequeued
+            self.instance.report_dagster_event(
+                DagsterEvent(event_type_value=DagsterEventType.RUN_STARTING.value, job_name=run.job_name), run_id=run_id
+            )  # dequeued
             run = self.instance.get_run_by_id(run_id)
         watch = RunProgress(self.instance, run_id, progress) if progress is not None else contextlib.nullcontext()
         with watch, _redirected(log_file):
@@ -214,4 +250,3 @@ def run_problems(instance: dg.DagsterInstance, run_id: str) -> tuple[list[str], 
             if not ce.passed:
                 failed.append(f"{'/'.join(ce.asset_key.path)}:{ce.check_name} ({ce.severity.value})")
     return errors, failed
-

@@ -4,12 +4,13 @@ The months run from the first month that can have deliveries (`DTSEN_FIRST_MONTH
 began) to the last month that has ended: a month's deliveries are complete when it is over, so the running month
 becomes a partition on the 1st of the next (a delivery for it waits until then; the landing sensor says so).
 """
+
 from __future__ import annotations
 
 import os
 import re
 import warnings
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -35,7 +36,7 @@ one_month_per_run = dg.BackfillPolicy.multi_run(1)
 
 
 def valid_months(now: datetime | None = None) -> list[str]:
-    return monthly_partitions.get_partition_keys(current_time=now or datetime.now(timezone.utc))
+    return monthly_partitions.get_partition_keys(current_time=now or datetime.now(UTC))
 
 
 def month_problem(month: str, now: datetime | None = None) -> str | None:
@@ -59,5 +60,6 @@ def monthly_check(name: str, asset, description: str, blocking: bool = False) ->
 
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", dg.PreviewWarning)  # partitioned checks are a preview feature in 1.13
-        return dg.AssetCheckSpec(name, asset=asset, description=description, blocking=blocking,
-                                 partitions_def=monthly_partitions)
+        return dg.AssetCheckSpec(
+            name, asset=asset, description=description, blocking=blocking, partitions_def=monthly_partitions
+        )

@@ -5,6 +5,7 @@ materialised, read from the run's event log (what the UI's run page shows), prin
 without this, a person would watch minutes of silence. The watcher is a thread that polls the instance's event log
 for the run (step start/success/failure and materialisations only), so it works with any event log storage.
 """
+
 from __future__ import annotations
 
 import threading
@@ -13,8 +14,12 @@ from typing import TextIO
 
 import dagster as dg
 
-WATCHED = {dg.DagsterEventType.STEP_START, dg.DagsterEventType.STEP_SUCCESS, dg.DagsterEventType.STEP_FAILURE,
-           dg.DagsterEventType.ASSET_MATERIALIZATION}
+WATCHED = {
+    dg.DagsterEventType.STEP_START,
+    dg.DagsterEventType.STEP_SUCCESS,
+    dg.DagsterEventType.STEP_FAILURE,
+    dg.DagsterEventType.ASSET_MATERIALIZATION,
+}
 # metadata shown beside a materialised asset, the first one present
 COUNT_KEYS = ("rows_accepted", "persons", "families", "rows", "written")
 
@@ -53,7 +58,7 @@ class RunProgress(threading.Thread):
         self._broken = False
         self._t0 = time.time()  # event timestamps are wall-clock seconds
 
-    def __enter__(self) -> "RunProgress":
+    def __enter__(self) -> RunProgress:
         self.start()
         return self
 

@@ -3,11 +3,12 @@
 Paths are configuration: environment variables DTSEN_LANDING and DTSEN_WAREHOUSE (or resource config in the
 launchpad / run config), defaulting to data/landing and data/warehouse.duckdb.
 """
+
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Iterator
 
 import dagster as dg
 import duckdb
@@ -19,11 +20,17 @@ from dtsen import warehouse as wh
 class WarehouseResource(dg.ConfigurableResource):
     """The embedded DuckDB warehouse file (one writer at a time: the jobs run in-process)."""
 
-    path: str = Field(default="", description="DuckDB file of the warehouse (empty: $DTSEN_WAREHOUSE, else "
-                                              "data/warehouse.duckdb), read when the run starts")
+    path: str = Field(
+        default="",
+        description="DuckDB file of the warehouse (empty: $DTSEN_WAREHOUSE, else "
+        "data/warehouse.duckdb), read when the run starts",
+    )
     threads: int = Field(default=2, description="DuckDB threads")
-    memory_limit: str = Field(default="", description="DuckDB memory limit (empty: a quarter of $DTSEN_MEMORY_BUDGET, "
-                                                   "default 16GiB, i.e. 4GiB; DuckDB spills to disk beyond it)")
+    memory_limit: str = Field(
+        default="",
+        description="DuckDB memory limit (empty: a quarter of $DTSEN_MEMORY_BUDGET, "
+        "default 16GiB, i.e. 4GiB; DuckDB spills to disk beyond it)",
+    )
 
     @contextmanager
     def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -49,8 +56,11 @@ class WarehouseResource(dg.ConfigurableResource):
 class LandingResource(dg.ConfigurableResource):
     """The landing folder where agencies' deliveries arrive (layout in README)."""
 
-    path: str = Field(default="", description="landing folder (empty: $DTSEN_LANDING, else data/landing), read "
-                                              "when the run or sensor tick starts")
+    path: str = Field(
+        default="",
+        description="landing folder (empty: $DTSEN_LANDING, else data/landing), read "
+        "when the run or sensor tick starts",
+    )
 
     @property
     def folder(self) -> str:
@@ -64,8 +74,9 @@ class IngestSettings(dg.ConfigurableResource):
 
     quarantine_warn_share: float = Field(default=0.02, description="above this share the check warns")
     quarantine_fail_share: float = Field(default=0.20, description="above this share the check fails (blocking)")
-    quarantine_fail_min_rows: int = Field(default=20, description="the hard ceiling only fails a delivery with more "
-                                                                  "quarantined rows than this")
+    quarantine_fail_min_rows: int = Field(
+        default=20, description="the hard ceiling only fails a delivery with more quarantined rows than this"
+    )
 
 
 def default_resources(landing: str | None = None, warehouse: str | None = None) -> dict:

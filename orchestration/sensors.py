@@ -20,14 +20,14 @@ The sensors' minimum interval is `DTSEN_SENSOR_INTERVAL` seconds (default 60).
 - reconciliation_sensor: new or corrected files under rekon/<YYYY-MM>/ request reconciliation_job for the month.
 All runs go through the in-process executor and the `duckdb_writer` pool (limit 1): one writer at a time.
 """
+
 from __future__ import annotations
 
 import hashlib
 import json
+import os
 
 import dagster as dg
-
-import os
 
 from assets.registries import SPECS
 from dtsen.deliveries import MONTHLY_FOLDERS, fingerprint, landing_id, scan
@@ -41,9 +41,12 @@ INTERVAL = max(int(os.environ.get("DTSEN_SENSOR_INTERVAL", "60")), 1)
 SOURCE_ASSET = {spec.source: spec.asset for spec in SPECS}  # landing folder -> asset sources/<asset>
 
 monthly_schedule = dg.build_schedule_from_partitioned_job(
-    monthly_pipeline, name="monthly_schedule", hour_of_day=2, minute_of_hour=0,
+    monthly_pipeline,
+    name="monthly_schedule",
+    hour_of_day=2,
+    minute_of_hour=0,
     description="Runs monthly_pipeline for the month that just ended on the 1st at 02:00 UTC (stopped by default: "
-                "the landing sensor builds a month when its deliveries arrive).",
+    "the landing sensor builds a month when its deliveries arrive).",
 )
 
 
@@ -74,11 +77,15 @@ def _dump(state: dict) -> str:
 def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
     """downstream: the non-source assets of monthly_pipeline, run after any source's new delivery."""
 
-    @dg.sensor(name="landing_sensor", job=monthly_pipeline, minimum_interval_seconds=INTERVAL,
-               default_status=dg.DefaultSensorStatus.RUNNING,
-               description="New or corrected delivery folders -> one run per month: those sources' partition and "
-                           "everything downstream. Run key = month + fingerprints (file names and content hashes). "
-                           "A delivery for a month that has not ended waits until it has.")
+    @dg.sensor(
+        name="landing_sensor",
+        job=monthly_pipeline,
+        minimum_interval_seconds=INTERVAL,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description="New or corrected delivery folders -> one run per month: those sources' partition and "
+        "everything downstream. Run key = month + fingerprints (file names and content hashes). "
+        "A delivery for a month that has not ended waits until it has.",
+    )
     def landing_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
         state = _load(context.cursor, landing.folder)
         deliveries = scan(landing.folder)
@@ -102,18 +109,26 @@ def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
             # one run per month: every changed source of the month, then everything downstream once
             key = hashlib.sha256("\n".join(f"{n}:{fp}" for n, fp, _ in sorted(items)).encode()).hexdigest()[:16]
             sources = sorted({a for _, _, a in items})
-            requests.append(dg.RunRequest(
-                run_key=_run_key(state, f"{month}:{key}"), partition_key=month,
-                asset_selection=[*(dg.AssetKey(["sources", a]) for a in sources), *downstream],
-                tags={"dtsen/deliveries": ",".join(n for n, _, _ in sorted(items)), "dtsen/fingerprint": key}))
+            requests.append(
+                dg.RunRequest(
+                    run_key=_run_key(state, f"{month}:{key}"),
+                    partition_key=month,
+                    asset_selection=[*(dg.AssetKey(["sources", a]) for a in sources), *downstream],
+                    tags={"dtsen/deliveries": ",".join(n for n, _, _ in sorted(items)), "dtsen/fingerprint": key},
+                )
+            )
         return dg.SensorResult(run_requests=requests, cursor=_dump(state))
 
     return landing_sensor
 
 
-@dg.sensor(name="reconciliation_sensor", job=reconciliation_job, minimum_interval_seconds=INTERVAL,
-           default_status=dg.DefaultSensorStatus.RUNNING,
-           description="New or corrected files under `rekon/<YYYY-MM>/` -> reconciliation_job for that month.")
+@dg.sensor(
+    name="reconciliation_sensor",
+    job=reconciliation_job,
+    minimum_interval_seconds=INTERVAL,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="New or corrected files under `rekon/<YYYY-MM>/` -> reconciliation_job for that month.",
+)
 def reconciliation_sensor(context: dg.SensorEvaluationContext, landing: LandingResource):
     state = _load(context.cursor, landing.folder)
     requests = []
@@ -126,29 +141,41 @@ def reconciliation_sensor(context: dg.SensorEvaluationContext, landing: LandingR
             context.log.info(f"{d.name}: waiting ({problem})")
             continue
         state["seen"][d.name] = fp
-        requests.append(dg.RunRequest(run_key=_run_key(state, f"{d.name}:{fp[:16]}"), partition_key=d.period,
-                                      tags={"dtsen/delivery": d.name, "dtsen/fingerprint": fp[:16]}))
+        requests.append(
+            dg.RunRequest(
+                run_key=_run_key(state, f"{d.name}:{fp[:16]}"),
+                partition_key=d.period,
+                tags={"dtsen/delivery": d.name, "dtsen/fingerprint": fp[:16]},
+            )
+        )
     return dg.SensorResult(run_requests=requests, cursor=_dump(state))
 
 
 def build_disbursement_sensor(eligibility: list[dg.AssetKey]) -> dg.SensorDefinition:
-    @dg.sensor(name="disbursement_sensor", job=disbursement_job, minimum_interval_seconds=INTERVAL,
-               default_status=dg.DefaultSensorStatus.STOPPED,
-               description="The four eligibility marts last built for one month, and no error-severity check failed "
-                           "in the runs that built them -> disbursement_job for that month, once per build.")
+    @dg.sensor(
+        name="disbursement_sensor",
+        job=disbursement_job,
+        minimum_interval_seconds=INTERVAL,
+        default_status=dg.DefaultSensorStatus.STOPPED,
+        description="The four eligibility marts last built for one month, and no error-severity check failed "
+        "in the runs that built them -> disbursement_job for that month, once per build.",
+    )
     def disbursement_sensor(context: dg.SensorEvaluationContext):
         state = _load(context.cursor)
         instance = context.instance
         # the marts hold one snapshot: the month most recently built for all four is the only one to disburse
-        latest = [instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=k), limit=1).records
-                  for k in eligibility]
+        latest = [
+            instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=k), limit=1).records for k in eligibility
+        ]
         if not all(latest):
             return dg.SensorResult(run_requests=[], cursor=_dump(state))
         records = [r[0] for r in latest]
         months = {r.partition_key for r in records}
         if len(months) != 1 or None in months:
-            context.log.info(f"eligibility marts were last built for different months {sorted(map(str, months))}: "
-                             f"waiting for a complete build")
+            context.log.info(
+                f"eligibility marts were last built for different months {sorted(map(str, months))}: "
+                f"waiting for a complete build"
+            )
             return dg.SensorResult(run_requests=[], cursor=_dump(state))
         month = months.pop()
         marker = ",".join(str(r.storage_id) for r in records)
@@ -159,8 +186,10 @@ def build_disbursement_sensor(eligibility: list[dg.AssetKey]) -> dg.SensorDefini
             context.log.info(f"{month}: eligibility checks not passed ({', '.join(failed[:5])}): waiting")
             return dg.SensorResult(run_requests=[], cursor=_dump(state))
         state["seen"][month] = marker
-        return dg.SensorResult(run_requests=[dg.RunRequest(run_key=f"disbursement:{month}:{marker}",
-                                                           partition_key=month)], cursor=_dump(state))
+        return dg.SensorResult(
+            run_requests=[dg.RunRequest(run_key=f"disbursement:{month}:{marker}", partition_key=month)],
+            cursor=_dump(state),
+        )
 
     return disbursement_sensor
 

@@ -32,9 +32,11 @@ def small_landing(tmp_path_factory) -> Path:
 
 
 def needs_shared():
-    return pytest.mark.skipif(not CHECK_CONTRACT.exists(),
-                              reason=f"{CHECK_CONTRACT} is absent: the contract checker lives in ../shared, "
-                                     "which a user's clone does not have")
+    return pytest.mark.skipif(
+        not CHECK_CONTRACT.exists(),
+        reason=f"{CHECK_CONTRACT} is absent: the contract checker lives in ../shared, "
+        "which a user's clone does not have",
+    )
 
 
 # tests never write into a developer's run history: a fresh, empty Dagster home per test session
@@ -53,8 +55,9 @@ def pipeline(landing, tmp_path_factory):
     from dtsen.runner import materialize_month
 
     warehouse = tmp_path_factory.mktemp("pipeline") / "warehouse.duckdb"
-    run = materialize_month(str(landing), "2025-01", str(warehouse), instance=dg.DagsterInstance.ephemeral(),
-                            run_config=NO_GENERIC_BASELINE)
+    run = materialize_month(
+        str(landing), "2025-01", str(warehouse), instance=dg.DagsterInstance.ephemeral(), run_config=NO_GENERIC_BASELINE
+    )
     assert run.success, run.errors
     return run, warehouse, landing
 
@@ -67,8 +70,14 @@ def _env(home: Path) -> dict:
 
 def cli(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """`dtsen ...` in a subprocess with the given Dagster home and none of the caller's DTSEN_* settings."""
-    return subprocess.run([sys.executable, "-m", "dtsen.cli", *args], cwd=REPO, env=_env(home), capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "dtsen.cli", *args],
+        cwd=REPO,
+        env=_env(home),
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 @pytest.fixture(scope="session")

@@ -1,5 +1,6 @@
 """A throw-away PostgreSQL server for tests: its own data folder, loopback only, a free port, stopped and removed at
 the end. PostgreSQL refuses to run as root, so as root the server runs as `nobody` (setpriv)."""
+
 from __future__ import annotations
 
 import contextlib
@@ -9,8 +10,8 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator
 
 USER, PASSWORD, DB = "dagster", "throwaway-test-password", "dagster"
 
@@ -22,14 +23,20 @@ class Postgres:
 
     def env(self) -> dict[str, str]:
         """The DAGSTER_PG_* variables deploy/dagster.yaml reads."""
-        return {"DAGSTER_PG_USERNAME": USER, "DAGSTER_PG_PASSWORD": PASSWORD, "DAGSTER_PG_HOST": self.host,
-                "DAGSTER_PG_DB": DB, "DAGSTER_PG_PORT": str(self.port)}
+        return {
+            "DAGSTER_PG_USERNAME": USER,
+            "DAGSTER_PG_PASSWORD": PASSWORD,
+            "DAGSTER_PG_HOST": self.host,
+            "DAGSTER_PG_DB": DB,
+            "DAGSTER_PG_PORT": str(self.port),
+        }
 
     def connect(self):
         import psycopg2
 
-        return psycopg2.connect(host=self.host, port=self.port, user=USER, password=PASSWORD, dbname=DB,
-                                connect_timeout=10)
+        return psycopg2.connect(
+            host=self.host, port=self.port, user=USER, password=PASSWORD, dbname=DB, connect_timeout=10
+        )
 
 
 def server_binaries() -> str | None:
@@ -61,18 +68,45 @@ def throwaway_postgres(timeout: int = 60) -> Iterator[Postgres]:
     port = _free_port()
 
     def run(*cmd: str) -> None:
-        subprocess.run(as_server + list(cmd), check=True, capture_output=True, text=True, timeout=timeout,
-                       env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "PGPASSWORD": PASSWORD})
+        subprocess.run(
+            as_server + list(cmd),
+            check=True,
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+            env={"PATH": os.environ.get("PATH", ""), "LC_ALL": "C.UTF-8", "PGPASSWORD": PASSWORD},
+        )
 
     try:
         with open(pwfile, "w") as f:
             f.write(PASSWORD)
         if as_server:
             os.chown(pwfile, os.stat(root).st_uid, os.stat(root).st_gid)
-        run(os.path.join(bindir, "initdb"), "-D", data, "-U", USER, f"--pwfile={pwfile}", "--auth=scram-sha-256",
-            "-E", "UTF8", "--no-sync")
-        run(os.path.join(bindir, "pg_ctl"), "-D", data, "-l", log, "-w", "-t", str(timeout), "-o",
-            f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off", "start")
+        run(
+            os.path.join(bindir, "initdb"),
+            "-D",
+            data,
+            "-U",
+            USER,
+            f"--pwfile={pwfile}",
+            "--auth=scram-sha-256",
+            "-E",
+            "UTF8",
+            "--no-sync",
+        )
+        run(
+            os.path.join(bindir, "pg_ctl"),
+            "-D",
+            data,
+            "-l",
+            log,
+            "-w",
+            "-t",
+            str(timeout),
+            "-o",
+            f"-h 127.0.0.1 -p {port} -k {root} -c fsync=off",
+            "start",
+        )
         try:
             run(os.path.join(bindir, "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", USER, DB)
             yield Postgres("127.0.0.1", port)

@@ -15,6 +15,7 @@ the public DEVELOPMENT key shipped in this folder is used and a loud warning say
 The default configuration's client `dev` (secret `dev-secret`, full scope) is a development client: a production
 configuration replaces this file.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,7 +36,6 @@ DEVELOPMENT_KEY_FILE = HERE / "development_signing_key.pem"
 ACTIONS = ("registry.search", "registry.txn-status", "registry.subscribe")
 QUERY_TYPES = ("idtype-value", "expression", "predicate")
 FIELD_SETS = ("full", "payee", "pseudonymous")
-
 
 
 class ConfigError(ValueError):
@@ -80,7 +80,7 @@ class Client:
         if self.all_regions:
             return True
         code = code or ""
-        return any(code.startswith(r) or r.startswith(code) and len(code) >= len(r) for r in self.regions)
+        return any(code.startswith(r) or (r.startswith(code) and len(code) >= len(r)) for r in self.regions)
 
     def callback_allowed(self, uri: str) -> bool:
         """Same scheme and host (and port, when the prefix names one), and the path under the prefix's: a plain
@@ -92,8 +92,13 @@ class Client:
             return False
         for prefix in self.callback_prefixes:
             p = urlsplit(prefix)
-            if (u.scheme, u.hostname) == (p.scheme, p.hostname) and (p.port is None or p.port == port) \
-                    and u.path.startswith(p.path.rstrip("/")) and not u.username and not u.password:
+            if (
+                (u.scheme, u.hostname) == (p.scheme, p.hostname)
+                and (p.port is None or p.port == port)
+                and u.path.startswith(p.path.rstrip("/"))
+                and not u.username
+                and not u.password
+            ):
                 return True
         return False
 
@@ -139,25 +144,37 @@ def load(path: str | os.PathLike | None = None) -> ApiConfig:
         if bad := [q for q in query_types if q not in QUERY_TYPES]:
             raise ConfigError(f"{path}: client {cid!r}: unknown query_types {bad}")
         if bad := [r for r in regions if r != "*" and not (r.isdigit() and len(r) in (2, 4, 6, 10))]:
-            raise ConfigError(f"{path}: client {cid!r}: regions must be '*' or province/regency/district/village "
-                              f"codes, got {bad}")
+            raise ConfigError(
+                f"{path}: client {cid!r}: regions must be '*' or province/regency/district/village codes, got {bad}"
+            )
         if c.get("fields") not in FIELD_SETS:
             raise ConfigError(f"{path}: client {cid!r}: fields must be one of {list(FIELD_SETS)}")
         if not str(c.get("secret_hash", "")).startswith("pbkdf2_sha256$"):
             raise ConfigError(f"{path}: client {cid!r}: secret_hash must come from dtsen.api.config.hash_secret")
-        clients[str(cid)] = Client(client_id=str(cid), secret_hash=c["secret_hash"], scopes=scopes,
-                                   query_types=query_types, regions=regions, fields=c["fields"],
-                                   rate_per_minute=int(c.get("rate_per_minute", 0)),
-                                   callback_prefixes=_tuple(c.get("callback_prefixes", []), "callback_prefixes", cid),
-                                   development=bool(c.get("development", False)))
+        clients[str(cid)] = Client(
+            client_id=str(cid),
+            secret_hash=c["secret_hash"],
+            scopes=scopes,
+            query_types=query_types,
+            regions=regions,
+            fields=c["fields"],
+            rate_per_minute=int(c.get("rate_per_minute", 0)),
+            callback_prefixes=_tuple(c.get("callback_prefixes", []), "callback_prefixes", cid),
+            development=bool(c.get("development", False)),
+        )
     key_file = os.environ.get(KEY_ENV) or raw.get("signing_key_file") or str(DEVELOPMENT_KEY_FILE)
     key_path = Path(key_file) if Path(key_file).is_absolute() else (path.parent / key_file)
-    cfg = ApiConfig(version=int(raw.get("version", 1)), issuer=str(raw.get("issuer", "dtsen")),
-                    audience=str(raw.get("audience", "dtsen-registry")),
-                    token_ttl_seconds=int(raw.get("token_ttl_seconds", 3600)),
-                    max_body_bytes=int(raw.get("max_body_bytes", 65536)),
-                    max_page_size=int(raw.get("max_page_size", 1000)),
-                    clients=clients, signing_key_file=str(key_path), source=str(path))
+    cfg = ApiConfig(
+        version=int(raw.get("version", 1)),
+        issuer=str(raw.get("issuer", "dtsen")),
+        audience=str(raw.get("audience", "dtsen-registry")),
+        token_ttl_seconds=int(raw.get("token_ttl_seconds", 3600)),
+        max_body_bytes=int(raw.get("max_body_bytes", 65536)),
+        max_page_size=int(raw.get("max_page_size", 1000)),
+        clients=clients,
+        signing_key_file=str(key_path),
+        source=str(path),
+    )
     return cfg
 
 
@@ -165,10 +182,14 @@ def warn(cfg: ApiConfig) -> list[str]:
     """The loud warnings of a development configuration (the server logs them; `dtsen api token` prints them)."""
     out = []
     if cfg.development_key:
-        out.append(f"{KEY_ENV} is not set: API tokens are signed with the public DEVELOPMENT key shipped in the "
-                   f"repository; anyone can forge them. Set a private key before real data is served.")
+        out.append(
+            f"{KEY_ENV} is not set: API tokens are signed with the public DEVELOPMENT key shipped in the "
+            f"repository; anyone can forge them. Set a private key before real data is served."
+        )
     dev = [c.client_id for c in cfg.clients.values() if c.development]
     if dev:
-        out.append(f"development client(s) {dev} with a published secret are enabled ({cfg.source}); a production "
-                   f"configuration ({CONFIG_ENV}) must replace them.")
+        out.append(
+            f"development client(s) {dev} with a published secret are enabled ({cfg.source}); a production "
+            f"configuration ({CONFIG_ENV}) must replace them."
+        )
     return out

@@ -18,6 +18,7 @@ warehouse, never inside `published/`. Each month is written to a temporary folde
 server reading the previous month never sees half a file; the server serves the latest month present and notices a
 new one without a restart (`latest`).
 """
+
 from __future__ import annotations
 
 import os
@@ -114,8 +115,11 @@ ORDER BY 1, 2, 3
 def snapshots(out_dir: str) -> list[str]:
     if not os.path.isdir(out_dir):
         return []
-    return sorted(d for d in os.listdir(out_dir)
-                  if SNAPSHOT_RE.match(d) and os.path.isfile(os.path.join(out_dir, d, "family.parquet")))
+    return sorted(
+        d
+        for d in os.listdir(out_dir)
+        if SNAPSHOT_RE.match(d) and os.path.isfile(os.path.join(out_dir, d, "family.parquet"))
+    )
 
 
 def latest(out_dir: str) -> str | None:
@@ -130,16 +134,21 @@ def export(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[
         raise ValueError(f"the marts hold snapshot {built}, not {snapshot}: build the marts for {snapshot} first")
     os.makedirs(out_dir, mode=0o700, exist_ok=True)
     with folder_in_place(os.path.join(out_dir, snapshot)) as tmp:
-        con.execute("""CREATE OR REPLACE TEMP TABLE _region AS SELECT kode, nama FROM sources.region
-                       WHERE delivery = (SELECT max(delivery) FROM sources.region WHERE delivery <= ?)""", [snapshot])
+        con.execute(
+            """CREATE OR REPLACE TEMP TABLE _region AS SELECT kode, nama FROM sources.region
+                       WHERE delivery = (SELECT max(delivery) FROM sources.region WHERE delivery <= ?)""",
+            [snapshot],
+        )
         con.execute(f"CREATE OR REPLACE TEMP TABLE _exchange_person AS {PERSON_SQL}", [snapshot])
         counts = {}
-        for name, sql, params in (("person", "SELECT * FROM _exchange_person", []),
-                                  ("family", FAMILY_SQL, [snapshot]),
-                                  ("id_event", ID_EVENT_SQL, [snapshot, snapshot]),
-                                  ("region", REGION_SQL, [snapshot]),
-                                  ("source_record", SOURCE_RECORD_SQL, [snapshot]),
-                                  ("welfare", welfare_sql(snapshot), [])):
+        for name, sql, params in (
+            ("person", "SELECT * FROM _exchange_person", []),
+            ("family", FAMILY_SQL, [snapshot]),
+            ("id_event", ID_EVENT_SQL, [snapshot, snapshot]),
+            ("region", REGION_SQL, [snapshot]),
+            ("source_record", SOURCE_RECORD_SQL, [snapshot]),
+            ("welfare", welfare_sql(snapshot), []),
+        ):
             path = os.path.join(tmp, f"{name}.parquet")
             con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)", params)
             os.chmod(path, 0o600)

@@ -14,6 +14,7 @@ village X" reaches a subscriber of village X. Region and field scope are the sub
 Each (subscription, snapshot) is delivered at most once: a re-run skips delivered ones and retries the others; a
 delivery that fails CALLBACK_TRIES times in a run is recorded as a dead letter (retried by the next run).
 """
+
 from __future__ import annotations
 
 import os
@@ -44,14 +45,22 @@ UNION ALL
 SELECT person_id, family_id, 'MOVED', prev_village || ' -> ' || village_code FROM j
     WHERE prev_id IS NOT NULL AND village_code IS DISTINCT FROM prev_village
 UNION ALL
-SELECT person_id, family_id, 'ELIGIBILITY_CHANGED', concat_ws(', ', {", ".join(
-    f"CASE WHEN {x}_eligible IS DISTINCT FROM prev_{x}_eligible THEN '{x.upper()} ' || "
-    f"CASE WHEN {x}_eligible THEN 'eligible' ELSE 'not eligible' END END" for x in PROG)}) FROM j
+SELECT person_id, family_id, 'ELIGIBILITY_CHANGED', concat_ws(', ', {
+    ", ".join(
+        f"CASE WHEN {x}_eligible IS DISTINCT FROM prev_{x}_eligible THEN '{x.upper()} ' || "
+        f"CASE WHEN {x}_eligible THEN 'eligible' ELSE 'not eligible' END END"
+        for x in PROG
+    )
+}) FROM j
     WHERE prev_id IS NOT NULL AND ({" OR ".join(f"{x}_eligible IS DISTINCT FROM prev_{x}_eligible" for x in PROG)})
 UNION ALL
-SELECT person_id, family_id, 'RECIPIENT_CHANGED', concat_ws(', ', {", ".join(
-    f"CASE WHEN {x}_recipient IS DISTINCT FROM prev_{x}_recipient THEN '{x.upper()} ' || "
-    f"CASE WHEN {x}_recipient THEN 'recipient' ELSE 'not recipient' END END" for x in PROG)}) FROM j
+SELECT person_id, family_id, 'RECIPIENT_CHANGED', concat_ws(', ', {
+    ", ".join(
+        f"CASE WHEN {x}_recipient IS DISTINCT FROM prev_{x}_recipient THEN '{x.upper()} ' || "
+        f"CASE WHEN {x}_recipient THEN 'recipient' ELSE 'not recipient' END END"
+        for x in PROG
+    )
+}) FROM j
     WHERE prev_id IS NOT NULL AND ({" OR ".join(f"{x}_recipient IS DISTINCT FROM prev_{x}_recipient" for x in PROG)})
 UNION ALL
 SELECT person_id, family_id, 'NEW', NULL FROM j WHERE prev_id IS NULL
@@ -78,9 +87,10 @@ def events(folder: str, snapshot: str) -> tuple[str | None, list[dict]]:
         return None, []
     cur_p, prev_p = (os.path.join(folder, s, "person.parquet") for s in (snapshot, prev))
     con = duckdb.connect()
-    rows = con.execute(f"SELECT * FROM ({EVENTS_SQL}) UNION ALL SELECT * FROM ({ID_EVENTS_SQL}) "
-                       "ORDER BY event, person_id", [cur_p, prev_p, os.path.join(folder, snapshot, "id_event.parquet"),
-                                                     cur_p, prev_p]).fetchall()
+    rows = con.execute(
+        f"SELECT * FROM ({EVENTS_SQL}) UNION ALL SELECT * FROM ({ID_EVENTS_SQL}) ORDER BY event, person_id",
+        [cur_p, prev_p, os.path.join(folder, snapshot, "id_event.parquet"), cur_p, prev_p],
+    ).fetchall()
     con.close()
     return prev, [dict(zip(("person_id", "family_id", "event", "detail"), r)) for r in rows]
 
@@ -90,12 +100,19 @@ def _matching(snap: registry.Snapshot, where: str, params: list, entity: str) ->
     return {r[0] for r in snap.cursor().execute(f"SELECT {col} FROM {table} WHERE {where}", params).fetchall()}
 
 
-def notify_all(config: ApiConfig, store: Store, folder: str, snapshot: str,
-               http: httpx.Client | None = None) -> dict:
+def notify_all(config: ApiConfig, store: Store, folder: str, snapshot: str, http: httpx.Client | None = None) -> dict:
     """Compute the events of `snapshot` and deliver them to every active subscription; returns a summary."""
     prev, evs = events(folder, snapshot)
-    summary = {"snapshot": snapshot, "previous": prev, "events": {}, "subscriptions": 0, "delivered": 0,
-               "already_delivered": 0, "dead_letters": 0, "nothing_to_send": 0}
+    summary = {
+        "snapshot": snapshot,
+        "previous": prev,
+        "events": {},
+        "subscriptions": 0,
+        "delivered": 0,
+        "already_delivered": 0,
+        "dead_letters": 0,
+        "nothing_to_send": 0,
+    }
     for e in evs:
         summary["events"][e["event"]] = summary["events"].get(e["event"], 0) + 1
     subs = store.subscriptions()
@@ -123,11 +140,19 @@ def notify_all(config: ApiConfig, store: Store, folder: str, snapshot: str,
                 else:
                     params = []
                     where = registry.region_scope(client, params)
-                    entity = registry.GROUP if str(crit.get("response_entity", "")).lower() == "group" \
-                        else registry.MEMBER
+                    entity = (
+                        registry.GROUP if str(crit.get("response_entity", "")).lower() == "group" else registry.MEMBER
+                    )
             except (registry.QueryError, registry.Forbidden) as e:  # rights changed since subscribing
-                store.record_notification(sub["code"], snapshot, store.attempts(sub["code"], snapshot) + 1, 0, None,
-                                          "dead_letter", f"criteria no longer valid: {e}")
+                store.record_notification(
+                    sub["code"],
+                    snapshot,
+                    store.attempts(sub["code"], snapshot) + 1,
+                    0,
+                    None,
+                    "dead_letter",
+                    f"criteria no longer valid: {e}",
+                )
                 summary["dead_letters"] += 1
                 continue
             wanted = _matching(cur_snap, where, params, entity) | _matching(prev_snap, where, params, entity)
@@ -170,16 +195,37 @@ def _envelope(config, client, sub, snapshot, prev, hits, entity, cur_snap, prev_
     notify = []
     for event, items in sorted(by_type.items()):
         ids = sorted({h[key] for h in items})
-        notify.append({"reference_id": sub["reference_id"] or sub["code"], "timestamp": now_iso(), "data": {
-            "version": VERSION, "reg_type": "ns:dtsen:RegistryType:DTSEN", "reg_event_type": event,
-            "subscription_code": sub["code"], "snapshot": snapshot, "previous_snapshot": prev,
-            "changes": [{"id": h[key], "person_id": h["person_id"], "detail": h["detail"]} for h in items],
-            "reg_records": [records[i] for i in ids if i in records]}})
-    header = {"version": VERSION, "message_id": uuid.uuid4().hex, "message_ts": now_iso(), "action": "notify",
-              "sender_id": config.issuer, "receiver_id": client.client_id, "total_count": len(notify),
-              "is_msg_encrypted": False}
-    return {"signature": "", "header": header,
-            "message": {"transaction_id": f"{snapshot}:{sub['code']}", "notify_event": notify}}
+        notify.append(
+            {
+                "reference_id": sub["reference_id"] or sub["code"],
+                "timestamp": now_iso(),
+                "data": {
+                    "version": VERSION,
+                    "reg_type": "ns:dtsen:RegistryType:DTSEN",
+                    "reg_event_type": event,
+                    "subscription_code": sub["code"],
+                    "snapshot": snapshot,
+                    "previous_snapshot": prev,
+                    "changes": [{"id": h[key], "person_id": h["person_id"], "detail": h["detail"]} for h in items],
+                    "reg_records": [records[i] for i in ids if i in records],
+                },
+            }
+        )
+    header = {
+        "version": VERSION,
+        "message_id": uuid.uuid4().hex,
+        "message_ts": now_iso(),
+        "action": "notify",
+        "sender_id": config.issuer,
+        "receiver_id": client.client_id,
+        "total_count": len(notify),
+        "is_msg_encrypted": False,
+    }
+    return {
+        "signature": "",
+        "header": header,
+        "message": {"transaction_id": f"{snapshot}:{sub['code']}", "notify_event": notify},
+    }
 
 
 def _deliver(http, issuer, client, store, sub, snapshot, envelope, n_events) -> str:
@@ -190,8 +236,11 @@ def _deliver(http, issuer, client, store, sub, snapshot, envelope, n_events) -> 
     for i in range(TRIES):
         attempt += 1
         try:
-            r = http.post(url, content=orjson.dumps(envelope, default=str),
-                          headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+            r = http.post(
+                url,
+                content=orjson.dumps(envelope, default=str),
+                headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+            )
             status = r.status_code
             if r.status_code < 300:
                 store.record_notification(sub["code"], snapshot, attempt, n_events, status, "delivered")
@@ -200,8 +249,9 @@ def _deliver(http, issuer, client, store, sub, snapshot, envelope, n_events) -> 
         except httpx.HTTPError as e:
             error = f"{type(e).__name__}: {e}"
         last = i == TRIES - 1
-        store.record_notification(sub["code"], snapshot, attempt, n_events, status,
-                                  "dead_letter" if last else "retry", error)
+        store.record_notification(
+            sub["code"], snapshot, attempt, n_events, status, "dead_letter" if last else "retry", error
+        )
         if not last:
             time.sleep(0.2 * (i + 1))
     return "dead_letter"

@@ -4,6 +4,7 @@ to the client's regions and fields, and the rows mapped onto the standard's Memb
 No value from a request is ever spliced into SQL: attribute names are looked up in `ATTRIBUTES` (a fixed map to
 column expressions), operators in `OPERATORS`, and every value is a `?` parameter.
 """
+
 from __future__ import annotations
 
 import gc
@@ -57,8 +58,7 @@ for _p in exchange.PROGRAMMES:
     ATTRIBUTES[f"{_p}_recipient"] = (f"{_p}_recipient", f"{_p}_recipient", "bool", ALL)
 REGION_ATTRIBUTES = ("province_code", "regency_code", "district_code", "village_code")
 
-OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "lte": "<=", "gte": ">=",
-             "in": "IN"}
+OPERATORS = {"eq": "=", "ne": "<>", "lt": "<", "le": "<=", "gt": ">", "ge": ">=", "lte": "<=", "gte": ">=", "in": "IN"}
 COMBINATORS = {"$and": "AND", "$or": "OR"}
 MAX_TERMS = 50
 MAX_DEPTH = 6
@@ -75,20 +75,52 @@ SORTABLE = ("person_id", "family_id", *ATTRIBUTES)
 
 _FLAGS = [f"{p}_{k}" for p in exchange.PROGRAMMES for k in ("eligible", "recipient")]
 RECORD_COLUMNS = {  # what member_record and group_record read, and the identifiers the hash indexes are built on
-    "person": ["person_id", "family_id", "nik", "no_kk", "nik_pseudo", "no_kk_pseudo", "name", "sex", "birth_date",
-               "death_date", "address", "rt", "rw", "village_code", "village_name", "regency_name", "province_name",
-               "relationship", "is_deceased", "disability", "age", "desil", "is_head", *_FLAGS],
-    "family": ["family_id", "no_kk", "no_kk_pseudo", "head_person_id", "family_size", "village_code", "desil",
-               *_FLAGS],
+    "person": [
+        "person_id",
+        "family_id",
+        "nik",
+        "no_kk",
+        "nik_pseudo",
+        "no_kk_pseudo",
+        "name",
+        "sex",
+        "birth_date",
+        "death_date",
+        "address",
+        "rt",
+        "rw",
+        "village_code",
+        "village_name",
+        "regency_name",
+        "province_name",
+        "relationship",
+        "is_deceased",
+        "disability",
+        "age",
+        "desil",
+        "is_head",
+        *_FLAGS,
+    ],
+    "family": ["family_id", "no_kk", "no_kk_pseudo", "head_person_id", "family_size", "village_code", "desil", *_FLAGS],
 }
-RELATIONSHIP = {1: "head", 2: "spouse", 3: "child", 4: "child_in_law", 5: "grandchild", 6: "parent",
-                7: "parent_in_law", 8: "other_relative", 9: "other"}
+RELATIONSHIP = {
+    1: "head",
+    2: "spouse",
+    3: "child",
+    4: "child_in_law",
+    5: "grandchild",
+    6: "parent",
+    7: "parent_in_law",
+    8: "other_relative",
+    9: "other",
+}
 SEX = {1: "male", 2: "female"}
 
 
 @dataclass
 class Found:
     """A page of records (dicts, or orjson.Fragment for pages DuckDB built), the total, and the DTSEN ids in it."""
+
     records: list
     total: int
     person_ids: list[str]
@@ -98,6 +130,7 @@ class Found:
 @dataclass
 class Criteria:
     """One search request's criteria, parsed and checked (the SQL is built from these, never from raw text)."""
+
     entity: str
     where: str
     params: list
@@ -259,7 +292,7 @@ def parse(criteria: dict, client: Client, max_page_size: int) -> Criteria:
     b = _Builder(client, entity)
     if query_type == "idtype-value":
         if not isinstance(query, dict) or "type" not in query or "value" not in query:
-            raise QueryError("an idtype-value query is {\"type\": ..., \"value\": ...}")
+            raise QueryError('an idtype-value query is {"type": ..., "value": ...}')
         idtype = str(query["type"]).upper()
         if idtype not in ID_TYPES:
             raise QueryError(f"unknown identifier type {query['type']!r}; known: {sorted(ID_TYPES)}")
@@ -277,11 +310,15 @@ def parse(criteria: dict, client: Client, max_page_size: int) -> Criteria:
             where = f"(family_id IN (SELECT family_id FROM person WHERE {person_col} = ?))"
         b.params.append(str(value))
     elif query_type == "expression":
-        expr = query.get("value", {}).get("expression") if isinstance(query, dict) and isinstance(
-            query.get("value"), dict) else None
+        expr = (
+            query.get("value", {}).get("expression")
+            if isinstance(query, dict) and isinstance(query.get("value"), dict)
+            else None
+        )
         if not isinstance(expr, dict) or "query" not in expr:
-            raise QueryError("an expression query is {\"type\": ..., \"value\": {\"expression\": "
-                             "{\"collection\": ..., \"query\": {...}}}}")
+            raise QueryError(
+                'an expression query is {"type": ..., "value": {"expression": {"collection": ..., "query": {...}}}}'
+            )
         where = b.expression(expr["query"])
     else:
         where = b.predicate(query)
@@ -325,8 +362,9 @@ def _sql_ident(kind: str, value_sql: str) -> str:
     return f"{{'@type': 'Identifier', 'identifier_type': {_sql_str(kind)}, 'identifier_value': {value_sql}}}"
 
 
-def _sql_ids(first_kind: str, first_col: str, raw: str, pseudo: str, raw_kind: str, pseudo_kind: str,
-             fields: str) -> str:
+def _sql_ids(
+    first_kind: str, first_col: str, raw: str, pseudo: str, raw_kind: str, pseudo_kind: str, fields: str
+) -> str:
     col, kind = (pseudo, pseudo_kind) if fields == "pseudonymous" else (raw, raw_kind)
     first = _sql_ident(first_kind, first_col)
     return f"CASE WHEN coalesce({col}, '') <> '' THEN [{first}, {_sql_ident(kind, col)}] ELSE [{first}] END"
@@ -350,34 +388,57 @@ def member_sql(fields: str, snapshot: str) -> dict[str, str]:
     identifiers (`ids`): the same record member_record builds in Python (a test holds the two equal), built by
     DuckDB for pages of thousands of members."""
     ids = _sql_ids("DTSEN_PERSON_ID", "person_id", "nik", "nik_pseudo", "NIK", "NIK_PSEUDONYM", fields)
-    place = ["'@type': 'Address'", "'country': 'IDN'", "'region': province_name", "'city': regency_name",
-             "'locality': village_name", "'administrative_area_code': village_code"]
+    place = [
+        "'@type': 'Address'",
+        "'country': 'IDN'",
+        "'region': province_name",
+        "'city': regency_name",
+        "'locality': village_name",
+        "'administrative_area_code': village_code",
+    ]
     person = ["'@type': 'SRPerson'", f"'identifier': {ids}", f"'sex': {_sql_map('sex', SEX, None)}"]
     if fields != "pseudonymous":
-        person += ["'name': {'@type': 'Name', 'given_name': name, 'surname': ''}",
-                   "'birth_date': strftime(birth_date::DATE, '%Y-%m-%d')",
-                   "'death_date': strftime(death_date::DATE, '%Y-%m-%d')"]
-        place.append("'street_address': CASE WHEN coalesce(rt, '') <> '' OR coalesce(rw, '') <> '' THEN "
-                     "trim(coalesce(address, '') || ' RT ' || coalesce(nullif(rt, ''), '-') || ' RW ' || "
-                     "coalesce(nullif(rw, ''), '-')) ELSE coalesce(address, '') END")
+        person += [
+            "'name': {'@type': 'Name', 'given_name': name, 'surname': ''}",
+            "'birth_date': strftime(birth_date::DATE, '%Y-%m-%d')",
+            "'death_date': strftime(death_date::DATE, '%Y-%m-%d')",
+        ]
+        place.append(
+            "'street_address': CASE WHEN coalesce(rt, '') <> '' OR coalesce(rw, '') <> '' THEN "
+            "trim(coalesce(address, '') || ' RT ' || coalesce(nullif(rt, ''), '-') || ' RW ' || "
+            "coalesce(nullif(rw, ''), '-')) ELSE coalesce(address, '') END"
+        )
     address = "{" + ", ".join(place) + "}"
     person.append(f"'address': {address}")
-    attributes = [_sql_attr("dtsen_family_id", "family_id"), _sql_attr("is_deceased", "coalesce(is_deceased, false)"),
-                  *_sql_programmes(fields)]
+    attributes = [
+        _sql_attr("dtsen_family_id", "family_id"),
+        _sql_attr("is_deceased", "coalesce(is_deceased, false)"),
+        *_sql_programmes(fields),
+    ]
     if fields in ANALYTIC:
         attributes += [_sql_attr("age", "age"), _sql_attr("desil", "desil")]
     attributes_sql = f"[{', '.join(attributes)}]"
     if fields == "pseudonymous":
-        attributes_sql = (f"CASE WHEN coalesce(no_kk_pseudo, '') <> '' THEN "
-                          f"list_append({attributes_sql}, {_sql_attr('kk_pseudonym', 'no_kk_pseudo')}) "
-                          f"ELSE {attributes_sql} END")
-    rec = ["'@type': 'Member'", f"'member_identifier': {ids}", "'demographic_info': {" + ", ".join(person) + "}",
-           f"'relationship_head': {_sql_map('relationship', RELATIONSHIP, 'other')}",
-           f"'registration_date': {_sql_str(snapshot + '-01')}", f"'additional_attributes': {attributes_sql}"]
+        attributes_sql = (
+            f"CASE WHEN coalesce(no_kk_pseudo, '') <> '' THEN "
+            f"list_append({attributes_sql}, {_sql_attr('kk_pseudonym', 'no_kk_pseudo')}) "
+            f"ELSE {attributes_sql} END"
+        )
+    rec = [
+        "'@type': 'Member'",
+        f"'member_identifier': {ids}",
+        "'demographic_info': {" + ", ".join(person) + "}",
+        f"'relationship_head': {_sql_map('relationship', RELATIONSHIP, 'other')}",
+        f"'registration_date': {_sql_str(snapshot + '-01')}",
+        f"'additional_attributes': {attributes_sql}",
+    ]
     if fields in ANALYTIC:
         rec.append("'is_disabled': coalesce(disability, 0) <> 0")
-    return {"rec": "to_json({" + ", ".join(rec) + "})::VARCHAR", "addr": f"to_json({address})::VARCHAR",
-            "ids": f"to_json({ids})::VARCHAR"}
+    return {
+        "rec": "to_json({" + ", ".join(rec) + "})::VARCHAR",
+        "addr": f"to_json({address})::VARCHAR",
+        "ids": f"to_json({ids})::VARCHAR",
+    }
 
 
 class Snapshot:
@@ -390,17 +451,29 @@ class Snapshot:
         self.folder = os.path.join(folder, snapshot)
         self.con = duckdb.connect()
         for table in ("person", "family", "id_event"):
-            self.con.execute(f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?)",
-                             [os.path.join(self.folder, f"{table}.parquet")])
+            self.con.execute(
+                f"CREATE TABLE {table} AS SELECT * FROM read_parquet(?)",
+                [os.path.join(self.folder, f"{table}.parquet")],
+            )
         # the columns records are made of, again as Arrow, for identifier lookups through the hash indexes (one
         # chunk per column: `take` costs per chunk, not per row)
-        self.tables = {t: self.con.sql(f"SELECT {', '.join(RECORD_COLUMNS[t])} FROM {t} ORDER BY {t}_id"
-                                       ).to_arrow_table().combine_chunks() for t in ("person", "family")}
+        self.tables = {
+            t: self.con.sql(f"SELECT {', '.join(RECORD_COLUMNS[t])} FROM {t} ORDER BY {t}_id")
+            .to_arrow_table()
+            .combine_chunks()
+            for t in ("person", "family")
+        }
         # identifier -> row (an int; a tuple where several rows share it): ints and tuples of ints are not
         # tracked by Python's garbage collector, so a million keys cost no collection pauses
         self.index: dict[tuple[str, str], dict[str, int | tuple[int, ...]]] = {}
-        for table, col in (("person", "nik"), ("person", "person_id"), ("person", "family_id"),
-                           ("person", "no_kk"), ("family", "family_id"), ("family", "no_kk")):
+        for table, col in (
+            ("person", "nik"),
+            ("person", "person_id"),
+            ("person", "family_id"),
+            ("person", "no_kk"),
+            ("family", "family_id"),
+            ("family", "no_kk"),
+        ):
             idx: dict = {}
             for i, v in enumerate(self.tables[table].column(col).to_pylist()):
                 if v is None:
@@ -427,18 +500,24 @@ class Snapshot:
         elif col in ("family_id", "no_kk"):
             hits = self.rows("family", col, value)
         else:  # a family found through one of its members
-            hits = [f for fid in sorted({p["family_id"] for p in persons}) for f in self.rows("family", "family_id",
-                                                                                                fid)]
+            hits = [
+                f for fid in sorted({p["family_id"] for p in persons}) for f in self.rows("family", "family_id", fid)
+            ]
         hits = [r for r in hits if client.sees_region(r.get("village_code"))]
         total = len(hits)
         start = (c.page_number - 1) * c.page_size
-        page = hits[start:start + c.page_size]
+        page = hits[start : start + c.page_size]
         if c.entity == MEMBER:
-            return Found([member_record(r, client, self.snapshot) for r in page], total,
-                         [r["person_id"] for r in page], [])
+            return Found(
+                [member_record(r, client, self.snapshot) for r in page], total, [r["person_id"] for r in page], []
+            )
         records = self._groups(page, client)
-        return Found(records, total, [m["member_identifier"][0]["identifier_value"] for g in records
-                                      for m in g["member_list"]], [f["family_id"] for f in page])
+        return Found(
+            records,
+            total,
+            [m["member_identifier"][0]["identifier_value"] for g in records for m in g["member_list"]],
+            [f["family_id"] for f in page],
+        )
 
     def _groups(self, families: list[dict], client: Client) -> list[dict]:
         """Group records with their members, the members fetched in one `take` through the family index."""
@@ -446,8 +525,15 @@ class Snapshot:
         members: dict[str, list[dict]] = {f["family_id"]: [] for f in families}
         for m in self.tables["person"].take(positions).to_pylist() if positions else []:
             members[m["family_id"]].append(m)
-        return [group_record(f, sorted(members[f["family_id"]], key=lambda m: (not m["is_head"], m["person_id"])),
-                             client, self.snapshot) for f in families]
+        return [
+            group_record(
+                f,
+                sorted(members[f["family_id"]], key=lambda m: (not m["is_head"], m["person_id"])),
+                client,
+                self.snapshot,
+            )
+            for f in families
+        ]
 
     def cursor(self) -> duckdb.DuckDBPyConnection:
         cur = getattr(self._local, "cur", None)
@@ -463,14 +549,22 @@ class Snapshot:
         table = "family" if c.entity == GROUP else "person"
         offset = (c.page_number - 1) * c.page_size
         # a top-N and a count: cheaper than one query with count(*) OVER () (which keeps every match)
-        ids = [r[0] for r in cur.execute(f"SELECT {table}_id FROM {table} WHERE {c.where} ORDER BY {c.order} "
-                                         f"LIMIT ? OFFSET ?", [*c.params, c.page_size, offset]).fetchall()]
+        ids = [
+            r[0]
+            for r in cur.execute(
+                f"SELECT {table}_id FROM {table} WHERE {c.where} ORDER BY {c.order} LIMIT ? OFFSET ?",
+                [*c.params, c.page_size, offset],
+            ).fetchall()
+        ]
         total = cur.execute(f"SELECT count(*) FROM {table} WHERE {c.where}", c.params).fetchall()[0][0]
         if c.entity == MEMBER:
             members = self._member_json(cur, [self.positions("person", "person_id", i)[0] for i in ids], client)
             return Found([orjson.Fragment(m[1]) for m in members], total, ids, [])
-        families = self.tables["family"].take([self.positions("family", "family_id", i)[0] for i in ids]
-                                              ).to_pylist() if ids else []
+        families = (
+            self.tables["family"].take([self.positions("family", "family_id", i)[0] for i in ids]).to_pylist()
+            if ids
+            else []
+        )
         positions = [i for f in ids for i in self.positions("person", "family_id", f)]
         by_family: dict[str, list] = {f: [] for f in ids}
         for m in self._member_json(cur, positions, client):
@@ -489,8 +583,10 @@ class Snapshot:
         sql = member_sql(client.fields, self.snapshot)
         cur.register("_page_persons", self.tables["person"].take(positions))
         try:
-            return cur.execute(f"SELECT person_id, {sql['rec']}, family_id, coalesce(is_head, false), {sql['addr']}, "
-                               f"{sql['ids']} FROM _page_persons").fetchall()
+            return cur.execute(
+                f"SELECT person_id, {sql['rec']}, family_id, coalesce(is_head, false), {sql['addr']}, "
+                f"{sql['ids']} FROM _page_persons"
+            ).fetchall()
         finally:
             cur.unregister("_page_persons")
 
@@ -498,8 +594,9 @@ class Snapshot:
         """group_record with its members as JSON built by DuckDB (orjson embeds them as they are)."""
         rec = group_record(f, [], client, self.snapshot)
         head = next((m for m in members if m[0] == f.get("head_person_id")), None)
-        rec["group_head_info"] = (None if head is None else
-                                  {"@type": "Member", "member_identifier": orjson.Fragment(head[5])})
+        rec["group_head_info"] = (
+            None if head is None else {"@type": "Member", "member_identifier": orjson.Fragment(head[5])}
+        )
         rec["member_list"] = [orjson.Fragment(m[1]) for m in members]
         if members:
             rec["place"] = {"@type": "Place", "address": orjson.Fragment(members[0][4])}
@@ -521,8 +618,10 @@ def _ident(kind: str, value) -> dict:
     return {"@type": "Identifier", "identifier_type": kind, "identifier_value": value}
 
 
-_PROGRAMME_KEYS = [(f"{p}_recipient", f"programme.{p.upper()}.recipient", f"{p}_eligible",
-                    f"programme.{p.upper()}.eligible") for p in exchange.PROGRAMMES]
+_PROGRAMME_KEYS = [
+    (f"{p}_recipient", f"programme.{p.upper()}.recipient", f"{p}_eligible", f"programme.{p.upper()}.eligible")
+    for p in exchange.PROGRAMMES
+]
 
 
 def _programmes(r: dict, fields: str) -> list[dict]:
@@ -543,12 +642,17 @@ def member_record(r: dict, client: Client, snapshot: str) -> dict:
     ids = [{"@type": "Identifier", "identifier_type": "DTSEN_PERSON_ID", "identifier_value": r["person_id"]}]
     if pseudonymous:
         if r["nik_pseudo"]:
-            ids.append({"@type": "Identifier", "identifier_type": "NIK_PSEUDONYM",
-                        "identifier_value": r["nik_pseudo"]})
+            ids.append({"@type": "Identifier", "identifier_type": "NIK_PSEUDONYM", "identifier_value": r["nik_pseudo"]})
     elif r["nik"]:
         ids.append({"@type": "Identifier", "identifier_type": "NIK", "identifier_value": r["nik"]})
-    place = {"@type": "Address", "country": "IDN", "region": r["province_name"], "city": r["regency_name"],
-             "locality": r["village_name"], "administrative_area_code": r["village_code"]}
+    place = {
+        "@type": "Address",
+        "country": "IDN",
+        "region": r["province_name"],
+        "city": r["regency_name"],
+        "locality": r["village_name"],
+        "administrative_area_code": r["village_code"],
+    }
     person = {"@type": "SRPerson", "identifier": ids, "sex": SEX.get(r["sex"])}
     if not pseudonymous:
         person["name"] = {"@type": "Name", "given_name": r["name"], "surname": ""}
@@ -559,12 +663,19 @@ def member_record(r: dict, client: Client, snapshot: str) -> dict:
             street = f"{street} RT {r['rt'] or '-'} RW {r['rw'] or '-'}".strip()
         place["street_address"] = street
     person["address"] = place
-    attributes = [{"name": "dtsen_family_id", "value": r["family_id"]},
-                  {"name": "is_deceased", "value": bool(r["is_deceased"])}]
+    attributes = [
+        {"name": "dtsen_family_id", "value": r["family_id"]},
+        {"name": "is_deceased", "value": bool(r["is_deceased"])},
+    ]
     attributes += _programmes(r, fields)
-    rec = {"@type": "Member", "member_identifier": ids, "demographic_info": person,
-           "relationship_head": RELATIONSHIP.get(r["relationship"], "other"),
-           "registration_date": f"{snapshot}-01", "additional_attributes": attributes}
+    rec = {
+        "@type": "Member",
+        "member_identifier": ids,
+        "demographic_info": person,
+        "relationship_head": RELATIONSHIP.get(r["relationship"], "other"),
+        "registration_date": f"{snapshot}-01",
+        "additional_attributes": attributes,
+    }
     if fields in ANALYTIC:
         rec["is_disabled"] = bool(r["disability"])
         attributes.append({"name": "age", "value": r["age"]})
@@ -585,14 +696,32 @@ def group_record(f: dict, members: list[dict], client: Client, snapshot: str) ->
         ids.append(_ident("KK", f["no_kk"]))
     member_records = [member_record(m, client, snapshot) for m in members]
     # the head by reference (its identifiers): the full record is in member_list, once
-    head = next(({"@type": "Member", "member_identifier": m["member_identifier"]}
-                 for m, r in zip(member_records, members) if r["person_id"] == f.get("head_person_id")), None)
-    rec = {"@type": "Group", "group_identifier": ids, "group_type": "family", "group_size": f.get("family_size"),
-           "place": {"@type": "Place", "address": (member_records[0]["demographic_info"]["address"]
-                                                   if member_records else {"administrative_area_code":
-                                                                           f.get("village_code")})},
-           "group_head_info": head, "member_list": member_records, "registration_date": f"{snapshot}-01",
-           "additional_attributes": _programmes(f, fields)}
+    head = next(
+        (
+            {"@type": "Member", "member_identifier": m["member_identifier"]}
+            for m, r in zip(member_records, members)
+            if r["person_id"] == f.get("head_person_id")
+        ),
+        None,
+    )
+    rec = {
+        "@type": "Group",
+        "group_identifier": ids,
+        "group_type": "family",
+        "group_size": f.get("family_size"),
+        "place": {
+            "@type": "Place",
+            "address": (
+                member_records[0]["demographic_info"]["address"]
+                if member_records
+                else {"administrative_area_code": f.get("village_code")}
+            ),
+        },
+        "group_head_info": head,
+        "member_list": member_records,
+        "registration_date": f"{snapshot}-01",
+        "additional_attributes": _programmes(f, fields),
+    }
     if fields in ANALYTIC:
         rec["poverty_score"] = f.get("desil")
         rec["poverty_score_type"] = "desil (proxy means test; 1 = poorest tenth)"
@@ -602,6 +731,7 @@ def group_record(f: dict, members: list[dict], client: Client, snapshot: str) ->
 @dataclass
 class Registry:
     """The latest exchange snapshot, swapped for a newer one without a restart (checked at most every second)."""
+
     folder: str
     check_every: float = 1.0
     _current: Snapshot | None = None

@@ -15,6 +15,7 @@ an asynchronous endpoint as the ACK Response with `ack_status: ERR` and the spec
 endpoint as the answer envelope with `header.status: rjct`, the spec's header reason code where one fits and the
 error code in `status_reason_message` (what the spec's `default` responses allow).
 """
+
 from __future__ import annotations
 
 import collections
@@ -47,22 +48,44 @@ CALLBACK_TIMEOUT = 10.0
 CALLBACK_TRIES = 3
 
 SUBSCRIBE_SCHEMA = {
-    "type": "object", "required": ["transaction_id", "subscribe_request"],
+    "type": "object",
+    "required": ["transaction_id", "subscribe_request"],
     "properties": {
         "transaction_id": {"type": "string", "maxLength": 99},
-        "subscribe_request": {"type": "array", "minItems": 1, "items": {
-            "type": "object", "required": ["reference_id", "timestamp", "subscribe_criteria"],
-            "properties": {
-                "reference_id": {"type": "string"}, "timestamp": {"type": "string"},
-                "subscribe_criteria": {"type": "object", "required": ["reg_event_type"], "properties": {
-                    "reg_event_type": {"oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]},
-                    "query_type": {"type": "string", "enum": ["idtype-value", "expression", "predicate"]},
-                    "response_entity": {"type": "string", "enum": ["Group", "Member"]}}}}}}}}
+        "subscribe_request": {
+            "type": "array",
+            "minItems": 1,
+            "items": {
+                "type": "object",
+                "required": ["reference_id", "timestamp", "subscribe_criteria"],
+                "properties": {
+                    "reference_id": {"type": "string"},
+                    "timestamp": {"type": "string"},
+                    "subscribe_criteria": {
+                        "type": "object",
+                        "required": ["reg_event_type"],
+                        "properties": {
+                            "reg_event_type": {
+                                "oneOf": [{"type": "string"}, {"type": "array", "items": {"type": "string"}}]
+                            },
+                            "query_type": {"type": "string", "enum": ["idtype-value", "expression", "predicate"]},
+                            "response_entity": {"type": "string", "enum": ["Group", "Member"]},
+                        },
+                    },
+                },
+            },
+        },
+    },
+}
 UNSUBSCRIBE_SCHEMA = {
-    "type": "object", "required": ["transaction_id", "timestamp", "subscription_codes"],
-    "properties": {"transaction_id": {"type": "string", "maxLength": 99}, "timestamp": {"type": "string"},
-                   "subscription_codes": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH,
-                                          "items": {"type": "string"}}}}
+    "type": "object",
+    "required": ["transaction_id", "timestamp", "subscription_codes"],
+    "properties": {
+        "transaction_id": {"type": "string", "maxLength": 99},
+        "timestamp": {"type": "string"},
+        "subscription_codes": {"type": "array", "minItems": 1, "maxItems": MAX_BATCH, "items": {"type": "string"}},
+    },
+}
 EVENT_TYPES = ("DEATH", "MOVED", "ELIGIBILITY_CHANGED", "RECIPIENT_CHANGED", "ID_MERGED", "ID_SPLIT", "NEW")
 
 
@@ -136,21 +159,40 @@ class Service:
         self._callback_tokens: dict[str, tuple[str, float]] = {}
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dci-async")
         self.http = http or httpx.Client(timeout=CALLBACK_TIMEOUT)
-        self.validators = {"SearchRequest": _validator("SearchRequest"),
-                           "TxnStatusRequest": _validator("TxnStatusRequest"),
-                           "subscribe": Draft4Validator(SUBSCRIBE_SCHEMA),
-                           "unsubscribe": Draft4Validator(UNSUBSCRIBE_SCHEMA)}
+        self.validators = {
+            "SearchRequest": _validator("SearchRequest"),
+            "TxnStatusRequest": _validator("TxnStatusRequest"),
+            "subscribe": Draft4Validator(SUBSCRIBE_SCHEMA),
+            "unsubscribe": Draft4Validator(UNSUBSCRIBE_SCHEMA),
+        }
 
     def close(self):
         self.pool.shutdown(wait=False, cancel_futures=True)  # answers not yet computed are lost with the process;
-        self.store.close()                                    # their transactions stay `pdng` for txn/status
+        self.store.close()  # their transactions stay `pdng` for txn/status
 
     # ---- envelope
-    def header_out(self, action: str, status: str, client_id: str | None, total: int = 0, completed: int = 0,
-                   reason: str | None = None, reason_message: str | None = None) -> dict:
-        h = {"version": VERSION, "message_id": uuid.uuid4().hex, "message_ts": now_iso(), "action": action,
-             "status": status, "total_count": total, "completed_count": completed, "sender_id": self.config.issuer,
-             "receiver_id": client_id or "", "is_msg_encrypted": False}
+    def header_out(
+        self,
+        action: str,
+        status: str,
+        client_id: str | None,
+        total: int = 0,
+        completed: int = 0,
+        reason: str | None = None,
+        reason_message: str | None = None,
+    ) -> dict:
+        h = {
+            "version": VERSION,
+            "message_id": uuid.uuid4().hex,
+            "message_ts": now_iso(),
+            "action": action,
+            "status": status,
+            "total_count": total,
+            "completed_count": completed,
+            "sender_id": self.config.issuer,
+            "receiver_id": client_id or "",
+            "is_msg_encrypted": False,
+        }
         if reason:
             h["status_reason_code"] = reason
         if reason_message:
@@ -171,8 +213,9 @@ class Service:
         if scope not in str(claims.get("scope", "")).split() or scope not in client.scopes:
             raise ApiError(403, "err.request.forbidden", f"the token does not grant {scope}")
         if not self.limiter.allow(client):
-            raise ApiError(429, "err.request.too_many_requests",
-                           f"more than {client.rate_per_minute} requests per minute")
+            raise ApiError(
+                429, "err.request.too_many_requests", f"more than {client.rate_per_minute} requests per minute"
+            )
         return client
 
     async def read_envelope(self, request: Request) -> dict:
@@ -206,14 +249,20 @@ class Service:
         if not isinstance(header["message_id"], str) or not header["message_id"] or len(header["message_id"]) > 99:
             raise ApiError(400, "err.request.bad", "header.message_id must be a non-empty string")
         if header.get("version", VERSION) != VERSION:
-            raise ApiError(400, "err.version.not_supported", f"only version {VERSION} is served",
-                           "rjct.version.invalid")
+            raise ApiError(
+                400, "err.version.not_supported", f"only version {VERSION} is served", "rjct.version.invalid"
+            )
         if not _parse_ts(header["message_ts"]):
-            raise ApiError(400, "err.request.bad", "header.message_ts must be an ISO 8601 date-time with time zone",
-                           "rjct.message_ts.invalid")
+            raise ApiError(
+                400,
+                "err.request.bad",
+                "header.message_ts must be an ISO 8601 date-time with time zone",
+                "rjct.message_ts.invalid",
+            )
         if header["action"] != action:
-            raise ApiError(400, "err.request.bad", f"header.action must be {action!r} on this endpoint",
-                           "rjct.action.invalid")
+            raise ApiError(
+                400, "err.request.bad", f"header.action must be {action!r} on this endpoint", "rjct.action.invalid"
+            )
         if header["sender_id"] != client.client_id:
             raise ApiError(400, "err.sender_id.invalid", "header.sender_id is not the token's client")
         if header.get("is_msg_encrypted"):
@@ -231,22 +280,34 @@ class Service:
 
     def check_batch(self, header: dict, items: list) -> None:
         if header["total_count"] != len(items):
-            raise ApiError(400, "err.request.bad", f"header.total_count is {header['total_count']} but the message "
-                                                   f"holds {len(items)} requests", "rjct.total_count.invalid")
+            raise ApiError(
+                400,
+                "err.request.bad",
+                f"header.total_count is {header['total_count']} but the message holds {len(items)} requests",
+                "rjct.total_count.invalid",
+            )
         if len(items) > MAX_BATCH:
-            raise ApiError(400, "err.request.bad", f"at most {MAX_BATCH} requests in one message",
-                           "rjct.total_count.limit_exceeded")
+            raise ApiError(
+                400,
+                "err.request.bad",
+                f"at most {MAX_BATCH} requests in one message",
+                "rjct.total_count.limit_exceeded",
+            )
 
     def check_replay(self, header: dict) -> None:
         if not self.store.first_time(header["sender_id"], header["message_id"]):
-            raise ApiError(409, "err.request.bad", "message_id already received from this sender",
-                           "rjct.message_id.duplicate")
+            raise ApiError(
+                409, "err.request.bad", "message_id already received from this sender", "rjct.message_id.duplicate"
+            )
 
     def callback_base(self, header: dict, client: Client) -> str:
         uri = header.get("sender_uri")
         if not isinstance(uri, str) or not uri.startswith(("http://", "https://")) or not client.callback_allowed(uri):
-            raise ApiError(400, "err.sender_uri.invalid",
-                           "header.sender_uri is missing or not a callback URL registered for this client")
+            raise ApiError(
+                400,
+                "err.sender_uri.invalid",
+                "header.sender_uri is missing or not a callback URL registered for this client",
+            )
         return uri.rstrip("/")
 
     # ---- search
@@ -277,11 +338,17 @@ class Service:
             found = snap.search(c, client)
             persons += found.person_ids
             families += found.family_ids
-            out.update(status="succ", data={"version": VERSION, "reg_type": "ns:dtsen:RegistryType:DTSEN",
-                                            "reg_record_type": c.entity, "snapshot": snap.snapshot,
-                                            "reg_records": found.records},
-                       pagination={"page_size": c.page_size, "page_number": c.page_number,
-                                   "total_count": found.total})
+            out.update(
+                status="succ",
+                data={
+                    "version": VERSION,
+                    "reg_type": "ns:dtsen:RegistryType:DTSEN",
+                    "reg_record_type": c.entity,
+                    "snapshot": snap.snapshot,
+                    "reg_records": found.records,
+                },
+                pagination={"page_size": c.page_size, "page_number": c.page_number, "total_count": found.total},
+            )
             results.append(out)
         return {"transaction_id": message["transaction_id"], "search_response": results}, persons, families, queries
 
@@ -299,8 +366,11 @@ class Service:
         last = None
         for attempt in range(CALLBACK_TRIES):
             try:
-                r = self.http.post(url, content=orjson.dumps(envelope, default=str),
-                                   headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+                r = self.http.post(
+                    url,
+                    content=orjson.dumps(envelope, default=str),
+                    headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+                )
                 last = r.status_code
                 if r.status_code < 500:
                     return r.status_code
@@ -316,8 +386,12 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
     for line in warn(config):
         log.warning("WARNING: %s", line)
     service = Service(config, exchange_dir, state_path, http)
-    app = FastAPI(title="DTSEN data exchange (DCI Social Registry API v1.0.0)", version=VERSION,
-                  docs_url="/docs", openapi_url="/openapi.json")
+    app = FastAPI(
+        title="DTSEN data exchange (DCI Social Registry API v1.0.0)",
+        version=VERSION,
+        docs_url="/docs",
+        openapi_url="/openapi.json",
+    )
     app.state.service = service
 
     @app.on_event("shutdown")
@@ -333,8 +407,9 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
             body["message"]["error"] = {"code": error.code, "message": error.message[:999]}
         return JSONResponse(body, status_code=http_status)
 
-    async def registry_call(request: Request, *, action: str, scope: str, schema: str, sync: bool, answer_action: str,
-                            work):
+    async def registry_call(
+        request: Request, *, action: str, scope: str, schema: str, sync: bool, answer_action: str, work
+    ):
         """The common path of every registry endpoint: size and type, token, envelope, replay, then `work`,
         with every outcome audited."""
         client = None
@@ -348,31 +423,63 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
             audit["transaction_id"] = message.get("transaction_id")
             service.check_replay(header)
             response = work(client, header, message, audit)
-            service.store.audit(client_id=client.client_id, action=action, endpoint=endpoint,
-                                http_status=response.status_code, outcome="succ",
-                                message_id=header.get("message_id"), transaction_id=audit["transaction_id"],
-                                query=audit["query"], person_ids=audit["persons"], family_ids=audit["families"],
-                                records=audit["records"])
+            service.store.audit(
+                client_id=client.client_id,
+                action=action,
+                endpoint=endpoint,
+                http_status=response.status_code,
+                outcome="succ",
+                message_id=header.get("message_id"),
+                transaction_id=audit["transaction_id"],
+                query=audit["query"],
+                person_ids=audit["persons"],
+                family_ids=audit["families"],
+                records=audit["records"],
+            )
             return response
         except ApiError as e:
-            service.store.audit(client_id=client.client_id if client else None, action=action, endpoint=endpoint,
-                                http_status=e.http_status, outcome=e.code, message_id=header.get("message_id"),
-                                transaction_id=audit["transaction_id"], query=audit["query"], detail=e.message)
+            service.store.audit(
+                client_id=client.client_id if client else None,
+                action=action,
+                endpoint=endpoint,
+                http_status=e.http_status,
+                outcome=e.code,
+                message_id=header.get("message_id"),
+                transaction_id=audit["transaction_id"],
+                query=audit["query"],
+                detail=e.message,
+            )
             if e.http_status in (401, 403):  # the statuses the spec answers with its HttpErrorResponse
                 return transport_error(e)
             if sync:
-                return JSONResponse({"header": service.header_out(answer_action, "rjct", client and client.client_id,
-                                                                  reason=e.reason,
-                                                                  reason_message=f"{e.code}: {e.message}")},
-                                    status_code=e.http_status)
+                return JSONResponse(
+                    {
+                        "header": service.header_out(
+                            answer_action,
+                            "rjct",
+                            client and client.client_id,
+                            reason=e.reason,
+                            reason_message=f"{e.code}: {e.message}",
+                        )
+                    },
+                    status_code=e.http_status,
+                )
             return ack("ERR", "", e, http_status=e.http_status)
-        except Exception as e:  # noqa: BLE001 - the server keeps serving; the caller gets the spec's 500
+        except Exception as e:
             log.exception("internal error on %s", endpoint)
-            service.store.audit(client_id=client.client_id if client else None, action=action, endpoint=endpoint,
-                                http_status=500, outcome="err.service.unavailable", message_id=header.get("message_id"),
-                                transaction_id=audit["transaction_id"], detail=f"{type(e).__name__}: {e}"[:900])
-            return JSONResponse({"errors": [{"code": "err.service.unavailable", "message": "internal error"}]},
-                                status_code=500)
+            service.store.audit(
+                client_id=client.client_id if client else None,
+                action=action,
+                endpoint=endpoint,
+                http_status=500,
+                outcome="err.service.unavailable",
+                message_id=header.get("message_id"),
+                transaction_id=audit["transaction_id"],
+                detail=f"{type(e).__name__}: {e}"[:900],
+            )
+            return JSONResponse(
+                {"errors": [{"code": "err.service.unavailable", "message": "internal error"}]}, status_code=500
+            )
 
     # ---- token API
     @app.post("/oauth2/client/token")
@@ -392,16 +499,35 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
             access, ttl = service.tokens.issue(client, form.get("scope"))
         except TokenError as e:
             status = 401 if e.code == "invalid_client" else 400
-            service.store.audit(client_id=client_id, action="token", endpoint=request.url.path, http_status=status,
-                                outcome=e.code, detail=e.message)
-            return JSONResponse({"error": e.code, "error_description": e.message,
-                                 "errors": [{"code": "err.request.unauthorized" if status == 401
-                                             else "err.request.bad", "message": e.message}]}, status_code=status,
-                                headers={"Cache-Control": "no-store"})
-        service.store.audit(client_id=client.client_id, action="token", endpoint=request.url.path, http_status=200,
-                            outcome="succ")
-        return JSONResponse({"access_token": access, "token_type": "Bearer", "expires_in": str(ttl)},
-                            headers={"Cache-Control": "no-store"})
+            service.store.audit(
+                client_id=client_id,
+                action="token",
+                endpoint=request.url.path,
+                http_status=status,
+                outcome=e.code,
+                detail=e.message,
+            )
+            return JSONResponse(
+                {
+                    "error": e.code,
+                    "error_description": e.message,
+                    "errors": [
+                        {
+                            "code": "err.request.unauthorized" if status == 401 else "err.request.bad",
+                            "message": e.message,
+                        }
+                    ],
+                },
+                status_code=status,
+                headers={"Cache-Control": "no-store"},
+            )
+        service.store.audit(
+            client_id=client.client_id, action="token", endpoint=request.url.path, http_status=200, outcome="succ"
+        )
+        return JSONResponse(
+            {"access_token": access, "token_type": "Bearer", "expires_in": str(ttl)},
+            headers={"Cache-Control": "no-store"},
+        )
 
     @app.get("/.well-known/jwks.json")
     def jwks():
@@ -414,88 +540,160 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
         audit.update(query=queries, persons=persons, families=families, records=len(persons) + len(families))
         answer["correlation_id"] = uuid.uuid4().hex
         n_ok = sum(r["status"] == "succ" for r in answer["search_response"])
-        return JSONResponse({"signature": "", "header": service.header_out(
-            "on-search", "succ" if n_ok else "rjct", client.client_id, len(answer["search_response"]), n_ok),
-            "message": answer})
+        return JSONResponse(
+            {
+                "signature": "",
+                "header": service.header_out(
+                    "on-search", "succ" if n_ok else "rjct", client.client_id, len(answer["search_response"]), n_ok
+                ),
+                "message": answer,
+            }
+        )
 
     @app.post("/registry/sync/search")
     async def registry_sync_search(request: Request):
-        return await registry_call(request, action="search", scope="registry.search", schema="SearchRequest",
-                                   sync=True, answer_action="on-search", work=sync_search)
+        return await registry_call(
+            request,
+            action="search",
+            scope="registry.search",
+            schema="SearchRequest",
+            sync=True,
+            answer_action="on-search",
+            work=sync_search,
+        )
 
     def async_search(client, header, message, audit):
         service.check_batch(header, message["search_request"])
         base = service.callback_base(header, client)
         refs = [i["reference_id"] for i in message["search_request"]]
         correlation_id = service.store.new_txn(message["transaction_id"], client.client_id, "search", refs)
-        audit["query"] = [pseudonymise_query(i.get("search_criteria") or {}, service.pseudonym_key)
-                          for i in message["search_request"]]
+        audit["query"] = [
+            pseudonymise_query(i.get("search_criteria") or {}, service.pseudonym_key) for i in message["search_request"]
+        ]
 
         def answer():
             try:
                 result, persons, families, queries = service.run_searches(message, client)
                 status = "succ"
             except ApiError as e:
-                result = {"transaction_id": message["transaction_id"], "search_response": [
-                    {"reference_id": r, "timestamp": now_iso(), "status": "rjct",
-                     "status_reason_message": f"{e.code}: {e.message}"[:999]} for r in refs]}
+                result = {
+                    "transaction_id": message["transaction_id"],
+                    "search_response": [
+                        {
+                            "reference_id": r,
+                            "timestamp": now_iso(),
+                            "status": "rjct",
+                            "status_reason_message": f"{e.code}: {e.message}"[:999],
+                        }
+                        for r in refs
+                    ],
+                }
                 persons, families, queries, status = [], [], audit["query"], "rjct"
             result["correlation_id"] = correlation_id
             service.store.finish_txn(correlation_id, status, result)
             n_ok = sum(r["status"] == "succ" for r in result["search_response"])
-            envelope = {"signature": "", "header": service.header_out("on-search", status, client.client_id,
-                                                                      len(refs), n_ok), "message": result}
+            envelope = {
+                "signature": "",
+                "header": service.header_out("on-search", status, client.client_id, len(refs), n_ok),
+                "message": result,
+            }
             code = service.post_callback(base + "/registry/on-search", client, envelope)
-            service.store.audit(client_id=client.client_id, action="on-search", endpoint=base + "/registry/on-search",
-                                http_status=code or 0, outcome="delivered" if code and code < 300 else "undelivered",
-                                transaction_id=message["transaction_id"], query=queries, person_ids=persons,
-                                family_ids=families, records=len(persons) + len(families))
+            service.store.audit(
+                client_id=client.client_id,
+                action="on-search",
+                endpoint=base + "/registry/on-search",
+                http_status=code or 0,
+                outcome="delivered" if code and code < 300 else "undelivered",
+                transaction_id=message["transaction_id"],
+                query=queries,
+                person_ids=persons,
+                family_ids=families,
+                records=len(persons) + len(families),
+            )
 
         service.pool.submit(answer)
         return ack("ACK", correlation_id)
 
     @app.post("/registry/search")
     async def registry_search(request: Request):
-        return await registry_call(request, action="search", scope="registry.search", schema="SearchRequest",
-                                   sync=False, answer_action="on-search", work=async_search)
+        return await registry_call(
+            request,
+            action="search",
+            scope="registry.search",
+            schema="SearchRequest",
+            sync=False,
+            answer_action="on-search",
+            work=async_search,
+        )
 
     # ---- transaction status
     def txn_answer(client, message) -> dict:
         req = message["txnstatus_request"]
         rows = service.store.find_txn(client.client_id, req["attribute_type"], req["attribute_value"])
         if not rows:
-            status = {"transaction_id": message["transaction_id"], "correlation_id": "", "search_response": [
-                {"reference_id": req["reference_id"], "timestamp": now_iso(), "status": "rjct",
-                 "status_reason_code": "rjct.reference_id.invalid",
-                 "status_reason_message": "no transaction of this client matches"}]}
+            status = {
+                "transaction_id": message["transaction_id"],
+                "correlation_id": "",
+                "search_response": [
+                    {
+                        "reference_id": req["reference_id"],
+                        "timestamp": now_iso(),
+                        "status": "rjct",
+                        "status_reason_code": "rjct.reference_id.invalid",
+                        "status_reason_message": "no transaction of this client matches",
+                    }
+                ],
+            }
             correlation_id = ""
         else:
             row = rows[-1]
             correlation_id = row["correlation_id"]
-            status = row["response"] or {"transaction_id": row["transaction_id"], "correlation_id": correlation_id,
-                                         "search_response": [{"reference_id": r, "timestamp": row["updated"],
-                                                              "status": "pdng"}
-                                                             for r in json.loads(row["reference_ids"])]}
-        return {"transaction_id": message["transaction_id"], "correlation_id": correlation_id,
-                "txnstatus_response": {"txn_type": req["txn_type"], "txn_status": status}}
+            status = row["response"] or {
+                "transaction_id": row["transaction_id"],
+                "correlation_id": correlation_id,
+                "search_response": [
+                    {"reference_id": r, "timestamp": row["updated"], "status": "pdng"}
+                    for r in json.loads(row["reference_ids"])
+                ],
+            }
+        return {
+            "transaction_id": message["transaction_id"],
+            "correlation_id": correlation_id,
+            "txnstatus_response": {"txn_type": req["txn_type"], "txn_status": status},
+        }
 
     def sync_txn(client, header, message, audit):
         answer = txn_answer(client, message)
-        return JSONResponse({"signature": "", "header": service.header_out("txn-on-status", "succ", client.client_id,
-                                                                          1, 1), "message": answer})
+        return JSONResponse(
+            {
+                "signature": "",
+                "header": service.header_out("txn-on-status", "succ", client.client_id, 1, 1),
+                "message": answer,
+            }
+        )
 
     @app.post("/registry/sync/txn/status")
     async def registry_sync_txn_status(request: Request):
-        return await registry_call(request, action="txn-status", scope="registry.txn-status",
-                                   schema="TxnStatusRequest", sync=True, answer_action="txn-on-status", work=sync_txn)
+        return await registry_call(
+            request,
+            action="txn-status",
+            scope="registry.txn-status",
+            schema="TxnStatusRequest",
+            sync=True,
+            answer_action="txn-on-status",
+            work=sync_txn,
+        )
 
     def async_txn(client, header, message, audit):
         base = service.callback_base(header, client)
         correlation_id = uuid.uuid4().hex
 
         def answer():
-            envelope = {"signature": "", "header": service.header_out("txn-on-status", "succ", client.client_id, 1, 1),
-                        "message": txn_answer(client, message)}
+            envelope = {
+                "signature": "",
+                "header": service.header_out("txn-on-status", "succ", client.client_id, 1, 1),
+                "message": txn_answer(client, message),
+            }
             service.post_callback(base + "/registry/txn/on-status", client, envelope)
 
         service.pool.submit(answer)
@@ -503,9 +701,15 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
 
     @app.post("/registry/txn/status")
     async def registry_txn_status(request: Request):
-        return await registry_call(request, action="txn-status", scope="registry.txn-status",
-                                   schema="TxnStatusRequest", sync=False, answer_action="txn-on-status",
-                                   work=async_txn)
+        return await registry_call(
+            request,
+            action="txn-status",
+            scope="registry.txn-status",
+            schema="TxnStatusRequest",
+            sync=False,
+            answer_action="txn-on-status",
+            work=async_txn,
+        )
 
     # ---- subscriptions
     def subscribe(client, header, message, audit):
@@ -519,8 +723,11 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
             resp = {"reference_id": item["reference_id"], "timestamp": now_iso()}
             bad = [e for e in events if e not in EVENT_TYPES]
             if bad:
-                resp.update(status="rjct", status_reason_code="rjct.search_criteria.invalid",
-                            status_reason_message=f"unknown reg_event_type {bad}; known: {list(EVENT_TYPES)}")
+                resp.update(
+                    status="rjct",
+                    status_reason_code="rjct.search_criteria.invalid",
+                    status_reason_message=f"unknown reg_event_type {bad}; known: {list(EVENT_TYPES)}",
+                )
                 out.append(resp)
                 continue
             # the criteria must be a query this client may run (checked now, run at each snapshot)
@@ -528,41 +735,78 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
                 out.append(resp)
                 continue
             code = service.store.subscribe(client.client_id, item["reference_id"], events, crit, base)
-            resp.update(status="succ", subscriptions=[{"code": code, "status": "subscribe",
-                                                       "timestamp": now_iso()}])
+            resp.update(status="succ", subscriptions=[{"code": code, "status": "subscribe", "timestamp": now_iso()}])
             out.append(resp)
         audit["query"] = [pseudonymise_query(i["subscribe_criteria"], service.pseudonym_key) for i in items]
         n_ok = sum(r["status"] == "succ" for r in out)
-        return JSONResponse({"signature": "", "header": service.header_out(
-            "on-subscribe", "succ" if n_ok else "rjct", client.client_id, len(out), n_ok),
-            "message": {"transaction_id": message["transaction_id"], "correlation_id": uuid.uuid4().hex,
-                        "subscribe_response": out}})
+        return JSONResponse(
+            {
+                "signature": "",
+                "header": service.header_out(
+                    "on-subscribe", "succ" if n_ok else "rjct", client.client_id, len(out), n_ok
+                ),
+                "message": {
+                    "transaction_id": message["transaction_id"],
+                    "correlation_id": uuid.uuid4().hex,
+                    "subscribe_response": out,
+                },
+            }
+        )
 
     @app.post("/registry/subscribe")
     async def registry_subscribe(request: Request):
-        return await registry_call(request, action="subscribe", scope="registry.subscribe", schema="subscribe",
-                                   sync=True, answer_action="on-subscribe", work=subscribe)
+        return await registry_call(
+            request,
+            action="subscribe",
+            scope="registry.subscribe",
+            schema="subscribe",
+            sync=True,
+            answer_action="on-subscribe",
+            work=subscribe,
+        )
 
     def unsubscribe(client, header, message, audit):
         codes = message["subscription_codes"]
-        status = [{"code": c, "status": "unsubscribe" if service.store.unsubscribe(client.client_id, c)
-                   else "not_found"} for c in codes]
+        status = [
+            {"code": c, "status": "unsubscribe" if service.store.unsubscribe(client.client_id, c) else "not_found"}
+            for c in codes
+        ]
         n_ok = sum(s["status"] == "unsubscribe" for s in status)
-        return JSONResponse({"signature": "", "header": service.header_out(
-            "on-unsubscribe", "succ" if n_ok else "rjct", client.client_id, len(codes), n_ok),
-            "message": {"transaction_id": message["transaction_id"], "correlation_id": uuid.uuid4().hex,
-                        "timestamp": now_iso(), "status": "succ" if n_ok == len(codes) else "rjct",
-                        "subscription_status": status}})
+        return JSONResponse(
+            {
+                "signature": "",
+                "header": service.header_out(
+                    "on-unsubscribe", "succ" if n_ok else "rjct", client.client_id, len(codes), n_ok
+                ),
+                "message": {
+                    "transaction_id": message["transaction_id"],
+                    "correlation_id": uuid.uuid4().hex,
+                    "timestamp": now_iso(),
+                    "status": "succ" if n_ok == len(codes) else "rjct",
+                    "subscription_status": status,
+                },
+            }
+        )
 
     @app.post("/registry/unsubscribe")
     async def registry_unsubscribe(request: Request):
-        return await registry_call(request, action="unsubscribe", scope="registry.subscribe", schema="unsubscribe",
-                                   sync=True, answer_action="on-unsubscribe", work=unsubscribe)
+        return await registry_call(
+            request,
+            action="unsubscribe",
+            scope="registry.subscribe",
+            schema="unsubscribe",
+            sync=True,
+            answer_action="on-unsubscribe",
+            work=unsubscribe,
+        )
 
     @app.get("/health")
     def health():
         snap = service.registry.current()
-        return {"status": "ok" if snap else "no snapshot", "snapshot": snap and snap.snapshot,
-                "persons": snap and snap.persons}
+        return {
+            "status": "ok" if snap else "no snapshot",
+            "snapshot": snap and snap.snapshot,
+            "persons": snap and snap.persons,
+        }
 
     return app

@@ -16,10 +16,11 @@ only these mechanical repairs, so requests and responses can be validated agains
   moved to `components.schemas.JWK`.
 Every type, enum and `required` list is kept as published.
 """
+
 from __future__ import annotations
 
 import json
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 
 import yaml
@@ -89,22 +90,25 @@ def _repair_refs(doc: dict) -> dict:
             if fixed is None:
                 raise ValueError(f"unresolvable $ref in the vendored spec: {ref}")
             node["$ref"] = fixed
+
     _each_object(doc, repair)
     return doc
 
 
 def _any_of(doc: dict) -> dict:
     """Rename every oneOf to anyOf (and the pointers that pass through one)."""
+
     def rename(node: dict) -> None:
         if "oneOf" in node:
             node["anyOf"] = node.pop("oneOf")
         if isinstance(node.get("$ref"), str):
             node["$ref"] = node["$ref"].replace("/oneOf/", "/anyOf/")
+
     _each_object(doc, rename)
     return doc
 
 
-@lru_cache(maxsize=None)
+@cache
 def _load(name: str) -> str:
     doc = yaml.safe_load((SPEC_DIR / name).read_text())
     if name == SOCIAL:
@@ -122,4 +126,3 @@ def _load(name: str) -> str:
 def load(name: str) -> dict:
     """A fresh copy of the repaired specification document `name` (one of SOCIAL, AUTHZ, JWKS)."""
     return json.loads(_load(name))  # parsed anew each call: the caller may change it
-

@@ -1,13 +1,14 @@
 """The API's own durable state, in one SQLite file (never the warehouse the pipeline writes):
 
-    audit          every request, refused ones included: client, time, action, query (NIKs pseudonymised),
-                   records returned and their DTSEN ids, outcome. Append-only: triggers refuse UPDATE and DELETE,
-                   and no endpoint writes it except by appending.
-    message        (sender_id, message_id) already received, so a replayed message is refused
-    txn            asynchronous searches: status and the answer, for txn/status
-    subscription   who wants to be told what, and where
-    notification   every notification sent or given up (dead letter), one per subscription, snapshot and try
+audit          every request, refused ones included: client, time, action, query (NIKs pseudonymised),
+               records returned and their DTSEN ids, outcome. Append-only: triggers refuse UPDATE and DELETE,
+               and no endpoint writes it except by appending.
+message        (sender_id, message_id) already received, so a replayed message is refused
+txn            asynchronous searches: status and the answer, for txn/status
+subscription   who wants to be told what, and where
+notification   every notification sent or given up (dead letter), one per subscription, snapshot and try
 """
+
 from __future__ import annotations
 
 import json
@@ -15,7 +16,7 @@ import os
 import sqlite3
 import threading
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import orjson
 
@@ -51,7 +52,7 @@ CREATE TABLE IF NOT EXISTS notification (subscription_code TEXT NOT NULL, snapsh
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="milliseconds")
+    return datetime.now(UTC).isoformat(timespec="milliseconds")
 
 
 class Store:
@@ -78,35 +79,68 @@ class Store:
             return [dict(zip(cols, r)) for r in cur.fetchall()]
 
     # ---- audit
-    def audit(self, *, client_id, action, endpoint, http_status, outcome, message_id=None, transaction_id=None,
-              query=None, person_ids=(), family_ids=(), records=0, detail=None) -> None:
+    def audit(
+        self,
+        *,
+        client_id,
+        action,
+        endpoint,
+        http_status,
+        outcome,
+        message_id=None,
+        transaction_id=None,
+        query=None,
+        person_ids=(),
+        family_ids=(),
+        records=0,
+        detail=None,
+    ) -> None:
         with self._lock:
             self.con.execute("BEGIN")
             try:
                 cur = self.con.execute(
                     "INSERT INTO audit (ts, client_id, action, endpoint, message_id, transaction_id, query, records,"
                     " person_ids, family_ids, http_status, outcome, detail) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)",
-                    (now_iso(), client_id, action, endpoint, message_id, transaction_id,
-                     None if query is None else json.dumps(query, sort_keys=True, default=str), records,
-                     json.dumps(sorted(set(person_ids))), json.dumps(sorted(set(family_ids))), http_status,
-                     outcome, detail))
+                    (
+                        now_iso(),
+                        client_id,
+                        action,
+                        endpoint,
+                        message_id,
+                        transaction_id,
+                        None if query is None else json.dumps(query, sort_keys=True, default=str),
+                        records,
+                        json.dumps(sorted(set(person_ids))),
+                        json.dumps(sorted(set(family_ids))),
+                        http_status,
+                        outcome,
+                        detail,
+                    ),
+                )
                 seq = cur.lastrowid
-                self.con.executemany("INSERT INTO audit_id VALUES (?, ?, ?)",
-                                     [(seq, "person", i) for i in set(person_ids)]
-                                     + [(seq, "family", i) for i in set(family_ids)])
+                self.con.executemany(
+                    "INSERT INTO audit_id VALUES (?, ?, ?)",
+                    [(seq, "person", i) for i in set(person_ids)] + [(seq, "family", i) for i in set(family_ids)],
+                )
                 self.con.execute("COMMIT")
             except BaseException:
                 self.con.execute("ROLLBACK")
                 raise
 
     def who_looked_at(self, dtsen_id: str) -> list[dict]:
-        return self._rows("""SELECT a.seq, a.ts, a.client_id, a.action, a.endpoint, a.outcome, a.records, i.kind
-                             FROM audit_id i JOIN audit a USING (seq) WHERE i.id = ? ORDER BY a.seq""", (dtsen_id,))
+        return self._rows(
+            """SELECT a.seq, a.ts, a.client_id, a.action, a.endpoint, a.outcome, a.records, i.kind
+                             FROM audit_id i JOIN audit a USING (seq) WHERE i.id = ? ORDER BY a.seq""",
+            (dtsen_id,),
+        )
 
     def audit_mentioning(self, text: str) -> list[dict]:
         """Requests whose logged query holds `text` (a NIK's pseudonym: searches for it, found or not)."""
-        return self._rows("SELECT seq, ts, client_id, action, endpoint, outcome, records FROM audit "
-                          "WHERE instr(query, ?) > 0 ORDER BY seq", (text,))
+        return self._rows(
+            "SELECT seq, ts, client_id, action, endpoint, outcome, records FROM audit "
+            "WHERE instr(query, ?) > 0 ORDER BY seq",
+            (text,),
+        )
 
     def audit_rows(self, client_id: str | None = None, limit: int = 100) -> list[dict]:
         if client_id:
@@ -125,13 +159,17 @@ class Store:
     def new_txn(self, transaction_id: str, client_id: str, txn_type: str, reference_ids: list[str]) -> str:
         correlation_id = uuid.uuid4().hex
         ts = now_iso()
-        self._run("INSERT INTO txn VALUES (?, ?, ?, ?, 'pdng', ?, NULL, ?, ?)",
-                  (correlation_id, transaction_id, client_id, txn_type, json.dumps(reference_ids), ts, ts))
+        self._run(
+            "INSERT INTO txn VALUES (?, ?, ?, ?, 'pdng', ?, NULL, ?, ?)",
+            (correlation_id, transaction_id, client_id, txn_type, json.dumps(reference_ids), ts, ts),
+        )
         return correlation_id
 
     def finish_txn(self, correlation_id: str, status: str, response: dict) -> None:
-        self._run("UPDATE txn SET status = ?, response = ?, updated = ? WHERE correlation_id = ?",
-                  (status, orjson.dumps(response, default=str).decode(), now_iso(), correlation_id))
+        self._run(
+            "UPDATE txn SET status = ?, response = ?, updated = ? WHERE correlation_id = ?",
+            (status, orjson.dumps(response, default=str).decode(), now_iso(), correlation_id),
+        )
 
     def find_txn(self, client_id: str, attribute_type: str, value) -> list[dict]:
         """A client's transactions by transaction_id, correlation_id or reference ids (never another client's)."""
@@ -148,22 +186,30 @@ class Store:
         return rows
 
     # ---- subscriptions
-    def subscribe(self, client_id: str, reference_id: str, event_types: list[str], criteria: dict,
-                  notify_uri: str) -> str:
+    def subscribe(
+        self, client_id: str, reference_id: str, event_types: list[str], criteria: dict, notify_uri: str
+    ) -> str:
         code = "SUB-" + uuid.uuid4().hex[:16]
-        self._run("INSERT INTO subscription VALUES (?, ?, ?, ?, ?, ?, 'subscribe', ?, NULL)",
-                  (code, client_id, reference_id, json.dumps(event_types), json.dumps(criteria), notify_uri,
-                   now_iso()))
+        self._run(
+            "INSERT INTO subscription VALUES (?, ?, ?, ?, ?, ?, 'subscribe', ?, NULL)",
+            (code, client_id, reference_id, json.dumps(event_types), json.dumps(criteria), notify_uri, now_iso()),
+        )
         return code
 
     def unsubscribe(self, client_id: str, code: str) -> bool:
-        cur = self._run("UPDATE subscription SET status = 'unsubscribe', ended = ? "
-                        "WHERE code = ? AND client_id = ? AND status = 'subscribe'", (now_iso(), code, client_id))
+        cur = self._run(
+            "UPDATE subscription SET status = 'unsubscribe', ended = ? "
+            "WHERE code = ? AND client_id = ? AND status = 'subscribe'",
+            (now_iso(), code, client_id),
+        )
         return cur.rowcount == 1
 
     def subscriptions(self, active_only: bool = True) -> list[dict]:
-        rows = self._rows("SELECT * FROM subscription" + (" WHERE status = 'subscribe'" if active_only else "")
-                          + " ORDER BY created, code")
+        rows = self._rows(
+            "SELECT * FROM subscription"
+            + (" WHERE status = 'subscribe'" if active_only else "")
+            + " ORDER BY created, code"
+        )
         for r in rows:
             r["event_types"] = json.loads(r["event_types"])
             r["criteria"] = json.loads(r["criteria"])
@@ -171,17 +217,25 @@ class Store:
 
     # ---- notifications
     def delivered(self, code: str, snapshot: str) -> bool:
-        return bool(self._rows("SELECT 1 FROM notification WHERE subscription_code = ? AND snapshot = ? "
-                               "AND outcome = 'delivered'", (code, snapshot)))
+        return bool(
+            self._rows(
+                "SELECT 1 FROM notification WHERE subscription_code = ? AND snapshot = ? AND outcome = 'delivered'",
+                (code, snapshot),
+            )
+        )
 
     def attempts(self, code: str, snapshot: str) -> int:
-        return self._rows("SELECT count(*) AS n FROM notification WHERE subscription_code = ? AND snapshot = ?",
-                          (code, snapshot))[0]["n"]
+        return self._rows(
+            "SELECT count(*) AS n FROM notification WHERE subscription_code = ? AND snapshot = ?", (code, snapshot)
+        )[0]["n"]
 
-    def record_notification(self, code: str, snapshot: str, attempt: int, events: int, http_status, outcome: str,
-                            error: str | None = None) -> None:
-        self._run("INSERT INTO notification VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                  (code, snapshot, attempt, now_iso(), events, http_status, outcome, error))
+    def record_notification(
+        self, code: str, snapshot: str, attempt: int, events: int, http_status, outcome: str, error: str | None = None
+    ) -> None:
+        self._run(
+            "INSERT INTO notification VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (code, snapshot, attempt, now_iso(), events, http_status, outcome, error),
+        )
 
     def dead_letters(self) -> list[dict]:
         """Deliveries given up and not delivered since (the last try of each)."""
@@ -190,4 +244,3 @@ class Store:
                                             WHERE m.subscription_code = n.subscription_code
                                               AND m.snapshot = n.snapshot)
                              ORDER BY ts""")
-

@@ -2,6 +2,7 @@
 and checked on every registry call; the public key is served at `/.well-known/jwks.json` (RFC 7517, kid = the
 RFC 7638 thumbprint). PyJWT does the cryptography; `verify` pins the algorithm, issuer and audience, so `alg: none`,
 HS256 signed with the public key, forged, expired and other-audience tokens are all refused."""
+
 from __future__ import annotations
 
 import base64
@@ -65,25 +66,43 @@ class TokenIssuer:
             raise TokenError("invalid_client", "unknown client or wrong secret")
         return client
 
-    def issue(self, client: Client, scope: str | None = None, audience: str | None = None,
-              ttl: int | None = None, now: float | None = None) -> tuple[str, int]:
+    def issue(
+        self,
+        client: Client,
+        scope: str | None = None,
+        audience: str | None = None,
+        ttl: int | None = None,
+        now: float | None = None,
+    ) -> tuple[str, int]:
         """A token for `client` with the asked scopes (space separated; all of the client's when empty)."""
         asked = (scope or "").replace(",", " ").split()
         if bad := [s for s in asked if s not in client.scopes]:
             raise TokenError("invalid_scope", f"scope {bad} not granted to client {client.client_id!r}")
         now = int(now if now is not None else time.time())
         ttl = self.config.token_ttl_seconds if ttl is None else ttl
-        claims = {"iss": self.config.issuer, "sub": client.client_id, "aud": audience or self.config.audience,
-                  "iat": now, "nbf": now, "exp": now + ttl, "jti": uuid.uuid4().hex,
-                  "scope": " ".join(asked or client.scopes)}
+        claims = {
+            "iss": self.config.issuer,
+            "sub": client.client_id,
+            "aud": audience or self.config.audience,
+            "iat": now,
+            "nbf": now,
+            "exp": now + ttl,
+            "jti": uuid.uuid4().hex,
+            "scope": " ".join(asked or client.scopes),
+        }
         token = jwt.encode(claims, self.private_key, algorithm=ALGORITHM, headers={"kid": self.jwk["kid"]})
         return token, ttl
 
     def verify(self, token: str) -> dict:
         try:
-            return jwt.decode(token, self.public_key, algorithms=[ALGORITHM], audience=self.config.audience,
-                              issuer=self.config.issuer,
-                              options={"require": ["exp", "iat", "iss", "aud", "sub"]})
+            return jwt.decode(
+                token,
+                self.public_key,
+                algorithms=[ALGORITHM],
+                audience=self.config.audience,
+                issuer=self.config.issuer,
+                options={"require": ["exp", "iat", "iss", "aud", "sub"]},
+            )
         except jwt.ExpiredSignatureError as e:
             raise TokenError("invalid_token", "token expired") from e
         except jwt.InvalidAudienceError as e:

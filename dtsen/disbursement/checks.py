@@ -9,6 +9,7 @@
 4. within_quota_and_budget: per program and province no more units than the scaled quota; per program the
    period's total within annual_budget x months_per_payment / 12 x quota_scale.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -31,17 +32,27 @@ def _rows(con, sql, params):
 
 
 def no_duplicate_unit(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseCheck:
-    dups = _rows(con, """SELECT program, coalesce(person_id, family_id) AS unit, count(*) AS n,
+    dups = _rows(
+        con,
+        """SELECT program, coalesce(person_id, family_id) AS unit, count(*) AS n,
                                 string_agg(channel, ',' ORDER BY channel) AS channels
                          FROM disbursement.payment_row WHERE period = ?
                          GROUP BY program, coalesce(person_id, family_id) HAVING count(*) > 1
-                         ORDER BY 1, 2 LIMIT 20""", [period])
-    return ReleaseCheck("no_duplicate_unit", not dups, "a family or person appears once per program and period",
-                        {"duplicates": [f"{p}:{u} x{n} ({c})" for p, u, n, c in dups]})
+                         ORDER BY 1, 2 LIMIT 20""",
+        [period],
+    )
+    return ReleaseCheck(
+        "no_duplicate_unit",
+        not dups,
+        "a family or person appears once per program and period",
+        {"duplicates": [f"{p}:{u} x{n} ({c})" for p, u, n, c in dups]},
+    )
 
 
 def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseCheck:
-    bad = _rows(con, """
+    bad = _rows(
+        con,
+        """
         WITH rows AS (SELECT * FROM disbursement.payment_row WHERE period = ?),
         dead AS (SELECT person_id FROM intermediate.int_persons__aged WHERE is_deceased),
         xp AS (SELECT person_id FROM marts.exclusions WHERE unit = 'person'),
@@ -58,18 +69,27 @@ def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, period: str) -> Rele
            OR person_id IN (SELECT person_id FROM dead) OR payee_person_id IN (SELECT person_id FROM dead)
            OR (payee_person_id IN (SELECT person_id FROM xp) AND program <> 'PBI')
            OR (payee_person_id IS NULL AND program <> 'PBI')
-        ORDER BY 1 LIMIT 20""", [period])
-    return ReleaseCheck("no_excluded_or_deceased", not bad, "no excluded family/person, no deceased payee or person",
-                        {"rows": [f"{d}: {why}" for d, why in bad]})
-
-
+        ORDER BY 1 LIMIT 20""",
+        [period],
+    )
+    return ReleaseCheck(
+        "no_excluded_or_deceased",
+        not bad,
+        "no excluded family/person, no deceased payee or person",
+        {"rows": [f"{d}: {why}" for d, why in bad]},
+    )
 
 
 def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseCheck:
     due = due_programs(con, period)
-    got = {p: (int(n), int(a or 0)) for p, n, a in _rows(
-        con, "SELECT program, count(*), sum(amount) FROM disbursement.payment_row WHERE period = ? GROUP BY 1",
-        [period])}
+    got = {
+        p: (int(n), int(a or 0))
+        for p, n, a in _rows(
+            con,
+            "SELECT program, count(*), sum(amount) FROM disbursement.payment_row WHERE period = ? GROUP BY 1",
+            [period],
+        )
+    }
     mismatches, expected = [], {}
     for program in sorted(set(due) | set(got)):
         if program in due and program in PROGRAM_PAYMENTS:
@@ -81,32 +101,52 @@ def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, period: str) -> Re
         expected[program] = exp
         if got.get(program, (0, 0)) != exp:
             mismatches.append(f"{program}: rows/amount {got.get(program, (0, 0))} != entitlements {exp}")
-    return ReleaseCheck("totals_equal_entitlements", not mismatches,
-                        "rows and amounts per program equal the recipients and entitlements of the marts",
-                        {"mismatches": mismatches, "expected": {k: list(v) for k, v in expected.items()}})
+    return ReleaseCheck(
+        "totals_equal_entitlements",
+        not mismatches,
+        "rows and amounts per program equal the recipients and entitlements of the marts",
+        {"mismatches": mismatches, "expected": {k: list(v) for k, v in expected.items()}},
+    )
 
 
 def within_quota_and_budget(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseCheck:
-    over_quota = _rows(con, """
+    over_quota = _rows(
+        con,
+        """
         WITH scale AS (SELECT any_value(quota_scale) AS s FROM intermediate.int_rules__versioned),
         units AS (SELECT program, province_code, count(DISTINCT coalesce(person_id, family_id)) AS n
                   FROM disbursement.payment_row WHERE period = ? GROUP BY ALL)
         SELECT u.program, u.province_code, u.n, CAST(floor(coalesce(q.quota, 0) * scale.s) AS BIGINT) AS quota
         FROM units u CROSS JOIN scale
         LEFT JOIN rules.program_quota q ON q.program = u.program AND q.province_code = u.province_code
-        WHERE u.n > floor(coalesce(q.quota, 0) * scale.s) ORDER BY 1, 2""", [period])
-    over_budget = _rows(con, """
+        WHERE u.n > floor(coalesce(q.quota, 0) * scale.s) ORDER BY 1, 2""",
+        [period],
+    )
+    over_budget = _rows(
+        con,
+        """
         WITH scale AS (SELECT any_value(quota_scale) AS s FROM intermediate.int_rules__versioned),
         totals AS (SELECT program, sum(amount) AS total FROM disbursement.payment_row WHERE period = ? GROUP BY 1)
         SELECT t.program, t.total, p.annual_budget * p.months_per_payment / 12.0 * scale.s AS budget
         FROM totals t JOIN rules.program_parameters p USING (program) CROSS JOIN scale
-        WHERE t.total > p.annual_budget * p.months_per_payment / 12.0 * scale.s ORDER BY 1""", [period])
-    return ReleaseCheck("within_quota_and_budget", not over_quota and not over_budget,
-                        "units per program and province within the quota; totals within the period's budget",
-                        {"over_quota": [f"{p}/{prov}: {n} > {q}" for p, prov, n, q in over_quota],
-                         "over_budget": [f"{p}: {t:,} > {b:,.0f}" for p, t, b in over_budget]})
+        WHERE t.total > p.annual_budget * p.months_per_payment / 12.0 * scale.s ORDER BY 1""",
+        [period],
+    )
+    return ReleaseCheck(
+        "within_quota_and_budget",
+        not over_quota and not over_budget,
+        "units per program and province within the quota; totals within the period's budget",
+        {
+            "over_quota": [f"{p}/{prov}: {n} > {q}" for p, prov, n, q in over_quota],
+            "over_budget": [f"{p}: {t:,} > {b:,.0f}" for p, t, b in over_budget],
+        },
+    )
 
 
 def release_checks(con: duckdb.DuckDBPyConnection, period: str) -> list[ReleaseCheck]:
-    return [no_duplicate_unit(con, period), no_excluded_or_deceased(con, period),
-            totals_equal_entitlements(con, period), within_quota_and_budget(con, period)]
+    return [
+        no_duplicate_unit(con, period),
+        no_excluded_or_deceased(con, period),
+        totals_equal_entitlements(con, period),
+        within_quota_and_budget(con, period),
+    ]

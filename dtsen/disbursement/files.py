@@ -11,6 +11,7 @@
   changed, version N+1 is written beside it and its manifest names the version it supersedes. A channel that had
   a file but has no rows now gets an empty new version, so the latest version is always the truth.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -18,14 +19,25 @@ import json
 import os
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import duckdb
 
 FIELDS = {
     "bank": ["disbursement_id", "nik", "nama", "no_kk", "bank", "amount", "period", "program"],
-    "POS": ["disbursement_id", "nik", "nama", "no_kk", "alamat", "rt", "rw", "kode_desa", "amount", "period",
-            "program"],
+    "POS": [
+        "disbursement_id",
+        "nik",
+        "nama",
+        "no_kk",
+        "alamat",
+        "rt",
+        "rw",
+        "kode_desa",
+        "amount",
+        "period",
+        "program",
+    ],
     "BPJS": ["disbursement_id", "nik", "nama", "amount", "period", "program"],
 }
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -57,39 +69,59 @@ def fields_for(channel: str) -> list[str]:
 
 
 # payment_row column behind each CSV field (`bank` is the channel itself, `amount` an integer)
-SOURCE_COLUMN = {"disbursement_id": "disbursement_id", "nik": "nik", "nama": "name", "no_kk": "no_kk",
-                 "bank": "channel", "alamat": "address", "rt": "rt", "rw": "rw", "kode_desa": "village_code",
-                 "amount": "amount", "period": "period", "program": "program"}
+SOURCE_COLUMN = {
+    "disbursement_id": "disbursement_id",
+    "nik": "nik",
+    "nama": "name",
+    "no_kk": "no_kk",
+    "bank": "channel",
+    "alamat": "address",
+    "rt": "rt",
+    "rw": "rw",
+    "kode_desa": "village_code",
+    "amount": "amount",
+    "period": "period",
+    "program": "program",
+}
 
 
 def csv_field_sql(expr: str) -> str:
     """One CSV field in SQL, as Python's csv.writer (QUOTE_MINIMAL, '\n' line ends) writes `spreadsheet_safe` of
     the value: NULL empty; a leading formula character gets an apostrophe; quoted (quotes doubled) when it holds a
     comma, a quote or a line feed."""
-    starts = ", ".join("chr(%d)" % ord(c) for c in FORMULA_START)
+    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
     safe = f"(CASE WHEN left({expr}, 1) IN ({starts}) THEN chr(39) || {expr} ELSE {expr} END)"
-    return (f"coalesce(CASE WHEN contains({safe}, ',') OR contains({safe}, '\"') OR contains({safe}, chr(10)) "
-            f"THEN '\"' || replace({safe}, '\"', '\"\"') || '\"' ELSE {safe} END, '')")
+    return (
+        f"coalesce(CASE WHEN contains({safe}, ',') OR contains({safe}, '\"') OR contains({safe}, chr(10)) "
+        f"THEN '\"' || replace({safe}, '\"', '\"\"') || '\"' ELSE {safe} END, '')"
+    )
 
 
 def csv_line_sql(channel: str) -> str:
     """The CSV line of a payment_row of `channel`, its fields in the channel's order."""
-    return " || ',' || ".join(f"{SOURCE_COLUMN[f]}::VARCHAR" if f == "amount" else csv_field_sql(SOURCE_COLUMN[f])
-                              for f in fields_for(channel))
+    return " || ',' || ".join(
+        f"{SOURCE_COLUMN[f]}::VARCHAR" if f == "amount" else csv_field_sql(SOURCE_COLUMN[f])
+        for f in fields_for(channel)
+    )
 
 
 def render_period(con: duckdb.DuckDBPyConnection, period: str) -> list[tuple]:
     """Each (program, channel) file of the period, rendered in DuckDB: (program, channel, bytes, rows, total amount,
     snapshot, rule version). Header, then rows sorted by disbursement_id, each line ending in '\n'; the bytes are
     those Python's csv.writer gives (tests/disbursement holds them equal), without a million Python calls."""
-    line = "CASE channel " + " ".join(f"WHEN '{c}' THEN {csv_line_sql(c)}" for c in ("POS", "BPJS")) + \
-           f" ELSE {csv_line_sql('bank')} END"
+    line = (
+        "CASE channel "
+        + " ".join(f"WHEN '{c}' THEN {csv_line_sql(c)}" for c in ("POS", "BPJS"))
+        + f" ELSE {csv_line_sql('bank')} END"
+    )
     out = []
-    for program, channel, body, rows, total, snapshot, rule_version in con.execute(f"""
+    for program, channel, body, rows, total, snapshot, rule_version in con.execute(
+        f"""
             SELECT program, channel, string_agg({line}, chr(10) ORDER BY disbursement_id) || chr(10), count(*),
                    sum(amount)::BIGINT, arg_min(snapshot, disbursement_id), arg_min(rule_version, disbursement_id)
             FROM disbursement.payment_row WHERE period = ? GROUP BY program, channel ORDER BY program, channel""",
-                                                                               [period]).fetchall():
+        [period],
+    ).fetchall():
         out.append((program, channel, header(channel) + body.encode("utf-8"), rows, total, snapshot, rule_version))
     return out
 
@@ -118,8 +150,17 @@ def _write_new(path: str, data: bytes) -> None:
     os.remove(tmp)
 
 
-def release_file(root: str, period: str, program: str, channel: str, data: bytes, rows: int, total: int,
-                 snapshot: str, rule_version: str) -> FileResult:
+def release_file(
+    root: str,
+    period: str,
+    program: str,
+    channel: str,
+    data: bytes,
+    rows: int,
+    total: int,
+    snapshot: str,
+    rule_version: str,
+) -> FileResult:
     folder = os.path.join(root, period, program.lower())
     stem = f"{program.lower()}_{channel.lower()}"
     sha = hashlib.sha256(data).hexdigest()
@@ -133,25 +174,37 @@ def release_file(root: str, period: str, program: str, channel: str, data: bytes
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{stem}.v{n}.csv")
     manifest = {
-        "file": os.path.basename(path), "period": period, "program": program, "channel": channel, "version": n,
-        "supersedes": f"{stem}.v{have[-1]}.csv" if have else None, "rows": rows, "total_amount": total,
-        "sha256": sha, "dtsen_snapshot": snapshot, "rule_version": rule_version,
-        "generated_at": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "file": os.path.basename(path),
+        "period": period,
+        "program": program,
+        "channel": channel,
+        "version": n,
+        "supersedes": f"{stem}.v{have[-1]}.csv" if have else None,
+        "rows": rows,
+        "total_amount": total,
+        "sha256": sha,
+        "dtsen_snapshot": snapshot,
+        "rule_version": rule_version,
+        "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
     _write_new(path, data)
-    _write_new(os.path.join(folder, f"{stem}.v{n}.manifest.json"),
-               (json.dumps(manifest, indent=2) + "\n").encode("utf-8"))
+    _write_new(
+        os.path.join(folder, f"{stem}.v{n}.manifest.json"), (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
+    )
     return FileResult(period, program, channel, path, n, "superseded" if have else "written", rows, total, sha)
 
 
 def write_period_files(con: duckdb.DuckDBPyConnection, period: str, root: str) -> list[FileResult]:
-    results = [release_file(root, period, program, channel, data, rows, int(total), str(snapshot), str(rule_version))
-               for program, channel, data, rows, total, snapshot, rule_version in render_period(con, period)]
+    results = [
+        release_file(root, period, program, channel, data, rows, int(total), str(snapshot), str(rule_version))
+        for program, channel, data, rows, total, snapshot, rule_version in render_period(con, period)
+    ]
     # channels that had a file for the period but have no rows now: an empty version supersedes the old one
     period_dir = os.path.join(root, period)
     if os.path.isdir(period_dir):
-        meta = con.execute("SELECT any_value(snapshot), any_value(rule_version) FROM intermediate.int_rules__versioned"
-                           ).fetchall()[0]
+        meta = con.execute(
+            "SELECT any_value(snapshot), any_value(rule_version) FROM intermediate.int_rules__versioned"
+        ).fetchall()[0]
         for prog_dir in sorted(os.listdir(period_dir)):
             for f in sorted(os.listdir(os.path.join(period_dir, prog_dir))):
                 m = VERSION_RE.match(f)
@@ -160,6 +213,7 @@ def write_period_files(con: duckdb.DuckDBPyConnection, period: str, root: str) -
                 program, channel = (x.upper() for x in m["stem"].split("_", 1))
                 if (program, channel) in {(r.program, r.channel) for r in results}:
                     continue  # released above (or its empty version already written in this loop)
-                results.append(release_file(root, period, program, channel, header(channel), 0, 0, str(meta[0]),
-                                            str(meta[1])))
+                results.append(
+                    release_file(root, period, program, channel, header(channel), 0, 0, str(meta[0]), str(meta[1]))
+                )
     return results

@@ -7,6 +7,7 @@ or `not_collected` (PBI-JK premiums go to BPJS Kesehatan and are `premium_paid`:
 `rerouted` says the family was moved to PT Pos because it had not collected before, `dormant` that credited money
 lay untouched past the dormant limit.
 """
+
 from __future__ import annotations
 
 import duckdb

@@ -15,6 +15,7 @@ Channel routing (DOMAIN rule 4; parameters in seed `channel_rules`), the only pl
   (`previous_not_collected`). Every reason that applies is kept.
 - Else the province's Himbara bank from seed `province_bank` (BSI in Aceh), reason `kks_account`.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -57,10 +58,13 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
 def due_programs(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
     """Programs that pay in the period (month in payment_months, inside the active window)."""
     month = str(int(period[5:7]))
-    rows = con.execute("""SELECT program FROM rules.program_parameters
+    rows = con.execute(
+        """SELECT program FROM rules.program_parameters
                           WHERE list_contains(string_split(trim(payment_months), ' '), ?)
                             AND (active_from IS NULL OR active_from <= ?) AND (active_to IS NULL OR active_to >= ?)
-                          ORDER BY program""", [month, period, period]).fetchall()
+                          ORDER BY program""",
+        [month, period, period],
+    ).fetchall()
     return [r[0] for r in rows]
 
 
@@ -96,22 +100,27 @@ def non_collectors_sql(period: str) -> str:
 PROGRAM_PAYMENTS = {
     "PKH": ("marts.eligibility_pkh", "NULL::VARCHAR", "tranche_amount"),
     "SEMBAKO": ("marts.eligibility_sembako", "NULL::VARCHAR", "payment_amount"),
-    "PBI": ("marts.eligibility_pbi", "person_id", "monthly_premium * (SELECT months_per_payment FROM "
-                                                  "rules.program_parameters WHERE program = 'PBI')"),
+    "PBI": (
+        "marts.eligibility_pbi",
+        "person_id",
+        "monthly_premium * (SELECT months_per_payment FROM rules.program_parameters WHERE program = 'PBI')",
+    ),
     "PIP": ("marts.eligibility_pip", "person_id", "annual_amount"),
 }
 
 
 def payment_rows_sql(period: str, due: list[str]) -> str:
-    units = {program: f"""SELECT '{program}' AS program, family_id, {person} AS person_id, {amount} AS amount,
+    units = {
+        program: f"""SELECT '{program}' AS program, family_id, {person} AS person_id, {amount} AS amount,
                                  snapshot, rule_version, province_code AS unit_province_code
                           FROM {mart} WHERE is_recipient"""
-             for program, (mart, person, amount) in PROGRAM_PAYMENTS.items()}
+        for program, (mart, person, amount) in PROGRAM_PAYMENTS.items()
+    }
     parts = [units[p] for p in due if p in units]
     if not parts:
         return ""
     return f"""
-    WITH units AS ({' UNION ALL '.join(parts)}),
+    WITH units AS ({" UNION ALL ".join(parts)}),
     cr AS (SELECT max(value) FILTER (WHERE rule = 'pos_elderly_age') AS elderly_age,
                   max(value) FILTER (WHERE rule = 'pos_if_severe_disability') = 1 AS on_disability,
                   max(value) FILTER (WHERE rule = 'pos_if_remote_village') = 1 AS on_remote,
@@ -159,21 +168,35 @@ def build_payment_rows(con: duckdb.DuckDBPyConnection, period: str) -> ListSumma
     ensure_schema(con)
     snap = con.execute("SELECT any_value(snapshot) FROM intermediate.int_rules__versioned").fetchall()[0][0]
     if snap != period:
-        raise ValueError(f"the eligibility marts hold snapshot {snap}, not {period}: build the marts for {period} "
-                         f"first (monthly_pipeline)")
+        raise ValueError(
+            f"the eligibility marts hold snapshot {snap}, not {period}: build the marts for {period} "
+            f"first (monthly_pipeline)"
+        )
     due = due_programs(con, period)
     sql = payment_rows_sql(period, due)
     with wh.transaction(con):
         con.execute("DELETE FROM disbursement.payment_row WHERE period = ?", [period])
         if sql:
             con.execute(f"INSERT INTO disbursement.payment_row BY NAME {sql}")
-    counts = con.execute("""SELECT program, channel, count(*) FROM disbursement.payment_row WHERE period = ?
-                            GROUP BY ALL ORDER BY ALL""", [period]).fetchall()
+    counts = con.execute(
+        """SELECT program, channel, count(*) FROM disbursement.payment_row WHERE period = ?
+                            GROUP BY ALL ORDER BY ALL""",
+        [period],
+    ).fetchall()
     by: dict[str, dict[str, int]] = {}
     for program, channel, n in counts:
         by.setdefault(program, {})[channel] = int(n)
-    total, rows, rerouted = con.execute("""SELECT coalesce(sum(amount), 0), count(*),
+    total, rows, rerouted = con.execute(
+        """SELECT coalesce(sum(amount), 0), count(*),
                                            count(*) FILTER (WHERE routing_reason LIKE '%previous_not_collected%')
-                                           FROM disbursement.payment_row WHERE period = ?""", [period]).fetchall()[0]
-    return ListSummary(period=period, due_programs=due, rows=int(rows), by_program_channel=by,
-                       total_amount=int(total), rerouted_previous_not_collected=int(rerouted))
+                                           FROM disbursement.payment_row WHERE period = ?""",
+        [period],
+    ).fetchall()[0]
+    return ListSummary(
+        period=period,
+        due_programs=due,
+        rows=int(rows),
+        by_program_channel=by,
+        total_amount=int(total),
+        rerouted_previous_not_collected=int(rerouted),
+    )

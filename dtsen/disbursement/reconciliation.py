@@ -12,6 +12,7 @@ of the reconciliation month, is dormant (returns to the treasury). A family that
 `review_after_missed_periods` (2) periods is flagged for review. The next period's lists move families whose
 latest bank payment was not collected to PT Pos (dtsen.disbursement.lists).
 """
+
 from __future__ import annotations
 
 import glob
@@ -23,9 +24,9 @@ import duckdb
 import pandas as pd
 import pandera.pandas as pa
 
+from dtsen import warehouse as wh
 from dtsen.registries import schemas as sc
 from dtsen.registries.files import DeliveryFileError, read_csv_file
-from dtsen import warehouse as wh
 from dtsen.registries.ingest import FileReport, _write, month_end
 
 from .lists import ensure_schema
@@ -57,12 +58,17 @@ class RekonResult:
 
 
 def rekon_schema(limit: pd.Timestamp) -> pa.DataFrameSchema:
-    return pa.DataFrameSchema({
-        "disbursement_id": sc._col(required=True),
-        "status": sc._col(sc.one_of(set(STATUSES), "status"), required=True),
-        "amount": sc._col(sc.non_negative("amount"), required=True),
-        "status_date": sc._col(required=True),
-    }, checks=sc.date_checks("status_date", "%Y-%m-%d", limit), strict=False, name="rekon")
+    return pa.DataFrameSchema(
+        {
+            "disbursement_id": sc._col(required=True),
+            "status": sc._col(sc.one_of(set(STATUSES), "status"), required=True),
+            "amount": sc._col(sc.non_negative("amount"), required=True),
+            "status_date": sc._col(required=True),
+        },
+        checks=sc.date_checks("status_date", "%Y-%m-%d", limit),
+        strict=False,
+        name="rekon",
+    )
 
 
 def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> RekonResult:
@@ -74,8 +80,11 @@ def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> R
     accepted, quarantined, raws = [], [], []
     # status dates may run into the next month (a file is cut after the month's end)
     limit = month_end(period) + pd.DateOffset(months=1)
-    paid = con.execute("SELECT disbursement_id, amount FROM disbursement.payment_row WHERE period <= ?",
-                       [period]).df().set_index("disbursement_id")["amount"]
+    paid = (
+        con.execute("SELECT disbursement_id, amount FROM disbursement.payment_row WHERE period <= ?", [period])
+        .df()
+        .set_index("disbursement_id")["amount"]
+    )
     for path in paths:
         if not FILE_RE.match(os.path.basename(path)):
             raise DeliveryFileError(path, "file name must be <program>_<channel>.csv (lowercase), e.g. pkh_bri.csv")
@@ -84,19 +93,30 @@ def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> R
         fails = sc.failures(rekon_schema(limit), df)
         extra = _row_problems(df, paid)
         ok, q = sc.split(df, raw.rejects, raw.path, fails, "rekon", period, extra)
-        out = pd.DataFrame({"period": period, "file": path, "line": ok["_line"].astype("int64"),
-                            "disbursement_id": ok["disbursement_id"], "status": ok["status"],
-                            "amount": pd.to_numeric(ok["amount"]).astype("int64"),
-                            "status_date": pd.to_datetime(ok["status_date__date"])})
+        out = pd.DataFrame(
+            {
+                "period": period,
+                "file": path,
+                "line": ok["_line"].astype("int64"),
+                "disbursement_id": ok["disbursement_id"],
+                "status": ok["status"],
+                "amount": pd.to_numeric(ok["amount"]).astype("int64"),
+                "status_date": pd.to_datetime(ok["status_date__date"]),
+            }
+        )
         accepted.append(out)
         quarantined.append(q)
         raws.append(raw)
         res.warnings += raw.warnings
     out = pd.concat(accepted, ignore_index=True) if accepted else pd.DataFrame()
-    q = pd.concat(quarantined, ignore_index=True) if quarantined else pd.DataFrame(
-        columns=["source", "delivery", "file", "line", "field", "value", "reason"])
-    res.files, res.by_reason = _write(con, "rekon", period, raws,
-                                      [("disbursement.reconciliation", out, "period = ?", period)], q, res.warnings)
+    q = (
+        pd.concat(quarantined, ignore_index=True)
+        if quarantined
+        else pd.DataFrame(columns=["source", "delivery", "file", "line", "field", "value", "reason"])
+    )
+    res.files, res.by_reason = _write(
+        con, "rekon", period, raws, [("disbursement.reconciliation", out, "period = ?", period)], q, res.warnings
+    )
     res.rows_accepted = sum(f.rows_accepted for f in res.files)
     res.rows_quarantined = sum(f.rows_quarantined for f in res.files)
     return res
@@ -122,8 +142,9 @@ def _row_problems(df: pd.DataFrame, paid: pd.Series) -> pd.DataFrame:
     return pd.DataFrame(probs, columns=["index", "field", "value", "reason"])
 
 
-def absorption(con: duckdb.DuckDBPyConnection, rekon_period: str, dormant_days: int = 105,
-               review_after: int = 2) -> dict:
+def absorption(
+    con: duckdb.DuckDBPyConnection, rekon_period: str, dormant_days: int = 105, review_after: int = 2
+) -> dict:
     """Absorption, dormant funds and review flags as of the end of the reconciliation month."""
     ensure_schema(con)
     for stmt in DDL:
@@ -160,14 +181,23 @@ def absorption(con: duckdb.DuckDBPyConnection, rekon_period: str, dormant_days: 
                    'not collected in ' || count(DISTINCT period) || ' periods'
             FROM _status WHERE statuses > 0 AND NOT collected
             GROUP BY family_id HAVING count(DISTINCT period) >= {review_after}""")
-    by_channel = con.execute("""SELECT channel, sum(paid_amount) AS paid, sum(credited_amount) AS credited,
+    by_channel = con.execute(
+        """SELECT channel, sum(paid_amount) AS paid, sum(credited_amount) AS credited,
                                        sum(collected_amount) AS collected, sum(not_collected_amount) AS not_collected,
                                        sum(dormant_amount) AS dormant
                                 FROM disbursement.absorption WHERE rekon_period = ? AND period = ?
-                                GROUP BY channel ORDER BY channel""", [rekon_period, rekon_period]).df()
-    flags = con.execute("SELECT count(*) FROM disbursement.review_flag WHERE rekon_period = ?",
-                        [rekon_period]).fetchall()[0][0]
-    dormant = con.execute("SELECT count(*), coalesce(sum(amount), 0) FROM disbursement.dormant WHERE rekon_period = ?",
-                          [rekon_period]).fetchall()[0]
-    return {"by_channel": by_channel, "review_flags": int(flags), "dormant_rows": int(dormant[0]),
-            "dormant_amount": int(dormant[1])}
+                                GROUP BY channel ORDER BY channel""",
+        [rekon_period, rekon_period],
+    ).df()
+    flags = con.execute(
+        "SELECT count(*) FROM disbursement.review_flag WHERE rekon_period = ?", [rekon_period]
+    ).fetchall()[0][0]
+    dormant = con.execute(
+        "SELECT count(*), coalesce(sum(amount), 0) FROM disbursement.dormant WHERE rekon_period = ?", [rekon_period]
+    ).fetchall()[0]
+    return {
+        "by_channel": by_channel,
+        "review_flags": int(flags),
+        "dormant_rows": int(dormant[0]),
+        "dormant_amount": int(dormant[1]),
+    }

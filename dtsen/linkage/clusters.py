@@ -9,6 +9,7 @@ would put two conflicting records, or too many records of one source, into one c
 record (a NIK-less record linked to two sisters) is undone this way, and the third record stays with the person it
 is linked to most strongly.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -47,8 +48,15 @@ def over_source_cap(roots: np.ndarray, source: np.ndarray, max_per_source: int) 
     return np.unique(counts[counts > max_per_source].index.get_level_values("root").to_numpy())
 
 
-def constrained(members: np.ndarray, a: np.ndarray, b: np.ndarray, p: np.ndarray, conflicts: set[tuple[int, int]],
-                source: np.ndarray, max_per_source: int) -> dict[int, int]:
+def constrained(
+    members: np.ndarray,
+    a: np.ndarray,
+    b: np.ndarray,
+    p: np.ndarray,
+    conflicts: set[tuple[int, int]],
+    source: np.ndarray,
+    max_per_source: int,
+) -> dict[int, int]:
     """Re-cluster one component: its links strongest first, skipping unions that break a constraint.
     Returns node -> root (the smallest index of its new cluster)."""
     parent = {int(m): int(m) for m in members}
@@ -78,9 +86,17 @@ def constrained(members: np.ndarray, a: np.ndarray, b: np.ndarray, p: np.ndarray
     return {m: min(group[find(m)]) for m in parent}
 
 
-def cluster_indices(n: int, a: np.ndarray, b: np.ndarray, p: np.ndarray, threshold: float,
-                    conflicts: np.ndarray | None = None, source: np.ndarray | None = None,
-                    max_per_source: int = MAX_PER_SOURCE, conflicts_of=None) -> tuple[np.ndarray, int]:
+def cluster_indices(
+    n: int,
+    a: np.ndarray,
+    b: np.ndarray,
+    p: np.ndarray,
+    threshold: float,
+    conflicts: np.ndarray | None = None,
+    source: np.ndarray | None = None,
+    max_per_source: int = MAX_PER_SOURCE,
+    conflicts_of=None,
+) -> tuple[np.ndarray, int]:
     """Components of the links at or above `threshold`, re-clustered under the constraints where they break them.
 
     conflicts: (k, 2) array of record index pairs that cannot be one person, or `conflicts_of(roots)`, a callable
@@ -126,10 +142,15 @@ def connected_components(records: pd.DataFrame, edges: pd.DataFrame) -> pd.DataF
     keys = (records["source"].astype(str) + ":" + records["record_id"].astype(str)).to_numpy()
     order = np.argsort(keys, kind="stable")
     keys_sorted = keys[order]
-    a = np.searchsorted(keys_sorted, (edges["source_l"].astype(str) + ":" + edges["record_id_l"].astype(str)).to_numpy())
-    b = np.searchsorted(keys_sorted, (edges["source_r"].astype(str) + ":" + edges["record_id_r"].astype(str)).to_numpy())
+    a = np.searchsorted(
+        keys_sorted, (edges["source_l"].astype(str) + ":" + edges["record_id_l"].astype(str)).to_numpy()
+    )
+    b = np.searchsorted(
+        keys_sorted, (edges["source_r"].astype(str) + ":" + edges["record_id_r"].astype(str)).to_numpy()
+    )
     roots = components(len(keys), a, b)
     cluster = np.empty(len(keys), dtype=object)
     cluster[order] = keys_sorted[roots]
-    return pd.DataFrame({"source": records["source"].to_numpy(), "record_id": records["record_id"].to_numpy(),
-                         "cluster": cluster})
+    return pd.DataFrame(
+        {"source": records["source"].to_numpy(), "record_id": records["record_id"].to_numpy(), "cluster": cluster}
+    )

@@ -2,6 +2,7 @@
 
 Only evaluation reads truth/. Clusterings are relations with columns source, record_id, cluster.
 """
+
 from __future__ import annotations
 
 import os
@@ -31,11 +32,21 @@ def metrics(con: duckdb.DuckDBPyConnection, clusters: str, truth: str) -> dict:
     recall = tp / true_pairs if true_pairs else 1.0
     f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
     bp, br = (b3p / n if n else 0.0), (b3r / n if n else 0.0)
-    return {"records": int(n), "clusters": int(n_clusters), "true_persons": int(n_persons),
-            "largest_cluster": int(largest), "true_pairs": int(true_pairs), "predicted_pairs": int(pred_pairs),
-            "true_positive_pairs": int(tp), "precision": precision, "recall": recall, "f1": f1,
-            "bcubed_precision": bp, "bcubed_recall": br,
-            "bcubed_f1": 2 * bp * br / (bp + br) if bp + br else 0.0}
+    return {
+        "records": int(n),
+        "clusters": int(n_clusters),
+        "true_persons": int(n_persons),
+        "largest_cluster": int(largest),
+        "true_pairs": int(true_pairs),
+        "predicted_pairs": int(pred_pairs),
+        "true_positive_pairs": int(tp),
+        "precision": precision,
+        "recall": recall,
+        "f1": f1,
+        "bcubed_precision": bp,
+        "bcubed_recall": br,
+        "bcubed_f1": 2 * bp * br / (bp + br) if bp + br else 0.0,
+    }
 
 
 def nik_only_clusters_sql(records: str) -> str:
@@ -45,8 +56,9 @@ def nik_only_clusters_sql(records: str) -> str:
                FROM {records}"""
 
 
-def threshold_curve(con: duckdb.DuckDBPyConnection, links: str, records: str, truth: str,
-                    thresholds: list[float]) -> pd.DataFrame:
+def threshold_curve(
+    con: duckdb.DuckDBPyConnection, links: str, records: str, truth: str, thresholds: list[float]
+) -> pd.DataFrame:
     """Precision/recall/F1 of the snapshot's clustering (components under the NIK and source constraints, exactly
     as the pipeline clusters) at each threshold, from the scored pairs. The NIK conflicts are computed once, on the
     components of the lowest threshold (those of higher thresholds lie inside them)."""
@@ -71,8 +83,14 @@ MISS_KINDS = ["nik_missing", "name_variant", "moved", "nik_typo", "birth_date", 
 MERGE_KINDS = ["twins", "same_family", "nik_typo", "chaining", "other"]
 
 
-def errors_by_kind(con: duckdb.DuckDBPyConnection, clusters: str, records: str, truth_dir: str,
-                   links: str | None = None, threshold: float | None = None) -> dict:
+def errors_by_kind(
+    con: duckdb.DuckDBPyConnection,
+    clusters: str,
+    records: str,
+    truth_dir: str,
+    links: str | None = None,
+    threshold: float | None = None,
+) -> dict:
     """Misses and false merges by kind, against the synthetic truth (the true persons in truth/persons.parquet).
 
     A true pair (two records of one person) is missed when the records sit in different clusters. Its kinds
@@ -86,17 +104,20 @@ def errors_by_kind(con: duckdb.DuckDBPyConnection, clusters: str, records: str, 
 
     tp = os.path.join(truth_dir, "truth.parquet")
     pp = os.path.join(truth_dir, "persons.parquet")
-    con.execute(f"""
+    con.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE _kind_rec AS
         WITH p AS (SELECT person_id, family_id, nik AS true_nik, twin_person_id FROM read_parquet(?)),
         t AS (SELECT DISTINCT source, record_id, person_id FROM read_parquet(?))
         SELECT c.source, c.record_id, c.cluster, t.person_id AS tp, p.family_id AS tf, p.twin_person_id,
                r.nik IS NULL AS nik_missing, r.nik IS NOT NULL AND r.nik <> p.true_nik AS nik_wrong,
-               array_to_string({tokens_sql('r.name')}, ' ') AS name_norm, r.birth_date, r.village_code
+               array_to_string({tokens_sql("r.name")}, ' ') AS name_norm, r.birth_date, r.village_code
         FROM {clusters} c
         JOIN t ON t.source = c.source AND t.record_id = c.record_id
         JOIN p ON p.person_id = t.person_id
-        JOIN {records} r ON r.source = c.source AND r.record_id = c.record_id""", [pp, tp])
+        JOIN {records} r ON r.source = c.source AND r.record_id = c.record_id""",
+        [pp, tp],
+    )
     miss = con.execute("""
         WITH pairs AS (
             SELECT a.cluster <> b.cluster AS missed,
@@ -119,10 +140,16 @@ def errors_by_kind(con: duckdb.DuckDBPyConnection, clusters: str, records: str, 
     for i, kind in enumerate(MISS_KINDS):
         n, m = int(miss[2 + 2 * i]), int(miss[3 + 2 * i])
         out["misses"][kind] = {"true_pairs": n, "missed": m, "recall": round(1 - m / n, 6) if n else None}
-    direct = (f"EXISTS (SELECT 1 FROM {links} l WHERE l.match_probability >= {float(threshold)} AND "
-              f"((l.source_l = a.source AND l.record_id_l = a.record_id AND l.source_r = b.source "
-              f"AND l.record_id_r = b.record_id) OR (l.source_l = b.source AND l.record_id_l = b.record_id "
-              f"AND l.source_r = a.source AND l.record_id_r = a.record_id)))") if links else "true"
+    direct = (
+        (
+            f"EXISTS (SELECT 1 FROM {links} l WHERE l.match_probability >= {float(threshold)} AND "
+            f"((l.source_l = a.source AND l.record_id_l = a.record_id AND l.source_r = b.source "
+            f"AND l.record_id_r = b.record_id) OR (l.source_l = b.source AND l.record_id_l = b.record_id "
+            f"AND l.source_r = a.source AND l.record_id_r = a.record_id)))"
+        )
+        if links
+        else "true"
+    )
     merges = con.execute(f"""
         WITH fp AS (
             SELECT coalesce(a.twin_person_id = b.tp OR b.twin_person_id = a.tp, false) AS twins,
@@ -151,39 +178,60 @@ def errors_by_kind(con: duckdb.DuckDBPyConnection, clusters: str, records: str, 
 
 def _truth_relation(con: duckdb.DuckDBPyConnection, truth_path: str, deliveries: dict[str, str]) -> None:
     cond = " OR ".join(f"(source = '{s}' AND {delivery_filter(s, d)})" for s, d in deliveries.items())
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _truth AS SELECT source, record_id, person_id FROM read_parquet(?) "
-                f"WHERE {cond}", [truth_path])
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _truth AS SELECT source, record_id, person_id FROM read_parquet(?) WHERE {cond}",
+        [truth_path],
+    )
 
 
-def generic_baseline_clusters(con: duckdb.DuckDBPyConnection, records: str, seed: int = 42,
-                              threshold: float = 0.999) -> pd.DataFrame:
+def generic_baseline_clusters(
+    con: duckdb.DuckDBPyConnection, records: str, seed: int = 42, threshold: float = 0.999
+) -> pd.DataFrame:
     """The generic Splink set-up on the same records: raw upper-cased names (Jaro-Winkler), birth date, sex,
     KK, village; no Indonesian normalisation, no NIK parts. Trained the same way, clustered at 0.999."""
     from . import model as lm
     from .clusters import connected_components
 
-    con.execute("""CREATE OR REPLACE TEMP TABLE _generic_input AS
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _generic_input AS
         SELECT source, record_id, nik_raw, upper(name_raw) AS name_upper, sex, birth_date, year(birth_date) AS birth_year,
                month(birth_date) AS birth_month, day(birth_date) AS birth_day, no_kk, village_code
-        FROM {records}""".format(records=records))
+        FROM {records}"""
+    )
     linker = lm.linker_over(con, "_generic_input", lm.generic_settings())
-    lm.estimate_prior(linker, con, "_generic_input", [
-        ("nik + birth date", "l.nik_raw = r.nik_raw AND l.birth_date = r.birth_date", 0.85),
-        ("name + birth date + village", "l.name_upper = r.name_upper AND l.birth_date = r.birth_date "
-                                        "AND l.village_code = r.village_code", 0.6)])
+    lm.estimate_prior(
+        linker,
+        con,
+        "_generic_input",
+        [
+            ("nik + birth date", "l.nik_raw = r.nik_raw AND l.birth_date = r.birth_date", 0.85),
+            (
+                "name + birth date + village",
+                "l.name_upper = r.name_upper AND l.birth_date = r.birth_date AND l.village_code = r.village_code",
+                0.6,
+            ),
+        ],
+    )
     linker.training.estimate_u_using_random_sampling(max_pairs=1.2e6, seed=seed, num_chunks=1)
     for rule in ["l.nik_raw = r.nik_raw", "l.name_upper = r.name_upper"]:
         linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=2e6)
     pred = linker.inference.predict(threshold_match_probability=threshold, warning_mode="never")
-    edges = con.sql(f"SELECT source_l, record_id_l, source_r, record_id_r FROM ({lm.pairs_sql(pred.physical_name)})").df()
+    edges = con.sql(
+        f"SELECT source_l, record_id_l, source_r, record_id_r FROM ({lm.pairs_sql(pred.physical_name)})"
+    ).df()
     pred.drop_table_from_database_and_remove_from_cache()
     lm.drop_work_tables(con)
     recs = con.execute("SELECT source, record_id FROM _generic_input").df()
     return connected_components(recs, edges)
 
 
-def evaluate_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_path: str, generic: bool = False,
-                      thresholds: list[float] | None = None) -> dict:
+def evaluate_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    truth_path: str,
+    generic: bool = False,
+    thresholds: list[float] | None = None,
+) -> dict:
     """Our model vs the NIK-only join (and the generic Splink set-up), written to dtsen.linkage_evaluation."""
     import json as _json
 
@@ -195,8 +243,11 @@ def evaluate_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_path: st
     cond = " OR ".join(f"(source = '{s}' AND {delivery_filter(s, d)})" for s, d in deliveries.items())
     con.execute(f"CREATE OR REPLACE TEMP TABLE linkage_records AS SELECT * FROM sources.person_record WHERE {cond}")
     results = {}
-    con.execute("CREATE OR REPLACE TEMP TABLE _ours AS SELECT source, record_id, person_id AS cluster "
-                "FROM dtsen.crosswalk WHERE snapshot = ?", [month])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _ours AS SELECT source, record_id, person_id AS cluster "
+        "FROM dtsen.crosswalk WHERE snapshot = ?",
+        [month],
+    )
     results["dtsen_model"] = {"threshold": threshold, **metrics(con, "_ours", "_truth")}
     con.execute(f"CREATE OR REPLACE TEMP TABLE _nik AS {nik_only_clusters_sql('linkage_records')}")
     results["nik_only"] = {"threshold": None, **metrics(con, "_nik", "_truth")}
@@ -206,13 +257,30 @@ def evaluate_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_path: st
         results["generic_splink"] = {"threshold": 0.999, **metrics(con, "_generic_df", "_truth")}
         con.unregister("_generic_df")
     results["dtsen_model"]["by_kind"] = errors_by_kind(
-        con, "_ours", "linkage_records", os.path.dirname(truth_path), "dtsen.links", threshold)
+        con, "_ours", "linkage_records", os.path.dirname(truth_path), "dtsen.links", threshold
+    )
     curve = threshold_curve(con, "dtsen.links", ensure_input(con, month), "_truth", thresholds or THRESHOLDS)
-    rows = pd.DataFrame([{"snapshot": month, "method": k, **{c: x for c, x in v.items() if c != "by_kind"}}
-                         for k, v in results.items()])
-    cols = ["snapshot", "method", "threshold", "records", "clusters", "true_persons", "largest_cluster", "true_pairs",
-            "predicted_pairs", "true_positive_pairs", "precision", "recall", "f1", "bcubed_precision",
-            "bcubed_recall", "bcubed_f1"]
+    rows = pd.DataFrame(
+        [{"snapshot": month, "method": k, **{c: x for c, x in v.items() if c != "by_kind"}} for k, v in results.items()]
+    )
+    cols = [
+        "snapshot",
+        "method",
+        "threshold",
+        "records",
+        "clusters",
+        "true_persons",
+        "largest_cluster",
+        "true_pairs",
+        "predicted_pairs",
+        "true_positive_pairs",
+        "precision",
+        "recall",
+        "f1",
+        "bcubed_precision",
+        "bcubed_recall",
+        "bcubed_f1",
+    ]
     con.register("_eval_df", rows[cols])
     con.execute("DELETE FROM dtsen.linkage_evaluation WHERE snapshot = ?", [month])
     con.execute("INSERT INTO dtsen.linkage_evaluation SELECT * FROM _eval_df")

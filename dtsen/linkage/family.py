@@ -10,8 +10,8 @@ Rule (the only place it is written):
 3. A person's current family is the family of their most current record: DTKS (latest delivery) first, then
    Regsosek, then P3KE, then a proposal (a proposed person already registered keeps their family). A person with no family key at all forms a one-person family.
 """
-from __future__ import annotations
 
+from __future__ import annotations
 
 INPUT_COLUMNS = ["person_id", "source", "delivery", "record_id", "no_kk", "family_id_src"]  # what it reads
 

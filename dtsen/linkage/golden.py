@@ -13,6 +13,7 @@ Which record gave which field is kept as record numbers, one per rule (`record_n
 `record_no` in the snapshot's crosswalk); `lineage_sql` reads them back as one row per field and source record
 (the view dtsen.person_lineage).
 """
+
 from __future__ import annotations
 
 # Each rule orders a person's records by terms, each a non-negative integer below 2^bits (smaller first, like
@@ -31,7 +32,7 @@ def _flag(condition: str) -> tuple[str, int]:
 
 def _more_first(count: str) -> tuple[str, int]:
     """A count, the larger first."""
-    top = 2 ** COUNT_BITS - 1
+    top = 2**COUNT_BITS - 1
     return (f"{top} - least({count}, {top})", COUNT_BITS)
 
 
@@ -53,7 +54,7 @@ def _key(terms: list[tuple[str, int]]) -> str:
         raise ValueError(f"an ordering of {terms} does not fit in a BIGINT")
     key = "0::BIGINT"
     for expr, bits in [*terms, ("rid", RID_BITS)]:
-        key = f"({key} * {2 ** bits} + ({expr}))"
+        key = f"({key} * {2**bits} + ({expr}))"
     return key
 
 
@@ -83,10 +84,19 @@ def golden_sql(records: str) -> str:
     few narrow columns, not wide structs, so it stays in memory; the values are joined back once per rule."""
     counted = ["nik"] + MAJORITY
     key_cols = sorted({"nik_date_mismatch", "nik_sex_mismatch", "village_code", "work", "education", *counted})
-    counts = "\n".join(f"LEFT JOIN (SELECT person_id, {f}, count(*) AS n__{f} FROM {records} GROUP BY ALL) c_{f} "
-                       f"ON c_{f}.person_id = x.person_id AND c_{f}.{f} IS NOT DISTINCT FROM x.{f}" for f in counted)
-    rules = {"nik": [_flag("nik IS NULL"), _flag("coalesce(nik_date_mismatch OR nik_sex_mismatch, true)"),
-                     _more_first("n__nik"), IDENTITY_RANK]}
+    counts = "\n".join(
+        f"LEFT JOIN (SELECT person_id, {f}, count(*) AS n__{f} FROM {records} GROUP BY ALL) c_{f} "
+        f"ON c_{f}.person_id = x.person_id AND c_{f}.{f} IS NOT DISTINCT FROM x.{f}"
+        for f in counted
+    )
+    rules = {
+        "nik": [
+            _flag("nik IS NULL"),
+            _flag("coalesce(nik_date_mismatch OR nik_sex_mismatch, true)"),
+            _more_first("n__nik"),
+            IDENTITY_RANK,
+        ]
+    }
     rules.update({f: [_flag(f"{f} IS NULL"), _more_first(f"n__{f}"), IDENTITY_RANK] for f in MAJORITY})
     rules.update({g: terms for g, (_, terms) in GROUPS.items()})
     picks = ", ".join(f"arg_min(rid, {_key(terms)}) AS {name}__rid" for name, terms in rules.items())
@@ -101,12 +111,12 @@ def golden_sql(records: str) -> str:
         cols.append(f"CASE WHEN {gave} THEN {name}__r.rid END AS record_no_{name}")
     return f"""
     WITH k AS (SELECT x.rid, x.person_id, x.source, x.record_id, x.delivery,
-                      {', '.join(f'x.{c}' for c in key_cols)}, {', '.join(f'c_{f}.n__{f}' for f in counted)}
+                      {", ".join(f"x.{c}" for c in key_cols)}, {", ".join(f"c_{f}.n__{f}" for f in counted)}
                FROM {records} x {counts}),
     g AS (SELECT person_id, count(*) AS n_records, count(DISTINCT source) AS n_sources,
                  list_sort(list(DISTINCT source)) AS sources, {picks}
           FROM k GROUP BY person_id)
-    SELECT g.person_id, g.n_records, g.n_sources, g.sources, {', '.join(cols)},
+    SELECT g.person_id, g.n_records, g.n_sources, g.sources, {", ".join(cols)},
            substr(latest__r.village_code, 1, 6) AS district_code, substr(latest__r.village_code, 1, 4) AS regency_code,
            substr(latest__r.village_code, 1, 2) AS province_code
     FROM g

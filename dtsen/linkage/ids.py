@@ -24,6 +24,7 @@ are absent); rebuilding with changed records keeps the id of everyone whose reco
 History (`dtsen.person_id_history`, `dtsen.family_id_history`) compares a snapshot with the month before it:
 `new`, `split_from` (the items carried an id that lives on elsewhere), `merged_into`, `gone` (no record left).
 """
+
 from __future__ import annotations
 
 import duckdb
@@ -36,15 +37,22 @@ import duckdb
 LEDGER_KEYS = {"id_ledger": ("item", "id"), "id_anchor": ("id", "item")}
 LEDGER_DDL = ["CREATE SCHEMA IF NOT EXISTS dtsen"] + [
     f"CREATE TABLE IF NOT EXISTS dtsen.{table} (kind VARCHAR NOT NULL, {key} VARCHAR NOT NULL, "
-    f"{value} VARCHAR NOT NULL, snapshot VARCHAR NOT NULL)" for table, (key, value) in LEDGER_KEYS.items()]
+    f"{value} VARCHAR NOT NULL, snapshot VARCHAR NOT NULL)"
+    for table, (key, value) in LEDGER_KEYS.items()
+]
 
 
 def ensure_ledger(con: duckdb.DuckDBPyConnection) -> None:
     for stmt in LEDGER_DDL:
         con.execute(stmt)
-    keyed = [t for (t,) in con.execute("""SELECT DISTINCT table_name FROM duckdb_constraints()
+    keyed = [
+        t
+        for (t,) in con.execute(
+            """SELECT DISTINCT table_name FROM duckdb_constraints()
         WHERE schema_name = 'dtsen' AND table_name IN (SELECT unnest(?)) AND constraint_type = 'PRIMARY KEY'""",
-        [list(LEDGER_KEYS)]).fetchall()]
+            [list(LEDGER_KEYS)],
+        ).fetchall()
+    ]
     for table in keyed:  # a warehouse from before: the same rows, without the in-memory index
         con.execute("BEGIN TRANSACTION")
         try:
@@ -64,14 +72,21 @@ def plan_ids(con: duckdb.DuckDBPyConnection, kind: str, groups: str, prefix: str
     (id, item); returns the name of the first. `commit_ids` writes the other two into the ledger."""
     ensure_ledger(con)
     t = f"_ids_{kind}"
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _g_{kind} AS SELECT item::VARCHAR AS item, grp::VARCHAR AS grp "
-                f"FROM {groups}")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _gfirst_{kind} AS SELECT grp, min(item) AS first_item "
-                f"FROM _g_{kind} GROUP BY grp")
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _cand_{kind} AS
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _g_{kind} AS SELECT item::VARCHAR AS item, grp::VARCHAR AS grp FROM {groups}"
+    )
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _gfirst_{kind} AS SELECT grp, min(item) AS first_item "
+        f"FROM _g_{kind} GROUP BY grp"
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _cand_{kind} AS
                     SELECT l.id, g.grp, count(*) AS n FROM _g_{kind} g
-                    JOIN dtsen.id_ledger l ON l.kind = ? AND l.item = g.item GROUP BY ALL""", [kind])
-    con.execute(f"""
+                    JOIN dtsen.id_ledger l ON l.kind = ? AND l.item = g.item GROUP BY ALL""",
+        [kind],
+    )
+    con.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE _keep_{kind} AS
         WITH majority AS (
             SELECT c.id, first(c.grp ORDER BY c.n DESC, f.first_item) AS grp
@@ -83,19 +98,28 @@ def plan_ids(con: duckdb.DuckDBPyConnection, kind: str, groups: str, prefix: str
         owner AS (SELECT id, coalesce(a.grp, m.grp) AS grp FROM majority m FULL JOIN anchored a USING (id))
         SELECT o.grp, first(o.id ORDER BY coalesce(c.n, 0) DESC, o.id) AS id,
                list(o.id ORDER BY o.id) AS owned
-        FROM owner o LEFT JOIN _cand_{kind} c USING (id, grp) GROUP BY o.grp""", [kind])
-    base = con.execute("SELECT coalesce(max(CAST(substr(id, ?) AS BIGINT)), 0) FROM dtsen.id_anchor WHERE kind = ?",
-                       [len(prefix) + 1, kind]).fetchall()[0][0]
-    con.execute(f"""
+        FROM owner o LEFT JOIN _cand_{kind} c USING (id, grp) GROUP BY o.grp""",
+        [kind],
+    )
+    base = con.execute(
+        "SELECT coalesce(max(CAST(substr(id, ?) AS BIGINT)), 0) FROM dtsen.id_anchor WHERE kind = ?",
+        [len(prefix) + 1, kind],
+    ).fetchall()[0][0]
+    con.execute(
+        f"""
         CREATE OR REPLACE TEMP TABLE {t} AS
         SELECT grp, id, false AS is_new FROM _keep_{kind}
         UNION ALL
         SELECT grp, ? || lpad(CAST(? + row_number() OVER (ORDER BY first_item) AS VARCHAR), ?, '0'), true
-        FROM _gfirst_{kind} ANTI JOIN _keep_{kind} USING (grp)""", [prefix, int(base), width])
-    con.execute(f"""CREATE OR REPLACE TEMP TABLE _ledger_new_{kind} AS
+        FROM _gfirst_{kind} ANTI JOIN _keep_{kind} USING (grp)""",
+        [prefix, int(base), width],
+    )
+    con.execute(
+        f"""CREATE OR REPLACE TEMP TABLE _ledger_new_{kind} AS
                     SELECT g.item, i.id FROM _g_{kind} g JOIN {t} i USING (grp)
                     WHERE NOT EXISTS (SELECT 1 FROM dtsen.id_ledger l WHERE l.kind = ? AND l.item = g.item)""",
-                [kind])
+        [kind],
+    )
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _anchor_new_{kind} AS
                     SELECT i.id, f.first_item AS item FROM {t} i JOIN _gfirst_{kind} f USING (grp) WHERE i.is_new""")
     return t
@@ -104,14 +128,17 @@ def plan_ids(con: duckdb.DuckDBPyConnection, kind: str, groups: str, prefix: str
 def commit_ids(con: duckdb.DuckDBPyConnection, kind: str, snapshot: str) -> None:
     """Append the planned ledger and anchor rows (call inside the snapshot's write transaction), after checking the
     ledger's keys: every item once, every id anchored once."""
-    clash = con.execute(f"""
+    clash = con.execute(
+        f"""
         SELECT 'item ' || item FROM (SELECT item FROM _ledger_new_{kind} GROUP BY item HAVING count(*) > 1)
         UNION ALL SELECT 'item ' || n.item FROM _ledger_new_{kind} n
                   SEMI JOIN dtsen.id_ledger o ON o.kind = ? AND o.item = n.item
         UNION ALL SELECT 'id ' || id FROM (SELECT id FROM _anchor_new_{kind} GROUP BY id HAVING count(*) > 1)
         UNION ALL SELECT 'id ' || a.id FROM _anchor_new_{kind} a
                   SEMI JOIN dtsen.id_anchor o ON o.kind = ? AND o.id = a.id
-        LIMIT 1""", [kind, kind]).fetchall()
+        LIMIT 1""",
+        [kind, kind],
+    ).fetchall()
     if clash:
         raise RuntimeError(f"id ledger ({kind}): {clash[0][0]} would be recorded twice; nothing was written")
     con.execute(f"INSERT INTO dtsen.id_ledger SELECT ?, item, id, ? FROM _ledger_new_{kind}", [kind, snapshot])
@@ -163,12 +190,19 @@ def bootstrap_ledger(con: duckdb.DuckDBPyConnection) -> None:
                             AND table_name = 'crosswalk'""").fetchall()[0][0]
     if not exists or not con.execute("SELECT count(*) FROM dtsen.crosswalk").fetchall()[0][0]:
         return
-    for kind, item, col in (("person", "source || ':' || record_id", "person_id"), ("family", "person_id", "family_id")):
-        con.execute(f"""INSERT INTO dtsen.id_ledger
+    for kind, item, col in (
+        ("person", "source || ':' || record_id", "person_id"),
+        ("family", "person_id", "family_id"),
+    ):
+        con.execute(
+            f"""INSERT INTO dtsen.id_ledger
                         SELECT ?, item, first(id ORDER BY snapshot), min(snapshot) FROM
                         (SELECT DISTINCT {item} AS item, {col} AS id, snapshot FROM dtsen.crosswalk) GROUP BY item""",
-                    [kind])
-        con.execute(f"""INSERT INTO dtsen.id_anchor
+            [kind],
+        )
+        con.execute(
+            f"""INSERT INTO dtsen.id_anchor
                         SELECT ?, id, first(item ORDER BY snapshot, item), min(snapshot) FROM
                         (SELECT DISTINCT {item} AS item, {col} AS id, snapshot FROM dtsen.crosswalk) GROUP BY id""",
-                    [kind])
+            [kind],
+        )

@@ -4,6 +4,7 @@ The list comes in the canonical record shape (record_id, nik, no_kk, name, sex, 
 columns count as empty). It is standardised like the registries and scored against the snapshot's records with
 the saved model; every input row gets its best DTSEN person, that person's probability, and the runner-up.
 """
+
 from __future__ import annotations
 
 import os
@@ -24,10 +25,7 @@ INPUT_COLUMNS = ["record_id", "nik", "no_kk", "name", "sex", "birth_date", "vill
 
 
 def read_list(path: str) -> pd.DataFrame:
-    if path.endswith(".parquet"):
-        df = pd.read_parquet(path)
-    else:
-        df = pd.read_csv(path, dtype=str, keep_default_na=False)
+    df = pd.read_parquet(path) if path.endswith(".parquet") else pd.read_csv(path, dtype=str, keep_default_na=False)
     df.columns = [c.strip().lower() for c in df.columns]
     if "name" not in df.columns:
         raise ValueError(f"{path}: an external list needs at least a `name` column")
@@ -46,8 +44,9 @@ def read_list(path: str) -> pd.DataFrame:
     return df
 
 
-def match_frame(con: duckdb.DuckDBPyConnection, ext: pd.DataFrame, month: str | None = None,
-                model_path: str | Path = lm.MODEL_PATH) -> pd.DataFrame:
+def match_frame(
+    con: duckdb.DuckDBPyConnection, ext: pd.DataFrame, month: str | None = None, model_path: str | Path = lm.MODEL_PATH
+) -> pd.DataFrame:
     snap = month or con.execute("SELECT max(snapshot) FROM dtsen.crosswalk").fetchall()[0][0]
     if snap is None:
         raise ValueError("no DTSEN snapshot in the warehouse: build DTSEN first")
@@ -56,21 +55,36 @@ def match_frame(con: duckdb.DuckDBPyConnection, ext: pd.DataFrame, month: str | 
     bd = pd.to_datetime(ext["birth_date"], errors="coerce", format="mixed")
     ident = identity_columns(ext["nik"], ext["no_kk"], sex, bd, districts)
     v = ext["village_code"].astype(object)
-    canon = pd.DataFrame({
-        "source": "external", "record_id": ext["record_id"], "delivery": snap, "nik": ident["nik"],
-        "nik_date_mismatch": ident["nik_date_mismatch"], "nik_sex_mismatch": ident["nik_sex_mismatch"],
-        "no_kk": ident["no_kk"], "name": clean_name(ext["name"].fillna("")), "sex": sex, "birth_date": bd,
-        "village_code": v, "district_code": v.str[:6], "regency_code": v.str[:4], "province_code": v.str[:2],
-        "family_id_src": None,
-    })
+    canon = pd.DataFrame(
+        {
+            "source": "external",
+            "record_id": ext["record_id"],
+            "delivery": snap,
+            "nik": ident["nik"],
+            "nik_date_mismatch": ident["nik_date_mismatch"],
+            "nik_sex_mismatch": ident["nik_sex_mismatch"],
+            "no_kk": ident["no_kk"],
+            "name": clean_name(ext["name"].fillna("")),
+            "sex": sex,
+            "birth_date": bd,
+            "village_code": v,
+            "district_code": v.str[:6],
+            "regency_code": v.str[:4],
+            "province_code": v.str[:2],
+            "family_id_src": None,
+        }
+    )
     con.register("_external_raw", canon)
     con.execute(f"CREATE OR REPLACE TEMP TABLE _external AS {linkage_input_sql('_external_raw')}")
     con.unregister("_external_raw")
     existing = ensure_input(con, snap)  # the snapshot's own standardised records
     settings = load_settings(con, model_path, existing)
     api = lm.db_api(con)
-    linker = lm.make_linker(api, {"existing": con.sql(f"SELECT * FROM {existing}"),
-                                  "external": con.sql("SELECT * FROM _external")}, settings)
+    linker = lm.make_linker(
+        api,
+        {"existing": con.sql(f"SELECT * FROM {existing}"), "external": con.sql("SELECT * FROM _external")},
+        settings,
+    )
     for comp in settings["comparisons"]:  # term frequencies of the snapshot's names (the exact-name level)
         for lv in comp["comparison_levels"]:
             if lv.get("tf_adjustment_column"):
@@ -114,5 +128,9 @@ def match_file(input_path: str, out_path: str, warehouse: str | None = None, mon
         res.to_parquet(out_path, index=False)
     else:
         res.to_csv(out_path, index=False)
-    return {"input_rows": len(ext), "matched": int(res["matched"].sum()), "out": out_path,
-            "snapshot": res["snapshot"].iloc[0] if len(res) else month}
+    return {
+        "input_rows": len(ext),
+        "matched": int(res["matched"].sum()),
+        "out": out_path,
+        "snapshot": res["snapshot"].iloc[0] if len(res) else month,
+    }

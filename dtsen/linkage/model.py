@@ -15,6 +15,7 @@ Comparisons (see README "Linkage model"):
 Training (seeded, reproducible): u by random sampling; m by EM on two blocking rules; the prior from a
 deterministic rule. The trained model lives in `dtsen/linkage/models/dtsen_model.json` (version controlled).
 """
+
 from __future__ import annotations
 
 import json
@@ -31,14 +32,14 @@ DEFAULT_THRESHOLD = 0.5  # chosen from the measured precision/recall curve of th
 GENERIC_THRESHOLD = 0.999
 
 # Fixed Bayes factors for levels where random-pair u estimates mislead (see SPLINK.md, 'Traps').
-NIK_SERIAL_ONLY_BF = 2 ** -10  # several births a day per district: another person far more often than a typo
-NIK_TWO_PEOPLE_BF = 2 ** -30  # the NIKs themselves say two people (twins; two consistent birth dates)
-NIK_SEX_MARKER_ONLY_BF = 2 ** -8
+NIK_SERIAL_ONLY_BF = 2**-10  # several births a day per district: another person far more often than a typo
+NIK_TWO_PEOPLE_BF = 2**-30  # the NIKs themselves say two people (twins; two consistent birth dates)
+NIK_SEX_MARKER_ONLY_BF = 2**-8
 # one district digit apart, the dates equal: a typo, or strangers born the same day in a neighbouring district (the
 # serial restarts at 0001 in every district every day): weak evidence against, the family and place decide
-NIK_DISTRICT_DIGIT_BF = 2 ** -4
+NIK_DISTRICT_DIGIT_BF = 2**-4
 NIK_EXACT_OTHER_NAME_BF = 1.0  # the NIK says nothing when the names have nothing in common
-ONE_GIVEN_NAME_DIFFERS_BF = 2 ** -6
+ONE_GIVEN_NAME_DIFFERS_BF = 2**-6
 # a family that moves is issued a new KK: where the villages differ too, the different KK is the same event as the
 # move, already counted by the location comparison, so it adds nothing (counted twice, it cost a moved person's true
 # pairs some 4.6 bits; measured with NIK_OWN_DISTRICTS in place: 1 M F1 0.99872 -> 0.99891, 100 k 0.99898 -> 0.99912).
@@ -74,7 +75,9 @@ def damerau_within(a: str, b: str, k: int) -> str:
     """damerau_levenshtein(a, b) <= k, computed cheaply: DuckDB's Damerau-Levenshtein costs about five plain
     Levenshteins, and levenshtein >= damerau >= levenshtein / 2 (a transposition is two plain edits), so the plain
     distance decides most pairs and the Damerau one runs only between k and 2k."""
-    return f"(levenshtein({a}, {b}) <= {k} OR (levenshtein({a}, {b}) <= {2 * k} AND damerau_levenshtein({a}, {b}) <= {k}))"
+    return (
+        f"(levenshtein({a}, {b}) <= {k} OR (levenshtein({a}, {b}) <= {2 * k} AND damerau_levenshtein({a}, {b}) <= {k}))"
+    )
 
 
 def damerau_beyond(a: str, b: str, k: int) -> str:
@@ -95,79 +98,112 @@ ONE_TOKEN_DIFFERS = (
     "AND len(name_abbrevs_l) = 0 AND len(name_abbrevs_r) = 0 "
     "AND len(list_intersect(name_tokens_l, name_tokens_r)) = len(name_tokens_l) - 1 "
     f"AND NOT starts_with({_DIFF_L}, {_DIFF_R}) AND NOT starts_with({_DIFF_R}, {_DIFF_L}) "
-    f"AND levenshtein({_DIFF_L}, {_DIFF_R}) >= 3")
+    f"AND levenshtein({_DIFF_L}, {_DIFF_R}) >= 3"
+)
 
 
 def _abbreviation_of(a: str, b: str) -> str:
     """Token `a` abbreviates token `b`: shorter, same first letter, its letters in order within b (A -> AHMAD,
     AGUST -> AGUSTINUS, YOH -> YOHANES, KMG -> KOMANG)."""
-    return (f"(length({a}) < length({b}) AND left({a}, 1) = left({b}, 1) AND list_reduce(string_split({b}, ''), "
-            f"lambda acc, ch: CASE WHEN acc <> '' AND left(acc, 1) = ch THEN substr(acc, 2) ELSE acc END, {a}) = '')")
+    return (
+        f"(length({a}) < length({b}) AND left({a}, 1) = left({b}, 1) AND list_reduce(string_split({b}, ''), "
+        f"lambda acc, ch: CASE WHEN acc <> '' AND left(acc, 1) = ch THEN substr(acc, 2) ELSE acc END, {a}) = '')"
+    )
 
 
 def _abbreviations_covered(x: str, y: str) -> str:
     """Every abbreviation written in name x abbreviates some token of name y."""
-    return (f"coalesce(list_bool_and(list_transform(name_abbrevs_{x}, lambda a: list_bool_or(list_transform("
-            f"name_tokens_{y}, lambda b: {_abbreviation_of('a', 'b')})))), true)")
+    return (
+        f"coalesce(list_bool_and(list_transform(name_abbrevs_{x}, lambda a: list_bool_or(list_transform("
+        f"name_tokens_{y}, lambda b: {_abbreviation_of('a', 'b')})))), true)"
+    )
 
 
 # name_keys: the sorted phonetic keys of the tokens not written as abbreviations (standardise.py), so these are list
 # comparisons, cheap on millions of pairs
 TOKENS_FUZZY_EQUAL = "(len(name_keys_l) > 0 AND name_keys_l = name_keys_r)"
-TOKENS_FUZZY_WITHIN = ("(len(name_keys_l) > 0 AND len(name_keys_r) > 0 "
-                       "AND (list_has_all(name_keys_l, name_keys_r) OR list_has_all(name_keys_r, name_keys_l)))")
+TOKENS_FUZZY_WITHIN = (
+    "(len(name_keys_l) > 0 AND len(name_keys_r) > 0 "
+    "AND (list_has_all(name_keys_l, name_keys_r) OR list_has_all(name_keys_r, name_keys_l)))"
+)
 # (name_tokens named outside the lambdas too: Splink finds the columns a level needs by reading its SQL)
-ABBREVIATED = (f"((len(name_abbrevs_l) > 0 OR len(name_abbrevs_r) > 0) AND {TOKENS_FUZZY_WITHIN} "
-               "AND len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 "
-               f"AND {_abbreviations_covered('l', 'r')} AND {_abbreviations_covered('r', 'l')})")
+ABBREVIATED = (
+    f"((len(name_abbrevs_l) > 0 OR len(name_abbrevs_r) > 0) AND {TOKENS_FUZZY_WITHIN} "
+    "AND len(name_tokens_l) > 0 AND len(name_tokens_r) > 0 "
+    f"AND {_abbreviations_covered('l', 'r')} AND {_abbreviations_covered('r', 'l')})"
+)
 # within, and nothing abbreviated (an abbreviation must be covered: ABBREVIATED): FRANS. is not FERDINAND
 WITHIN_PLAIN = f"({TOKENS_FUZZY_WITHIN} AND len(name_abbrevs_l) = 0 AND len(name_abbrevs_r) = 0)"
 # no token of one name sounds like any token of the other: another person's name altogether
-NAME_UNRELATED = ("(name_norm_l <> name_norm_r AND len(name_keys_l) > 0 AND len(name_keys_r) > 0 "
-                  "AND len(list_intersect(name_keys_l, name_keys_r)) = 0)")
+NAME_UNRELATED = (
+    "(name_norm_l <> name_norm_r AND len(name_keys_l) > 0 AND len(name_keys_r) > 0 "
+    "AND len(list_intersect(name_keys_l, name_keys_r)) = 0)"
+)
 # the same name, written the same (up to spaces and token order): what tells a NIK typo from twins
 NAME_SAME = "(name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r)"
 # the same name up to one typo or the spelling of its tokens, or shortened or abbreviated: a NIK serial typo keeps the
 # person's name, twins have two given names
-NAME_TYPO_EQUAL = (f"({NAME_SAME} OR {TOKENS_FUZZY_EQUAL} OR " + damerau_within("name_norm_l", "name_norm_r", 1) + " "
-                   f"OR {WITHIN_PLAIN} OR {ABBREVIATED})")
+NAME_TYPO_EQUAL = (
+    f"({NAME_SAME} OR {TOKENS_FUZZY_EQUAL} OR " + damerau_within("name_norm_l", "name_norm_r", 1) + " "
+    f"OR {WITHIN_PLAIN} OR {ABBREVIATED})"
+)
 # Family-level fields only count as evidence for the same person when the name agrees (exactly, as a typo,
 # phonetically, in another token order, shortened or abbreviated, but not when one given name clearly differs) and the
 # dates are close (or one is missing): a parent and a child, two siblings or twins share KK and village, not name and
 # date.
-NAME_AGREES = ("((name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r "
-               "OR name_phonetic_l = name_phonetic_r OR jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94 "
-               f"OR {damerau_within('name_norm_l', 'name_norm_r', 2)} OR {WITHIN_PLAIN} OR {ABBREVIATED}) "
-               f"AND NOT ({ONE_TOKEN_DIFFERS}))")
-DOB_CLOSE = ("(birth_date_l IS NULL OR birth_date_r IS NULL OR birth_year_l = birth_year_r "
-             "OR (abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r))")
+NAME_AGREES = (
+    "((name_norm_l = name_norm_r OR name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r "
+    "OR name_phonetic_l = name_phonetic_r OR jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94 "
+    f"OR {damerau_within('name_norm_l', 'name_norm_r', 2)} OR {WITHIN_PLAIN} OR {ABBREVIATED}) "
+    f"AND NOT ({ONE_TOKEN_DIFFERS}))"
+)
+DOB_CLOSE = (
+    "(birth_date_l IS NULL OR birth_date_r IS NULL OR birth_year_l = birth_year_r "
+    "OR (abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r))"
+)
 # NOT NAME_AGREES written out by De Morgan (exact in SQL's three-valued logic): every way of agreeing fails, or one
 # given name clearly differs. DuckDB evaluates NOT (a OR b OR ...) over every pair, the costly string distances
 # included; a top-level AND/OR chain inside a WHEN skips the rows already decided (the exact names, most pairs),
 # which took the family and location comparisons from about 5 s each to half a second at 1 M persons.
-NAME_DISAGREES = ("((name_norm_l <> name_norm_r AND name_concat_l <> name_concat_r "
-                  "AND name_sorted_l <> name_sorted_r AND name_phonetic_l <> name_phonetic_r "
-                  "AND jaro_winkler_similarity(name_norm_l, name_norm_r) < 0.94 "
-                  f"AND {damerau_beyond('name_norm_l', 'name_norm_r', 2)} AND NOT {WITHIN_PLAIN} "
-                  f"AND NOT {ABBREVIATED}) OR ({ONE_TOKEN_DIFFERS}))")
+NAME_DISAGREES = (
+    "((name_norm_l <> name_norm_r AND name_concat_l <> name_concat_r "
+    "AND name_sorted_l <> name_sorted_r AND name_phonetic_l <> name_phonetic_r "
+    "AND jaro_winkler_similarity(name_norm_l, name_norm_r) < 0.94 "
+    f"AND {damerau_beyond('name_norm_l', 'name_norm_r', 2)} AND NOT {WITHIN_PLAIN} "
+    f"AND NOT {ABBREVIATED}) OR ({ONE_TOKEN_DIFFERS}))"
+)
 NAME_OR_DOB_DISAGREE = f"(NOT {DOB_CLOSE} OR {NAME_DISAGREES})"
 # two NIKs, each issued in the district its own record lives in, and two districts: two people. A person's NIK does not
 # change when they move, and a typo in its region digits almost never lands on the district of the record it is in
 # (measured at 1 M: the same name and birth date in two districts, each with its own NIK, chained through a record
 # without NIK)
-NIK_OWN_DISTRICTS = ("(left(nik_l, 6) = district_code_l AND left(nik_r, 6) = district_code_r "
-                     "AND district_code_l <> district_code_r)")
+NIK_OWN_DISTRICTS = (
+    "(left(nik_l, 6) = district_code_l AND left(nik_r, 6) = district_code_r AND district_code_l <> district_code_r)"
+)
 # two records whose NIKs say two people: only the serial differs and the names differ (twins, same-day births), or
 # both NIKs agree with their own records' birth dates and sex and differ in the date part (two birth dates) or by three
 # edits or more (two typos of one NIK are at most two edits apart); or each NIK names its own record's district and the
 # districts differ (NIK_OWN_DISTRICTS). No cluster may hold such a pair (clusters.py).
-NIK_CONFLICT = ("(nik_l <> nik_r AND ("
-                f"(nik12_l = nik12_r AND NOT {NAME_TYPO_EQUAL}) "
-                "OR (nik_consistent_l AND nik_consistent_r AND (substr(nik_l, 7, 6) <> substr(nik_r, 7, 6) "
-                f"OR {damerau_beyond('nik_l', 'nik_r', 2)})) "
-                f"OR {NIK_OWN_DISTRICTS}))")
-PAIR_COLUMNS = ["nik", "nik12", "nik_consistent", "district_code", "name_norm", "name_concat", "name_sorted",
-                "name_tokens", "name_phonetic", "name_keys", "name_abbrevs"]
+NIK_CONFLICT = (
+    "(nik_l <> nik_r AND ("
+    f"(nik12_l = nik12_r AND NOT {NAME_TYPO_EQUAL}) "
+    "OR (nik_consistent_l AND nik_consistent_r AND (substr(nik_l, 7, 6) <> substr(nik_r, 7, 6) "
+    f"OR {damerau_beyond('nik_l', 'nik_r', 2)})) "
+    f"OR {NIK_OWN_DISTRICTS}))"
+)
+PAIR_COLUMNS = [
+    "nik",
+    "nik12",
+    "nik_consistent",
+    "district_code",
+    "name_norm",
+    "name_concat",
+    "name_sorted",
+    "name_tokens",
+    "name_phonetic",
+    "name_keys",
+    "name_abbrevs",
+]
 
 
 def _level(sql: str, label: str, null: bool = False, bf: float | None = None, tf: str | None = None) -> dict:
@@ -175,8 +211,9 @@ def _level(sql: str, label: str, null: bool = False, bf: float | None = None, tf
     if null:
         d["is_null_level"] = True
     if bf is not None:  # fixed Bayes factor: m/u with both fixed
-        d.update({"m_probability": bf * 1e-3, "u_probability": 1e-3, "fix_m_probability": True,
-                  "fix_u_probability": True})
+        d.update(
+            {"m_probability": bf * 1e-3, "u_probability": 1e-3, "fix_m_probability": True, "fix_u_probability": True}
+        )
     if tf:
         d.update({"tf_adjustment_column": tf, "tf_adjustment_weight": 1.0})
     return d
@@ -187,11 +224,19 @@ M_FLOOR = 1e-3  # an 'else' level whose m EM drove to ~0 would veto a match on i
 
 def finalise_parameters(settings: dict, u: dict[str, dict[str, float]]) -> dict:
     """Apply the data-size-dependent u probabilities and floor the m of disagreement levels (in place)."""
-    keys = {("nik", "exact"): "exact", ("sex", "exact"): "exact", ("sex", "else"): "else",
-            ("birth_date", "exact"): "exact", ("family", "same KK"): "same", ("family", "different KK"): "else",
-            ("location", "same village"): "village", ("location", "same district"): "district",
-            ("location", "same regency"): "regency", ("location", "same province"): "province",
-            ("location", "else"): "else"}
+    keys = {
+        ("nik", "exact"): "exact",
+        ("sex", "exact"): "exact",
+        ("sex", "else"): "else",
+        ("birth_date", "exact"): "exact",
+        ("family", "same KK"): "same",
+        ("family", "different KK"): "else",
+        ("location", "same village"): "village",
+        ("location", "same district"): "district",
+        ("location", "same regency"): "regency",
+        ("location", "same province"): "province",
+        ("location", "else"): "else",
+    }
     for comp in settings["comparisons"]:
         name = comp["output_column_name"]
         for level in comp["comparison_levels"]:
@@ -219,90 +264,144 @@ def nik_comparison(u: dict[str, float] | None = None) -> dict:
     and a woman born the same day by the +40 in the day. Those levels carry fixed Bayes factors."""
     d_l, d_r = "TRY_CAST(substr(nik_l, 7, 2) AS INTEGER)", "TRY_CAST(substr(nik_r, 7, 2) AS INTEGER)"
     date_part_differs = "substr(nik_l, 7, 6) <> substr(nik_r, 7, 6)"
-    return {"output_column_name": "nik", "comparison_description": "NIK by which part differs", "comparison_levels": [
-        _level("nik_l IS NULL OR nik_r IS NULL", "null", null=True),
-        _level(f"nik_l = nik_r AND {NAME_UNRELATED}", "exact, but another name altogether (a borrowed or mistyped NIK)",
-               bf=NIK_EXACT_OTHER_NAME_BF),
-        _fixed_u(_level("nik_l = nik_r", "exact"), (u or {}).get("exact")),
-        _level("hamming(nik_l, nik_r) = 2 AND damerau_levenshtein(nik_l, nik_r) = 1", "adjacent digits transposed"),
-        _level(f"nik12_l = nik12_r AND {NAME_TYPO_EQUAL}", "only the serial differs, same name", bf=NIK_SERIAL_ONLY_BF),
-        _level("nik12_l = nik12_r", "only the serial differs, names differ (twins, same-day births)",
-               bf=NIK_TWO_PEOPLE_BF),
-        _level(f"substr(nik_l, 1, 6) = substr(nik_r, 1, 6) AND substr(nik_l, 9, 8) = substr(nik_r, 9, 8) "
-               f"AND abs({d_l} - {d_r}) = 40", "only the sex marker differs", bf=NIK_SEX_MARKER_ONLY_BF),
-        _level(f"hamming(nik_l, nik_r) = 1 AND {date_part_differs} AND nik_consistent_l AND nik_consistent_r",
-               "one date digit differs and each NIK agrees with its own record (two birth dates)",
-               bf=NIK_TWO_PEOPLE_BF),
-        _level(f"hamming(nik_l, nik_r) = 1 AND {date_part_differs}",
-               "one date digit differs and a NIK disagrees with its record (a typo)"),
-        _level("hamming(nik_l, nik_r) = 1", "one district digit differs (a typo, or a neighbour born the same day)",
-               bf=NIK_DISTRICT_DIGIT_BF),
-        _level("ELSE", "else"),
-    ]}
+    return {
+        "output_column_name": "nik",
+        "comparison_description": "NIK by which part differs",
+        "comparison_levels": [
+            _level("nik_l IS NULL OR nik_r IS NULL", "null", null=True),
+            _level(
+                f"nik_l = nik_r AND {NAME_UNRELATED}",
+                "exact, but another name altogether (a borrowed or mistyped NIK)",
+                bf=NIK_EXACT_OTHER_NAME_BF,
+            ),
+            _fixed_u(_level("nik_l = nik_r", "exact"), (u or {}).get("exact")),
+            _level("hamming(nik_l, nik_r) = 2 AND damerau_levenshtein(nik_l, nik_r) = 1", "adjacent digits transposed"),
+            _level(
+                f"nik12_l = nik12_r AND {NAME_TYPO_EQUAL}", "only the serial differs, same name", bf=NIK_SERIAL_ONLY_BF
+            ),
+            _level(
+                "nik12_l = nik12_r",
+                "only the serial differs, names differ (twins, same-day births)",
+                bf=NIK_TWO_PEOPLE_BF,
+            ),
+            _level(
+                f"substr(nik_l, 1, 6) = substr(nik_r, 1, 6) AND substr(nik_l, 9, 8) = substr(nik_r, 9, 8) "
+                f"AND abs({d_l} - {d_r}) = 40",
+                "only the sex marker differs",
+                bf=NIK_SEX_MARKER_ONLY_BF,
+            ),
+            _level(
+                f"hamming(nik_l, nik_r) = 1 AND {date_part_differs} AND nik_consistent_l AND nik_consistent_r",
+                "one date digit differs and each NIK agrees with its own record (two birth dates)",
+                bf=NIK_TWO_PEOPLE_BF,
+            ),
+            _level(
+                f"hamming(nik_l, nik_r) = 1 AND {date_part_differs}",
+                "one date digit differs and a NIK disagrees with its record (a typo)",
+            ),
+            _level(
+                "hamming(nik_l, nik_r) = 1",
+                "one district digit differs (a typo, or a neighbour born the same day)",
+                bf=NIK_DISTRICT_DIGIT_BF,
+            ),
+            _level("ELSE", "else"),
+        ],
+    }
 
 
 def name_comparison(tf: bool = False) -> dict:
-    return {"output_column_name": "name", "comparison_description": "normalised Indonesian name", "comparison_levels": [
-        _level("name_norm_l IS NULL OR name_norm_r IS NULL", "null", null=True),
-        _level("name_norm_l = name_norm_r", "exact", tf="name_norm" if tf else None),
-        _level("name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r", "same without spaces / token order"),
-        _level(ONE_TOKEN_DIFFERS, "one given name clearly differs (siblings)", bf=ONE_GIVEN_NAME_DIFFERS_BF),
-        _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94", "Jaro-Winkler >= 0.94"),
-        _level(TOKENS_FUZZY_EQUAL, "same tokens in any order, up to spelling"),
-        _level(damerau_within("name_norm_l", "name_norm_r", 2), "at most two typos"),
-        _level(ABBREVIATED, "tokens abbreviated (A. for AHMAD, KMG. for KOMANG)"),
-        _level(WITHIN_PLAIN, "tokens of one within the other, up to spelling"),
-        _level("name_phonetic_l = name_phonetic_r", "phonetic skeleton equal"),
-        _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.85", "Jaro-Winkler >= 0.85"),
-        _level("ELSE", "else"),
-    ]}
+    return {
+        "output_column_name": "name",
+        "comparison_description": "normalised Indonesian name",
+        "comparison_levels": [
+            _level("name_norm_l IS NULL OR name_norm_r IS NULL", "null", null=True),
+            _level("name_norm_l = name_norm_r", "exact", tf="name_norm" if tf else None),
+            _level(
+                "name_concat_l = name_concat_r OR name_sorted_l = name_sorted_r", "same without spaces / token order"
+            ),
+            _level(ONE_TOKEN_DIFFERS, "one given name clearly differs (siblings)", bf=ONE_GIVEN_NAME_DIFFERS_BF),
+            _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.94", "Jaro-Winkler >= 0.94"),
+            _level(TOKENS_FUZZY_EQUAL, "same tokens in any order, up to spelling"),
+            _level(damerau_within("name_norm_l", "name_norm_r", 2), "at most two typos"),
+            _level(ABBREVIATED, "tokens abbreviated (A. for AHMAD, KMG. for KOMANG)"),
+            _level(WITHIN_PLAIN, "tokens of one within the other, up to spelling"),
+            _level("name_phonetic_l = name_phonetic_r", "phonetic skeleton equal"),
+            _level("jaro_winkler_similarity(name_norm_l, name_norm_r) >= 0.85", "Jaro-Winkler >= 0.85"),
+            _level("ELSE", "else"),
+        ],
+    }
 
 
 def birth_date_comparison() -> dict:
-    return {"output_column_name": "birth_date", "comparison_description": "birth date", "comparison_levels": [
-        _level("birth_date_l IS NULL OR birth_date_r IS NULL", "null", null=True),
-        _level("birth_date_l = birth_date_r", "exact"),
-        _level("birth_year_l = birth_year_r AND birth_month_l = birth_day_r AND birth_day_l = birth_month_r",
-               "day and month swapped"),
-        _level("abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r",
-               "year off by one"),
-        _level("birth_year_l = birth_year_r", "same year"),
-        _level("ELSE", "else"),
-    ]}
+    return {
+        "output_column_name": "birth_date",
+        "comparison_description": "birth date",
+        "comparison_levels": [
+            _level("birth_date_l IS NULL OR birth_date_r IS NULL", "null", null=True),
+            _level("birth_date_l = birth_date_r", "exact"),
+            _level(
+                "birth_year_l = birth_year_r AND birth_month_l = birth_day_r AND birth_day_l = birth_month_r",
+                "day and month swapped",
+            ),
+            _level(
+                "abs(birth_year_l - birth_year_r) = 1 AND birth_month_l = birth_month_r AND birth_day_l = birth_day_r",
+                "year off by one",
+            ),
+            _level("birth_year_l = birth_year_r", "same year"),
+            _level("ELSE", "else"),
+        ],
+    }
 
 
 def sex_comparison() -> dict:
-    return {"output_column_name": "sex", "comparison_levels": [
-        _level("sex_l IS NULL OR sex_r IS NULL", "null", null=True),
-        _level("sex_l = sex_r", "exact"),
-        _level("ELSE", "else"),
-    ]}
+    return {
+        "output_column_name": "sex",
+        "comparison_levels": [
+            _level("sex_l IS NULL OR sex_r IS NULL", "null", null=True),
+            _level("sex_l = sex_r", "exact"),
+            _level("ELSE", "else"),
+        ],
+    }
 
 
 def family_comparison(u: dict[str, float] | None = None) -> dict:
     u = u or {}
-    return {"output_column_name": "family", "comparison_description": "KK: family evidence, counted only when the name "
-            "agrees and the birth dates are close (otherwise treated as missing)", "comparison_levels": [
-                _level(f"no_kk_l IS NULL OR no_kk_r IS NULL OR {NAME_OR_DOB_DISAGREE}",
-                       "missing, or name/birth date disagree", null=True),
-                _fixed_u(_level("no_kk_l = no_kk_r", "same KK"), u.get("same")),
-                _level("village_code_l <> village_code_r", MOVED_KK_LABEL, bf=MOVED_KK_BF),
-                _fixed_u(_level("ELSE", "different KK"), u.get("else")),
-            ]}
+    return {
+        "output_column_name": "family",
+        "comparison_description": "KK: family evidence, counted only when the name "
+        "agrees and the birth dates are close (otherwise treated as missing)",
+        "comparison_levels": [
+            _level(
+                f"no_kk_l IS NULL OR no_kk_r IS NULL OR {NAME_OR_DOB_DISAGREE}",
+                "missing, or name/birth date disagree",
+                null=True,
+            ),
+            _fixed_u(_level("no_kk_l = no_kk_r", "same KK"), u.get("same")),
+            _level("village_code_l <> village_code_r", MOVED_KK_LABEL, bf=MOVED_KK_BF),
+            _fixed_u(_level("ELSE", "different KK"), u.get("else")),
+        ],
+    }
 
 
 def location_comparison(u: dict[str, float] | None = None) -> dict:
     u = u or {}
-    return {"output_column_name": "location", "comparison_description": "region: family evidence, counted only when "
-            "the name agrees and the birth dates are close (otherwise treated as missing)", "comparison_levels": [
-                _level(f"village_code_l IS NULL OR village_code_r IS NULL OR {NAME_OR_DOB_DISAGREE}",
-                       "missing, or name/birth date disagree", null=True),
-                _fixed_u(_level("village_code_l = village_code_r", "same village"), u.get("village")),
-                _fixed_u(_level("district_code_l = district_code_r", "same district"), u.get("district")),
-                _fixed_u(_level("regency_code_l = regency_code_r", "same regency"), u.get("regency")),
-                _fixed_u(_level("province_code_l = province_code_r", "same province"), u.get("province")),
-                _fixed_u(_level("ELSE", "else"), u.get("else")),
-            ]}
+    return {
+        "output_column_name": "location",
+        "comparison_description": "region: family evidence, counted only when "
+        "the name agrees and the birth dates are close (otherwise treated as missing)",
+        "comparison_levels": [
+            _level(
+                f"village_code_l IS NULL OR village_code_r IS NULL OR {NAME_OR_DOB_DISAGREE}",
+                "missing, or name/birth date disagree",
+                null=True,
+            ),
+            _fixed_u(_level("village_code_l = village_code_r", "same village"), u.get("village")),
+            _fixed_u(_level("district_code_l = district_code_r", "same district"), u.get("district")),
+            _fixed_u(_level("regency_code_l = regency_code_r", "same regency"), u.get("regency")),
+            _fixed_u(_level("province_code_l = province_code_r", "same province"), u.get("province")),
+            _fixed_u(_level("ELSE", "else"), u.get("else")),
+        ],
+    }
 
 
 def data_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict[str, float]]:
@@ -315,9 +414,12 @@ def data_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict[str,
     mostly true matches, so random-sampling u estimates would be biased towards 1. Instead: the chance that two
     records drawn at random share a KK / village / district / regency / province, i.e. sum(n_k^2) / N^2 over
     groups k."""
+
     def share(col: str) -> float:
-        row = con.execute(f"SELECT sum(n * n) / (sum(n) * sum(n)) FROM (SELECT count(*)::DOUBLE AS n FROM {relation} "
-                          f"WHERE {col} IS NOT NULL GROUP BY {col})").fetchall()[0]
+        row = con.execute(
+            f"SELECT sum(n * n) / (sum(n) * sum(n)) FROM (SELECT count(*)::DOUBLE AS n FROM {relation} "
+            f"WHERE {col} IS NOT NULL GROUP BY {col})"
+        ).fetchall()[0]
         return float(row[0] or 0.0)
 
     # for NIK, random records sharing a value are nearly always the same person, so sum(n^2)/N^2 would measure
@@ -328,24 +430,40 @@ def data_u(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict[str,
     kk = share("no_kk")
     v, d, r, p = share("village_code"), share("district_code"), share("regency_code"), share("province_code")
     sex = share("sex")  # 1 when the data carries one sex only: agreement then says nothing
-    return {"nik": {"exact": nik}, "sex": {"exact": sex, "else": max(1 - sex, 1e-12)},
-            "birth_date": {"exact": share("birth_date")},
-            "family": {"same": kk, "else": 1 - kk},
-            "location": {"village": v, "district": max(d - v, 1e-9), "regency": max(r - d, 1e-9),
-                         "province": max(p - r, 1e-9), "else": 1 - p}}
+    return {
+        "nik": {"exact": nik},
+        "sex": {"exact": sex, "else": max(1 - sex, 1e-12)},
+        "birth_date": {"exact": share("birth_date")},
+        "family": {"same": kk, "else": 1 - kk},
+        "location": {
+            "village": v,
+            "district": max(d - v, 1e-9),
+            "regency": max(r - d, 1e-9),
+            "province": max(p - r, 1e-9),
+            "else": 1 - p,
+        },
+    }
 
 
-def dtsen_settings(link_type: str = "link_and_dedupe", tf: bool = True,
-                   u_fixed: dict[str, dict[str, float]] | None = None) -> dict:
+def dtsen_settings(
+    link_type: str = "link_and_dedupe", tf: bool = True, u_fixed: dict[str, dict[str, float]] | None = None
+) -> dict:
     return {
         "link_type": link_type,
         "unique_id_column_name": "record_id",
         "source_dataset_column_name": "source",
         "probability_two_random_records_match": 1e-6,
-        "blocking_rules_to_generate_predictions": [{"blocking_rule": r, "sql_dialect": "duckdb"} for r in BLOCKING_RULES],
-        "comparisons": [nik_comparison((u_fixed or {}).get("nik")), name_comparison(tf), birth_date_comparison(), sex_comparison(),
-                        family_comparison((u_fixed or {}).get("family")),
-                        location_comparison((u_fixed or {}).get("location"))],
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": r, "sql_dialect": "duckdb"} for r in BLOCKING_RULES
+        ],
+        "comparisons": [
+            nik_comparison((u_fixed or {}).get("nik")),
+            name_comparison(tf),
+            birth_date_comparison(),
+            sex_comparison(),
+            family_comparison((u_fixed or {}).get("family")),
+            location_comparison((u_fixed or {}).get("location")),
+        ],
         "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": False,
         "max_iterations": 20,
@@ -361,23 +479,44 @@ def generic_settings(link_type: str = "link_and_dedupe") -> dict:
         "unique_id_column_name": "record_id",
         "source_dataset_column_name": "source",
         "probability_two_random_records_match": 1e-6,
-        "blocking_rules_to_generate_predictions": [{"blocking_rule": r, "sql_dialect": "duckdb"} for r in [
-            "l.nik_raw = r.nik_raw", "l.name_upper = r.name_upper", "l.birth_date = r.birth_date AND l.village_code = r.village_code",
-            "l.no_kk = r.no_kk"]],
+        "blocking_rules_to_generate_predictions": [
+            {"blocking_rule": r, "sql_dialect": "duckdb"}
+            for r in [
+                "l.nik_raw = r.nik_raw",
+                "l.name_upper = r.name_upper",
+                "l.birth_date = r.birth_date AND l.village_code = r.village_code",
+                "l.no_kk = r.no_kk",
+            ]
+        ],
         "comparisons": [
-            {"output_column_name": "name_upper", "comparison_levels": [
-                _level("name_upper_l IS NULL OR name_upper_r IS NULL", "null", null=True),
-                _level("name_upper_l = name_upper_r", "exact"),
-                _level("jaro_winkler_similarity(name_upper_l, name_upper_r) >= 0.92", "JW >= 0.92"),
-                _level("jaro_winkler_similarity(name_upper_l, name_upper_r) >= 0.8", "JW >= 0.8"),
-                _level("ELSE", "else")]},
-            birth_date_comparison(), sex_comparison(),
-            {"output_column_name": "no_kk", "comparison_levels": [
-                _level("no_kk_l IS NULL OR no_kk_r IS NULL", "null", null=True),
-                _level("no_kk_l = no_kk_r", "exact"), _level("ELSE", "else")]},
-            {"output_column_name": "village_code", "comparison_levels": [
-                _level("village_code_l IS NULL OR village_code_r IS NULL", "null", null=True),
-                _level("village_code_l = village_code_r", "exact"), _level("ELSE", "else")]},
+            {
+                "output_column_name": "name_upper",
+                "comparison_levels": [
+                    _level("name_upper_l IS NULL OR name_upper_r IS NULL", "null", null=True),
+                    _level("name_upper_l = name_upper_r", "exact"),
+                    _level("jaro_winkler_similarity(name_upper_l, name_upper_r) >= 0.92", "JW >= 0.92"),
+                    _level("jaro_winkler_similarity(name_upper_l, name_upper_r) >= 0.8", "JW >= 0.8"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            birth_date_comparison(),
+            sex_comparison(),
+            {
+                "output_column_name": "no_kk",
+                "comparison_levels": [
+                    _level("no_kk_l IS NULL OR no_kk_r IS NULL", "null", null=True),
+                    _level("no_kk_l = no_kk_r", "exact"),
+                    _level("ELSE", "else"),
+                ],
+            },
+            {
+                "output_column_name": "village_code",
+                "comparison_levels": [
+                    _level("village_code_l IS NULL OR village_code_r IS NULL", "null", null=True),
+                    _level("village_code_l = village_code_r", "exact"),
+                    _level("ELSE", "else"),
+                ],
+            },
         ],
         "retain_matching_columns": False,
         "retain_intermediate_calculation_columns": False,
@@ -450,8 +589,9 @@ MIN_PRIOR_PAIRS = 10  # a deterministic rule that finds fewer pairs says nothing
 def _level_m(settings: dict, comparison: str, labels: tuple[str, ...]) -> float:
     for comp in settings["comparisons"]:
         if comp["output_column_name"] == comparison:
-            return sum(lv.get("m_probability") or 0 for lv in comp["comparison_levels"]
-                       if lv.get("label_for_charts") in labels)
+            return sum(
+                lv.get("m_probability") or 0 for lv in comp["comparison_levels"] if lv.get("label_for_charts") in labels
+            )
     return 0.0
 
 
@@ -463,10 +603,14 @@ def prior_rules(settings: dict) -> list[tuple[str, str, float]]:
     dob = _level_m(settings, "birth_date", ("exact",))
     place = _level_m(settings, "location", ("same village", "same district"))
     recall = max(min(name * dob * (place or 0.9), 0.95), 0.05)
-    return [NIK_PRIOR,
-            ("name + birth date + district",
-             "l.name_norm = r.name_norm AND l.birth_date = r.birth_date AND l.district_code = r.district_code",
-             round(recall, 4))]
+    return [
+        NIK_PRIOR,
+        (
+            "name + birth date + district",
+            "l.name_norm = r.name_norm AND l.birth_date = r.birth_date AND l.district_code = r.district_code",
+            round(recall, 4),
+        ),
+    ]
 
 
 def rule_pairs(con: duckdb.DuckDBPyConnection, relation: str, rule: str) -> int:
@@ -474,12 +618,21 @@ def rule_pairs(con: duckdb.DuckDBPyConnection, relation: str, rule: str) -> int:
     cols = [part.split("=")[0].strip()[2:] for part in rule.split(" AND ")]
     key = ", ".join(cols)
     nonnull = " AND ".join(f"{c} IS NOT NULL" for c in cols)
-    return int(con.execute(f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*)::BIGINT AS n "
-                           f"FROM {relation} WHERE {nonnull} GROUP BY {key})").fetchall()[0][0])
+    return int(
+        con.execute(
+            f"SELECT coalesce(sum(n * (n - 1) / 2), 0) FROM (SELECT count(*)::BIGINT AS n "
+            f"FROM {relation} WHERE {nonnull} GROUP BY {key})"
+        ).fetchall()[0][0]
+    )
 
 
-def estimate_prior(linker, con: duckdb.DuckDBPyConnection, relation: str,
-                   rules: list[tuple[str, str, float]] | None = None, records_trained: int | None = None) -> dict:
+def estimate_prior(
+    linker,
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    rules: list[tuple[str, str, float]] | None = None,
+    records_trained: int | None = None,
+) -> dict:
     """The prior (probability that two random records match) for this data, and where it came from.
 
     The first of `rules` (label, rule, recall; default: the NIK rule only) that finds at least MIN_PRIOR_PAIRS pairs
@@ -491,18 +644,32 @@ def estimate_prior(linker, con: duckdb.DuckDBPyConnection, relation: str,
         n = rule_pairs(con, relation, rule)
         if n >= MIN_PRIOR_PAIRS:
             linker.training.estimate_probability_two_random_records_match([rule], recall=recall)
-            return {"source": f"data: deterministic rule {label}", "rule_pairs": n, "recall": recall,
-                    "value": linker._settings_obj._probability_two_random_records_match}
+            return {
+                "source": f"data: deterministic rule {label}",
+                "rule_pairs": n,
+                "recall": recall,
+                "value": linker._settings_obj._probability_two_random_records_match,
+            }
     records = int(con.execute(f"SELECT count(*) FROM {relation}").fetchall()[0][0])
     value = saved * (records_trained / records) if records_trained and records else saved
     value = min(max(value, 1e-12), 0.5)
     linker._settings_obj._probability_two_random_records_match = value
-    return {"source": "saved model, scaled to this data's size (no rule found enough pairs)", "value": value,
-            "records_trained": records_trained, "records": records}
+    return {
+        "source": "saved model, scaled to this data's size (no rule found enough pairs)",
+        "value": value,
+        "records_trained": records_trained,
+        "records": records,
+    }
 
 
-def train(linker, con: duckdb.DuckDBPyConnection, relation: str, seed: int = 42, u_max_pairs: float = 1.2e6,
-          em_max_pairs: float = 2e6) -> None:
+def train(
+    linker,
+    con: duckdb.DuckDBPyConnection,
+    relation: str,
+    seed: int = 42,
+    u_max_pairs: float = 1.2e6,
+    em_max_pairs: float = 2e6,
+) -> None:
     """Reproducible training: the prior, u by seeded random sampling, m by EM on EM_RULES."""
     estimate_prior(linker, con, relation)
     linker.training.estimate_u_using_random_sampling(max_pairs=u_max_pairs, seed=seed, num_chunks=1)
@@ -510,8 +677,9 @@ def train(linker, con: duckdb.DuckDBPyConnection, relation: str, seed: int = 42,
         linker.training.estimate_parameters_using_expectation_maximisation(rule, max_pairs=em_max_pairs)
 
 
-def save_model(linker, path: str | Path = MODEL_PATH, u: dict[str, dict[str, float]] | None = None,
-               records: int | None = None) -> None:
+def save_model(
+    linker, path: str | Path = MODEL_PATH, u: dict[str, dict[str, float]] | None = None, records: int | None = None
+) -> None:
     """Save as stable, diffable JSON; with `u`, the data-size-dependent parameters are finalised first; `records`
     (the training data's size) is kept under the key `dtsen` to scale the prior when a snapshot cannot estimate it."""
     path = Path(path)

@@ -4,6 +4,7 @@ Steps: snapshot input (latest delivery per source up to the month) -> standardis
 saved model -> connected components at the threshold (oversized clusters re-split) -> stable person ids ->
 families -> golden records -> crosswalk. Everything for the snapshot is replaced in one transaction.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -22,8 +23,10 @@ from dtsen import warehouse as wh
 
 from . import model as lm
 from .clusters import cluster_indices
-from .family import INPUT_COLUMNS as FAMILY_INPUT, family_keys_sql
-from .golden import GOLDEN_FIELDS, RULE_FIELDS, golden_sql, lineage_sql, INPUT_COLUMNS as GOLDEN_INPUT
+from .family import INPUT_COLUMNS as FAMILY_INPUT
+from .family import family_keys_sql
+from .golden import GOLDEN_FIELDS, RULE_FIELDS, golden_sql, lineage_sql
+from .golden import INPUT_COLUMNS as GOLDEN_INPUT
 from .ids import bootstrap_ledger, commit_ids, id_history, plan_ids
 from .standardise import linkage_input_sql
 
@@ -40,6 +43,7 @@ def delivery_filter(source: str, delivery: str) -> str:
     """SQL condition on `delivery` selecting the records a snapshot takes from a source (given its latest delivery)."""
     op = "<=" if source in CUMULATIVE_SOURCES else "="
     return f"delivery {op} '{delivery}'"
+
 
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS dtsen",
@@ -115,10 +119,21 @@ def trained_records(model_path: str | Path) -> int | None:
     return json.loads(Path(model_path).read_text()).get("dtsen", {}).get("trained_records")
 
 
-COVERAGE_COLUMNS = {"nik": "nik", "name": "name_norm", "birth_date": "birth_date", "sex": "sex",
-                    "family": "no_kk", "location": "village_code"}
-DATA_U = {"nik": ["exact"], "sex": ["exact", "else"], "birth_date": ["exact"], "family": ["same KK", "different KK"],
-          "location": ["same village", "same district", "same regency", "same province", "else"]}
+COVERAGE_COLUMNS = {
+    "nik": "nik",
+    "name": "name_norm",
+    "birth_date": "birth_date",
+    "sex": "sex",
+    "family": "no_kk",
+    "location": "village_code",
+}
+DATA_U = {
+    "nik": ["exact"],
+    "sex": ["exact", "else"],
+    "birth_date": ["exact"],
+    "family": ["same KK", "different KK"],
+    "location": ["same village", "same district", "same regency", "same province", "else"],
+}
 
 
 def column_evidence(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, dict]:
@@ -126,16 +141,20 @@ def column_evidence(con: duckdb.DuckDBPyConnection, relation: str) -> dict[str, 
     exprs = ", ".join(f"count({c}), count(DISTINCT {c})" for c in COVERAGE_COLUMNS.values())
     row = con.execute(f"SELECT count(*), {exprs} FROM {relation}").fetchall()[0]
     n = row[0] or 1
-    return {k: {"share": round(row[1 + 2 * i] / n, 6), "distinct": int(row[2 + 2 * i])}
-            for i, k in enumerate(COVERAGE_COLUMNS)}
+    return {
+        k: {"share": round(row[1 + 2 * i] / n, 6), "distinct": int(row[2 + 2 * i])}
+        for i, k in enumerate(COVERAGE_COLUMNS)
+    }
 
 
-EM_FALLBACK_RULES = [*lm.EM_RULES, "l.no_kk = r.no_kk AND l.first_name = r.first_name",
-                     "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date"]
+EM_FALLBACK_RULES = [
+    *lm.EM_RULES,
+    "l.no_kk = r.no_kk AND l.first_name = r.first_name",
+    "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date",
+]
 
 
-def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict
-                   ) -> tuple[dict, list[str], list[str]]:
+def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict) -> tuple[dict, list[str], list[str]]:
     """Levels for which the saved model has no m (a comparison it was never trained for) are estimated by EM on
     this data, every other parameter held fixed. A session cannot train the comparisons its blocking rule uses, so
     the rules are tried in turn until every such level has an m. Returns (settings with those m filled, the levels
@@ -143,8 +162,12 @@ def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict
     import tempfile
     from copy import deepcopy
 
-    missing = {(c["output_column_name"], lv.get("label_for_charts")) for c in settings["comparisons"]
-               for lv in c["comparison_levels"] if not lv.get("is_null_level") and lv.get("m_probability") is None}
+    missing = {
+        (c["output_column_name"], lv.get("label_for_charts"))
+        for c in settings["comparisons"]
+        for lv in c["comparison_levels"]
+        if not lv.get("is_null_level") and lv.get("m_probability") is None
+    }
     if not missing:
         return settings, [], []
     work = deepcopy(settings)
@@ -160,7 +183,8 @@ def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict
             continue
         linker = lm.linker_over(con, relation, work)
         linker.training.estimate_parameters_using_expectation_maximisation(
-            rule, fix_probability_two_random_records_match=True, max_pairs=2e6)
+            rule, fix_probability_two_random_records_match=True, max_pairs=2e6
+        )
         with tempfile.TemporaryDirectory() as tmp:
             path = os.path.join(tmp, "em.json")
             linker.misc.save_model_to_json(path, overwrite=True)
@@ -179,12 +203,16 @@ def fill_missing_m(con: duckdb.DuckDBPyConnection, relation: str, settings: dict
                 lv["m_probability"] = found[key]
             elif key in missing:  # no session could see it: neutral (m = u), recorded as such
                 lv["m_probability"] = lv.get("u_probability") or lm.M_FLOOR
-    return (out, sorted(f"{c}:{label}" for c, label in found),
-            sorted(f"{c}:{label}" for c, label in missing - set(found)))
+    return (
+        out,
+        sorted(f"{c}:{label}" for c, label in found),
+        sorted(f"{c}:{label}" for c, label in missing - set(found)),
+    )
 
 
-def provenance(settings: dict, evidence: dict[str, dict], prior: dict, em_levels: list[str],
-               neutral: list[str] = ()) -> dict:
+def provenance(
+    settings: dict, evidence: dict[str, dict], prior: dict, em_levels: list[str], neutral: list[str] = ()
+) -> dict:
     """Which parameter came from where, for the snapshot's metadata (dtsen.snapshot.parameters)."""
     comps = {}
     for comp in settings["comparisons"]:
@@ -205,17 +233,27 @@ def provenance(settings: dict, evidence: dict[str, dict], prior: dict, em_levels
                 levels[label] = "fixed Bayes factor (rule)"
             else:
                 key = f"{name}:{label}"
-                m = "data (EM)" if key in em_levels else "neutral (m = u: no data to estimate it)" \
-                    if key in neutral else "saved model"
+                m = (
+                    "data (EM)"
+                    if key in em_levels
+                    else "neutral (m = u: no data to estimate it)"
+                    if key in neutral
+                    else "saved model"
+                )
                 u = "data (exact)" if label in DATA_U.get(name, []) else "saved model"
                 levels[label] = f"m: {m}; u: {u}"
         comps[name] = {"coverage": ev["share"], "distinct": ev["distinct"], "evidence": note, "levels": levels}
     return {"prior": prior, "comparisons": comps}
 
 
-def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str = "duckdb",
-                  min_probability: float = 0.2, table: str = "dtsen.links",
-                  records_trained: int | None = None) -> tuple[int, dict, dict]:
+def predict_links(
+    con: duckdb.DuckDBPyConnection,
+    settings: dict,
+    backend: str = "duckdb",
+    min_probability: float = 0.2,
+    table: str = "dtsen.links",
+    records_trained: int | None = None,
+) -> tuple[int, dict, dict]:
     """Score candidate pairs of the standardised records (`INPUT`) with the model; write pairs >= min_probability to
     `table`. Returns (pairs written, where each parameter came from, the settings as used)."""
     relation = INPUT
@@ -227,8 +265,14 @@ def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str =
     if backend == "spark":
         from .spark import predict_on_spark
 
-        prior = predict_on_spark(con, relation, settings, table, min_probability, lambda linker: lm.estimate_prior(
-            linker, con, relation, lm.prior_rules(settings), records_trained))
+        prior = predict_on_spark(
+            con,
+            relation,
+            settings,
+            table,
+            min_probability,
+            lambda linker: lm.estimate_prior(linker, con, relation, lm.prior_rules(settings), records_trained),
+        )
     else:
         linker = lm.linker_over(con, relation, settings)
         prior = lm.estimate_prior(linker, con, relation, lm.prior_rules(settings), records_trained)
@@ -237,8 +281,11 @@ def predict_links(con: duckdb.DuckDBPyConnection, settings: dict, backend: str =
         pred.drop_table_from_database_and_remove_from_cache()
         lm.drop_work_tables(con)
     n = con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-    return n, {"engine": backend, **provenance(settings, column_evidence(con, relation), prior, em_levels, neutral)}, \
-        settings
+    return (
+        n,
+        {"engine": backend, **provenance(settings, column_evidence(con, relation), prior, em_levels, neutral)},
+        settings,
+    )
 
 
 @contextlib.contextmanager
@@ -297,20 +344,27 @@ def write_clusters(con: duckdb.DuckDBPyConnection, roots: np.ndarray, table: str
                         FROM _roots_df x JOIN _rec_idx r ON r.idx = x.idx JOIN _rec_idx k ON k.idx = x.root""")
 
 
-def cluster_snapshot(con: duckdb.DuckDBPyConnection, threshold: float, links: str = "dtsen.links",
-                     table: str = "_clusters") -> int:
+def cluster_snapshot(
+    con: duckdb.DuckDBPyConnection, threshold: float, links: str = "dtsen.links", table: str = "_clusters"
+) -> int:
     """Clusters of the standardised records (`INPUT`) into temp table `table`: components at the threshold,
     re-clustered where two records' NIKs say two people or a source holds more records than one person has there
     (clusters.py). Returns the components re-clustered."""
     e, source = cluster_inputs(con, links)
-    roots, n_split = cluster_indices(len(source), e["a"], e["b"], e["p"], threshold, source=source,
-                                     conflicts_of=lambda r: nik_conflicts(con, r))
+    roots, n_split = cluster_indices(
+        len(source), e["a"], e["b"], e["p"], threshold, source=source, conflicts_of=lambda r: nik_conflicts(con, r)
+    )
     write_clusters(con, roots, table)
     return n_split
 
 
-def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str | Path = lm.MODEL_PATH,
-                   threshold: float = lm.DEFAULT_THRESHOLD, backend: str = "duckdb") -> BuildResult:
+def build_snapshot(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    model_path: str | Path = lm.MODEL_PATH,
+    threshold: float = lm.DEFAULT_THRESHOLD,
+    backend: str = "duckdb",
+) -> BuildResult:
     secs: dict[str, float] = {}
     t0 = time.perf_counter()
     deliveries = prepare_input(con, month)  # also ensures the schema
@@ -320,8 +374,9 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
 
     t = time.perf_counter()
     settings = load_settings(con, model_path, INPUT)
-    n_links, parameters, settings = predict_links(con, settings, backend, table="_links_new",
-                                                  records_trained=trained_records(model_path))
+    n_links, parameters, settings = predict_links(
+        con, settings, backend, table="_links_new", records_trained=trained_records(model_path)
+    )
     secs["predict"] = time.perf_counter() - t
 
     t = time.perf_counter()
@@ -331,11 +386,16 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     t = time.perf_counter()
     bootstrap_ledger(con)
     prev_snap = con.execute("SELECT max(snapshot) FROM dtsen.crosswalk WHERE snapshot < ?", [month]).fetchall()[0][0]
-    con.execute("CREATE OR REPLACE TEMP TABLE _person_groups AS "
-                "SELECT source || ':' || record_id AS item, cluster AS grp FROM _clusters")
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _person_groups AS "
+        "SELECT source || ':' || record_id AS item, cluster AS grp FROM _clusters"
+    )
     plan_ids(con, "person", "_person_groups", PERSON_PREFIX)
-    con.execute("CREATE OR REPLACE TEMP TABLE _prev_person AS SELECT source || ':' || record_id AS item, "
-                "person_id AS id FROM dtsen.crosswalk WHERE snapshot = ?", [prev_snap])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _prev_person AS SELECT source || ':' || record_id AS item, "
+        "person_id AS id FROM dtsen.crosswalk WHERE snapshot = ?",
+        [prev_snap],
+    )
     id_history(con, "person", "_prev_person" if prev_snap else None)
     secs["ids"] = time.perf_counter() - t
 
@@ -346,11 +406,16 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _records AS
         SELECT c.idx + 1 AS rid, i.id AS person_id, c.cluster, {cols}
         FROM {records_rel} r JOIN _clusters c USING (source, record_id) JOIN _ids_person i ON i.grp = c.cluster""")
-    con.execute(f"CREATE OR REPLACE TEMP TABLE _family_groups AS SELECT person_id AS item, family_key AS grp "
-                f"FROM ({family_keys_sql('_records')})")
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _family_groups AS SELECT person_id AS item, family_key AS grp "
+        f"FROM ({family_keys_sql('_records')})"
+    )
     plan_ids(con, "family", "_family_groups", FAMILY_PREFIX)
-    con.execute("CREATE OR REPLACE TEMP TABLE _prev_family AS SELECT DISTINCT person_id AS item, family_id AS id "
-                "FROM dtsen.crosswalk WHERE snapshot = ?", [prev_snap])
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE _prev_family AS SELECT DISTINCT person_id AS item, family_id AS id "
+        "FROM dtsen.crosswalk WHERE snapshot = ?",
+        [prev_snap],
+    )
     id_history(con, "family", "_prev_family" if prev_snap else None)
     con.execute("""CREATE OR REPLACE TEMP TABLE _person_family AS
                    SELECT g.item AS person_id, g.grp AS family_key, i.id AS family_id
@@ -362,43 +427,78 @@ def build_snapshot(con: duckdb.DuckDBPyConnection, month: str, model_path: str |
     t = time.perf_counter()
     with wh.transaction(con):
         con.execute("DELETE FROM dtsen.crosswalk WHERE snapshot = ?", [month])
-        con.execute("""INSERT INTO dtsen.crosswalk BY NAME SELECT ? AS snapshot, r.source, r.delivery, r.record_id,
+        con.execute(
+            """INSERT INTO dtsen.crosswalk BY NAME SELECT ? AS snapshot, r.source, r.delivery, r.record_id,
                        r.person_id, pf.family_id, r.cluster, r.rid AS record_no
-                       FROM _records r JOIN _person_family pf USING (person_id)""", [month])
-        con.execute("CREATE TABLE IF NOT EXISTS dtsen.person AS SELECT ''::VARCHAR AS snapshot, ''::VARCHAR AS family_id, "
-                    "* FROM _golden LIMIT 0")
+                       FROM _records r JOIN _person_family pf USING (person_id)""",
+            [month],
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS dtsen.person AS SELECT ''::VARCHAR AS snapshot, ''::VARCHAR AS family_id, "
+            "* FROM _golden LIMIT 0"
+        )
         migrate_field_sources(con)
         con.execute(f"CREATE OR REPLACE VIEW dtsen.person_lineage AS {lineage_sql('dtsen.person', 'dtsen.crosswalk')}")
         con.execute("DELETE FROM dtsen.person WHERE snapshot = ?", [month])
-        con.execute("""INSERT INTO dtsen.person BY NAME SELECT ? AS snapshot, pf.family_id, g.*
-                       FROM _golden g JOIN _person_family pf USING (person_id)""", [month])
+        con.execute(
+            """INSERT INTO dtsen.person BY NAME SELECT ? AS snapshot, pf.family_id, g.*
+                       FROM _golden g JOIN _person_family pf USING (person_id)""",
+            [month],
+        )
         con.execute("CREATE OR REPLACE TABLE dtsen.links AS SELECT * FROM _links_new")
         con.execute("DROP TABLE IF EXISTS dtsen.linkage_input")  # earlier versions kept the input in the warehouse
         _write_family(con, month)
-        for kind, table, col, rel in (("person", "dtsen.person_id_history", "person_id", "related_person_id"),
-                                      ("family", "dtsen.family_id_history", "family_id", "related_family_id")):
+        for kind, table, col, rel in (
+            ("person", "dtsen.person_id_history", "person_id", "related_person_id"),
+            ("family", "dtsen.family_id_history", "family_id", "related_family_id"),
+        ):
             commit_ids(con, kind, month)
             con.execute(f"DELETE FROM {table} WHERE snapshot = ?", [month])
-            con.execute(f"INSERT INTO {table} (snapshot, {col}, event, {rel}) "
-                        f"SELECT ?, id, event, related_id FROM _hist_{kind}", [month])
+            con.execute(
+                f"INSERT INTO {table} (snapshot, {col}, event, {rel}) "
+                f"SELECT ?, id, event, related_id FROM _hist_{kind}",
+                [month],
+            )
         model_sha = hashlib.sha256(Path(model_path).read_bytes()).hexdigest()
         n_persons = con.execute("SELECT count(*) FROM _golden").fetchall()[0][0]
         n_families = con.execute("SELECT count(*) FROM dtsen.family WHERE snapshot = ?", [month]).fetchall()[0][0]
         con.execute("DELETE FROM dtsen.snapshot WHERE snapshot = ?", [month])
-        con.execute("""INSERT INTO dtsen.snapshot (snapshot, built_at, deliveries, model_sha256, threshold, records,
+        con.execute(
+            """INSERT INTO dtsen.snapshot (snapshot, built_at, deliveries, model_sha256, threshold, records,
                        persons, families, links, split_clusters, seconds, parameters)
                        VALUES (?, now(), ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
-                    [month, json.dumps(deliveries), model_sha, threshold, n_records, n_persons, n_families, n_links,
-                     n_split, time.perf_counter() - t0, json.dumps(parameters, sort_keys=True, default=float)])
+            [
+                month,
+                json.dumps(deliveries),
+                model_sha,
+                threshold,
+                n_records,
+                n_persons,
+                n_families,
+                n_links,
+                n_split,
+                time.perf_counter() - t0,
+                json.dumps(parameters, sort_keys=True, default=float),
+            ],
+        )
     largest = con.execute("SELECT coalesce(max(n_records), 0) FROM _golden").fetchall()[0][0]
     for tmp in ("_golden", "_records", "_clusters", "_links_new"):
         con.execute(f"DROP TABLE IF EXISTS {tmp}")
     secs["write"] = time.perf_counter() - t
-    return BuildResult(snapshot=month, deliveries=deliveries, records=int(n_records), persons=n_persons,
-                       families=int(n_families), links=int(n_links), split_clusters=n_split,
-                       largest_cluster=int(largest), seconds=secs,
-                       id_events=dict(con.execute("SELECT event, count(*) FROM _hist_person GROUP BY 1").fetchall()),
-                       settings=settings, parameters=parameters)
+    return BuildResult(
+        snapshot=month,
+        deliveries=deliveries,
+        records=int(n_records),
+        persons=n_persons,
+        families=int(n_families),
+        links=int(n_links),
+        split_clusters=n_split,
+        largest_cluster=int(largest),
+        seconds=secs,
+        id_events=dict(con.execute("SELECT event, count(*) FROM _hist_person GROUP BY 1").fetchall()),
+        settings=settings,
+        parameters=parameters,
+    )
 
 
 OLD_SOURCE_COLUMNS = [f"{f}_src" for f in GOLDEN_FIELDS]
@@ -409,8 +509,11 @@ def migrate_field_sources(con: duckdb.DuckDBPyConnection) -> None:
     string (19 columns). Number the crosswalk's records of every snapshot as a build does, point each rule's
     record_no_<rule> at the record its first field named, and drop the strings. Runs inside the build's
     transaction: a failure leaves the warehouse as it was."""
-    cols = {r[0] for r in con.execute("""SELECT column_name FROM information_schema.columns
-                                         WHERE table_schema = 'dtsen' AND table_name = 'person'""").fetchall()}
+    cols = {
+        r[0]
+        for r in con.execute("""SELECT column_name FROM information_schema.columns
+                                         WHERE table_schema = 'dtsen' AND table_name = 'person'""").fetchall()
+    }
     if "nik_src" not in cols:
         return
     con.execute("""UPDATE dtsen.crosswalk c SET record_no = n.record_no
@@ -435,7 +538,8 @@ def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:
         family_key VARCHAR, head_person_id VARCHAR, members INTEGER, no_kk VARCHAR, village_code VARCHAR,
         district_code VARCHAR, regency_code VARCHAR, province_code VARCHAR)""")
     con.execute("DELETE FROM dtsen.family WHERE snapshot = ?", [month])
-    con.execute("""
+    con.execute(
+        """
         INSERT INTO dtsen.family
         WITH m AS (SELECT pf.family_id, pf.family_key, p.* EXCLUDE (family_id, snapshot)
                    FROM _person_family pf JOIN dtsen.person p ON p.person_id = pf.person_id AND p.snapshot = ?),
@@ -450,10 +554,15 @@ def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:
                     ELSE any_value(kk.no_kk) END,
                first(village_code ORDER BY (relationship = 1) DESC NULLS LAST, birth_date NULLS LAST, person_id),
                NULL, NULL, NULL
-        FROM m LEFT JOIN kk USING (family_id) GROUP BY family_id""", [month, month])
-    con.execute("""UPDATE dtsen.family SET district_code = substr(village_code, 1, 6),
+        FROM m LEFT JOIN kk USING (family_id) GROUP BY family_id""",
+        [month, month],
+    )
+    con.execute(
+        """UPDATE dtsen.family SET district_code = substr(village_code, 1, 6),
                    regency_code = substr(village_code, 1, 4), province_code = substr(village_code, 1, 2)
-                   WHERE snapshot = ?""", [month])
+                   WHERE snapshot = ?""",
+        [month],
+    )
 
 
 def prepare_input(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, str]:
@@ -484,8 +593,13 @@ def ensure_input(con: duckdb.DuckDBPyConnection, month: str) -> str:
     return INPUT
 
 
-def train_model(con: duckdb.DuckDBPyConnection, month: str, out: str | Path = lm.MODEL_PATH, seed: int = 42,
-                settings: dict | None = None) -> Path:
+def train_model(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    out: str | Path = lm.MODEL_PATH,
+    seed: int = 42,
+    settings: dict | None = None,
+) -> Path:
     """Train the model on the snapshot's records (seeded) and save it as JSON."""
     prepare_input(con, month)
     u = lm.data_u(con, INPUT)

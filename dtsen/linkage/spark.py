@@ -9,6 +9,7 @@ what Spark spells differently or lacks (list functions, Hamming distance; Damera
 jar that ships inside the splink wheel, Jaro-Winkler from DuckDB itself through a UDF); tests/linkage/test_spark.py
 holds both engines to the same pairs and weights.
 """
+
 from __future__ import annotations
 
 import atexit
@@ -39,8 +40,10 @@ def java_home() -> str:
         return os.environ["JAVA_HOME"]
     java = shutil.which("java")
     if java is None:
-        raise SparkUnavailable("the Spark linkage engine needs Java 17 (Spark 4 runs on Java 17 or 21): install it "
-                               "(Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME")
+        raise SparkUnavailable(
+            "the Spark linkage engine needs Java 17 (Spark 4 runs on Java 17 or 21): install it "
+            "(Debian: apt-get install openjdk-17-jre-headless) or set JAVA_HOME"
+        )
     return str(Path(os.path.realpath(java)).parent.parent)
 
 
@@ -53,9 +56,11 @@ class SparkConfig:
     """How the Spark session is made (read from the environment when the session starts). `master` is local[N] on
     one machine or the cluster's URL (spark://..., k8s://...) in production (deploy/spark/); driver memory defaults
     to a quarter of the run's memory budget (DTSEN_MEMORY_BUDGET): in local mode the driver is the executor too."""
+
     master: str = _env("DTSEN_SPARK_MASTER", "local[2]")
-    driver_memory: str = field(default_factory=lambda: os.environ.get("DTSEN_SPARK_DRIVER_MEMORY")
-                               or f"{wh.budget_quarter_mib()}m")
+    driver_memory: str = field(
+        default_factory=lambda: os.environ.get("DTSEN_SPARK_DRIVER_MEMORY") or f"{wh.budget_quarter_mib()}m"
+    )
     shuffle_partitions: str = _env("DTSEN_SPARK_SHUFFLE_PARTITIONS", "8")
     executor_memory: str | None = _env("DTSEN_SPARK_EXECUTOR_MEMORY")  # on a cluster (else spark-defaults.conf)
     local_dir: str | None = _env("DTSEN_SPARK_LOCAL_DIR")
@@ -88,17 +93,20 @@ def spark_session(config: SparkConfig | None = None):
     local = config.local_dir
     if not local:  # scratch of this session (shuffle files), removed when it stops
         local = _OWN_DIR = tempfile.mkdtemp(prefix="dtsen_spark_")
-    builder = (SparkSession.builder.master(config.master).appName("dtsen-linkage")
-               .config("spark.jars", similarity_jar_location())
-               .config("spark.driver.memory", config.driver_memory)
-               .config("spark.sql.shuffle.partitions", config.shuffle_partitions)
-               .config("spark.default.parallelism", config.shuffle_partitions)
-               .config("spark.local.dir", local)
-               .config("spark.sql.warehouse.dir", os.path.join(local, "spark-warehouse"))  # not in the caller's cwd
-               .config("spark.sql.legacy.sizeOfNull", "false")  # size(NULL) is NULL, as DuckDB's len(NULL)
-               .config("spark.ui.enabled", "false")
-               .config("spark.ui.showConsoleProgress", "false")
-               .config("spark.sql.session.timeZone", "UTC"))
+    builder = (
+        SparkSession.builder.master(config.master)
+        .appName("dtsen-linkage")
+        .config("spark.jars", similarity_jar_location())
+        .config("spark.driver.memory", config.driver_memory)
+        .config("spark.sql.shuffle.partitions", config.shuffle_partitions)
+        .config("spark.default.parallelism", config.shuffle_partitions)
+        .config("spark.local.dir", local)
+        .config("spark.sql.warehouse.dir", os.path.join(local, "spark-warehouse"))  # not in the caller's cwd
+        .config("spark.sql.legacy.sizeOfNull", "false")  # size(NULL) is NULL, as DuckDB's len(NULL)
+        .config("spark.ui.enabled", "false")
+        .config("spark.ui.showConsoleProgress", "false")
+        .config("spark.sql.session.timeZone", "UTC")
+    )
     if config.executor_memory:
         builder = builder.config("spark.executor.memory", config.executor_memory)
     if config.on_loopback:  # one machine: Spark talks to itself on loopback only
@@ -169,7 +177,8 @@ def _rewrite(node):
     if isinstance(node, exp.Length):
         arg = node.this
         is_list = (isinstance(arg, exp.Column) and arg.name.startswith(LIST_COLUMNS)) or (
-            isinstance(arg, exp.Anonymous) and arg.name.upper() == "LIST_INTERSECT")
+            isinstance(arg, exp.Anonymous) and arg.name.upper() == "LIST_INTERSECT"
+        )
         if is_list:
             return exp.func("size", arg)
     if isinstance(node, exp.JarowinklerSimilarity):  # DuckDB's own (see register_duckdb_functions)
@@ -225,7 +234,8 @@ def spark_settings(settings: dict) -> dict:
             lv["sql_condition"] = spark_sql(lv["sql_condition"])
     out["blocking_rules_to_generate_predictions"] = [
         {"blocking_rule": spark_sql(r["blocking_rule"] if isinstance(r, dict) else r), "sql_dialect": "spark"}
-        for r in out["blocking_rules_to_generate_predictions"]]
+        for r in out["blocking_rules_to_generate_predictions"]
+    ]
     return out
 
 
@@ -243,8 +253,9 @@ def exchange_folder(root: str | None = None):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def predict_on_spark(con: duckdb.DuckDBPyConnection, relation: str, settings: dict, table: str,
-                     min_probability: float, prior_of) -> dict:
+def predict_on_spark(
+    con: duckdb.DuckDBPyConnection, relation: str, settings: dict, table: str, min_probability: float, prior_of
+) -> dict:
     """Score `relation`'s candidate pairs on Spark with `settings` (DuckDB SQL; translated here); write the pairs
     >= min_probability into DuckDB table `table` (`model.write_pairs`). `prior_of(linker)` estimates the prior on the
     Spark linker; returns its provenance."""
@@ -254,8 +265,10 @@ def predict_on_spark(con: duckdb.DuckDBPyConnection, relation: str, settings: di
 
     spark = spark_session()
     with exchange_folder() as ex:
-        con.execute(f"COPY (SELECT source || ':' || record_id AS uid, * FROM {relation} ORDER BY uid) "
-                    f"TO '{ex / 'records.parquet'}' (FORMAT parquet)")
+        con.execute(
+            f"COPY (SELECT source || ':' || record_id AS uid, * FROM {relation} ORDER BY uid) "
+            f"TO '{ex / 'records.parquet'}' (FORMAT parquet)"
+        )
         # Splink breaks lineage by writing Parquet under the checkpoint folder (on a cluster a shared path): into
         # this scoring's exchange folder, removed with it
         spark.sparkContext.setCheckpointDir(str(ex / "checkpoints"))
@@ -263,13 +276,17 @@ def predict_on_spark(con: duckdb.DuckDBPyConnection, relation: str, settings: di
         work = spark_settings(settings)
         work.update(link_type="dedupe_only", unique_id_column_name="uid")
         work.pop("source_dataset_column_name", None)
-        api = SparkAPI(spark_session=spark, break_lineage_method="parquet",
-                       num_partitions_on_repartition=int(spark.conf.get("spark.sql.shuffle.partitions")))
+        api = SparkAPI(
+            spark_session=spark,
+            break_lineage_method="parquet",
+            num_partitions_on_repartition=int(spark.conf.get("spark.sql.shuffle.partitions")),
+        )
         linker = Linker(api.register(records, dataset_display_name="records"), work, log_level=40)
         prior = prior_of(linker)
         pred = linker.inference.predict(threshold_match_probability=min_probability)
         out = str(ex / "pairs")
-        spark.table(pred.physical_name).select("uid_l", "uid_r", "match_probability", "match_weight") \
-            .write.mode("overwrite").parquet(out)
+        spark.table(pred.physical_name).select("uid_l", "uid_r", "match_probability", "match_weight").write.mode(
+            "overwrite"
+        ).parquet(out)
         lm.write_pairs(con, table, f"read_parquet('{out}/*.parquet')")
     return prior

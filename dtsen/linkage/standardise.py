@@ -13,21 +13,77 @@ Indonesian name normalisation:
 Derived keys: name_norm, name_concat (no spaces: Nur Hayati = Nurhayati), name_sorted (token order),
 first/last token, and a phonetic skeleton suited to Indonesian names (see `phonetic_sql`).
 """
+
 from __future__ import annotations
 
-MUHAMMAD = ["MUHAMMAD", "MUHAMAD", "MOHAMMAD", "MOHAMAD", "MOCHAMMAD", "MOCHAMAD", "MUCHAMMAD", "MUCHAMAD", "MOCH",
-            "MOH", "MUH", "MHD", "MOHD", "MUHAMMED", "MOKHAMAD", "MUKHAMAD"]
+MUHAMMAD = [
+    "MUHAMMAD",
+    "MUHAMAD",
+    "MOHAMMAD",
+    "MOHAMAD",
+    "MOCHAMMAD",
+    "MOCHAMAD",
+    "MUCHAMMAD",
+    "MUCHAMAD",
+    "MOCH",
+    "MOH",
+    "MUH",
+    "MHD",
+    "MOHD",
+    "MUHAMMED",
+    "MOKHAMAD",
+    "MUKHAMAD",
+]
 TOKEN_MAP = {
-    "SITI": ["SITY", "SITTI"], "NUR": ["NURUL", "NOOR", "NOER"], "ABDUL": ["ABD", "ABDOEL", "ABDU"],
-    "AHMAD": ["ACHMAD", "ACHMAT", "AHMAT", "ACH", "AMAD"], "YUSUF": ["JUSUF", "YUSUP", "YUSSUF", "JOESOEF"],
-    "SRI": ["SRIE", "SERI"], "BR": ["BORU"],
+    "SITI": ["SITY", "SITTI"],
+    "NUR": ["NURUL", "NOOR", "NOER"],
+    "ABDUL": ["ABD", "ABDOEL", "ABDU"],
+    "AHMAD": ["ACHMAD", "ACHMAT", "AHMAT", "ACH", "AMAD"],
+    "YUSUF": ["JUSUF", "YUSUP", "YUSSUF", "JOESOEF"],
+    "SRI": ["SRIE", "SERI"],
+    "BR": ["BORU"],
 }
-TITLES = ["H", "HJ", "DRS", "DRA", "IR", "DR", "KH", "PD", "SPD", "SE", "SH", "KOM", "SKOM", "AG", "SAG", "MD", "AMD",
-          "SOS", "SSOS", "MPD", "BR", "TEUKU", "CUT", "NI", "PROF", "HAJI", "HAJAH"]
+TITLES = [
+    "H",
+    "HJ",
+    "DRS",
+    "DRA",
+    "IR",
+    "DR",
+    "KH",
+    "PD",
+    "SPD",
+    "SE",
+    "SH",
+    "KOM",
+    "SKOM",
+    "AG",
+    "SAG",
+    "MD",
+    "AMD",
+    "SOS",
+    "SSOS",
+    "MPD",
+    "BR",
+    "TEUKU",
+    "CUT",
+    "NI",
+    "PROF",
+    "HAJI",
+    "HAJAH",
+]
 # pre-1972 spelling, then its J for today's Y (SURJADI = SURYADI; JOKO and DJOKO both become YOKO: one form for
 # matching), then the OCR confusion of d with cl (HACLI = HADI)
-OLD_SPELLING = [("OE", "U"), ("DJ", "J"), ("TJ", "C"), ("NJ", "NY"), ("SJ", "SY"), ("CH", "KH"), ("J", "Y"),
-                ("CL", "D")]
+OLD_SPELLING = [
+    ("OE", "U"),
+    ("DJ", "J"),
+    ("TJ", "C"),
+    ("NJ", "NY"),
+    ("SJ", "SY"),
+    ("CH", "KH"),
+    ("J", "Y"),
+    ("CL", "D"),
+]
 
 
 def _q(s: str) -> str:
@@ -40,23 +96,28 @@ def _in(items) -> str:
 
 def tokens_sql(col: str) -> str:
     """SQL list of normalised name tokens."""
-    cleaned = (f"trim(regexp_replace(regexp_replace(replace(upper({col}), chr(39), ''), '[^A-Z ]', ' ', 'g'), "
-               "'\\s+', ' ', 'g'))")
+    cleaned = (
+        f"trim(regexp_replace(regexp_replace(replace(upper({col}), chr(39), ''), '[^A-Z ]', ' ', 'g'), "
+        "'\\s+', ' ', 'g'))"
+    )
     # drop BIN / BINTI and everything after
     cleaned = f"trim(regexp_replace({cleaned}, '(^| )(BIN|BINTI)( .*)?$', ''))"
     toks = f"string_split({cleaned}, ' ')"
-    case = [f"WHEN t IN {_in(MUHAMMAD)} OR (i = 1 AND t = 'M') THEN 'MUHAMMAD'",
-            "WHEN i = 1 AND t = 'ST' THEN 'SITI'"]
+    case = [f"WHEN t IN {_in(MUHAMMAD)} OR (i = 1 AND t = 'M') THEN 'MUHAMMAD'", "WHEN i = 1 AND t = 'ST' THEN 'SITI'"]
     for target, variants in TOKEN_MAP.items():
         case.append(f"WHEN t IN {_in(variants)} THEN {_q(target)}")
     spelled = "t"
     for old, new in OLD_SPELLING:
         spelled = f"replace({spelled}, {_q(old)}, {_q(new)})"
-    mapped = (f"list_transform({toks}, lambda t, i: CASE {' '.join(case)} "
-              f"WHEN t IN {_in(TITLES)} THEN t ELSE {spelled} END)")  # titles keep their spelling (HJ is no HY)
+    mapped = (
+        f"list_transform({toks}, lambda t, i: CASE {' '.join(case)} "
+        f"WHEN t IN {_in(TITLES)} THEN t ELSE {spelled} END)"
+    )  # titles keep their spelling (HJ is no HY)
     # a trailing ST is the title S.T. written without its inner dot (a leading ST is SITI, mapped above)
-    keep = (f"list_filter({mapped}, lambda t, i: t <> '' AND t NOT IN {_in(TITLES)} "
-            f"AND NOT (length(t) = 1 AND (i > 1 OR t = 'I')) AND NOT (t = 'ST' AND i > 1))")
+    keep = (
+        f"list_filter({mapped}, lambda t, i: t <> '' AND t NOT IN {_in(TITLES)} "
+        f"AND NOT (length(t) = 1 AND (i > 1 OR t = 'I')) AND NOT (t = 'ST' AND i > 1))"
+    )
     return keep
 
 
@@ -66,8 +127,21 @@ def phonetic_sql(col: str) -> str:
     Y and J->I (old J = new Y), Z/DZ->S, F/V/PH->P, Q->K, X->KS, KH->K, SY->S, TH->T, DH->D; H dropped except at the start;
     vowels dropped except the first letter; repeated letters collapsed."""
     s = col
-    for a, b in [("KH", "K"), ("SY", "S"), ("TH", "T"), ("DH", "D"), ("PH", "P"), ("DZ", "S"), ("Z", "S"), ("Y", "I"),
-                 ("J", "I"), ("V", "P"), ("F", "P"), ("Q", "K"), ("X", "KS")]:
+    for a, b in [
+        ("KH", "K"),
+        ("SY", "S"),
+        ("TH", "T"),
+        ("DH", "D"),
+        ("PH", "P"),
+        ("DZ", "S"),
+        ("Z", "S"),
+        ("Y", "I"),
+        ("J", "I"),
+        ("V", "P"),
+        ("F", "P"),
+        ("Q", "K"),
+        ("X", "KS"),
+    ]:
         s = f"replace({s}, {_q(a)}, {_q(b)})"
     s = f"(left({s}, 1) || regexp_replace(substr({s}, 2), '[AEIOUH]', '', 'g'))"
     # runs of one letter to the letter: a run of B becomes B whatever the other letters do, so all letters can be
@@ -87,8 +161,10 @@ def abbreviations_sql(col: str) -> str:
     """Tokens written as abbreviations in the raw name (`A.` for Ahmad, `AGUST.`, `YOH.`, `KMG.` for Komang, a middle
     initial `N.`), titles and the variants mapped above (MOH., ABD., ...) excluded."""
     mapped = MUHAMMAD + [v for vs in TOKEN_MAP.values() for v in vs] + ["ST", "M"]
-    return (f"list_distinct(list_filter(regexp_extract_all(upper({col}), '(?:^|[ ,])([A-Z]{{1,5}})\\.', 1), "
-            f"lambda t: t NOT IN {_in(TITLES)} AND t NOT IN {_in(mapped)}))")
+    return (
+        f"list_distinct(list_filter(regexp_extract_all(upper({col}), '(?:^|[ ,])([A-Z]{{1,5}})\\.', 1), "
+        f"lambda t: t NOT IN {_in(TITLES)} AND t NOT IN {_in(mapped)}))"
+    )
 
 
 def linkage_input_sql(source_relation: str) -> str:

@@ -1,4 +1,5 @@
 """Retrain the linkage model on generated data and save it (the command behind `dtsen train-linkage`)."""
+
 from __future__ import annotations
 
 import os
@@ -17,8 +18,9 @@ TRAIN_PERSONS = 100_000
 TRAIN_SEED = 7
 
 
-def retrain(persons: int = TRAIN_PERSONS, seed: int = TRAIN_SEED, out: str | Path = lm.MODEL_PATH,
-            landing: str | None = None) -> dict:
+def retrain(
+    persons: int = TRAIN_PERSONS, seed: int = TRAIN_SEED, out: str | Path = lm.MODEL_PATH, landing: str | None = None
+) -> dict:
     """Generate (or reuse) a landing folder, ingest its first month, train with a fixed seed, save JSON."""
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="dtsen_train_") as tmp:

@@ -5,6 +5,7 @@ required column, wrong Parquet column type) raise `DeliveryFileError` naming the
 Rows the CSV reader cannot split into the header's columns (or that are not valid UTF-8) are not a file problem:
 they come back as rejects with their line number and go to quarantine.
 """
+
 from __future__ import annotations
 
 import csv
@@ -49,14 +50,25 @@ MAX_RECORD_BYTES = 1 << 20
 NUL_FILE_SHARE = 0.01
 
 
-_BINARY_MAGIC = {b"PAR1": "a Parquet file", b"PK\x03\x04": "a ZIP/Excel file", b"\xd0\xcf\x11\xe0": "an old Excel file",
-                 b"%PDF": "a PDF file", b"\x1f\x8b": "a gzip file"}
+_BINARY_MAGIC = {
+    b"PAR1": "a Parquet file",
+    b"PK\x03\x04": "a ZIP/Excel file",
+    b"\xd0\xcf\x11\xe0": "an old Excel file",
+    b"%PDF": "a PDF file",
+    b"\x1f\x8b": "a gzip file",
+}
 _OTHER_DELIMS = [",", "|", ";", "\t"]
 
 
 def _empty_rejects() -> pd.DataFrame:
-    return pd.DataFrame({"line": pd.Series(dtype="int64"), "field": pd.Series(dtype="object"),
-                         "value": pd.Series(dtype="object"), "reason": pd.Series(dtype="object")})
+    return pd.DataFrame(
+        {
+            "line": pd.Series(dtype="int64"),
+            "field": pd.Series(dtype="object"),
+            "value": pd.Series(dtype="object"),
+            "reason": pd.Series(dtype="object"),
+        }
+    )
 
 
 def _records(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -81,8 +93,15 @@ def _records(raw: bytes) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return phys, blank[outside], np.column_stack([byte_start, byte_end - byte_start])
 
 
-def read_csv_file(path: str, delimiter: str, required: list[str], header_case: str, allow_empty: bool,
-                  optional: list[str] | None = None, dates: dict[str, str] | None = None) -> RawFile:
+def read_csv_file(
+    path: str,
+    delimiter: str,
+    required: list[str],
+    header_case: str,
+    allow_empty: bool,
+    optional: list[str] | None = None,
+    dates: dict[str, str] | None = None,
+) -> RawFile:
     """Read a contract CSV as text columns. header_case: 'upper' or 'lower' (contract spelling).
 
     Values are trimmed and empty cells become NULL. dates: contract column -> strptime format; each gets a
@@ -102,13 +121,15 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     first_nl = raw.find(b"\n")
     header_bytes = raw if first_nl < 0 else raw[:first_nl]
     if b"\x00" in header_bytes:
-        raise DeliveryFileError(path, "wrong file type: binary content (NUL bytes in the header line), expected CSV "
-                                      "text")
+        raise DeliveryFileError(
+            path, "wrong file type: binary content (NUL bytes in the header line), expected CSV text"
+        )
     try:
         header_text = header_bytes.decode("utf-8").lstrip("\ufeff").rstrip("\r")
     except UnicodeDecodeError as e:
-        raise DeliveryFileError(path, f"undecodable bytes in the header line: not UTF-8 ({e.reason} at byte "
-                                      f"{e.start})") from None
+        raise DeliveryFileError(
+            path, f"undecodable bytes in the header line: not UTF-8 ({e.reason} at byte {e.start})"
+        ) from None
     if header_text.strip() == "":
         raise DeliveryFileError(path, "empty file (no header line)")
     header = next(csv.reader(io.StringIO(header_text), delimiter=delimiter))
@@ -124,7 +145,9 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
         if len(header) == 1:
             seen = [d for d in _OTHER_DELIMS if d != delimiter and d in header_text]
             if seen:
-                hint = f"; the header has one column and contains {seen[0]!r}: wrong delimiter (expected {delimiter!r})?"
+                hint = (
+                    f"; the header has one column and contains {seen[0]!r}: wrong delimiter (expected {delimiter!r})?"
+                )
         raise DeliveryFileError(path, f"missing required column(s) {missing}{hint}")
     warnings = []
     extra = [h for h in header if h.lower() not in want]
@@ -141,25 +164,32 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     n_records = len(record_lines)
     problems: dict[int, tuple[str, str]] = {}  # line -> (value, reason), records not to be stored
     too_long = record_span[:, 1] > MAX_RECORD_BYTES
-    for line, (start, length) in zip(record_lines[too_long], record_span[too_long]):
-        problems[int(line)] = (raw[start:start + 60].decode("utf-8", "replace"),
-                               f"record longer than {MAX_RECORD_BYTES:,} bytes: not read")
+    for line, (start, _length) in zip(record_lines[too_long], record_span[too_long]):
+        problems[int(line)] = (
+            raw[start : start + 60].decode("utf-8", "replace"),
+            f"record longer than {MAX_RECORD_BYTES:,} bytes: not read",
+        )
     nul_at = np.flatnonzero(np.frombuffer(raw, dtype=np.uint8) == 0)
     if len(nul_at):
         holders = np.unique(np.searchsorted(record_span[:, 0], nul_at, side="right") - 1)
         holders = holders[holders >= 0]
         if len(holders) > max(3, NUL_FILE_SHARE * n_records):
-            raise DeliveryFileError(path, f"wrong file type: binary content (NUL bytes in {len(holders):,} of "
-                                          f"{n_records:,} records), expected CSV text")
+            raise DeliveryFileError(
+                path,
+                f"wrong file type: binary content (NUL bytes in {len(holders):,} of "
+                f"{n_records:,} records), expected CSV text",
+            )
         for i in holders:
             start, length = record_span[i]
-            problems.setdefault(int(record_lines[i]), (raw[start:start + 60].decode("utf-8", "replace"),
-                                                       "NUL byte in the record"))
+            problems.setdefault(
+                int(record_lines[i]), (raw[start : start + 60].decode("utf-8", "replace"), "NUL byte in the record")
+            )
 
     con = duckdb.connect()
     try:
         cols = "{" + ", ".join(f"'{h.replace(chr(39), chr(39) * 2)}': 'VARCHAR'" for h in header) + "}"
         delim_sql = delimiter.replace("'", "''")
+
         def q(name: str) -> str:
             return '"' + name.replace('"', '""') + '"'
 
@@ -167,11 +197,15 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
         for h in header:
             fmt = (dates or {}).get(want.get(h.lower(), ""))
             if fmt:
-                select.append(f"try_strptime(nullif(trim({q(h)}), ''), '{fmt}')::DATE AS {q(want[h.lower()] + '__date')}")
+                select.append(
+                    f"try_strptime(nullif(trim({q(h)}), ''), '{fmt}')::DATE AS {q(want[h.lower()] + '__date')}"
+                )
         rel = con.sql(
             f"SELECT {', '.join(select)} FROM read_csv(?, columns={cols}, header=true, delim='{delim_sql}', quote='\"', escape='\"', "
             f"auto_detect=false, ignore_errors=true, store_rejects=true, rejects_table='rej', rejects_scan='rej_scan', "
-            f"null_padding=false, encoding='utf-8', max_line_size={MAX_RECORD_BYTES + 1})", params=[path])
+            f"null_padding=false, encoding='utf-8', max_line_size={MAX_RECORD_BYTES + 1})",
+            params=[path],
+        )
         tbl = rel.fetch_arrow_table()
         rej = con.sql("SELECT line, column_name, csv_line, error_type, error_message FROM rej ORDER BY line").df()
     except duckdb.Error as e:
@@ -181,15 +215,29 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
 
     rejects = _empty_rejects()
     if len(rej):
-        reason = rej["error_type"].map({
-            "MISSING COLUMNS": "fewer fields than the header", "TOO MANY COLUMNS": "more fields than the header",
-            "INVALID ENCODING": "undecodable bytes (not UTF-8)", "UNQUOTED VALUE": "malformed quoting",
-            "LINE SIZE OVER MAXIMUM": f"record longer than {MAX_RECORD_BYTES:,} bytes: not read",
-        }).fillna(rej["error_type"].str.lower())
+        reason = (
+            rej["error_type"]
+            .map(
+                {
+                    "MISSING COLUMNS": "fewer fields than the header",
+                    "TOO MANY COLUMNS": "more fields than the header",
+                    "INVALID ENCODING": "undecodable bytes (not UTF-8)",
+                    "UNQUOTED VALUE": "malformed quoting",
+                    "LINE SIZE OVER MAXIMUM": f"record longer than {MAX_RECORD_BYTES:,} bytes: not read",
+                }
+            )
+            .fillna(rej["error_type"].str.lower())
+        )
         rej_lines = rej["line"].astype("int64").to_numpy()
         rej_lines = np.where(rej_lines <= len(phys), phys[np.minimum(rej_lines, len(phys)) - 1], rej_lines)
-        rejects = pd.DataFrame({"line": rej_lines, "field": rej["column_name"].astype(object),
-                                "value": rej["csv_line"].astype(str).str.slice(0, 200), "reason": reason.to_numpy()})
+        rejects = pd.DataFrame(
+            {
+                "line": rej_lines,
+                "field": rej["column_name"].astype(object),
+                "value": rej["csv_line"].astype(str).str.slice(0, 200),
+                "reason": reason.to_numpy(),
+            }
+        )
         rejects = rejects.drop_duplicates("line")
         bad_enc = (rej["error_type"] == "INVALID ENCODING").sum()
         if bad_enc > max(3, max(n_records, 1) // 100):
@@ -200,19 +248,36 @@ def read_csv_file(path: str, delimiter: str, required: list[str], header_case: s
     skipped = {ln for ln, (_, reason) in problems.items() if reason.startswith("record longer")}
     data_lines = record_lines[~np.isin(record_lines, list(rejected | skipped))].astype("int64")
     if len(data_lines) != tbl.num_rows:
-        raise DeliveryFileError(path, f"cannot account for every record: {n_records:,} records in the file, "
-                                      f"{tbl.num_rows:,} rows read and {len(rejected | skipped):,} rejected")
+        raise DeliveryFileError(
+            path,
+            f"cannot account for every record: {n_records:,} records in the file, "
+            f"{tbl.num_rows:,} rows read and {len(rejected | skipped):,} rejected",
+        )
     tbl = tbl.append_column("_line", pa.array(data_lines, pa.int64()))
     # records not to be stored (too long, NUL bytes) go to quarantine with their line, whatever the reader made of them
     extra = [(ln, v, r) for ln, (v, r) in problems.items() if ln not in rejected]
     if extra:
         tbl = tbl.filter(pc.invert(pc.is_in(tbl["_line"], pa.array([ln for ln, _, _ in extra], pa.int64()))))
-        rejects = pd.concat([rejects, pd.DataFrame({"line": [ln for ln, _, _ in extra], "field": None,
-                                                    "value": [v for _, v, _ in extra],
-                                                    "reason": [r for _, _, r in extra]})], ignore_index=True)
+        rejects = pd.concat(
+            [
+                rejects,
+                pd.DataFrame(
+                    {
+                        "line": [ln for ln, _, _ in extra],
+                        "field": None,
+                        "value": [v for _, v, _ in extra],
+                        "reason": [r for _, _, r in extra],
+                    }
+                ),
+            ],
+            ignore_index=True,
+        )
     tbl = tbl.rename_columns([want.get(c.lower(), c) if c in header else c for c in tbl.column_names])
-    keep = ([c for c in want.values() if c in tbl.column_names] + [c for c in tbl.column_names if c.endswith("__date")]
-            + ["_line"])
+    keep = (
+        [c for c in want.values() if c in tbl.column_names]
+        + [c for c in tbl.column_names if c.endswith("__date")]
+        + ["_line"]
+    )
     tbl = tbl.select(keep)
     if n_records == 0 and not allow_empty:
         raise DeliveryFileError(path, "no data rows (header only): a registry delivery must not be empty")
@@ -236,7 +301,7 @@ def read_parquet_file(path: str, columns: dict[str, str], allow_empty: bool = Fa
     try:
         meta = pq.read_metadata(path)
         schema = meta.schema.to_arrow_schema()
-    except Exception as e:  # noqa: BLE001 - pyarrow raises several types for corrupt files
+    except Exception as e:
         raise DeliveryFileError(path, f"unreadable Parquet file (truncated or corrupt): {e}") from None
     names = schema.names
     dups = sorted({n for n in names if names.count(n) > 1})
@@ -249,27 +314,36 @@ def read_parquet_file(path: str, columns: dict[str, str], allow_empty: bool = Fa
     extra = [c for c in names if c not in columns]
     if extra:
         warnings.append(f"{path}: unknown extra column(s) {extra} ignored")
-    check = {"str": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
-             "int": pa.types.is_integer,
-             "date": lambda t: pa.types.is_date(t) or pa.types.is_timestamp(t)}
-    bad = [f"{c} is {schema.field(c).type}, expected {k}" for c, k in columns.items() if not check[k](schema.field(c).type)]
+    check = {
+        "str": lambda t: pa.types.is_string(t) or pa.types.is_large_string(t),
+        "int": pa.types.is_integer,
+        "date": lambda t: pa.types.is_date(t) or pa.types.is_timestamp(t),
+    }
+    bad = [
+        f"{c} is {schema.field(c).type}, expected {k}" for c, k in columns.items() if not check[k](schema.field(c).type)
+    ]
     if bad:
         raise DeliveryFileError(path, "wrong column type(s): " + "; ".join(bad))
     n_records = int(meta.num_rows)  # from the file's own metadata, not from the reader
     con = duckdb.connect()
     try:
-        sel = ", ".join(f"nullif(trim(\"{c}\"), '') AS \"{c}\"" if k == "str" else f'"{c}"' for c, k in columns.items())
+        sel = ", ".join(f'nullif(trim("{c}"), \'\') AS "{c}"' if k == "str" else f'"{c}"' for c, k in columns.items())
         # the row's position in the file (1-based) is its 'line': file_row_number is the file's order, not the scan's
         # (each row carries its line, so the scan's order does not matter)
-        tbl = con.sql(f"SELECT {sel}, (file_row_number + 1)::BIGINT AS _line "
-                      f"FROM read_parquet(?, file_row_number = true)", params=[path]).fetch_arrow_table()
+        tbl = con.sql(
+            f"SELECT {sel}, (file_row_number + 1)::BIGINT AS _line FROM read_parquet(?, file_row_number = true)",
+            params=[path],
+        ).fetch_arrow_table()
     except duckdb.Error as e:
-        raise DeliveryFileError(path, f"unreadable Parquet file (truncated or corrupt): {str(e).splitlines()[0]}") from None
+        raise DeliveryFileError(
+            path, f"unreadable Parquet file (truncated or corrupt): {str(e).splitlines()[0]}"
+        ) from None
     finally:
         con.close()
     if tbl.num_rows != n_records:
-        raise DeliveryFileError(path, f"cannot account for every record: {n_records:,} rows in the file's metadata, "
-                                      f"{tbl.num_rows:,} read")
+        raise DeliveryFileError(
+            path, f"cannot account for every record: {n_records:,} rows in the file's metadata, {tbl.num_rows:,} read"
+        )
     if n_records == 0 and not allow_empty:
         raise DeliveryFileError(path, "no data rows: a registry delivery must not be empty")
     return RawFile(path=path, table=tbl, rows_read=n_records, rejects=_empty_rejects(), warnings=warnings)

@@ -11,6 +11,7 @@ measured first: its failure cases do not carry the failing row (not-null failure
 index of a failed check matched the failing row for a third of the rows), and a quarantine must name its line.
 pandera stays where frames are small (the banks' reconciliation files, `schemas.py`).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -25,18 +26,39 @@ BINARY = {0, 1}
 HIMBARA = {"BRI", "BNI", "MANDIRI", "BTN", "BSI"}
 SCHOOL = {"none", "SD", "SMP", "SMA"}
 PROXY_CODES = {
-    "status_bangunan": {1, 2, 3, 4, 5}, "jenis_lantai": set(range(1, 7)), "jenis_dinding": set(range(1, 6)),
-    "jenis_atap": set(range(1, 7)), "sumber_air_minum": set(range(1, 7)), "fasilitas_bab": {1, 2, 3, 4},
-    "sumber_penerangan": {1, 2, 3, 4}, "bahan_bakar_masak": {1, 2, 3, 4, 5},
-    "aset_kulkas": BINARY, "aset_motor": BINARY, "aset_mobil": BINARY, "desa_terpencil": BINARY,
+    "status_bangunan": {1, 2, 3, 4, 5},
+    "jenis_lantai": set(range(1, 7)),
+    "jenis_dinding": set(range(1, 6)),
+    "jenis_atap": set(range(1, 7)),
+    "sumber_air_minum": set(range(1, 7)),
+    "fasilitas_bab": {1, 2, 3, 4},
+    "sumber_penerangan": {1, 2, 3, 4},
+    "bahan_bakar_masak": {1, 2, 3, 4, 5},
+    "aset_kulkas": BINARY,
+    "aset_motor": BINARY,
+    "aset_mobil": BINARY,
+    "desa_terpencil": BINARY,
 }
 NON_NEGATIVE = ["luas_lantai_m2", "aset_lahan_m2", "aset_ternak", "jumlah_art"]
 
 # Longest text a field may hold (characters); a longer value quarantines its row (reason names the limit). Names and
 # addresses are generous, identifiers and codes short. Any other text field: DEFAULT_MAX_LENGTH.
-MAX_LENGTH = {"nama": 150, "alamat": 300, "tmp_lahir": 100, "nik": 40, "no_kk": 40, "id_dtks": 40, "id_keluarga": 40,
-              "id_keluarga_p3ke": 40, "id_individu_p3ke": 40, "kode_desa": 20, "kode_kemendagri": 20, "kode": 20,
-              "kode_induk": 20, "disbursement_id": 80}
+MAX_LENGTH = {
+    "nama": 150,
+    "alamat": 300,
+    "tmp_lahir": 100,
+    "nik": 40,
+    "no_kk": 40,
+    "id_dtks": 40,
+    "id_keluarga": 40,
+    "id_keluarga_p3ke": 40,
+    "id_individu_p3ke": 40,
+    "kode_desa": 20,
+    "kode_kemendagri": 20,
+    "kode": 20,
+    "kode_induk": 20,
+    "disbursement_id": 80,
+}
 DEFAULT_MAX_LENGTH = 255
 
 
@@ -73,15 +95,19 @@ def _code_list(allowed: set[int]) -> str:
 def code_in(col: str, allowed: set[int]) -> Rule:
     """A code given as an integer of any width: '1', '01' and 1 are the same code."""
     c = ident(col)
-    return Rule(col, f"{c} IS NOT NULL AND coalesce(TRY_CAST({c} AS DOUBLE) NOT IN "
-                     f"({', '.join(str(a) for a in sorted(allowed))}), true)",
-                lit(f"{col} outside code list {_code_list(allowed)}"))
+    return Rule(
+        col,
+        f"{c} IS NOT NULL AND coalesce(TRY_CAST({c} AS DOUBLE) NOT IN "
+        f"({', '.join(str(a) for a in sorted(allowed))}), true)",
+        lit(f"{col} outside code list {_code_list(allowed)}"),
+    )
 
 
 def one_of(col: str, allowed: set[str]) -> Rule:
     c = ident(col)
-    return Rule(col, f"{c} NOT IN ({', '.join(lit(a) for a in sorted(allowed))})",
-                lit(f"{col} not one of {sorted(allowed)}"))
+    return Rule(
+        col, f"{c} NOT IN ({', '.join(lit(a) for a in sorted(allowed))})", lit(f"{col} not one of {sorted(allowed)}")
+    )
 
 
 def digits(col: str, n: int) -> Rule:
@@ -92,14 +118,18 @@ def digits(col: str, n: int) -> Rule:
 def in_reference(col: str, codes_table: str) -> Rule:
     """The value is a code of the region reference (`codes_table` has one column `kode`)."""
     c = ident(col)
-    return Rule(col, f"{c} IS NOT NULL AND {c} NOT IN (SELECT kode FROM {codes_table})",
-                lit(f"{col} not in the region reference"))
+    return Rule(
+        col,
+        f"{c} IS NOT NULL AND {c} NOT IN (SELECT kode FROM {codes_table})",
+        lit(f"{col} not in the region reference"),
+    )
 
 
 def non_negative(col: str) -> Rule:
     c = ident(col)
-    return Rule(col, f"{c} IS NOT NULL AND coalesce(TRY_CAST({c} AS DOUBLE) < 0, true)",
-                lit(f"{col} not a non-negative number"))
+    return Rule(
+        col, f"{c} IS NOT NULL AND coalesce(TRY_CAST({c} AS DOUBLE) < 0, true)", lit(f"{col} not a non-negative number")
+    )
 
 
 def positive(col: str) -> Rule:
@@ -115,8 +145,10 @@ def date_text(col: str, fmt: str, month_end: pd.Timestamp) -> list[Rule]:
     """A text date (parsed by the reader into `<col>__date`): valid in its format, and not after the month."""
     c, parsed = ident(col), ident(col + "__date")
     label = fmt.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
-    return [Rule(col, f"{c} IS NOT NULL AND {parsed} IS NULL", lit(f"{col} not a valid {label} date")),
-            Rule(col, f"{parsed} >= {_limit(month_end)}", lit(f"{col} after the delivery month"))]
+    return [
+        Rule(col, f"{c} IS NOT NULL AND {parsed} IS NULL", lit(f"{col} not a valid {label} date")),
+        Rule(col, f"{parsed} >= {_limit(month_end)}", lit(f"{col} after the delivery month")),
+    ]
 
 
 def date_not_after(col: str, month_end: pd.Timestamp) -> Rule:
@@ -129,9 +161,14 @@ def max_length(columns: list[str]) -> list[Rule]:
     out = []
     for col in columns:
         c, limit = ident(col), MAX_LENGTH.get(col.lower(), DEFAULT_MAX_LENGTH)
-        out.append(Rule(col, f"length({c}) > {limit}",
-                        f"{lit(f'{col} longer than {limit} characters (')} || format('{{:,}}', length({c})) || ')'",
-                        f"left({c}, 60) || '...'"))
+        out.append(
+            Rule(
+                col,
+                f"length({c}) > {limit}",
+                f"{lit(f'{col} longer than {limit} characters (')} || format('{{:,}}', length({c})) || ')'",
+                f"left({c}, 60) || '...'",
+            )
+        )
     return out
 
 
@@ -141,9 +178,12 @@ def failures_sql(table: str, rules: list[Rule]) -> str:
     if not rules:
         return "SELECT NULL::BIGINT AS line, NULL AS field, NULL AS value, NULL AS reason WHERE false"
     broken = " OR ".join(f"coalesce({r.bad}, false)" for r in rules)
-    parts = [f"SELECT _line AS line, {lit(r.field)} AS field, "
-             f"{r.value or f'left(CAST({ident(r.field)} AS VARCHAR), 200)'} AS value, {r.reason} AS reason "
-             f"FROM _broken WHERE coalesce({r.bad}, false)" for r in rules]
+    parts = [
+        f"SELECT _line AS line, {lit(r.field)} AS field, "
+        f"{r.value or f'left(CAST({ident(r.field)} AS VARCHAR), 200)'} AS value, {r.reason} AS reason "
+        f"FROM _broken WHERE coalesce({r.bad}, false)"
+        for r in rules
+    ]
     return f"WITH _broken AS MATERIALIZED (SELECT * FROM {table} WHERE {broken}) " + " UNION ALL ".join(parts)
 
 

@@ -2,6 +2,7 @@
 
 The registries' row rules run inside DuckDB (`rules.py`): the same contract words, evaluated where the file is read.
 """
+
 from __future__ import annotations
 
 import pandas as pd
@@ -22,8 +23,9 @@ def date_checks(col: str, fmt: str, limit: pd.Timestamp) -> list[pa.Check]:
     label = fmt.replace("%d", "DD").replace("%m", "MM").replace("%Y", "YYYY")
     return [
         pa.Check(lambda df: df[col].isna() | df[parsed].notna(), error=f"{col} not a valid {label} date"),
-        pa.Check(lambda df: df[parsed].isna() | (pd.to_datetime(df[parsed]) < limit),
-                 error=f"{col} after the delivery month"),
+        pa.Check(
+            lambda df: df[parsed].isna() | (pd.to_datetime(df[parsed]) < limit), error=f"{col} after the delivery month"
+        ),
     ]
 
 
@@ -46,13 +48,27 @@ def too_long(df: pd.DataFrame) -> pd.DataFrame:
         bad = (lengths > limit).fillna(False).to_numpy()
         if bad.any():
             idx = bad.nonzero()[0]
-            parts.append(pd.DataFrame({"index": idx, "field": c,
-                                       "value": df[c].to_numpy()[idx].astype(str),
-                                       "reason": [f"{c} longer than {limit} characters ({n:,})"
-                                                  for n in lengths.to_numpy()[idx].astype(int)]}))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "index": idx,
+                        "field": c,
+                        "value": df[c].to_numpy()[idx].astype(str),
+                        "reason": [
+                            f"{c} longer than {limit} characters ({n:,})" for n in lengths.to_numpy()[idx].astype(int)
+                        ],
+                    }
+                )
+            )
     if not parts:
-        return pd.DataFrame({"index": pd.Series(dtype="int64"), "field": pd.Series(dtype=object),
-                             "value": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
+        return pd.DataFrame(
+            {
+                "index": pd.Series(dtype="int64"),
+                "field": pd.Series(dtype=object),
+                "value": pd.Series(dtype=object),
+                "reason": pd.Series(dtype=object),
+            }
+        )
     out = pd.concat(parts, ignore_index=True)
     out["value"] = out["value"].str.slice(0, 60) + "..."
     return out
@@ -71,28 +87,59 @@ def failures(schema: pa.DataFrameSchema, df: pd.DataFrame) -> pd.DataFrame:
         fc = fc[~frame_level | (fc["column"].astype(str) == named)]
         reason = fc["check"].astype(str).replace({"not_nullable": "required value missing"})
         field = fc["column"].astype(object)
-        return pd.DataFrame({"index": fc["index"].astype("int64").to_numpy(), "field": field.to_numpy(),
-                             "value": fc["failure_case"].astype(str).str.slice(0, 200).to_numpy(),
-                             "reason": reason.to_numpy()})
-    return pd.DataFrame({"index": pd.Series(dtype="int64"), "field": pd.Series(dtype=object),
-                         "value": pd.Series(dtype=object), "reason": pd.Series(dtype=object)})
+        return pd.DataFrame(
+            {
+                "index": fc["index"].astype("int64").to_numpy(),
+                "field": field.to_numpy(),
+                "value": fc["failure_case"].astype(str).str.slice(0, 200).to_numpy(),
+                "reason": reason.to_numpy(),
+            }
+        )
+    return pd.DataFrame(
+        {
+            "index": pd.Series(dtype="int64"),
+            "field": pd.Series(dtype=object),
+            "value": pd.Series(dtype=object),
+            "reason": pd.Series(dtype=object),
+        }
+    )
 
 
-def split(df: pd.DataFrame, rejects: pd.DataFrame, path: str, fails: pd.DataFrame, source: str, delivery: str,
-          extra_bad: pd.DataFrame | None = None) -> tuple[pd.DataFrame, pd.DataFrame]:
+def split(
+    df: pd.DataFrame,
+    rejects: pd.DataFrame,
+    path: str,
+    fails: pd.DataFrame,
+    source: str,
+    delivery: str,
+    extra_bad: pd.DataFrame | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Accepted rows and quarantine rows (reader rejects + schema failures + extra row problems) of a frame."""
     q_parts = []
     if len(rejects):
         q_parts.append(rejects.assign(file=path))
-    bad = pd.concat([b for b in (fails, extra_bad, too_long(df)) if b is not None and len(b)] or [fails],
-                    ignore_index=True)
+    bad = pd.concat(
+        [b for b in (fails, extra_bad, too_long(df)) if b is not None and len(b)] or [fails], ignore_index=True
+    )
     bad["index"] = bad["index"].astype("int64")
     if len(bad):
         lines = df["_line"].to_numpy()[bad["index"].to_numpy()]
-        q_parts.append(pd.DataFrame({"line": lines, "field": bad["field"].to_numpy(), "value": bad["value"].to_numpy(),
-                                     "reason": bad["reason"].to_numpy(), "file": path}))
-    q = pd.concat(q_parts, ignore_index=True) if q_parts else pd.DataFrame(
-        columns=["line", "field", "value", "reason", "file"])
+        q_parts.append(
+            pd.DataFrame(
+                {
+                    "line": lines,
+                    "field": bad["field"].to_numpy(),
+                    "value": bad["value"].to_numpy(),
+                    "reason": bad["reason"].to_numpy(),
+                    "file": path,
+                }
+            )
+        )
+    q = (
+        pd.concat(q_parts, ignore_index=True)
+        if q_parts
+        else pd.DataFrame(columns=["line", "field", "value", "reason", "file"])
+    )
     q = q.assign(source=source, delivery=delivery)[["source", "delivery", "file", "line", "field", "value", "reason"]]
     q = q.sort_values(["file", "line", "field"], kind="stable").reset_index(drop=True)
     accepted = df.drop(index=bad["index"].unique()) if len(bad) else df

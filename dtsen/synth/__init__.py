@@ -1,4 +1,5 @@
 """Synthetic population and registry generator (no real personal data, ever)."""
+
 from .config import NoiseRates, SynthConfig
 from .generate import build, synth
 

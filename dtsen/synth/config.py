@@ -1,4 +1,5 @@
 """Parameters of the synthetic generator: coverage, dynamics and noise rates, all overridable."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
@@ -29,15 +30,25 @@ class NoiseRates:
     code_error: float = 0.01  # education / work recoded wrongly
     duplicate: float = 0.01  # the same person registered twice in the same source
 
-    def scaled(self, k: float) -> "NoiseRates":
+    def scaled(self, k: float) -> NoiseRates:
         return replace(self, **{f: min(1.0, getattr(self, f) * k) for f in self.__dataclass_fields__})
 
 
 DTKS_NOISE = NoiseRates(nik_missing=0.02, duplicate=0.015, ocr=0.003)
-REGSOSEK_NOISE = NoiseRates(name_typo=0.04, title=0.01, nik_missing=0.05, kk_missing=0.04, duplicate=0.003,
-                            dob_missing=0.002)
-P3KE_NOISE = NoiseRates(name_typo=0.07, shorten=0.05, nik_missing=0.06, nik_digit=0.012, dob_missing=0.02,
-                        dob_year=0.025, duplicate=0.01, ocr=0.01, short_form=0.35)
+REGSOSEK_NOISE = NoiseRates(
+    name_typo=0.04, title=0.01, nik_missing=0.05, kk_missing=0.04, duplicate=0.003, dob_missing=0.002
+)
+P3KE_NOISE = NoiseRates(
+    name_typo=0.07,
+    shorten=0.05,
+    nik_missing=0.06,
+    nik_digit=0.012,
+    dob_missing=0.02,
+    dob_year=0.025,
+    duplicate=0.01,
+    ocr=0.01,
+    short_form=0.35,
+)
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ Layout (contracts in DOMAIN.md):
     dukcapil/<YYYY-MM>/kematian.csv, asn/<YYYY-MM>/asn.csv, bpjstk/<YYYY-MM>/upah.csv   per month
     truth/truth.parquet, truth/keluarga.parquet, truth/persons.parquet
 """
+
 from __future__ import annotations
 
 import os
@@ -24,7 +25,7 @@ from .config import SynthConfig
 from .names import GENERAL_FEMALE, GENERAL_MALE
 from .population import Population, _ddmmyy, _serials, assign_identity, build_population
 from .regions import build_regions
-from .sources import (add_months, build_dtks, build_p3ke, build_regsosek, fmt_dates, month_start, relative_nik)
+from .sources import add_months, build_dtks, build_p3ke, build_regsosek, fmt_dates, month_start, relative_nik
 
 STREAMS = ["regions", "population", "identity", "births", "dtks", "regsosek", "p3ke", "susenas", "admin"]
 
@@ -40,14 +41,18 @@ def write_csv(df: pd.DataFrame, path: str, delimiter: str = ",") -> None:
     os.makedirs(os.path.dirname(path), exist_ok=True)
     # minimal quoting, empty cells for nulls, LF line ends: what an agency's export tool writes (DuckDB's writer
     # keeps row order and only quotes values that need it)
-    table = pa.Table.from_arrays([pa.array(df[c].to_numpy(dtype=object), type=pa.string(), from_pandas=True)
-                                  for c in df.columns], names=list(df.columns))
+    table = pa.Table.from_arrays(
+        [pa.array(df[c].to_numpy(dtype=object), type=pa.string(), from_pandas=True) for c in df.columns],
+        names=list(df.columns),
+    )
     con = duckdb.connect()
     try:
         con.execute("SET threads = 1")
         con.register("t", table)
-        con.execute(f"COPY t TO '{path}' (FORMAT csv, HEADER true, DELIMITER '{delimiter}', QUOTE '\"', "
-                    "NULL '', NEW_LINE '\\n')")
+        con.execute(
+            f"COPY t TO '{path}' (FORMAT csv, HEADER true, DELIMITER '{delimiter}', QUOTE '\"', "
+            "NULL '', NEW_LINE '\\n')"
+        )
     finally:
         con.close()
 
@@ -75,8 +80,11 @@ def _add_births(rng: np.random.Generator, pop: Population, months: list[str]) ->
     fam_idx = mothers["family"].to_numpy()
     head_name = per.groupby("family")["nama"].first().reindex(fam_idx).to_numpy(dtype=object)
     last = pd.Series(head_name).str.split(" ").str[-1].to_numpy(dtype=object)
-    given = np.where(male, GENERAL_MALE[rng.integers(0, len(GENERAL_MALE), n)],
-                     GENERAL_FEMALE[rng.integers(0, len(GENERAL_FEMALE), n)])
+    given = np.where(
+        male,
+        GENERAL_MALE[rng.integers(0, len(GENERAL_MALE), n)],
+        GENERAL_FEMALE[rng.integers(0, len(GENERAL_FEMALE), n)],
+    )
     nama = np.where(pd.Series(head_name).str.contains(" ").to_numpy(), given + " " + last, given)
     # the NIK of a newborn is issued in the family's district at the time of birth
     fam = pop.families
@@ -89,14 +97,32 @@ def _add_births(rng: np.random.Generator, pop: Population, months: list[str]) ->
     serial_in = pd.Series(_serials(prefix)).astype(int).to_numpy()
     nik = prefix + pd.Series(base + serial_in).map("{:04d}".format).to_numpy(dtype=object)
     start_id = len(per)
-    new = pd.DataFrame({
-        "family": fam_idx, "rel": np.where(mothers["rel"].to_numpy() == 4, 5, 3), "age": 0.0, "male": male,
-        "order": 9, "family_type": mothers["family_type"].to_numpy(), "birth_days": 0, "twin_of": -1,
-        "birth_date": bdays, "pendidikan": 0, "jenjang_sekolah": "none", "disabilitas_berat": 0, "pekerjaan": 0,
-        "hamil": 0, "status_kawin": 1, "nama": nama, "sex": np.where(male, 1, 2), "death_date": np.datetime64("NaT"),
-        "person_id": [f"P{i + 1:09d}" for i in range(start_id, start_id + n)],
-        "family_id": fam["family_id"].to_numpy()[fam_idx], "nik": nik, "nik_district": district,
-    })
+    new = pd.DataFrame(
+        {
+            "family": fam_idx,
+            "rel": np.where(mothers["rel"].to_numpy() == 4, 5, 3),
+            "age": 0.0,
+            "male": male,
+            "order": 9,
+            "family_type": mothers["family_type"].to_numpy(),
+            "birth_days": 0,
+            "twin_of": -1,
+            "birth_date": bdays,
+            "pendidikan": 0,
+            "jenjang_sekolah": "none",
+            "disabilitas_berat": 0,
+            "pekerjaan": 0,
+            "hamil": 0,
+            "status_kawin": 1,
+            "nama": nama,
+            "sex": np.where(male, 1, 2),
+            "death_date": np.datetime64("NaT"),
+            "person_id": [f"P{i + 1:09d}" for i in range(start_id, start_id + n)],
+            "family_id": fam["family_id"].to_numpy()[fam_idx],
+            "nik": nik,
+            "nik_district": district,
+        }
+    )
     new = new.astype({"birth_date": "datetime64[s]", "death_date": "datetime64[s]"})
     pop.persons = pd.concat([per, new[per.columns]], ignore_index=True)
 
@@ -115,8 +141,9 @@ def _population(cfg: SynthConfig):
     window_end = month_start(add_months(months[-1], 1))
     regions = build_regions(rngs["regions"], cfg.persons)
     pop = build_population(rngs["population"], regions, cfg.persons, ref, window_start, window_end)
-    assign_identity(rngs["identity"], pop, regions, ref, cfg.moved_rate, cfg.monthly_move_rate, cfg.months,
-                    cfg.split_district_rate)
+    assign_identity(
+        rngs["identity"], pop, regions, ref, cfg.moved_rate, cfg.monthly_move_rate, cfg.months, cfg.split_district_rate
+    )
     _add_births(rngs["births"], pop, months)
     per = pop.persons
     per["relative_nik"] = relative_nik(per)
@@ -151,8 +178,9 @@ def build_susenas(rng: np.random.Generator, pop: Population, kel: pd.DataFrame, 
     return s.drop(columns=["family_id"]).reset_index(drop=True)
 
 
-def build_admin(rng: np.random.Generator, pop: Population, months: list[str], cfg: SynthConfig
-                ) -> dict[str, dict[str, pd.DataFrame]]:
+def build_admin(
+    rng: np.random.Generator, pop: Population, months: list[str], cfg: SynthConfig
+) -> dict[str, dict[str, pd.DataFrame]]:
     per = pop.persons
     n = len(per)
     starts = [month_start(m) for m in months] + [month_start(add_months(months[-1], 1))]
@@ -165,8 +193,11 @@ def build_admin(rng: np.random.Generator, pop: Population, months: list[str], cf
     pf = per["family"].to_numpy()
     wage = fam["pcc"].to_numpy()[pf] * np.maximum(fam["size"].to_numpy()[pf], 1) * rng.uniform(0.6, 1.4, n)
     wage = np.round(np.clip(wage, 900_000, 60_000_000), -3).astype(np.int64)
-    work_prov = np.where(rng.random(n) < 0.08, np.array(["31", "32", "36", "64"], dtype=object)[rng.integers(0, 4, n)],
-                         fam["kode_prov"].to_numpy()[pf])
+    work_prov = np.where(
+        rng.random(n) < 0.08,
+        np.array(["31", "32", "36", "64"], dtype=object)[rng.integers(0, 4, n)],
+        fam["kode_prov"].to_numpy()[pf],
+    )
     out: dict[str, dict[str, pd.DataFrame]] = {"kematian": {}, "asn": {}, "upah": {}}
     for i, m in enumerate(months):
         lo = np.datetime64("1900-01-01") if i == 0 else starts[i]
@@ -176,38 +207,83 @@ def build_admin(rng: np.random.Generator, pop: Population, months: list[str], cf
         alive = np.isnat(dd) | (dd >= starts[i])
         out["asn"][m] = pd.DataFrame({"nik": np.sort(per["nik"].to_numpy()[asn & alive])})
         sel = formal & alive & (per["age"].to_numpy() >= 15)
-        u = pd.DataFrame({"nik": per["nik"].to_numpy()[sel], "upah_bulanan": wage[sel].astype(str),
-                          "kode_prov": work_prov[sel]})
+        u = pd.DataFrame(
+            {"nik": per["nik"].to_numpy()[sel], "upah_bulanan": wage[sel].astype(str), "kode_prov": work_prov[sel]}
+        )
         out["upah"][m] = u.sort_values("nik").reset_index(drop=True)
     return out
 
 
-INDIVIDU_SCHEMA = pa.schema([
-    ("id_keluarga", pa.string()), ("no_urut", pa.int32()), ("nik", pa.string()), ("no_kk", pa.string()),
-    ("nama", pa.string()), ("jenis_kelamin", pa.string()), ("tanggal_lahir", pa.date32()),
-    ("hubungan_kk", pa.int32()), ("status_kawin", pa.int32()), ("pendidikan", pa.int32()),
-    ("jenjang_sekolah", pa.string()), ("bekerja", pa.int32()), ("lapangan_usaha", pa.int32()),
-    ("disabilitas_berat", pa.int32()), ("hamil", pa.int32()),
-])
-_KEL_INT = ["status_bangunan", "luas_lantai_m2", "jenis_lantai", "jenis_dinding", "jenis_atap", "sumber_air_minum",
-            "fasilitas_bab", "sumber_penerangan", "bahan_bakar_masak", "aset_kulkas", "aset_motor", "aset_mobil",
-            "aset_lahan_m2", "aset_ternak", "jumlah_art", "desa_terpencil"]
-KELUARGA_SCHEMA = pa.schema([("id_keluarga", pa.string()), ("kode_desa", pa.string()), ("alamat", pa.string())]
-                            + [(c, pa.int64()) for c in _KEL_INT])
+INDIVIDU_SCHEMA = pa.schema(
+    [
+        ("id_keluarga", pa.string()),
+        ("no_urut", pa.int32()),
+        ("nik", pa.string()),
+        ("no_kk", pa.string()),
+        ("nama", pa.string()),
+        ("jenis_kelamin", pa.string()),
+        ("tanggal_lahir", pa.date32()),
+        ("hubungan_kk", pa.int32()),
+        ("status_kawin", pa.int32()),
+        ("pendidikan", pa.int32()),
+        ("jenjang_sekolah", pa.string()),
+        ("bekerja", pa.int32()),
+        ("lapangan_usaha", pa.int32()),
+        ("disabilitas_berat", pa.int32()),
+        ("hamil", pa.int32()),
+    ]
+)
+_KEL_INT = [
+    "status_bangunan",
+    "luas_lantai_m2",
+    "jenis_lantai",
+    "jenis_dinding",
+    "jenis_atap",
+    "sumber_air_minum",
+    "fasilitas_bab",
+    "sumber_penerangan",
+    "bahan_bakar_masak",
+    "aset_kulkas",
+    "aset_motor",
+    "aset_mobil",
+    "aset_lahan_m2",
+    "aset_ternak",
+    "jumlah_art",
+    "desa_terpencil",
+]
+KELUARGA_SCHEMA = pa.schema(
+    [("id_keluarga", pa.string()), ("kode_desa", pa.string()), ("alamat", pa.string())]
+    + [(c, pa.int64()) for c in _KEL_INT]
+)
 SUSENAS_SCHEMA = pa.schema(list(KELUARGA_SCHEMA) + [("pengeluaran_per_kapita", pa.int64())])
-TRUTH_SCHEMA = pa.schema([("source", pa.string()), ("delivery", pa.string()), ("record_id", pa.string()),
-                          ("person_id", pa.string()), ("family_id", pa.string())])
+TRUTH_SCHEMA = pa.schema(
+    [
+        ("source", pa.string()),
+        ("delivery", pa.string()),
+        ("record_id", pa.string()),
+        ("person_id", pa.string()),
+        ("family_id", pa.string()),
+    ]
+)
 
 
 def _truth_part(source: str, delivery: str, record_id, person_id, family_id) -> pa.Table:
     """Ground truth of one delivery as Arrow strings (a tenth of the memory of pandas' Python strings)."""
+
     def strings(x):
         return pa.array(np.asarray(x, dtype=object), type=pa.string())
 
     n = len(record_id)
-    return pa.table({"source": pa.repeat(pa.scalar(source), n), "delivery": pa.repeat(pa.scalar(delivery), n),
-                     "record_id": strings(record_id), "person_id": strings(person_id),
-                     "family_id": strings(family_id)}, schema=TRUTH_SCHEMA)
+    return pa.table(
+        {
+            "source": pa.repeat(pa.scalar(source), n),
+            "delivery": pa.repeat(pa.scalar(delivery), n),
+            "record_id": strings(record_id),
+            "person_id": strings(person_id),
+            "family_id": strings(family_id),
+        },
+        schema=TRUTH_SCHEMA,
+    )
 
 
 def synth(cfg: SynthConfig, out: str) -> SynthResult:
@@ -226,14 +302,18 @@ def synth(cfg: SynthConfig, out: str) -> SynthResult:
         counts[f"dtks/{m}"] = len(df)
         del df
     kel, ind = build_regsosek(rngs["regsosek"], pop, cfg, ref)
-    write_parquet(kel.drop(columns=["family_id"]), os.path.join(out, "regsosek", first, "keluarga.parquet"),
-                  KELUARGA_SCHEMA)
+    write_parquet(
+        kel.drop(columns=["family_id"]), os.path.join(out, "regsosek", first, "keluarga.parquet"), KELUARGA_SCHEMA
+    )
     ind_out = ind.drop(columns=["person_id", "family_id"])
     ind_out["tanggal_lahir"] = pd.to_datetime(ind_out["tanggal_lahir"]).dt.date
     write_parquet(ind_out, os.path.join(out, "regsosek", first, "individu.parquet"), INDIVIDU_SCHEMA)
     del ind_out
-    truth.append(_truth_part("regsosek", first, ind["id_keluarga"] + "-" + ind["no_urut"].astype(str),
-                             ind["person_id"], ind["family_id"]))
+    truth.append(
+        _truth_part(
+            "regsosek", first, ind["id_keluarga"] + "-" + ind["no_urut"].astype(str), ind["person_id"], ind["family_id"]
+        )
+    )
     counts["regsosek/keluarga"], counts["regsosek/individu"] = len(kel), len(ind)
     del ind
     p3ke = build_p3ke(rngs["p3ke"], pop, cfg, ref)
@@ -260,23 +340,60 @@ def synth(cfg: SynthConfig, out: str) -> SynthResult:
     n_truth = truth_table.num_rows
     del truth_table
     fam = pop.families
-    write_parquet(pd.DataFrame({"family_id": fam["family_id"], "pengeluaran_per_kapita": fam["pcc"],
-                                "kode_desa": fam["kode_desa"], "jumlah_art": fam["size"]}),
-                  os.path.join(out, "truth", "keluarga.parquet"),
-                  pa.schema([("family_id", pa.string()), ("pengeluaran_per_kapita", pa.int64()),
-                             ("kode_desa", pa.string()), ("jumlah_art", pa.int64())]))
+    write_parquet(
+        pd.DataFrame(
+            {
+                "family_id": fam["family_id"],
+                "pengeluaran_per_kapita": fam["pcc"],
+                "kode_desa": fam["kode_desa"],
+                "jumlah_art": fam["size"],
+            }
+        ),
+        os.path.join(out, "truth", "keluarga.parquet"),
+        pa.schema(
+            [
+                ("family_id", pa.string()),
+                ("pengeluaran_per_kapita", pa.int64()),
+                ("kode_desa", pa.string()),
+                ("jumlah_art", pa.int64()),
+            ]
+        ),
+    )
     per = pop.persons
-    persons = pd.DataFrame({
-        "person_id": per["person_id"], "family_id": per["family_id"], "nik": per["nik"], "nama": per["nama"],
-        "jenis_kelamin": per["sex"].astype(np.int32), "tanggal_lahir": per["birth_date"].dt.date,
-        "tanggal_meninggal": per["death_date"].dt.date, "hubungan": per["rel"].astype(np.int32),
-        "twin_person_id": np.where(per["twin_of"].to_numpy() >= 0,
-                                   per["person_id"].to_numpy()[np.maximum(per["twin_of"].to_numpy(), 0)], None),
-    })
-    write_parquet(persons, os.path.join(out, "truth", "persons.parquet"), pa.schema([
-        ("person_id", pa.string()), ("family_id", pa.string()), ("nik", pa.string()), ("nama", pa.string()),
-        ("jenis_kelamin", pa.int32()), ("tanggal_lahir", pa.date32()), ("tanggal_meninggal", pa.date32()),
-        ("hubungan", pa.int32()), ("twin_person_id", pa.string())]))
+    persons = pd.DataFrame(
+        {
+            "person_id": per["person_id"],
+            "family_id": per["family_id"],
+            "nik": per["nik"],
+            "nama": per["nama"],
+            "jenis_kelamin": per["sex"].astype(np.int32),
+            "tanggal_lahir": per["birth_date"].dt.date,
+            "tanggal_meninggal": per["death_date"].dt.date,
+            "hubungan": per["rel"].astype(np.int32),
+            "twin_person_id": np.where(
+                per["twin_of"].to_numpy() >= 0,
+                per["person_id"].to_numpy()[np.maximum(per["twin_of"].to_numpy(), 0)],
+                None,
+            ),
+        }
+    )
+    write_parquet(
+        persons,
+        os.path.join(out, "truth", "persons.parquet"),
+        pa.schema(
+            [
+                ("person_id", pa.string()),
+                ("family_id", pa.string()),
+                ("nik", pa.string()),
+                ("nama", pa.string()),
+                ("jenis_kelamin", pa.int32()),
+                ("tanggal_lahir", pa.date32()),
+                ("tanggal_meninggal", pa.date32()),
+                ("hubungan", pa.int32()),
+                ("twin_person_id", pa.string()),
+            ]
+        ),
+    )
     counts["persons"] = len(per)
     counts["families"] = len(fam)
     counts["records"] = int(n_truth)

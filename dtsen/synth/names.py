@@ -4,6 +4,7 @@ The general pools come from Faker's id_ID provider data (a maintained list of In
 surnames); regional pools (Batak, Minahasa, Papuan, NTT marga, Balinese birth-order names, Sundanese and
 Muslim given names) are small hand lists. Sampling is vectorised: one numpy draw per token position.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,64 +12,305 @@ import pandas as pd
 from faker.providers.person.id_ID import Provider as _IdPerson
 
 BATAK_MARGA = [
-    "SIREGAR", "SIMANJUNTAK", "NASUTION", "HARAHAP", "LUBIS", "SITOMPUL", "HUTAPEA", "SINAGA", "PARDEDE",
-    "SIHOMBING", "PANJAITAN", "TAMPUBOLON", "SITUMORANG", "MANURUNG", "SIMATUPANG", "GINTING", "TARIGAN",
-    "SEMBIRING", "PURBA", "DAMANIK", "HUTAGALUNG", "SIAGIAN", "NAINGGOLAN", "SIMBOLON", "PASARIBU", "SILALAHI",
-    "MARPAUNG", "SIANTURI", "HASIBUAN", "SARAGIH",
+    "SIREGAR",
+    "SIMANJUNTAK",
+    "NASUTION",
+    "HARAHAP",
+    "LUBIS",
+    "SITOMPUL",
+    "HUTAPEA",
+    "SINAGA",
+    "PARDEDE",
+    "SIHOMBING",
+    "PANJAITAN",
+    "TAMPUBOLON",
+    "SITUMORANG",
+    "MANURUNG",
+    "SIMATUPANG",
+    "GINTING",
+    "TARIGAN",
+    "SEMBIRING",
+    "PURBA",
+    "DAMANIK",
+    "HUTAGALUNG",
+    "SIAGIAN",
+    "NAINGGOLAN",
+    "SIMBOLON",
+    "PASARIBU",
+    "SILALAHI",
+    "MARPAUNG",
+    "SIANTURI",
+    "HASIBUAN",
+    "SARAGIH",
 ]
 MINAHASA_MARGA = [
-    "WOWOR", "RONDONUWU", "LUMEMPOUW", "SONDAKH", "PANGEMANAN", "TUMBELAKA", "RUMENGAN", "KALALO", "MANDAGI",
-    "LENGKONG", "WALEWANGKO", "KAWILARANG", "TAMBUWUN", "RORIMPANDEY", "SUMAMPOUW", "MAMAHIT", "POLII", "KANDOU",
+    "WOWOR",
+    "RONDONUWU",
+    "LUMEMPOUW",
+    "SONDAKH",
+    "PANGEMANAN",
+    "TUMBELAKA",
+    "RUMENGAN",
+    "KALALO",
+    "MANDAGI",
+    "LENGKONG",
+    "WALEWANGKO",
+    "KAWILARANG",
+    "TAMBUWUN",
+    "RORIMPANDEY",
+    "SUMAMPOUW",
+    "MAMAHIT",
+    "POLII",
+    "KANDOU",
 ]
 PAPUA_MARGA = [
-    "WENDA", "KOGOYA", "TABUNI", "WANIMBO", "RUMBIAK", "MANDOWEN", "KARUBABA", "YIKWA", "MURIB", "ENUMBI",
-    "WONDA", "KOSSAY", "WETIPO", "KAMBU", "RUMAROPEN", "WAROMI", "IBO", "YOMAKI", "SAWAKI", "KAFIAR",
+    "WENDA",
+    "KOGOYA",
+    "TABUNI",
+    "WANIMBO",
+    "RUMBIAK",
+    "MANDOWEN",
+    "KARUBABA",
+    "YIKWA",
+    "MURIB",
+    "ENUMBI",
+    "WONDA",
+    "KOSSAY",
+    "WETIPO",
+    "KAMBU",
+    "RUMAROPEN",
+    "WAROMI",
+    "IBO",
+    "YOMAKI",
+    "SAWAKI",
+    "KAFIAR",
 ]
 NTT_MARGA = [
-    "FANGGIDAE", "MANAFE", "NDOLU", "PELLO", "TEFA", "NENOBAIS", "BRIA", "SERAN", "KOLO", "DA COSTA", "LAKE",
-    "NALLE", "MESSAKH", "ADOE", "BENU", "TAEK", "LEWOTOBI",
+    "FANGGIDAE",
+    "MANAFE",
+    "NDOLU",
+    "PELLO",
+    "TEFA",
+    "NENOBAIS",
+    "BRIA",
+    "SERAN",
+    "KOLO",
+    "DA COSTA",
+    "LAKE",
+    "NALLE",
+    "MESSAKH",
+    "ADOE",
+    "BENU",
+    "TAEK",
+    "LEWOTOBI",
 ]
 MALUKU_MARGA = [
-    "PATTIRADJAWANE", "LATUHARHARY", "SAHETAPY", "TUANAKOTTA", "PELUPESSY", "RITIAUW", "LEIWAKABESSY",
-    "MATULESSY", "NANLOHY", "SOPACUA", "TUHUMURY", "WATTIMENA",
+    "PATTIRADJAWANE",
+    "LATUHARHARY",
+    "SAHETAPY",
+    "TUANAKOTTA",
+    "PELUPESSY",
+    "RITIAUW",
+    "LEIWAKABESSY",
+    "MATULESSY",
+    "NANLOHY",
+    "SOPACUA",
+    "TUHUMURY",
+    "WATTIMENA",
 ]
 CHRISTIAN_MALE = [
-    "YOHANES", "MARKUS", "YAKOBUS", "PETRUS", "PAULUS", "YOSEF", "MATIUS", "LUKAS", "STEFANUS", "ANDREAS",
-    "FRANSISKUS", "ALEKSANDER", "DANIEL", "SAMUEL", "YONATAN", "MIKHAEL", "ROBERT", "FERDINAND", "BENYAMIN",
-    "NIKOLAS", "OKTOVIANUS", "YULIUS", "DOMINGGUS", "HERMANUS",
+    "YOHANES",
+    "MARKUS",
+    "YAKOBUS",
+    "PETRUS",
+    "PAULUS",
+    "YOSEF",
+    "MATIUS",
+    "LUKAS",
+    "STEFANUS",
+    "ANDREAS",
+    "FRANSISKUS",
+    "ALEKSANDER",
+    "DANIEL",
+    "SAMUEL",
+    "YONATAN",
+    "MIKHAEL",
+    "ROBERT",
+    "FERDINAND",
+    "BENYAMIN",
+    "NIKOLAS",
+    "OKTOVIANUS",
+    "YULIUS",
+    "DOMINGGUS",
+    "HERMANUS",
 ]
 CHRISTIAN_FEMALE = [
-    "MARIA", "YULIANA", "AGUSTINA", "ELISABETH", "MAGDALENA", "KRISTINA", "MARTHA", "DEBORA", "RUTH", "ESTER",
-    "MARIANA", "FRANSISKA", "VERONIKA", "YOHANA", "SUSANA", "KATARINA", "REGINA", "ANASTASIA", "SELFIANA",
+    "MARIA",
+    "YULIANA",
+    "AGUSTINA",
+    "ELISABETH",
+    "MAGDALENA",
+    "KRISTINA",
+    "MARTHA",
+    "DEBORA",
+    "RUTH",
+    "ESTER",
+    "MARIANA",
+    "FRANSISKA",
+    "VERONIKA",
+    "YOHANA",
+    "SUSANA",
+    "KATARINA",
+    "REGINA",
+    "ANASTASIA",
+    "SELFIANA",
 ]
 BALI_ORDER = [["WAYAN", "PUTU", "GEDE"], ["MADE", "KADEK", "NENGAH"], ["NYOMAN", "KOMANG"], ["KETUT"]]
 BALI_GIVEN_MALE = [
-    "SUDARMA", "SUARSANA", "ARTAWAN", "SUKARATA", "DARMAWAN", "WIRAWAN", "SUARJANA", "MERTAYASA", "ADNYANA",
-    "SUWENDRA", "PARWATA", "SUDIANA", "SUARDIKA", "ARIANTA", "WIDIANA", "ASTAWA", "SUMERTA", "MULIARTA",
+    "SUDARMA",
+    "SUARSANA",
+    "ARTAWAN",
+    "SUKARATA",
+    "DARMAWAN",
+    "WIRAWAN",
+    "SUARJANA",
+    "MERTAYASA",
+    "ADNYANA",
+    "SUWENDRA",
+    "PARWATA",
+    "SUDIANA",
+    "SUARDIKA",
+    "ARIANTA",
+    "WIDIANA",
+    "ASTAWA",
+    "SUMERTA",
+    "MULIARTA",
 ]
 BALI_GIVEN_FEMALE = [
-    "AYU", "SRI", "SUARTINI", "ARIANI", "SUKERTI", "WIDIASIH", "SUWARNI", "PURNAMI", "ASTITI", "DEWI", "KARTINI",
-    "SUDARMI", "MURNIATI", "RATNADI", "SUARNI",
+    "AYU",
+    "SRI",
+    "SUARTINI",
+    "ARIANI",
+    "SUKERTI",
+    "WIDIASIH",
+    "SUWARNI",
+    "PURNAMI",
+    "ASTITI",
+    "DEWI",
+    "KARTINI",
+    "SUDARMI",
+    "MURNIATI",
+    "RATNADI",
+    "SUARNI",
 ]
 SUNDA_MALE = ["ASEP", "UJANG", "DEDE", "CECEP", "DADANG", "JAJANG", "ENDANG", "OMAN", "UJANG", "AAN", "ENJANG", "DEDEN"]
 SUNDA_FEMALE = ["EUIS", "NENENG", "IIS", "ENTIN", "IMAS", "CUCU", "ENOK", "YAYAH", "TITIN", "EUTIK", "ELIS", "NINING"]
 JAWA_SINGLE_MALE = [
-    "SUTRISNO", "SLAMET", "SUPARMAN", "SUGIYONO", "PAIMAN", "SUKIRMAN", "WAGIMAN", "SUPARDI", "TUKIMAN",
-    "SUMARNO", "SUYANTO", "SARDI", "KARNO", "PARIYO", "JUMADI", "SUHARTO", "SUKARNO", "MARYONO", "DJOKO",
-    "TUGIMIN", "KASIMIN", "SUWARNO", "SAMIJO", "SUMADI", "WARSITO", "TARDI", "MUJIONO", "SUTIKNO",
+    "SUTRISNO",
+    "SLAMET",
+    "SUPARMAN",
+    "SUGIYONO",
+    "PAIMAN",
+    "SUKIRMAN",
+    "WAGIMAN",
+    "SUPARDI",
+    "TUKIMAN",
+    "SUMARNO",
+    "SUYANTO",
+    "SARDI",
+    "KARNO",
+    "PARIYO",
+    "JUMADI",
+    "SUHARTO",
+    "SUKARNO",
+    "MARYONO",
+    "DJOKO",
+    "TUGIMIN",
+    "KASIMIN",
+    "SUWARNO",
+    "SAMIJO",
+    "SUMADI",
+    "WARSITO",
+    "TARDI",
+    "MUJIONO",
+    "SUTIKNO",
 ]
 JAWA_SINGLE_FEMALE = [
-    "SUPARMI", "SUMIYATI", "PAINEM", "SUKINAH", "WAGINAH", "TUMINAH", "SUWARNI", "SARINAH", "KASMINI", "PARTINI",
-    "SUMINAH", "JUMINEM", "MARYATI", "SITI", "TUKINEM", "NGATINI", "SUDARMI", "KARSINAH", "SUPINAH", "RUBIYEM",
+    "SUPARMI",
+    "SUMIYATI",
+    "PAINEM",
+    "SUKINAH",
+    "WAGINAH",
+    "TUMINAH",
+    "SUWARNI",
+    "SARINAH",
+    "KASMINI",
+    "PARTINI",
+    "SUMINAH",
+    "JUMINEM",
+    "MARYATI",
+    "SITI",
+    "TUKINEM",
+    "NGATINI",
+    "SUDARMI",
+    "KARSINAH",
+    "SUPINAH",
+    "RUBIYEM",
 ]
 MUSLIM_MALE = [
-    "AHMAD", "ABDUL", "HASAN", "HUSAIN", "YUSUF", "IBRAHIM", "ISMAIL", "RAHMAT", "HIDAYAT", "SYAIFUL", "KHOIRUL",
-    "ARIF", "FAUZI", "RIZKI", "ZAINAL", "SYAMSUL", "IMRON", "NURDIN", "MAHMUD", "ANWAR", "SAIFUDDIN", "ABDULLAH",
-    "ALI", "UMAR", "USMAN", "HAMZAH", "RIDWAN", "ZULKIFLI", "JUNAIDI", "SUHAILI", "AMIR", "BAHRUDIN",
+    "AHMAD",
+    "ABDUL",
+    "HASAN",
+    "HUSAIN",
+    "YUSUF",
+    "IBRAHIM",
+    "ISMAIL",
+    "RAHMAT",
+    "HIDAYAT",
+    "SYAIFUL",
+    "KHOIRUL",
+    "ARIF",
+    "FAUZI",
+    "RIZKI",
+    "ZAINAL",
+    "SYAMSUL",
+    "IMRON",
+    "NURDIN",
+    "MAHMUD",
+    "ANWAR",
+    "SAIFUDDIN",
+    "ABDULLAH",
+    "ALI",
+    "UMAR",
+    "USMAN",
+    "HAMZAH",
+    "RIDWAN",
+    "ZULKIFLI",
+    "JUNAIDI",
+    "SUHAILI",
+    "AMIR",
+    "BAHRUDIN",
 ]
 MUSLIM_FEMALE = [
-    "AISYAH", "FATIMAH", "KHADIJAH", "ZAINAB", "NURHAYATI", "HALIMAH", "MARYAM", "AMINAH", "ROHANI", "SALAMAH",
-    "NURJANAH", "HASANAH", "RAHMAWATI", "HIDAYATI", "KHOIRIYAH", "MUSLIMAH", "ZULAIKHA", "ASIAH", "NURLAILA",
+    "AISYAH",
+    "FATIMAH",
+    "KHADIJAH",
+    "ZAINAB",
+    "NURHAYATI",
+    "HALIMAH",
+    "MARYAM",
+    "AMINAH",
+    "ROHANI",
+    "SALAMAH",
+    "NURJANAH",
+    "HASANAH",
+    "RAHMAWATI",
+    "HIDAYATI",
+    "KHOIRIYAH",
+    "MUSLIMAH",
+    "ZULAIKHA",
+    "ASIAH",
+    "NURLAILA",
 ]
 
 
@@ -83,16 +325,35 @@ GENERAL_FEMALE = _upper(_IdPerson.first_names_female)
 SECOND_MALE = np.array([x for x in _upper(_IdPerson.last_names_male) if x not in _BATAK_SET], dtype=object)
 SECOND_FEMALE = np.array([x for x in _upper(_IdPerson.last_names_female) if x not in _BATAK_SET], dtype=object)
 
-_POOLS = {k: np.array(v, dtype=object) for k, v in {
-    "batak": BATAK_MARGA, "minahasa": MINAHASA_MARGA, "papua": PAPUA_MARGA, "ntt": NTT_MARGA,
-    "maluku": MALUKU_MARGA, "chr_m": CHRISTIAN_MALE, "chr_f": CHRISTIAN_FEMALE, "bali_m": BALI_GIVEN_MALE,
-    "bali_f": BALI_GIVEN_FEMALE, "sunda_m": SUNDA_MALE, "sunda_f": SUNDA_FEMALE, "jawa1_m": JAWA_SINGLE_MALE,
-    "jawa1_f": JAWA_SINGLE_FEMALE, "mus_m": MUSLIM_MALE, "mus_f": MUSLIM_FEMALE,
-}.items()}
+_POOLS = {
+    k: np.array(v, dtype=object)
+    for k, v in {
+        "batak": BATAK_MARGA,
+        "minahasa": MINAHASA_MARGA,
+        "papua": PAPUA_MARGA,
+        "ntt": NTT_MARGA,
+        "maluku": MALUKU_MARGA,
+        "chr_m": CHRISTIAN_MALE,
+        "chr_f": CHRISTIAN_FEMALE,
+        "bali_m": BALI_GIVEN_MALE,
+        "bali_f": BALI_GIVEN_FEMALE,
+        "sunda_m": SUNDA_MALE,
+        "sunda_f": SUNDA_FEMALE,
+        "jawa1_m": JAWA_SINGLE_MALE,
+        "jawa1_f": JAWA_SINGLE_FEMALE,
+        "mus_m": MUSLIM_MALE,
+        "mus_f": MUSLIM_FEMALE,
+    }.items()
+}
 
 # Families whose names follow a marga (clan) system, by naming flavour, and the share of families that do.
-MARGA_FLAVOURS = {"batak": ("batak", 0.65), "minahasa": ("minahasa", 0.6), "papua": ("papua", 0.7),
-                  "ntt": ("ntt", 0.55), "maluku": ("maluku", 0.5)}
+MARGA_FLAVOURS = {
+    "batak": ("batak", 0.65),
+    "minahasa": ("minahasa", 0.6),
+    "papua": ("papua", 0.7),
+    "ntt": ("ntt", 0.55),
+    "maluku": ("maluku", 0.5),
+}
 
 
 def _pick(rng: np.random.Generator, pool: np.ndarray, n: int) -> np.ndarray:
@@ -154,7 +415,7 @@ def sample_names(
     marga = np.full(n, "", dtype=object)
     fam_u = pd.Series(rng.random(n)).groupby(family).transform("first").to_numpy()
     for flav, (pool, share) in MARGA_FLAVOURS.items():
-        sel = (flavour == flav)
+        sel = flavour == flav
         if not sel.any():
             continue
         has = sel & (fam_u < share)
@@ -184,7 +445,10 @@ def sample_names(
         second[has_twin] = second[twin_of[has_twin]]
         prefix[has_twin] = prefix[twin_of[has_twin]]
 
-    full = pd.Series(prefix.astype(str)) + pd.Series(given.astype(str)) + \
-        np.where(second != "", " " + pd.Series(second.astype(str)), "")
+    full = (
+        pd.Series(prefix.astype(str))
+        + pd.Series(given.astype(str))
+        + np.where(second != "", " " + pd.Series(second.astype(str)), "")
+    )
     full = np.where(bali, bali_name, full.to_numpy(dtype=object))
     return full.astype(object)

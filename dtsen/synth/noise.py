@@ -4,6 +4,7 @@ Every function takes the rng, the clean values and a rate, and returns noisy val
 the rows it changed (so tests can measure the realised rates). Only the selected subset goes through Python
 string code; everything else stays vectorised.
 """
+
 from __future__ import annotations
 
 import re
@@ -29,9 +30,28 @@ for r, row in enumerate(_KEYBOARD_ROWS):
         _NEIGHBOURS[ch] = "".join(near)
 
 # phonetic confusions seen in Indonesian data entry (spoken names written down by an enumerator)
-_PHONETIC = [("F", "P"), ("P", "F"), ("V", "F"), ("Z", "J"), ("Y", "I"), ("I", "Y"), ("E", "I"), ("O", "U"),
-             ("U", "O"), ("KH", "H"), ("SY", "S"), ("DZ", "Z"), ("TH", "T"), ("Q", "K"), ("X", "KS"), ("NN", "N"),
-             ("LL", "L"), ("MM", "M"), ("AH", "A"), ("IE", "I")]
+_PHONETIC = [
+    ("F", "P"),
+    ("P", "F"),
+    ("V", "F"),
+    ("Z", "J"),
+    ("Y", "I"),
+    ("I", "Y"),
+    ("E", "I"),
+    ("O", "U"),
+    ("U", "O"),
+    ("KH", "H"),
+    ("SY", "S"),
+    ("DZ", "Z"),
+    ("TH", "T"),
+    ("Q", "K"),
+    ("X", "KS"),
+    ("NN", "N"),
+    ("LL", "L"),
+    ("MM", "M"),
+    ("AH", "A"),
+    ("IE", "I"),
+]
 
 # token variants: Muhammad / Siti / Nur and friends, as written by different operators
 TOKEN_VARIANTS: dict[str, list[str]] = {
@@ -57,10 +77,24 @@ FEMALE_TITLES_PRE = ["HJ.", "DRA.", "IR.", "DR."]
 TITLES_POST = ["S.PD.", "S.E.", "S.H.", "S.KOM", "S.AG.", "A.MD.", "S.SOS.", "S.T.", "ST.", "M.PD.", "S.PD.I"]
 # written short forms of long given names, as clerks abbreviate them on forms (beside A. for Ahmad above)
 SHORT_FORMS: dict[str, list[str]] = {
-    "AGUSTINUS": ["AGUST."], "AGUSTINA": ["AGUST."], "AGUS": ["AG."], "YOHANES": ["YOH."], "YOHANA": ["YOH."],
-    "KOMANG": ["KMG."], "KETUT": ["KT."], "NYOMAN": ["NY."], "WAYAN": ["WY."], "FRANSISKUS": ["FRANS."],
-    "FRANSISKA": ["FRANS."], "STEFANUS": ["STEF."], "KRISTINA": ["KRIST."], "MAGDALENA": ["MAGD."],
-    "ELISABETH": ["ELIS."], "YAKOBUS": ["YAK."], "MUHAMMAD": ["MUH."], "ABDUL": ["ABD."],
+    "AGUSTINUS": ["AGUST."],
+    "AGUSTINA": ["AGUST."],
+    "AGUS": ["AG."],
+    "YOHANES": ["YOH."],
+    "YOHANA": ["YOH."],
+    "KOMANG": ["KMG."],
+    "KETUT": ["KT."],
+    "NYOMAN": ["NY."],
+    "WAYAN": ["WY."],
+    "FRANSISKUS": ["FRANS."],
+    "FRANSISKA": ["FRANS."],
+    "STEFANUS": ["STEF."],
+    "KRISTINA": ["KRIST."],
+    "MAGDALENA": ["MAGD."],
+    "ELISABETH": ["ELIS."],
+    "YAKOBUS": ["YAK."],
+    "MUHAMMAD": ["MUH."],
+    "ABDUL": ["ABD."],
 }
 
 
@@ -77,23 +111,23 @@ def _typo_one(s: str, kind: int, pos: float, r: float) -> str:
     ch = s[i]
     if kind == 0:  # keyboard neighbour
         nb = _NEIGHBOURS.get(ch, "")
-        return s if not nb else s[:i] + nb[int(r * len(nb))] + s[i + 1:]
+        return s if not nb else s[:i] + nb[int(r * len(nb))] + s[i + 1 :]
     if kind == 1:  # phonetic confusion
         opts = [(a, b) for a, b in _PHONETIC if a in s]
         if not opts:
-            return s[:i] + s[i + 1:]
+            return s[:i] + s[i + 1 :]
         a, b = opts[int(r * len(opts))]
         starts = [m.start() for m in re.finditer(re.escape(a), s)]
         j = starts[int(pos * len(starts))]
-        return s[:j] + b + s[j + len(a):]
+        return s[:j] + b + s[j + len(a) :]
     if kind == 2:  # deletion
-        return s[:i] + s[i + 1:]
+        return s[:i] + s[i + 1 :]
     if kind == 3:  # doubled letter
         return s[:i] + ch + s[i:]
     # transposition with the next letter
     if i + 1 < len(s) and s[i + 1].isalpha():
-        return s[:i] + s[i + 1] + ch + s[i + 2:]
-    return s[:i - 1] + ch + s[i - 1] + s[i + 1:]
+        return s[:i] + s[i + 1] + ch + s[i + 2 :]
+    return s[: i - 1] + ch + s[i - 1] + s[i + 1 :]
 
 
 def typos(rng: np.random.Generator, names: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
@@ -120,8 +154,11 @@ def _variant_one(s: str, r: float, r2: float) -> str:
 
 def name_variants(rng: np.random.Generator, names: np.ndarray, rate: float) -> tuple[np.ndarray, np.ndarray]:
     """Spelling variants of the tokens that have them (Muhammad/Muhamad/Moh./M., Siti/Sity, Nur/Nurul, ...)."""
-    has = pd.Series(names).str.contains(r"\b(?:" + "|".join(re.escape(k) for k in TOKEN_VARIANTS) + r")(?:\s|$)",
-                                        regex=True).to_numpy()
+    has = (
+        pd.Series(names)
+        .str.contains(r"\b(?:" + "|".join(re.escape(k) for k in TOKEN_VARIANTS) + r")(?:\s|$)", regex=True)
+        .to_numpy()
+    )
     m = pick(rng, rate, len(names), has)
     idx = np.flatnonzero(m)
     out = names.copy()
@@ -129,7 +166,9 @@ def name_variants(rng: np.random.Generator, names: np.ndarray, rate: float) -> t
     return out, out != names
 
 
-def old_spelling(rng: np.random.Generator, names: np.ndarray, rate: float, eligible: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def old_spelling(
+    rng: np.random.Generator, names: np.ndarray, rate: float, eligible: np.ndarray
+) -> tuple[np.ndarray, np.ndarray]:
     """Pre-1972 spelling (Soeharto, Djoko, Tjahjono, Surjadi for Suryadi) in a share of older people's names: one of
     the spellings that applies, at random."""
     m = pick(rng, rate, len(names), eligible)
@@ -173,14 +212,23 @@ def ocr_confusion(rng: np.random.Generator, names: np.ndarray, rate: float) -> t
     return out, out != names
 
 
-def titles(rng: np.random.Generator, names: np.ndarray, rate: float, male: np.ndarray, eligible: np.ndarray,
-           educated: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def titles(
+    rng: np.random.Generator,
+    names: np.ndarray,
+    rate: float,
+    male: np.ndarray,
+    eligible: np.ndarray,
+    educated: np.ndarray,
+) -> tuple[np.ndarray, np.ndarray]:
     """Honorifics and academic titles: H./Hj. (hajj), Drs./Ir./Dr. before, S.Pd./S.E. after (educated adults)."""
     n = len(names)
     m = pick(rng, rate, n, eligible)
     u = rng.random(n)
-    pre = np.where(male, np.array(MALE_TITLES_PRE, dtype=object)[rng.integers(0, len(MALE_TITLES_PRE), n)],
-                   np.array(FEMALE_TITLES_PRE, dtype=object)[rng.integers(0, len(FEMALE_TITLES_PRE), n)])
+    pre = np.where(
+        male,
+        np.array(MALE_TITLES_PRE, dtype=object)[rng.integers(0, len(MALE_TITLES_PRE), n)],
+        np.array(FEMALE_TITLES_PRE, dtype=object)[rng.integers(0, len(FEMALE_TITLES_PRE), n)],
+    )
     pre = np.where(educated | (u < 0.5), pre, np.where(male, "H.", "HJ."))
     post = np.array(TITLES_POST, dtype=object)[rng.integers(0, len(TITLES_POST), n)]
     s = pd.Series(names)
@@ -213,8 +261,9 @@ def shorten(rng: np.random.Generator, names: np.ndarray, rate: float) -> tuple[n
     return out, out != names
 
 
-def birth_date_noise(rng: np.random.Generator, dob: np.ndarray, p_swap: float, p_year: float, p_missing: float,
-                     p_other: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def birth_date_noise(
+    rng: np.random.Generator, dob: np.ndarray, p_swap: float, p_year: float, p_missing: float, p_other: float
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Day/month swapped (day <= 12), year off by one, a different date altogether, or missing."""
     n = len(dob)
     s = pd.DatetimeIndex(dob)
@@ -234,8 +283,15 @@ def birth_date_noise(rng: np.random.Generator, dob: np.ndarray, p_swap: float, p
     return out, {"dob_swap": swap, "dob_year": year, "dob_other": other, "dob_missing": missing}
 
 
-def nik_noise(rng: np.random.Generator, nik: np.ndarray, relative_nik: np.ndarray, p_missing: float, p_digit: float,
-              p_relative: float, p_transpose: float) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def nik_noise(
+    rng: np.random.Generator,
+    nik: np.ndarray,
+    relative_nik: np.ndarray,
+    p_missing: float,
+    p_digit: float,
+    p_relative: float,
+    p_transpose: float,
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """Missing NIK, one wrong digit, a relative's NIK, or two adjacent digits swapped."""
     n = len(nik)
     missing = pick(rng, p_missing, n)
@@ -246,15 +302,15 @@ def nik_noise(rng: np.random.Generator, nik: np.ndarray, relative_nik: np.ndarra
     out[relative] = relative_nik[relative]
     idx = np.flatnonzero(digit)
     pos, add = rng.integers(0, 16, len(idx)), rng.integers(1, 10, len(idx))
-    out[idx] = [s[:p] + str((int(s[p]) + a) % 10) + s[p + 1:] for s, p, a in zip(nik[idx], pos, add)]
+    out[idx] = [s[:p] + str((int(s[p]) + a) % 10) + s[p + 1 :] for s, p, a in zip(nik[idx], pos, add)]
     idx = np.flatnonzero(transpose)
     pos = rng.integers(0, 15, len(idx))
     res = []
     for s, p in zip(nik[idx], pos):
-        t = s[:p] + s[p + 1] + s[p] + s[p + 2:]
+        t = s[:p] + s[p + 1] + s[p] + s[p + 2 :]
         if t == s:  # equal neighbours: swap with a different pair
             q = next((k for k in range(15) if s[k] != s[k + 1]), None)
-            t = s if q is None else s[:q] + s[q + 1] + s[q] + s[q + 2:]
+            t = s if q is None else s[:q] + s[q + 1] + s[q] + s[q + 2 :]
         res.append(t)
     out[idx] = res
     out[missing] = None
@@ -269,6 +325,6 @@ def kk_noise(rng: np.random.Generator, kk: np.ndarray, p_missing: float, p_digit
     out = kk.copy()
     idx = np.flatnonzero(digit)
     pos, add = rng.integers(6, 16, len(idx)), rng.integers(1, 10, len(idx))
-    out[idx] = [s[:p] + str((int(s[p]) + a) % 10) + s[p + 1:] for s, p, a in zip(kk[idx], pos, add)]
+    out[idx] = [s[:p] + str((int(s[p]) + a) % 10) + s[p + 1 :] for s, p, a in zip(kk[idx], pos, add)]
     out[missing] = None
     return out

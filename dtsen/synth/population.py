@@ -3,6 +3,7 @@
 Everything is vectorised with numpy/pandas. The population is what the registries describe with errors;
 the ground truth written under truth/ comes from here.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -33,8 +34,11 @@ def _dates_from_days(days: np.ndarray) -> np.ndarray:
 def _ddmmyy(dates: np.ndarray, add40: np.ndarray | None = None) -> np.ndarray:
     s = pd.DatetimeIndex(dates)
     day = s.day.to_numpy() + (np.where(add40, 40, 0) if add40 is not None else 0)
-    return (pd.Series(day).map("{:02d}".format) + pd.Series(s.month).map("{:02d}".format)
-            + pd.Series(s.year % 100).map("{:02d}".format)).to_numpy(dtype=object)
+    return (
+        pd.Series(day).map("{:02d}".format)
+        + pd.Series(s.month).map("{:02d}".format)
+        + pd.Series(s.year % 100).map("{:02d}".format)
+    ).to_numpy(dtype=object)
 
 
 def _serials(keys: np.ndarray) -> np.ndarray:
@@ -52,18 +56,30 @@ def _build_members(rng: np.random.Generator, fam_type: np.ndarray, ref_year: flo
 
     def add(mask, rel, age, male, order=None):
         idx = fidx[mask]
-        parts.append(pd.DataFrame({
-            "family": idx, "rel": rel, "age": np.asarray(age, dtype=float)[mask] if np.ndim(age) else age,
-            "male": np.asarray(male)[mask] if np.ndim(male) else male,
-            "order": order if order is not None else 0,
-        }))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "family": idx,
+                    "rel": rel,
+                    "age": np.asarray(age, dtype=float)[mask] if np.ndim(age) else age,
+                    "male": np.asarray(male)[mask] if np.ndim(male) else male,
+                    "order": order if order is not None else 0,
+                }
+            )
+        )
 
     # head
     head_age = np.select(
         [t == "single", t == "couple", t == "nuclear", t == "single_parent", t == "extended", t == "three_gen"],
-        [rng.choice([22, 30, 45, 60, 72], nf, p=[0.2, 0.15, 0.15, 0.2, 0.3]) + rng.uniform(0, 12, nf),
-         rng.choice([24, 55], nf, p=[0.5, 0.5]) + rng.uniform(0, 20, nf),
-         rng.uniform(24, 58, nf), rng.uniform(28, 62, nf), rng.uniform(30, 50, nf), rng.uniform(58, 84, nf)])
+        [
+            rng.choice([22, 30, 45, 60, 72], nf, p=[0.2, 0.15, 0.15, 0.2, 0.3]) + rng.uniform(0, 12, nf),
+            rng.choice([24, 55], nf, p=[0.5, 0.5]) + rng.uniform(0, 20, nf),
+            rng.uniform(24, 58, nf),
+            rng.uniform(28, 62, nf),
+            rng.uniform(30, 50, nf),
+            rng.uniform(58, 84, nf),
+        ],
+    )
     head_male = rng.random(nf) < np.select([t == "single", t == "single_parent"], [0.45, 0.2], 0.92)
     add(np.ones(nf, bool), 1, head_age, head_male)
     has_spouse = np.isin(t, ["couple", "nuclear", "extended"]) | ((t == "three_gen") & (rng.random(nf) < 0.65))
@@ -72,8 +88,11 @@ def _build_members(rng: np.random.Generator, fam_type: np.ndarray, ref_year: flo
     mother_age = np.where(head_male & has_spouse, spouse_age, head_age)
 
     # children (rel 3) of the head; birth spacing 1-5 years, the oldest born when the mother was 18-32
-    n_child = np.where(np.isin(t, ["nuclear", "extended"]), 1 + rng.poisson(1.0, nf),
-                       np.where(t == "single_parent", 1 + rng.poisson(0.7, nf), 0))
+    n_child = np.where(
+        np.isin(t, ["nuclear", "extended"]),
+        1 + rng.poisson(1.0, nf),
+        np.where(t == "single_parent", 1 + rng.poisson(0.7, nf), 0),
+    )
     n_child = np.minimum(n_child, 7)
     first_gap = rng.uniform(18, 32, nf)
     for k in range(int(n_child.max(initial=0))):
@@ -101,8 +120,12 @@ def _build_members(rng: np.random.Generator, fam_type: np.ndarray, ref_year: flo
 
     # other relatives / non-relatives living on the same card
     other = rng.random(nf) < 0.025
-    add(other, np.where(rng.random(nf) < 0.7, 7, 8)[other] if other.any() else 7,
-        rng.uniform(5, 70, nf), rng.random(nf) < 0.5)
+    add(
+        other,
+        np.where(rng.random(nf) < 0.7, 7, 8)[other] if other.any() else 7,
+        rng.uniform(5, 70, nf),
+        rng.random(nf) < 0.5,
+    )
 
     m = pd.concat(parts, ignore_index=True)
     m["age"] = np.clip(m["age"], 0, 99)
@@ -110,8 +133,14 @@ def _build_members(rng: np.random.Generator, fam_type: np.ndarray, ref_year: flo
     return m
 
 
-def build_population(rng: np.random.Generator, regions: Regions, n_persons: int, ref_date: np.datetime64,
-                     window_start: np.datetime64, window_end: np.datetime64) -> Population:
+def build_population(
+    rng: np.random.Generator,
+    regions: Regions,
+    n_persons: int,
+    ref_date: np.datetime64,
+    window_start: np.datetime64,
+    window_end: np.datetime64,
+) -> Population:
     """Build N persons in families. ref_date is the first delivery month; deaths fall in [window_start, window_end)."""
     ref_year = pd.Timestamp(ref_date).year + (pd.Timestamp(ref_date).dayofyear - 1) / 365.25
     n_fam = int(n_persons / 3.2 * 1.05) + 10
@@ -144,8 +173,11 @@ def build_population(rng: np.random.Generator, regions: Regions, n_persons: int,
     n = len(per)
 
     # twins: a second child born the same day as the first child in ~2% of families with 2+ children
-    per["birth_days"] = (np.datetime64(ref_date, "D") - np.datetime64("1970-01-01", "D")).astype(int) \
-        - np.floor(age * 365.25).astype(int) - rng.integers(0, 365, n)
+    per["birth_days"] = (
+        (np.datetime64(ref_date, "D") - np.datetime64("1970-01-01", "D")).astype(int)
+        - np.floor(age * 365.25).astype(int)
+        - rng.integers(0, 365, n)
+    )
     is_child = per["rel"].to_numpy() == 3
     first_child = is_child & (per["order"].to_numpy() == 0)
     second_child = is_child & (per["order"].to_numpy() == 1)
@@ -209,9 +241,15 @@ def build_population(rng: np.random.Generator, regions: Regions, n_persons: int,
 
     rel = per["rel"].to_numpy()
     per["status_kawin"] = np.select(
-        [np.isin(rel, [2, 4]), (rel == 1) & np.isin(fam_type[per["family"]], ["couple", "nuclear", "extended"]),
-         age < 17, (rel == 6) | ((rel == 1) & (age > 60))],
-        [2, 2, 1, 4], default=np.where(rng.random(n) < 0.6, 1, 3))
+        [
+            np.isin(rel, [2, 4]),
+            (rel == 1) & np.isin(fam_type[per["family"]], ["couple", "nuclear", "extended"]),
+            age < 17,
+            (rel == 6) | ((rel == 1) & (age > 60)),
+        ],
+        [2, 2, 1, 4],
+        default=np.where(rng.random(n) < 0.6, 1, 3),
+    )
 
     # ---- consumption (latent per-capita, monthly rupiah) ----
     fam_size = per.groupby("family").size().reindex(range(n_fam), fill_value=0).to_numpy()
@@ -222,13 +260,27 @@ def build_population(rng: np.random.Generator, regions: Regions, n_persons: int,
     head_edu = head_edu.reindex(range(n_fam), fill_value=0).to_numpy()
     head_sector = pd.Series(per["pekerjaan"].to_numpy()[head_mask], index=per["family"].to_numpy()[head_mask])
     head_sector = head_sector.reindex(range(n_fam), fill_value=0).to_numpy()
-    n_workers = pd.Series(per["pekerjaan"].to_numpy() > 0).groupby(per["family"]).sum()\
-        .reindex(range(n_fam), fill_value=0).to_numpy()
+    n_workers = (
+        pd.Series(per["pekerjaan"].to_numpy() > 0)
+        .groupby(per["family"])
+        .sum()
+        .reindex(range(n_fam), fill_value=0)
+        .to_numpy()
+    )
     sector_eff = np.array([-0.15, -0.20, -0.25, 0.0, 0.05, 0.10, -0.05, 0.0, 0.35, 0.0])[head_sector]
     fam_village_eff = vil["effect"].to_numpy()[vi]
-    z = (0.45 * fam["status"].to_numpy() + 0.12 * head_edu + sector_eff + 0.25 * fam["urban"].to_numpy()
-         - 0.30 * fam["remote"].to_numpy() - 0.18 * np.log(np.maximum(fam_size, 1)) - 0.35 * dep_ratio
-         + 0.08 * n_workers / np.maximum(fam_size, 1) + fam_village_eff + rng.normal(0, 0.28, n_fam))
+    z = (
+        0.45 * fam["status"].to_numpy()
+        + 0.12 * head_edu
+        + sector_eff
+        + 0.25 * fam["urban"].to_numpy()
+        - 0.30 * fam["remote"].to_numpy()
+        - 0.18 * np.log(np.maximum(fam_size, 1))
+        - 0.35 * dep_ratio
+        + 0.08 * n_workers / np.maximum(fam_size, 1)
+        + fam_village_eff
+        + rng.normal(0, 0.28, n_fam)
+    )
     z = (z - z.mean()) / z.std()
     sigma = 0.55
     pov = fam["kode_prov"].map(prov["poverty_pct"]).to_numpy() / 100.0
@@ -248,9 +300,12 @@ def build_population(rng: np.random.Generator, regions: Regions, n_persons: int,
         lat = signal + rng.normal(0, noise_sd, n_fam)
         return len(cuts_) + 1 - np.searchsorted(np.sort(cuts_), lat)
 
-    fam["status_bangunan"] = np.where(rng.random(n_fam) < 0.8, 1, rng.choice([2, 3, 4, 5], n_fam, p=[0.5, 0.35, 0.05, 0.1]))
-    fam["luas_lantai_m2"] = np.clip(np.round(np.exp(3.7 + 0.25 * w + 0.12 * np.log(np.maximum(fam_size, 1))
-                                                    + rng.normal(0, 0.35, n_fam))), 9, 600).astype(int)
+    fam["status_bangunan"] = np.where(
+        rng.random(n_fam) < 0.8, 1, rng.choice([2, 3, 4, 5], n_fam, p=[0.5, 0.35, 0.05, 0.1])
+    )
+    fam["luas_lantai_m2"] = np.clip(
+        np.round(np.exp(3.7 + 0.25 * w + 0.12 * np.log(np.maximum(fam_size, 1)) + rng.normal(0, 0.35, n_fam))), 9, 600
+    ).astype(int)
     fam["jenis_lantai"] = ordinal(w - 0.6 * papua, [-2.2, -1.4, -0.6, 0.4, 1.0], 0.9)
     fam["jenis_dinding"] = ordinal(w - 0.8 * papua, [-1.8, -1.0, -0.3, 0.6], 0.9)
     fam["jenis_atap"] = ordinal(w - 1.0 * papua, [-2.6, -1.8, -0.2, 0.9, 1.9], 1.1)
@@ -266,16 +321,16 @@ def build_population(rng: np.random.Generator, regions: Regions, n_persons: int,
     fam["aset_mobil"] = (w + rng.normal(0, 0.8, n_fam) > 1.9).astype(int)
     rural = ~fam["urban"].to_numpy()
     has_land = rural & (rng.random(n_fam) < 0.45 + 0.1 * np.tanh(w))
-    fam["aset_lahan_m2"] = np.where(has_land, np.round(np.exp(7.2 + 0.5 * w + rng.normal(0, 0.8, n_fam)), -1), 0)\
-        .astype(np.int64)
+    fam["aset_lahan_m2"] = np.where(
+        has_land, np.round(np.exp(7.2 + 0.5 * w + rng.normal(0, 0.8, n_fam)), -1), 0
+    ).astype(np.int64)
     fam["aset_ternak"] = np.where(rural & (rng.random(n_fam) < 0.35), rng.poisson(np.exp(1.0 + 0.2 * w)), 0).astype(int)
     fam["jumlah_art"] = fam_size
     fam["desa_terpencil"] = fam["remote"].astype(int)
 
     # ---- names ----
     flav = fam["flavour"].to_numpy()[per["family"]]
-    per["nama"] = sample_names(rng, per["family"].to_numpy(), male, age, rel, flav, per["order"].to_numpy(),
-                               twin_of)
+    per["nama"] = sample_names(rng, per["family"].to_numpy(), male, age, rel, flav, per["order"].to_numpy(), twin_of)
     per["sex"] = np.where(male, 1, 2)
 
     # ---- mortality over the observation window ----
@@ -296,13 +351,55 @@ def build_population(rng: np.random.Generator, regions: Regions, n_persons: int,
     return Population(families=fam, persons=per, locations=pd.DataFrame())
 
 
-STREET_WORDS = np.array([
-    "MELATI", "MAWAR", "KENANGA", "CEMPAKA", "ANGGREK", "FLAMBOYAN", "DAHLIA", "SEROJA", "TERATAI", "KAMBOJA",
-    "MERDEKA", "PAHLAWAN", "SUDIRMAN", "DIPONEGORO", "GATOT SUBROTO", "AHMAD YANI", "KARTINI", "PEMUDA",
-    "SISINGAMANGARAJA", "HASANUDDIN", "IMAM BONJOL", "SURAPATI", "PATIMURA", "VETERAN", "RAYA", "PASAR",
-    "MASJID", "SEKOLAH", "KELAPA", "NANGKA", "MANGGA", "DURIAN", "RAMBUTAN", "BELIMBING", "JAMBU", "SAWO",
-    "PERINTIS", "PELITA", "HARAPAN", "BAHAGIA", "SEJAHTERA", "KELURAHAN", "PERMATA", "INTAN", "MUTIARA",
-])
+STREET_WORDS = np.array(
+    [
+        "MELATI",
+        "MAWAR",
+        "KENANGA",
+        "CEMPAKA",
+        "ANGGREK",
+        "FLAMBOYAN",
+        "DAHLIA",
+        "SEROJA",
+        "TERATAI",
+        "KAMBOJA",
+        "MERDEKA",
+        "PAHLAWAN",
+        "SUDIRMAN",
+        "DIPONEGORO",
+        "GATOT SUBROTO",
+        "AHMAD YANI",
+        "KARTINI",
+        "PEMUDA",
+        "SISINGAMANGARAJA",
+        "HASANUDDIN",
+        "IMAM BONJOL",
+        "SURAPATI",
+        "PATIMURA",
+        "VETERAN",
+        "RAYA",
+        "PASAR",
+        "MASJID",
+        "SEKOLAH",
+        "KELAPA",
+        "NANGKA",
+        "MANGGA",
+        "DURIAN",
+        "RAMBUTAN",
+        "BELIMBING",
+        "JAMBU",
+        "SAWO",
+        "PERINTIS",
+        "PELITA",
+        "HARAPAN",
+        "BAHAGIA",
+        "SEJAHTERA",
+        "KELURAHAN",
+        "PERMATA",
+        "INTAN",
+        "MUTIARA",
+    ]
+)
 
 
 def make_addresses(rng: np.random.Generator, n: int, urban: np.ndarray, village_names: np.ndarray) -> pd.DataFrame:
@@ -311,17 +408,32 @@ def make_addresses(rng: np.random.Generator, n: int, urban: np.ndarray, village_
     kind = np.where(rng.random(n) < 0.75, "JL. ", "GG. ")
     number = rng.integers(1, 160, n)
     urban_addr = pd.Series(kind) + pd.Series(street) + " NO. " + pd.Series(number).astype(str)
-    dusun = pd.Series(np.where(rng.random(n) < 0.5, "DUSUN ", "KAMPUNG ")) + pd.Series(village_names).astype(str)\
-        .str.split(" ").str[-1] + np.where(rng.random(n) < 0.5, " " + pd.Series(rng.integers(1, 6, n)).astype(str)
-                                          .map({"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V"}), "")
+    dusun = (
+        pd.Series(np.where(rng.random(n) < 0.5, "DUSUN ", "KAMPUNG "))
+        + pd.Series(village_names).astype(str).str.split(" ").str[-1]
+        + np.where(
+            rng.random(n) < 0.5,
+            " "
+            + pd.Series(rng.integers(1, 6, n)).astype(str).map({"1": "I", "2": "II", "3": "III", "4": "IV", "5": "V"}),
+            "",
+        )
+    )
     alamat = np.where(urban | (rng.random(n) < 0.3), urban_addr, dusun)
     rt = pd.Series(rng.integers(1, 16, n)).map("{:03d}".format).to_numpy(dtype=object)
     rw = pd.Series(rng.integers(1, 9, n)).map("{:03d}".format).to_numpy(dtype=object)
     return pd.DataFrame({"alamat": alamat.astype(object), "rt": rt, "rw": rw})
 
 
-def assign_identity(rng: np.random.Generator, pop: Population, regions: Regions, ref_date: np.datetime64,
-                    moved_rate: float, monthly_move_rate: float, months: int, split_district_rate: float) -> None:
+def assign_identity(
+    rng: np.random.Generator,
+    pop: Population,
+    regions: Regions,
+    ref_date: np.datetime64,
+    moved_rate: float,
+    monthly_move_rate: float,
+    months: int,
+    split_district_rate: float,
+) -> None:
     """NIK, KK and residence history (in place).
 
     Location versions per family: v0 = where the family lived when the older registries enumerated it,
@@ -373,12 +485,16 @@ def assign_identity(rng: np.random.Generator, pop: Population, regions: Regions,
     vnames = vil["nama"].to_numpy()
     urban = vil["urban"].to_numpy()
     versions = []
-    for ver, vi_, kkd, mask in ((0, old_vi, kk_days0, np.ones(n_fam, bool)), (1, cur_vi, kk_days1, np.ones(n_fam, bool)),
-                                (2, new_vi, kk_days2, mover_month >= 0)):
+    for ver, vi_, kkd, mask in (
+        (0, old_vi, kk_days0, np.ones(n_fam, bool)),
+        (1, cur_vi, kk_days1, np.ones(n_fam, bool)),
+        (2, new_vi, kk_days2, mover_month >= 0),
+    ):
         idx = np.flatnonzero(mask)
         addr = make_addresses(rng, len(idx), urban[vi_[idx]], vnames[vi_[idx]])
-        d = pd.DataFrame({"family": idx, "version": ver, "kode_desa": vil["kode_desa"].to_numpy()[vi_[idx]],
-                          "kk_days": kkd[idx]})
+        d = pd.DataFrame(
+            {"family": idx, "version": ver, "kode_desa": vil["kode_desa"].to_numpy()[vi_[idx]], "kk_days": kkd[idx]}
+        )
         d = pd.concat([d, addr], axis=1)
         if ver == 1:  # non-movers keep the v0 location as it was
             same = ~hist[idx]

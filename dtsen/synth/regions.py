@@ -5,6 +5,7 @@ Regencies, districts and villages are synthetic but follow the Kemendagri code f
 province 2 digits, regency 4 (01-69 regency, 71-99 city), district 6, village 10 (village part starting
 with 1 = kelurahan, 2 = desa).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -60,17 +61,89 @@ PROVINCE_FRAME = pd.DataFrame(
     columns=["kode_prov", "nama_prov", "n_kab", "n_kota", "pop_m", "poverty_pct", "remote_share", "flavour", "bank"],
 )
 
-_PLACE_PREFIX = np.array([
-    "SUKA", "SUMBER", "KARANG", "MEKAR", "SIDO", "BANJAR", "PASIR", "BUKIT", "TANJUNG ", "LUBUK ", "TALANG ",
-    "AIR ", "KOTA ", "MARGA", "CIPTA", "JATI", "TANAH ", "SUNGAI ", "PADANG ", "BATU ", "WATU", "KEBON ", "PURWA",
-    "TELUK ", "SIMPANG ", "PULAU ", "SRI", "NGADI", "WONO", "REJO", "CI", "GUNUNG ", "DESA ", "PEMATANG ",
-])
-_PLACE_SUFFIX = np.array([
-    "MAJU", "JAYA", "MAKMUR", "REJO", "SARI", "MULYA", "ASRI", "INDAH", "BARU", "AGUNG", "WANGI", "HARJO",
-    "KARYA", "MUKTI", "LESTARI", "RAHAYU", "TIMUR", "BARAT", "UTARA", "SELATAN", "RAYA", "TENGAH", "MERAH",
-    "PUTIH", "HIJAU", "KENCANA", "SEJAHTERA", "DAMAI", "BAHAGIA", "MANDIRI", "LAUT", "GEDE", "ANYAR", "KULON",
-    "WETAN", "LOR", "KIDUL", "SEGARA", "BUMI", "NAGARA", "LUHUR",
-])
+_PLACE_PREFIX = np.array(
+    [
+        "SUKA",
+        "SUMBER",
+        "KARANG",
+        "MEKAR",
+        "SIDO",
+        "BANJAR",
+        "PASIR",
+        "BUKIT",
+        "TANJUNG ",
+        "LUBUK ",
+        "TALANG ",
+        "AIR ",
+        "KOTA ",
+        "MARGA",
+        "CIPTA",
+        "JATI",
+        "TANAH ",
+        "SUNGAI ",
+        "PADANG ",
+        "BATU ",
+        "WATU",
+        "KEBON ",
+        "PURWA",
+        "TELUK ",
+        "SIMPANG ",
+        "PULAU ",
+        "SRI",
+        "NGADI",
+        "WONO",
+        "REJO",
+        "CI",
+        "GUNUNG ",
+        "DESA ",
+        "PEMATANG ",
+    ]
+)
+_PLACE_SUFFIX = np.array(
+    [
+        "MAJU",
+        "JAYA",
+        "MAKMUR",
+        "REJO",
+        "SARI",
+        "MULYA",
+        "ASRI",
+        "INDAH",
+        "BARU",
+        "AGUNG",
+        "WANGI",
+        "HARJO",
+        "KARYA",
+        "MUKTI",
+        "LESTARI",
+        "RAHAYU",
+        "TIMUR",
+        "BARAT",
+        "UTARA",
+        "SELATAN",
+        "RAYA",
+        "TENGAH",
+        "MERAH",
+        "PUTIH",
+        "HIJAU",
+        "KENCANA",
+        "SEJAHTERA",
+        "DAMAI",
+        "BAHAGIA",
+        "MANDIRI",
+        "LAUT",
+        "GEDE",
+        "ANYAR",
+        "KULON",
+        "WETAN",
+        "LOR",
+        "KIDUL",
+        "SEGARA",
+        "BUMI",
+        "NAGARA",
+        "LUHUR",
+    ]
+)
 
 
 def _place_names(rng: np.random.Generator, n: int) -> np.ndarray:
@@ -144,19 +217,34 @@ def build_regions(rng: np.random.Generator, persons: int) -> Regions:
     vil["effect"] = rng.normal(0.0, 0.15, len(vil))
     # population weight of a village: its regency's share split over its villages, with spread
     vw = rng.lognormal(0.0, 0.5, len(vil)) * np.where(urban, 1.6, 1.0) * np.where(vil["remote"], 0.4, 1.0)
-    vil["weight"] = vw / pd.Series(vw).groupby(vil_kab).transform("sum").to_numpy() * \
-        pd.Series(vil_kab).map(kab_i["pop_share"]).to_numpy()
+    vil["weight"] = (
+        vw
+        / pd.Series(vw).groupby(vil_kab).transform("sum").to_numpy()
+        * pd.Series(vil_kab).map(kab_i["pop_share"]).to_numpy()
+    )
     vil = vil.sort_values("kode_desa", kind="stable").reset_index(drop=True)
 
-    rows = [prov[["kode_prov", "nama_prov"]].assign(tingkat="provinsi", kode_induk="")
-            .rename(columns={"kode_prov": "kode", "nama_prov": "nama"})]
+    rows = [
+        prov[["kode_prov", "nama_prov"]]
+        .assign(tingkat="provinsi", kode_induk="")
+        .rename(columns={"kode_prov": "kode", "nama_prov": "nama"})
+    ]
     kab_named = kab.assign(nama=np.where(kab["is_city"], "KOTA " + kab["nama"], "KAB. " + kab["nama"]))
-    rows.append(kab_named[["kode_kab", "nama", "kode_prov"]].rename(columns={"kode_kab": "kode", "kode_prov": "kode_induk"})
-                .assign(tingkat="kabupaten"))
-    rows.append(kec[["kode_kec", "nama", "kode_kab"]].rename(columns={"kode_kec": "kode", "kode_kab": "kode_induk"})
-                .assign(tingkat="kecamatan"))
-    rows.append(vil[["kode_desa", "nama", "kode_kec"]].rename(columns={"kode_desa": "kode", "kode_kec": "kode_induk"})
-                .assign(tingkat="desa"))
+    rows.append(
+        kab_named[["kode_kab", "nama", "kode_prov"]]
+        .rename(columns={"kode_kab": "kode", "kode_prov": "kode_induk"})
+        .assign(tingkat="kabupaten")
+    )
+    rows.append(
+        kec[["kode_kec", "nama", "kode_kab"]]
+        .rename(columns={"kode_kec": "kode", "kode_kab": "kode_induk"})
+        .assign(tingkat="kecamatan")
+    )
+    rows.append(
+        vil[["kode_desa", "nama", "kode_kec"]]
+        .rename(columns={"kode_desa": "kode", "kode_kec": "kode_induk"})
+        .assign(tingkat="desa")
+    )
     wilayah = pd.concat(rows, ignore_index=True)[["kode", "nama", "tingkat", "kode_induk"]]
     wilayah = wilayah.sort_values("kode", kind="stable").reset_index(drop=True)
     return Regions(wilayah=wilayah, villages=vil, regencies=kab[["kode_kab", "kode_prov", "nama", "is_city"]].copy())

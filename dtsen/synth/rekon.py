@@ -13,6 +13,7 @@ Behaviour (seeded, deterministic):
 Payee age, disability and remoteness come from the Regsosek delivery in the landing folder (by NIK), so the
 simulator needs nothing the pipeline computed besides the files themselves.
 """
+
 from __future__ import annotations
 
 import glob
@@ -42,8 +43,10 @@ def _payee_traits(landing: str) -> pd.DataFrame:
     """nik -> birth date, severe disability, remote village (from the Regsosek files of the landing folder)."""
     frames = []
     for folder in sorted(glob.glob(os.path.join(landing, "regsosek", "*"))):
-        ind = pd.read_parquet(os.path.join(folder, "individu.parquet"),
-                              columns=["id_keluarga", "nik", "tanggal_lahir", "disabilitas_berat"])
+        ind = pd.read_parquet(
+            os.path.join(folder, "individu.parquet"),
+            columns=["id_keluarga", "nik", "tanggal_lahir", "disabilitas_berat"],
+        )
         kel = pd.read_parquet(os.path.join(folder, "keluarga.parquet"), columns=["id_keluarga", "desa_terpencil"])
         frames.append(ind.merge(kel, on="id_keluarga", how="left"))
     if not frames:
@@ -82,8 +85,11 @@ def simulate_reconciliation(disbursement_root: str, landing: str, period: str, s
         else:
             failed = rng.random(n) < 0.01
             credit = start + pd.to_timedelta(rng.integers(4, 10, n), unit="D")
-            p = np.clip(0.93 - 0.15 * ((age >= 60) & (age < 70)) - 0.35 * (age >= 70) - 0.25 * disabled
-                        - 0.20 * remote, 0.05, 0.99)
+            p = np.clip(
+                0.93 - 0.15 * ((age >= 60) & (age < 70)) - 0.35 * (age >= 70) - 0.25 * disabled - 0.20 * remote,
+                0.05,
+                0.99,
+            )
             collected = (rng.random(n) < p) & ~failed
             collect_day = credit + pd.to_timedelta(rng.integers(0, 41, n), unit="D")
             collected &= collect_day <= cut

@@ -1,4 +1,5 @@
 """From the true population to the registry records each agency would deliver (with their errors)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -11,9 +12,27 @@ from .config import NoiseRates, SynthConfig
 from .population import Population
 from .regions import PROVINCE_FRAME, Regions
 
-RECORD_COLS = ["family", "rel", "age", "sex", "birth_date", "death_date", "nama", "nik", "relative_nik", "pendidikan",
-               "pekerjaan", "jenjang_sekolah", "disabilitas_berat", "hamil", "status_kawin", "person_id", "family_id",
-               "nik_district", "kode_desa_cur"]
+RECORD_COLS = [
+    "family",
+    "rel",
+    "age",
+    "sex",
+    "birth_date",
+    "death_date",
+    "nama",
+    "nik",
+    "relative_nik",
+    "pendidikan",
+    "pekerjaan",
+    "jenjang_sekolah",
+    "disabilitas_berat",
+    "hamil",
+    "status_kawin",
+    "person_id",
+    "family_id",
+    "nik_district",
+    "kode_desa_cur",
+]
 HIMBARA = np.array(["BRI", "BNI", "MANDIRI", "BTN", "BSI"], dtype=object)
 
 
@@ -28,12 +47,12 @@ def add_months(m: str, k: int) -> str:
 
 def unique_ids(rng: np.random.Generator, n: int, digits: int) -> np.ndarray:
     """n distinct random numbers with the given digit count, as zero-padded strings."""
-    hi = 10 ** digits
+    hi = 10**digits
     picked = np.unique(rng.integers(0, hi, int(n * 1.3) + 100))
     while len(picked) < n:
         picked = np.unique(np.concatenate([picked, rng.integers(0, hi, n)]))
     picked = rng.permutation(picked)[:n]
-    fmt = "{:0%dd}" % digits
+    fmt = "{:0" + str(digits) + "d}"
     return pd.Series(picked).map(fmt.format).to_numpy(dtype=object)
 
 
@@ -48,8 +67,9 @@ def relative_nik(per: pd.DataFrame) -> np.ndarray:
     return out.astype(object) if len(fam) else np.array([], dtype=object)
 
 
-def noisy_identity(rng: np.random.Generator, rec: pd.DataFrame, rates: NoiseRates,
-                   formula_rate: float) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+def noisy_identity(
+    rng: np.random.Generator, rec: pd.DataFrame, rates: NoiseRates, formula_rate: float
+) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
     """Apply name, birth-date, NIK and sex noise to records (one row per record, clean person fields)."""
     n = len(rec)
     name = rec["nama"].to_numpy(dtype=object)
@@ -61,19 +81,33 @@ def noisy_identity(rng: np.random.Generator, rec: pd.DataFrame, rates: NoiseRate
     name, flags["shorten"] = nz.shorten(rng, name, rates.shorten)
     name, flags["short_form"] = nz.short_forms(rng, name, rates.short_form)
     name, flags["ocr"] = nz.ocr_confusion(rng, name, rates.ocr)
-    name, flags["title"] = nz.titles(rng, name, rates.title, rec["sex"].to_numpy() == 1, age >= 25,
-                                     rec["pendidikan"].to_numpy() >= 4)
+    name, flags["title"] = nz.titles(
+        rng, name, rates.title, rec["sex"].to_numpy() == 1, age >= 25, rec["pendidikan"].to_numpy() >= 4
+    )
     name, flags["name_typo"] = nz.typos(rng, name, rates.name_typo)
     formula = nz.pick(rng, formula_rate, n)
     if formula.any():
         lead = np.array(["=", "+", "-", "@"], dtype=object)[rng.integers(0, 4, formula.sum())]
         name[formula] = lead + name[formula]
     flags["formula"] = formula
-    dob, f = nz.birth_date_noise(rng, rec["birth_date"].to_numpy().astype("datetime64[D]"), rates.dob_swap,
-                                 rates.dob_year, rates.dob_missing, rates.dob_other)
+    dob, f = nz.birth_date_noise(
+        rng,
+        rec["birth_date"].to_numpy().astype("datetime64[D]"),
+        rates.dob_swap,
+        rates.dob_year,
+        rates.dob_missing,
+        rates.dob_other,
+    )
     flags.update(f)
-    nik, f = nz.nik_noise(rng, rec["nik"].to_numpy(dtype=object), rec["relative_nik"].to_numpy(dtype=object),
-                          rates.nik_missing, rates.nik_digit, rates.nik_relative, rates.nik_transpose)
+    nik, f = nz.nik_noise(
+        rng,
+        rec["nik"].to_numpy(dtype=object),
+        rec["relative_nik"].to_numpy(dtype=object),
+        rates.nik_missing,
+        rates.nik_digit,
+        rates.nik_relative,
+        rates.nik_transpose,
+    )
     flags.update(f)
     sex = rec["sex"].to_numpy()
     flip = nz.pick(rng, rates.sex_flip, n)
@@ -85,9 +119,17 @@ def noisy_identity(rng: np.random.Generator, rec: pd.DataFrame, rates: NoiseRate
         m = nz.pick(rng, rates.code_error, n)
         return np.where(m, np.clip(v + np.where(rng.random(n) < 0.5, -1, 1), lo, hi), v)
 
-    out = pd.DataFrame({"nama_obs": name, "dob_obs": dob, "nik_obs": nik, "sex_obs": sex,
-                        "pendidikan_obs": recode("pendidikan", 0, 5), "pekerjaan_obs": recode("pekerjaan", 0, 9)},
-                       index=rec.index)
+    out = pd.DataFrame(
+        {
+            "nama_obs": name,
+            "dob_obs": dob,
+            "nik_obs": nik,
+            "sex_obs": sex,
+            "pendidikan_obs": recode("pendidikan", 0, 5),
+            "pekerjaan_obs": recode("pekerjaan", 0, 9),
+        },
+        index=rec.index,
+    )
     return out, flags
 
 
@@ -149,8 +191,9 @@ def with_location(pop: Population, rec: pd.DataFrame, version: np.ndarray) -> pd
 
 
 # --------------------------------------------------------------------------------------------- DTKS
-def build_dtks(rng: np.random.Generator, pop: Population, regions: Regions, cfg: SynthConfig,
-               months: list[str]) -> dict[str, pd.DataFrame]:
+def build_dtks(
+    rng: np.random.Generator, pop: Population, regions: Regions, cfg: SynthConfig, months: list[str]
+) -> dict[str, pd.DataFrame]:
     """Monthly full snapshots of DTKS. Each record keeps its ID and its errors from month to month."""
     fam, per = pop.families, pop.persons
     rates = cfg.noise("dtks")
@@ -207,7 +250,7 @@ def build_dtks(rng: np.random.Generator, pop: Population, regions: Regions, cfg:
     base_version = np.where(other, 1 - base_version, base_version)
     move_m = fam["mover_month"].to_numpy()[ff]
     lag = rng.integers(0, 3, n_fam)[ff]
-    rec["switch"] = np.where(move_m >= 0, move_m + lag, 10 ** 6)
+    rec["switch"] = np.where(move_m >= 0, move_m + lag, 10**6)
     rec["base_version"] = base_version
 
     obs, _ = noisy_identity(rng, rec, rates, cfg.formula_name_rate)
@@ -246,31 +289,33 @@ def build_dtks(rng: np.random.Generator, pop: Population, regions: Regions, cfg:
         pos = cur["kk_digit_pos"].to_numpy()
         addd = cur["kk_digit_add"].to_numpy()
         idx = np.flatnonzero(pos >= 0)
-        kk[idx] = [s[:p] + str((int(s[p]) + a) % 10) + s[p + 1:] for s, p, a in zip(kk[idx], pos[idx], addd[idx])]
+        kk[idx] = [s[:p] + str((int(s[p]) + a) % 10) + s[p + 1 :] for s, p, a in zip(kk[idx], pos[idx], addd[idx])]
         kk[cur["kk_miss"].to_numpy()] = None
-        frame = pd.DataFrame({
-            "ID_DTKS": cur["ID_DTKS"].to_numpy(),
-            "NIK": cur["nik_obs"].to_numpy(),
-            "NO_KK": kk,
-            "NAMA": cur["nama_obs"].to_numpy(),
-            "JNS_KEL": cur["sex_obs"].astype(str).to_numpy(),
-            "TMP_LAHIR": cur["TMP_LAHIR"].to_numpy(),
-            "TGL_LAHIR": fmt_dates(cur["dob_obs"].to_numpy(), "%d-%m-%Y"),
-            "HUB_KRT": cur["rel"].astype(str).to_numpy(),
-            "ALAMAT": cur["alamat"].to_numpy(),
-            "RT": cur["rt"].to_numpy(),
-            "RW": cur["rw"].to_numpy(),
-            "KODE_DESA": cur["kode_desa"].to_numpy(),
-            "DISABILITAS_BERAT": cur["disabilitas_berat"].astype(str).to_numpy(),
-            "HAMIL": cur["hamil"].astype(str).to_numpy(),
-            "PENDIDIKAN": cur["pendidikan_obs"].astype(str).to_numpy(),
-            "PEKERJAAN": cur["pekerjaan_obs"].astype(str).to_numpy(),
-            "KKS": cur["KKS"].astype(str).to_numpy(),
-            "BANK": cur["BANK"].to_numpy(),
-            "TGL_UPDATE": fmt_dates(upd, "%d-%m-%Y"),
-            "person_id": cur["person_id"].to_numpy(),
-            "family_id": cur["family_id"].to_numpy(),
-        })
+        frame = pd.DataFrame(
+            {
+                "ID_DTKS": cur["ID_DTKS"].to_numpy(),
+                "NIK": cur["nik_obs"].to_numpy(),
+                "NO_KK": kk,
+                "NAMA": cur["nama_obs"].to_numpy(),
+                "JNS_KEL": cur["sex_obs"].astype(str).to_numpy(),
+                "TMP_LAHIR": cur["TMP_LAHIR"].to_numpy(),
+                "TGL_LAHIR": fmt_dates(cur["dob_obs"].to_numpy(), "%d-%m-%Y"),
+                "HUB_KRT": cur["rel"].astype(str).to_numpy(),
+                "ALAMAT": cur["alamat"].to_numpy(),
+                "RT": cur["rt"].to_numpy(),
+                "RW": cur["rw"].to_numpy(),
+                "KODE_DESA": cur["kode_desa"].to_numpy(),
+                "DISABILITAS_BERAT": cur["disabilitas_berat"].astype(str).to_numpy(),
+                "HAMIL": cur["hamil"].astype(str).to_numpy(),
+                "PENDIDIKAN": cur["pendidikan_obs"].astype(str).to_numpy(),
+                "PEKERJAAN": cur["pekerjaan_obs"].astype(str).to_numpy(),
+                "KKS": cur["KKS"].astype(str).to_numpy(),
+                "BANK": cur["BANK"].to_numpy(),
+                "TGL_UPDATE": fmt_dates(upd, "%d-%m-%Y"),
+                "person_id": cur["person_id"].to_numpy(),
+                "family_id": cur["family_id"].to_numpy(),
+            }
+        )
         out[m] = frame.sort_values(["KODE_DESA", "ID_DTKS"], kind="stable").reset_index(drop=True)
     return out
 
@@ -301,8 +346,9 @@ def fmt_dates(d: np.ndarray, fmt: str) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------- Regsosek
-def build_regsosek(rng: np.random.Generator, pop: Population, cfg: SynthConfig, ref: np.datetime64
-                   ) -> tuple[pd.DataFrame, pd.DataFrame]:
+def build_regsosek(
+    rng: np.random.Generator, pop: Population, cfg: SynthConfig, ref: np.datetime64
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     fam, per = pop.families, pop.persons
     rates = cfg.noise("regsosek")
     enum = ref - np.timedelta64(int(cfg.regsosek_months_before * 30.44), "D")
@@ -329,8 +375,9 @@ def build_regsosek(rng: np.random.Generator, pop: Population, cfg: SynthConfig, 
         for c in ("kode_desa", "alamat", "rt", "rw", "no_kk"):
             rec.loc[isdup, c] = hosted[c].to_numpy()
         rec.loc[isdup, "rel"] = np.where(rng.random(isdup.sum()) < 0.7, 7, 8)
-    rec["reg_family"] = np.where(isdup, rec.get("reg_family", pd.Series(np.nan, index=rec.index)),
-                                 rec["family"]).astype(int)
+    rec["reg_family"] = np.where(
+        isdup, rec.get("reg_family", pd.Series(np.nan, index=rec.index)), rec["family"]
+    ).astype(int)
     obs, _ = noisy_identity(rng, rec, rates, 0.0)
     rec = pd.concat([rec, obs], axis=1)
     kk = nz.kk_noise(rng, rec["no_kk"].to_numpy(dtype=object), rates.kk_missing, rates.kk_digit)
@@ -343,30 +390,31 @@ def build_regsosek(rng: np.random.Generator, pop: Population, cfg: SynthConfig, 
     fk["id_keluarga"] = fk["kode_desa"] + fk["seq"].map("{:05d}".format)
     id_map = pd.Series(fk["id_keluarga"].to_numpy(), index=reg_fams)
     rec["id_keluarga"] = id_map.reindex(rec["reg_family"].to_numpy()).to_numpy()
-    rec = rec.assign(_rank=np.where(rec["is_dup"], 1, 0)).sort_values(["id_keluarga", "_rank", "rel"],
-                                                                      kind="stable")
+    rec = rec.assign(_rank=np.where(rec["is_dup"], 1, 0)).sort_values(["id_keluarga", "_rank", "rel"], kind="stable")
     rec["no_urut"] = rec.groupby("id_keluarga").cumcount() + 1
     nama = pd.Series(pc.utf8_title(pa.array(rec["nama_obs"].to_numpy(dtype=object), type=pa.string())).to_pandas())
     nama = nama.str.replace("Br. ", "br. ", regex=False)
     bekerja = (rec["pekerjaan_obs"].to_numpy() > 0).astype(int)
-    individu = pd.DataFrame({
-        "id_keluarga": rec["id_keluarga"].to_numpy(),
-        "no_urut": rec["no_urut"].to_numpy().astype(np.int32),
-        "nik": rec["nik_obs"].to_numpy(),
-        "nama": nama.to_numpy(dtype=object),
-        "jenis_kelamin": np.where(rec["sex_obs"].to_numpy() == 1, "L", "P").astype(object),
-        "tanggal_lahir": rec["dob_obs"].to_numpy(),
-        "hubungan_kk": rec["rel"].to_numpy().astype(np.int32),
-        "status_kawin": rec["status_kawin"].to_numpy().astype(np.int32),
-        "pendidikan": rec["pendidikan_obs"].to_numpy().astype(np.int32),
-        "jenjang_sekolah": rec["jenjang_sekolah"].to_numpy(dtype=object),
-        "bekerja": bekerja.astype(np.int32),
-        "lapangan_usaha": rec["pekerjaan_obs"].to_numpy().astype(np.int32),
-        "disabilitas_berat": rec["disabilitas_berat"].to_numpy().astype(np.int32),
-        "hamil": rec["hamil"].to_numpy().astype(np.int32),
-        "person_id": rec["person_id"].to_numpy(),
-        "family_id": rec["family_id"].to_numpy(),
-    })
+    individu = pd.DataFrame(
+        {
+            "id_keluarga": rec["id_keluarga"].to_numpy(),
+            "no_urut": rec["no_urut"].to_numpy().astype(np.int32),
+            "nik": rec["nik_obs"].to_numpy(),
+            "nama": nama.to_numpy(dtype=object),
+            "jenis_kelamin": np.where(rec["sex_obs"].to_numpy() == 1, "L", "P").astype(object),
+            "tanggal_lahir": rec["dob_obs"].to_numpy(),
+            "hubungan_kk": rec["rel"].to_numpy().astype(np.int32),
+            "status_kawin": rec["status_kawin"].to_numpy().astype(np.int32),
+            "pendidikan": rec["pendidikan_obs"].to_numpy().astype(np.int32),
+            "jenjang_sekolah": rec["jenjang_sekolah"].to_numpy(dtype=object),
+            "bekerja": bekerja.astype(np.int32),
+            "lapangan_usaha": rec["pekerjaan_obs"].to_numpy().astype(np.int32),
+            "disabilitas_berat": rec["disabilitas_berat"].to_numpy().astype(np.int32),
+            "hamil": rec["hamil"].to_numpy().astype(np.int32),
+            "person_id": rec["person_id"].to_numpy(),
+            "family_id": rec["family_id"].to_numpy(),
+        }
+    )
     # KK noise was drawn in the original record order: carry it along the sort
     kk_series = pd.Series(kk, index=np.arange(n))
     individu.insert(3, "no_kk", kk_series.reindex(rec.index.to_numpy()).to_numpy())
@@ -376,15 +424,37 @@ def build_regsosek(rng: np.random.Generator, pop: Population, cfg: SynthConfig, 
     kel = fam.iloc[reg_fams].copy()
     kel["id_keluarga"] = id_map.reindex(reg_fams).to_numpy()
     kel["kode_desa"] = fk["kode_desa"].to_numpy()
-    alamat = (pd.Series(fk["alamat"].to_numpy()).str.title().str.replace("No.", "No.", regex=False)
-              + " RT " + fk["rt"].to_numpy() + "/RW " + fk["rw"].to_numpy())
+    alamat = (
+        pd.Series(fk["alamat"].to_numpy()).str.title().str.replace("No.", "No.", regex=False)
+        + " RT "
+        + fk["rt"].to_numpy()
+        + "/RW "
+        + fk["rw"].to_numpy()
+    )
     kel["alamat"] = alamat.to_numpy(dtype=object)
     kel["jumlah_art"] = counts.reindex(kel["id_keluarga"]).to_numpy()
     kel["desa_terpencil"] = fk["remote"].astype(int).to_numpy()
-    kel_cols = ["id_keluarga", "kode_desa", "alamat", "status_bangunan", "luas_lantai_m2", "jenis_lantai",
-                "jenis_dinding", "jenis_atap", "sumber_air_minum", "fasilitas_bab", "sumber_penerangan",
-                "bahan_bakar_masak", "aset_kulkas", "aset_motor", "aset_mobil", "aset_lahan_m2", "aset_ternak",
-                "jumlah_art", "desa_terpencil"]
+    kel_cols = [
+        "id_keluarga",
+        "kode_desa",
+        "alamat",
+        "status_bangunan",
+        "luas_lantai_m2",
+        "jenis_lantai",
+        "jenis_dinding",
+        "jenis_atap",
+        "sumber_air_minum",
+        "fasilitas_bab",
+        "sumber_penerangan",
+        "bahan_bakar_masak",
+        "aset_kulkas",
+        "aset_motor",
+        "aset_mobil",
+        "aset_lahan_m2",
+        "aset_ternak",
+        "jumlah_art",
+        "desa_terpencil",
+    ]
     kel = kel[kel_cols + ["family_id"]].sort_values("id_keluarga").reset_index(drop=True)
     return kel, individu
 
@@ -416,26 +486,32 @@ def build_p3ke(rng: np.random.Generator, pop: Population, cfg: SynthConfig, ref:
     id_kel = ("P3KE" + fam_code.reindex(rec["family"].to_numpy())).to_numpy(dtype=object)
     id_ind = ("P3KEI" + pd.Series(unique_ids(rng, n, 11))).to_numpy(dtype=object)
     # P3KE addresses: upper case, abbreviations of its own, RT/RW in the text
-    alamat = (pd.Series(rec["alamat"].to_numpy(dtype=object))
-              .str.replace("JL. ", "JLN " if rng.random() < 0.5 else "JALAN ", regex=False)
-              .str.replace(" NO. ", " ", regex=False)
-              + " RT " + pd.Series(rec["rt"].to_numpy()).str.lstrip("0") + " RW "
-              + pd.Series(rec["rw"].to_numpy()).str.lstrip("0"))
-    frame = pd.DataFrame({
-        "id_keluarga_p3ke": id_kel,
-        "id_individu_p3ke": id_ind,
-        "kode_kemendagri": rec["kode_desa"].to_numpy(),
-        "nik": rec["nik_obs"].to_numpy(),
-        "no_kk": kk,
-        "nama": rec["nama_obs"].to_numpy(),
-        "jk": np.where(rec["sex_obs"].to_numpy() == 1, "L", "P").astype(object),
-        "tgl_lahir": fmt_dates(rec["dob_obs"].to_numpy(), "%Y%m%d"),
-        "hubungan": rec["rel"].astype(str).to_numpy(),
-        "alamat": alamat.to_numpy(dtype=object),
-        "desil_p3ke": desil[rec["family"].to_numpy()].astype(str),
-        "pekerjaan": rec["pekerjaan_obs"].astype(str).to_numpy(),
-        "pendidikan": rec["pendidikan_obs"].astype(str).to_numpy(),
-        "person_id": rec["person_id"].to_numpy(),
-        "family_id": rec["family_id"].to_numpy(),
-    })
+    alamat = (
+        pd.Series(rec["alamat"].to_numpy(dtype=object))
+        .str.replace("JL. ", "JLN " if rng.random() < 0.5 else "JALAN ", regex=False)
+        .str.replace(" NO. ", " ", regex=False)
+        + " RT "
+        + pd.Series(rec["rt"].to_numpy()).str.lstrip("0")
+        + " RW "
+        + pd.Series(rec["rw"].to_numpy()).str.lstrip("0")
+    )
+    frame = pd.DataFrame(
+        {
+            "id_keluarga_p3ke": id_kel,
+            "id_individu_p3ke": id_ind,
+            "kode_kemendagri": rec["kode_desa"].to_numpy(),
+            "nik": rec["nik_obs"].to_numpy(),
+            "no_kk": kk,
+            "nama": rec["nama_obs"].to_numpy(),
+            "jk": np.where(rec["sex_obs"].to_numpy() == 1, "L", "P").astype(object),
+            "tgl_lahir": fmt_dates(rec["dob_obs"].to_numpy(), "%Y%m%d"),
+            "hubungan": rec["rel"].astype(str).to_numpy(),
+            "alamat": alamat.to_numpy(dtype=object),
+            "desil_p3ke": desil[rec["family"].to_numpy()].astype(str),
+            "pekerjaan": rec["pekerjaan_obs"].astype(str).to_numpy(),
+            "pendidikan": rec["pendidikan_obs"].astype(str).to_numpy(),
+            "person_id": rec["person_id"].to_numpy(),
+            "family_id": rec["family_id"].to_numpy(),
+        }
+    )
     return frame.sort_values(["kode_kemendagri", "id_keluarga_p3ke", "id_individu_p3ke"]).reset_index(drop=True)

@@ -6,6 +6,7 @@ Desk (login): the queue of the caseworker's regency, the case page (home-visit v
 supervisor's approval (never of their own decision), the family page (audited), attachments, users and the audit
 log. Region scoping is enforced in every query on the server; every form carries a CSRF token.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -34,8 +35,10 @@ CODE_RE = re.compile(r"^[0-9]{10}$")
 NIK_RE = re.compile(r"^[0-9]{16}$")
 SECURITY_HEADERS = {
     "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; style-src 'self'; script-src 'self'; "
-                               "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
-    "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY", "Referrer-Policy": "same-origin",
+    "frame-ancestors 'none'; form-action 'self'; base-uri 'none'",
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
     "Cache-Control": "no-store",
 }
 
@@ -52,12 +55,19 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
     limiter = security.RateLimiter(cfg.check_rate)
     refs = URLSafeTimedSerializer(cfg.secret, salt="dtsen-sanggahan-ref")
     templates = Jinja2Templates(directory=str(HERE / "templates"))
-    templates.env.globals.update(labels=labels, rupiah=labels.rupiah, period=labels.period, tanggal=labels.date,
-                                 mask=security.mask_name)
+    templates.env.globals.update(
+        labels=labels, rupiah=labels.rupiah, period=labels.period, tanggal=labels.date, mask=security.mask_name
+    )
 
     app = FastAPI(title="Cek Bansos - DTSEN", docs_url=None, redoc_url=None, openapi_url=None)
-    app.add_middleware(SessionMiddleware, secret_key=cfg.secret, session_cookie="dtsen_session",
-                       max_age=8 * 3600, same_site="lax", https_only=cfg.secure_cookies)
+    app.add_middleware(
+        SessionMiddleware,
+        secret_key=cfg.secret,
+        session_cookie="dtsen_session",
+        max_age=8 * 3600,
+        same_site="lax",
+        https_only=cfg.secure_cookies,
+    )
     app.mount("/static", StaticFiles(directory=str(HERE / "static")), name="static")
     app.state.store, app.state.registry = store, registry
 
@@ -75,8 +85,12 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
         return request.session["csrf"]
 
     def page(request: Request, name: str, status: int = 200, **ctx) -> HTMLResponse:
-        return templates.TemplateResponse(request, name, {"csrf": csrf_token(request), "user": current_user(request),
-                                                          "snapshot": registry.snapshot, **ctx}, status_code=status)
+        return templates.TemplateResponse(
+            request,
+            name,
+            {"csrf": csrf_token(request), "user": current_user(request), "snapshot": registry.snapshot, **ctx},
+            status_code=status,
+        )
 
     def message(request: Request, title: str, text: str, status: int = 200) -> HTMLResponse:
         return page(request, "pesan.html", status=status, title=title, text=text)
@@ -122,15 +136,21 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
     @app.get("/", response_class=HTMLResponse)
     def check(request: Request, prov: str = "", kab: str = "", kec: str = "", desa: str = "", nama: str = ""):
         prov, kab, kec, desa = consistent(prov, kab, kec, desa)
-        levels = {"provinces": registry.regions(None, "provinsi"),
-                  "regencies": registry.regions(prov, "kabupaten") if prov else [],
-                  "districts": registry.regions(kab, "kecamatan") if kab else [],
-                  "villages": registry.regions(kec, "desa") if kec else []}
+        levels = {
+            "provinces": registry.regions(None, "provinsi"),
+            "regencies": registry.regions(prov, "kabupaten") if prov else [],
+            "districts": registry.regions(kab, "kecamatan") if kab else [],
+            "villages": registry.regions(kec, "desa") if kec else [],
+        }
         results, error = None, None
         if desa and nama:
             if not limiter.allow(client(request)):
-                return message(request, "Terlalu banyak pencarian",
-                               "Anda melakukan terlalu banyak pencarian. Tunggu satu menit lalu coba lagi.", 429)
+                return message(
+                    request,
+                    "Terlalu banyak pencarian",
+                    "Anda melakukan terlalu banyak pencarian. Tunggu satu menit lalu coba lagi.",
+                    429,
+                )
             if not CODE_RE.match(desa) or not desa.startswith(kec) or not registry.region_name(desa):
                 error = "Pilih desa/kelurahan dari daftar."
             elif not NAME_RE.match(nama.strip()):
@@ -140,8 +160,18 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
                 store.log_search(desa, len(results))
                 for r in results:
                     r["ref"] = refs.dumps({"p": r["person_id"], "s": registry.snapshot})
-        return page(request, "cek.html", prov=prov, kab=kab, kec=kec, desa=desa, nama=nama, results=results,
-                    error=error, **levels)
+        return page(
+            request,
+            "cek.html",
+            prov=prov,
+            kab=kab,
+            kec=kec,
+            desa=desa,
+            nama=nama,
+            results=results,
+            error=error,
+            **levels,
+        )
 
     # ------------------------------------------------------------------ public: usulan / sanggahan
     async def save_attachment(upload) -> dict | None:
@@ -171,11 +201,17 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
     @app.get("/usulan", response_class=HTMLResponse)
     def usulan_form(request: Request, prov: str = "", kab: str = "", kec: str = ""):
         prov, kab, kec, _ = consistent(prov, kab, kec, "")
-        return page(request, "usulan.html", prov=prov, kab=kab, kec=kec,
-                    provinces=registry.regions(None, "provinsi"),
-                    regencies=registry.regions(prov, "kabupaten") if prov else [],
-                    districts=registry.regions(kab, "kecamatan") if kab else [],
-                    villages=registry.regions(kec, "desa") if kec else [])
+        return page(
+            request,
+            "usulan.html",
+            prov=prov,
+            kab=kab,
+            kec=kec,
+            provinces=registry.regions(None, "provinsi"),
+            regencies=registry.regions(prov, "kabupaten") if prov else [],
+            districts=registry.regions(kab, "kecamatan") if kab else [],
+            villages=registry.regions(kec, "desa") if kec else [],
+        )
 
     @app.post("/usulan")
     async def usulan_submit(request: Request):
@@ -198,10 +234,18 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
             raise Refused(400, "Jelaskan alasan usulan (10 sampai 2000 huruf).")
         address = (form.get("alamat") or "").strip()[:300]
         attachment = await save_attachment(form.get("lampiran"))
-        ticket = await run_in_threadpool(store.submit, "usulan", village_code=desa, submitter_name=name,
-                                         submitter_contact=contact, description=why, proposed_head_name=head.upper(),
-                                         proposed_address=address.upper(), proposed_members=members,
-                                         attachment=attachment)
+        ticket = await run_in_threadpool(
+            store.submit,
+            "usulan",
+            village_code=desa,
+            submitter_name=name,
+            submitter_contact=contact,
+            description=why,
+            proposed_head_name=head.upper(),
+            proposed_address=address.upper(),
+            proposed_members=members,
+            attachment=attachment,
+        )
         return RedirectResponse(f"/tiket/{ticket}?baru=1", status_code=303)
 
     @app.get("/sanggahan", response_class=HTMLResponse)
@@ -213,7 +257,9 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
         try:
             data = refs.loads(ref, max_age=24 * 3600)
         except BadSignature:
-            raise Refused(400, "Tautan sanggahan tidak sah atau kedaluwarsa. Cari kembali penerima di Cek Bansos.")
+            raise Refused(
+                400, "Tautan sanggahan tidak sah atau kedaluwarsa. Cari kembali penerima di Cek Bansos."
+            ) from None
         person = registry.person(data["p"])
         if not person:
             raise Refused(404, "Penerima tidak ditemukan pada data terbaru. Cari kembali di Cek Bansos.")
@@ -231,10 +277,18 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
         if not 10 <= len(why) <= 2000:
             raise Refused(400, "Jelaskan sanggahan Anda (10 sampai 2000 huruf).")
         attachment = await save_attachment(form.get("lampiran"))
-        ticket = await run_in_threadpool(store.submit, "sanggahan", village_code=person["village_code"],
-                                         submitter_name=name, submitter_contact=contact, description=why,
-                                         reason=reason, target_person_id=person["person_id"],
-                                         target_snapshot=registry.snapshot, attachment=attachment)
+        ticket = await run_in_threadpool(
+            store.submit,
+            "sanggahan",
+            village_code=person["village_code"],
+            submitter_name=name,
+            submitter_contact=contact,
+            description=why,
+            reason=reason,
+            target_person_id=person["person_id"],
+            target_snapshot=registry.snapshot,
+            attachment=attachment,
+        )
         return RedirectResponse(f"/tiket/{ticket}?baru=1", status_code=303)
 
     @app.get("/tiket", response_class=HTMLResponse)
@@ -250,8 +304,15 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
         if not case:
             return page(request, "tiket.html", case=None, lookup=True, not_found=True, status=404)
         outcome = registry.outcome(case)
-        return page(request, "tiket.html", case=case, lookup=False, outcome=outcome, new=bool(baru),
-                    region=registry.region_name(case["village_code"]))
+        return page(
+            request,
+            "tiket.html",
+            case=case,
+            lookup=False,
+            outcome=outcome,
+            new=bool(baru),
+            region=registry.region_name(case["village_code"]),
+        )
 
     # ------------------------------------------------------------------ desk: login
     @app.get("/petugas/masuk", response_class=HTMLResponse)
@@ -262,8 +323,9 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
     async def login(request: Request):
         form = await form_of(request)
         try:
-            user = await run_in_threadpool(store.login, (form.get("username") or "")[:64], form.get("password") or "",
-                                           client(request))
+            user = await run_in_threadpool(
+                store.login, (form.get("username") or "")[:64], form.get("password") or "", client(request)
+            )
         except CaseError as e:
             return page(request, "masuk.html", error=str(e), status=429)
         if not user:
@@ -282,20 +344,33 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
     @app.get("/petugas", response_class=HTMLResponse)
     def queue(request: Request):
         user = desk_user(request)
-        return page(request, "antrian.html", queue=store.queue(user),
-                    region=registry.region_name(user["regency_code"]) if user["regency_code"] else "Semua wilayah")
+        return page(
+            request,
+            "antrian.html",
+            queue=store.queue(user),
+            region=registry.region_name(user["regency_code"]) if user["regency_code"] else "Semua wilayah",
+        )
 
     def _case_page(request: Request, user: dict, case_id: int, error: str | None = None, status: int = 200):
         try:
             case = store.case(case_id, user)
         except CaseError as e:
-            raise Refused(404, str(e))
+            raise Refused(404, str(e)) from None
         store.log_view(user, "view_case", case["ticket"])
         target = registry.person(case["target_person_id"]) if case["target_person_id"] else None
-        return page(request, "kasus.html", status=status, case=case, events=store.events(case_id), target=target,
-                    verification=json.loads(case["verification"]) if case["verification"] else None,
-                    region=registry.region_name(case["village_code"]), error=error, outcome=registry.outcome(case),
-                    member_rows=range(1, labels.MEMBER_ROWS + 1))
+        return page(
+            request,
+            "kasus.html",
+            status=status,
+            case=case,
+            events=store.events(case_id),
+            target=target,
+            verification=json.loads(case["verification"]) if case["verification"] else None,
+            region=registry.region_name(case["village_code"]),
+            error=error,
+            outcome=registry.outcome(case),
+            member_rows=range(1, labels.MEMBER_ROWS + 1),
+        )
 
     @app.get("/petugas/kasus/{case_id}", response_class=HTMLResponse)
     def case_page(request: Request, case_id: int):
@@ -316,13 +391,21 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
 
     @app.post("/petugas/kasus/{case_id}/keputusan")
     async def decide(request: Request, case_id: int):
-        return await _act(request, case_id, lambda user, form: store.decide(
-            case_id, user, form.get("keputusan") or "", form.get("alasan") or ""))
+        return await _act(
+            request,
+            case_id,
+            lambda user, form: store.decide(case_id, user, form.get("keputusan") or "", form.get("alasan") or ""),
+        )
 
     @app.post("/petugas/kasus/{case_id}/persetujuan")
     async def approve(request: Request, case_id: int):
-        return await _act(request, case_id, lambda user, form: store.approve(
-            case_id, user, form.get("persetujuan") == "setuju", form.get("catatan") or ""))
+        return await _act(
+            request,
+            case_id,
+            lambda user, form: store.approve(
+                case_id, user, form.get("persetujuan") == "setuju", form.get("catatan") or ""
+            ),
+        )
 
     @app.get("/petugas/kasus/{case_id}/lampiran")
     def attachment(request: Request, case_id: int):
@@ -330,13 +413,16 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
         try:
             case = store.case(case_id, user)
         except CaseError as e:
-            raise Refused(404, str(e))
+            raise Refused(404, str(e)) from None
         if not case["attachment_path"] or not os.path.exists(case["attachment_path"]):
             raise Refused(404, "Kasus ini tidak memiliki lampiran.")
         store.log_view(user, "view_attachment", case["ticket"])
-        return FileResponse(case["attachment_path"], media_type="application/octet-stream",
-                            filename=case["attachment_name"] or "lampiran",
-                            headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"})
+        return FileResponse(
+            case["attachment_path"],
+            media_type="application/octet-stream",
+            filename=case["attachment_name"] or "lampiran",
+            headers={"Content-Security-Policy": "sandbox", "X-Content-Type-Options": "nosniff"},
+        )
 
     @app.get("/petugas/keluarga/{family_id}", response_class=HTMLResponse)
     def family_page(request: Request, family_id: str):
@@ -346,10 +432,17 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
             store.log_view(user, "view_family_refused", family_id[:64])
             raise Refused(404, "Keluarga tidak ditemukan di wilayah Anda.")
         store.log_view(user, "view_family", family_id)
-        earlier = store.cases_of([m["person_id"] for m in data["members"]],
-                                 sorted({r["family_id_src"] for r in data["records"] if r["source"] == "usulan"}))
-        return page(request, "keluarga.html", data=data, earlier=earlier,
-                    region=registry.region_name(data["family"]["village_code"]))
+        earlier = store.cases_of(
+            [m["person_id"] for m in data["members"]],
+            sorted({r["family_id_src"] for r in data["records"] if r["source"] == "usulan"}),
+        )
+        return page(
+            request,
+            "keluarga.html",
+            data=data,
+            earlier=earlier,
+            region=registry.region_name(data["family"]["village_code"]),
+        )
 
     # ------------------------------------------------------------------ desk: users and audit
     @app.get("/petugas/audit", response_class=HTMLResponse)
@@ -372,9 +465,14 @@ def create_app(cfg: WebConfig, store: Store | None = None) -> FastAPI:
         user = desk_user(request, ("admin",))
         form = await form_of(request)
         try:
-            await run_in_threadpool(store.add_user, (form.get("username") or "").strip(), form.get("password") or "",
-                                    form.get("role") or "", (form.get("nama") or "").strip(),
-                                    (form.get("kabupaten") or "").strip() or None)
+            await run_in_threadpool(
+                store.add_user,
+                (form.get("username") or "").strip(),
+                form.get("password") or "",
+                form.get("role") or "",
+                (form.get("nama") or "").strip(),
+                (form.get("kabupaten") or "").strip() or None,
+            )
         except (CaseError, Exception) as e:  # a taken user name is an IntegrityError
             msg = str(e) if isinstance(e, CaseError) else "Nama pengguna sudah dipakai atau data tidak lengkap."
             return page(request, "pengguna.html", users=store.list_users(), error=msg, status=400)
@@ -431,8 +529,9 @@ def verification_of(form) -> tuple[dict, list[dict]]:
             raise CaseError(f"{where}: tanggal lahir di masa depan.")
         m["tanggal_lahir"] = day.isoformat()
         for col, (label, codes) in labels.MEMBER_CODES.items():
-            m[col] = _code(form.get(f"a{i}_{col}"), codes, f"{where}: {label}", required=col in ("jenis_kelamin",
-                                                                                               "hubungan_kk"))
+            m[col] = _code(
+                form.get(f"a{i}_{col}"), codes, f"{where}: {label}", required=col in ("jenis_kelamin", "hubungan_kk")
+            )
         members.append(m)
     return family, members
 

@@ -11,6 +11,7 @@
 | DTSEN_WEB_CLOCK | (the real time) | training and demos on synthetic months: the desk's clock starts at this |
 |  |  | ISO time and runs on |
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,11 @@ from dtsen import warehouse as wh
 
 DEVELOPMENT_SECRET = "dtsen-web-DEVELOPMENT-secret-do-not-use-in-production"
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
-ATTACHMENT_TYPES = {"application/pdf": (b"%PDF-", ".pdf"), "image/jpeg": (b"\xff\xd8\xff", ".jpg"),
-                    "image/png": (b"\x89PNG\r\n\x1a\n", ".png")}
+ATTACHMENT_TYPES = {
+    "application/pdf": (b"%PDF-", ".pdf"),
+    "image/jpeg": (b"\xff\xd8\xff", ".jpg"),
+    "image/png": (b"\x89PNG\r\n\x1a\n", ".png"),
+}
 
 
 def clock_from_env():
@@ -69,13 +73,20 @@ def load(warehouse: str | None = None) -> WebConfig:
     data_dir = os.path.dirname(os.path.abspath(wh.warehouse_path(warehouse)))
     secret = os.environ.get("DTSEN_WEB_SECRET", "")
     if not secret:
-        warnings.warn("DTSEN_WEB_SECRET is not set: session cookies are signed with the public DEVELOPMENT secret. "
-                      "Set a secret before real citizens use the site.", stacklevel=2)
+        warnings.warn(
+            "DTSEN_WEB_SECRET is not set: session cookies are signed with the public DEVELOPMENT secret. "
+            "Set a secret before real citizens use the site.",
+            stacklevel=2,
+        )
         secret = DEVELOPMENT_SECRET
     url = default_db_url(warehouse)
     if url.startswith("sqlite:///"):
-        os.makedirs(os.path.dirname(url[len("sqlite:///"):]), mode=0o700, exist_ok=True)
-    return WebConfig(data_dir=data_dir, db_url=url, secret=secret,
-                     secure_cookies=os.environ.get("DTSEN_WEB_SECURE_COOKIES", "0") == "1",
-                     check_rate=int(os.environ.get("DTSEN_WEB_CHECK_RATE", "20")),
-                     uploads=os.environ.get("DTSEN_WEB_UPLOADS") or os.path.join(web_dir(warehouse), "uploads"))
+        os.makedirs(os.path.dirname(url[len("sqlite:///") :]), mode=0o700, exist_ok=True)
+    return WebConfig(
+        data_dir=data_dir,
+        db_url=url,
+        secret=secret,
+        secure_cookies=os.environ.get("DTSEN_WEB_SECURE_COOKIES", "0") == "1",
+        check_rate=int(os.environ.get("DTSEN_WEB_CHECK_RATE", "20")),
+        uploads=os.environ.get("DTSEN_WEB_UPLOADS") or os.path.join(web_dir(warehouse), "uploads"),
+    )

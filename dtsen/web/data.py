@@ -3,6 +3,7 @@ analysts' publication (explanations, exclusions, payment history), through an in
 files. The warehouse itself is never opened, so the pages answer while a monthly run writes it; a newly exported
 month is picked up within `refresh_seconds` without a restart.
 """
+
 from __future__ import annotations
 
 import glob
@@ -35,11 +36,14 @@ class Registry:
         con = duckdb.connect(":memory:")
         folder = os.path.join(self.exchange_dir, snapshot)
         for name in ("person", "family", "region", "source_record", "welfare"):
-            con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?)",
-                        [os.path.join(folder, f"{name}.parquet")])
+            con.execute(
+                f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?)", [os.path.join(folder, f"{name}.parquet")]
+            )
         pub = os.path.join(self.published_dir, snapshot)
-        for name, file in (("explanation", "marts.appeal_explanation.parquet"),
-                           ("exclusion", "marts.exclusions.parquet")):
+        for name, file in (
+            ("explanation", "marts.appeal_explanation.parquet"),
+            ("exclusion", "marts.exclusions.parquet"),
+        ):
             path = os.path.join(pub, file)
             if os.path.exists(path):
                 con.execute(f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?)", [path])
@@ -73,8 +77,9 @@ class Registry:
     def regions(self, parent: str | None, level: str) -> list[tuple[str, str]]:
         cur = self.cursor()
         if parent:
-            return cur.execute("SELECT kode, nama FROM region WHERE tingkat = ? AND kode_induk = ? ORDER BY nama",
-                               [level, parent]).fetchall()
+            return cur.execute(
+                "SELECT kode, nama FROM region WHERE tingkat = ? AND kode_induk = ? ORDER BY nama", [level, parent]
+            ).fetchall()
         return cur.execute("SELECT kode, nama FROM region WHERE tingkat = ? ORDER BY nama", [level]).fetchall()
 
     def region_name(self, code: str) -> str | None:
@@ -85,17 +90,20 @@ class Registry:
         """Living persons of the village whose name matches (every word of the query starts a word of the name, or
         the whole name is within a typo): at most `limit`, best first."""
         words = [w for w in name.upper().split() if w]
-        cond = " AND ".join("list_contains(list_transform(string_split(name, ' '), lambda x: starts_with(x, ?)), true)"
-                            for _ in words)
+        cond = " AND ".join(
+            "list_contains(list_transform(string_split(name, ' '), lambda x: starts_with(x, ?)), true)" for _ in words
+        )
         cur = self.cursor()
-        rows = cur.execute(f"""
-            SELECT person_id, name, age, sex, {', '.join(f'{p}_recipient' for p in PROGRAMMES)},
+        rows = cur.execute(
+            f"""
+            SELECT person_id, name, age, sex, {", ".join(f"{p}_recipient" for p in PROGRAMMES)},
                    jaro_winkler_similarity(name, ?) AS score
             FROM person
             WHERE village_code = ? AND NOT coalesce(is_deceased, false)
               AND (({cond}) OR jaro_winkler_similarity(name, ?) >= 0.92)
             ORDER BY score DESC, person_id LIMIT ?""",
-                           [" ".join(words), village_code, *words, " ".join(words), limit]).df()
+            [" ".join(words), village_code, *words, " ".join(words), limit],
+        ).df()
         return rows.to_dict("records")
 
     def person(self, person_id: str) -> dict | None:
@@ -108,22 +116,30 @@ class Registry:
         fam = cur.execute("SELECT * FROM family WHERE family_id = ?", [family_id]).df()
         if not len(fam):
             return None
-        members = cur.execute("SELECT * FROM person WHERE family_id = ? ORDER BY is_head DESC, birth_date, person_id",
-                              [family_id]).df()
+        members = cur.execute(
+            "SELECT * FROM person WHERE family_id = ? ORDER BY is_head DESC, birth_date, person_id", [family_id]
+        ).df()
         ids = members["person_id"].tolist()
-        records = cur.execute("SELECT * FROM source_record WHERE person_id IN (SELECT unnest(?)) "
-                              "ORDER BY person_id, source, delivery, record_id", [ids]).df()
+        records = cur.execute(
+            "SELECT * FROM source_record WHERE person_id IN (SELECT unnest(?)) "
+            "ORDER BY person_id, source, delivery, record_id",
+            [ids],
+        ).df()
         welfare = cur.execute("SELECT * FROM welfare WHERE family_id = ?", [family_id]).df()
         explanation = cur.execute("SELECT * FROM explanation WHERE family_id = ? ORDER BY program", [family_id]).df()
-        exclusions = cur.execute("SELECT * FROM exclusion WHERE family_id = ? ORDER BY unit, reason",
-                                 [family_id]).df()
-        payments = cur.execute("SELECT * FROM payment WHERE family_id = ? ORDER BY period DESC, program",
-                               [family_id]).df()
-        return {"family": fam.to_dict("records")[0], "members": members.to_dict("records"),
-                "records": records.to_dict("records"),
-                "welfare": welfare.to_dict("records")[0] if len(welfare) else None,
-                "explanation": explanation.to_dict("records"), "exclusions": exclusions.to_dict("records"),
-                "payments": payments.to_dict("records")}
+        exclusions = cur.execute("SELECT * FROM exclusion WHERE family_id = ? ORDER BY unit, reason", [family_id]).df()
+        payments = cur.execute(
+            "SELECT * FROM payment WHERE family_id = ? ORDER BY period DESC, program", [family_id]
+        ).df()
+        return {
+            "family": fam.to_dict("records")[0],
+            "members": members.to_dict("records"),
+            "records": records.to_dict("records"),
+            "welfare": welfare.to_dict("records")[0] if len(welfare) else None,
+            "explanation": explanation.to_dict("records"),
+            "exclusions": exclusions.to_dict("records"),
+            "payments": payments.to_dict("records"),
+        }
 
     def outcome(self, case: dict) -> dict | None:
         """What an exported case changed in the latest snapshot (None before it took effect)."""
@@ -133,19 +149,27 @@ class Registry:
         if self.snapshot < case["export_month"]:
             return None
         if case["kind"] == "usulan":
-            rows = cur.execute("""SELECT r.person_id, r.family_id, f.desil, f.pkh_recipient, f.sembako_recipient,
+            rows = cur.execute(
+                """SELECT r.person_id, r.family_id, f.desil, f.pkh_recipient, f.sembako_recipient,
                                          f.pbi_recipient, f.pip_recipient
                                   FROM source_record r JOIN family f USING (family_id)
                                   WHERE r.source = 'usulan' AND r.family_id_src = ? ORDER BY r.record_id""",
-                               [case["ticket"]]).df()
+                [case["ticket"]],
+            ).df()
             if not len(rows):
                 return None
             first = rows.iloc[0]
-            return {"month": case["export_month"], "snapshot": self.snapshot, "family_id": first["family_id"],
-                    "persons": len(rows), "desil": None if first["desil"] != first["desil"] else int(first["desil"]),
-                    "programmes": [p for p in PROGRAMMES if bool(first[f"{p}_recipient"])]}
-        rows = cur.execute("SELECT unit, family_id, reason, detail FROM exclusion WHERE case_number = ?",
-                           [case["ticket"]]).df()
+            return {
+                "month": case["export_month"],
+                "snapshot": self.snapshot,
+                "family_id": first["family_id"],
+                "persons": len(rows),
+                "desil": None if first["desil"] != first["desil"] else int(first["desil"]),
+                "programmes": [p for p in PROGRAMMES if bool(first[f"{p}_recipient"])],
+            }
+        rows = cur.execute(
+            "SELECT unit, family_id, reason, detail FROM exclusion WHERE case_number = ?", [case["ticket"]]
+        ).df()
         if not len(rows):
             return None
         return {"month": case["export_month"], "snapshot": self.snapshot, "exclusions": rows.to_dict("records")}

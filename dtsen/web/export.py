@@ -10,6 +10,7 @@ supervisor before the month ends and not exported in an earlier month; the cases
 exporting it again writes the same bytes. Files are written to a temporary folder and renamed into place: the landing
 sensor never sees half a delivery.
 """
+
 from __future__ import annotations
 
 import csv
@@ -18,7 +19,7 @@ import json
 import os
 
 from dtsen.folders import folder_in_place
-from dtsen.registries.ingest import (SANGGAHAN_COLUMNS, USULAN_FAMILY_COLUMNS, USULAN_MEMBER_COLUMNS, month_end)
+from dtsen.registries.ingest import SANGGAHAN_COLUMNS, USULAN_FAMILY_COLUMNS, USULAN_MEMBER_COLUMNS, month_end
 
 from .store import Store
 
@@ -47,18 +48,37 @@ def export_month(store: Store, landing: str, month: str) -> dict[str, int]:
         decided = c["approved_at"].date().isoformat()
         if c["kind"] == "usulan":
             v = json.loads(c["verification"])
-            families.append({"no_tiket": c["ticket"], "kode_desa": c["village_code"], "alamat": c["proposed_address"],
-                             **v["family"], "jumlah_art": len(v["members"]), "tgl_verifikasi": v["verified_on"],
-                             "tgl_keputusan": decided})
+            families.append(
+                {
+                    "no_tiket": c["ticket"],
+                    "kode_desa": c["village_code"],
+                    "alamat": c["proposed_address"],
+                    **v["family"],
+                    "jumlah_art": len(v["members"]),
+                    "tgl_verifikasi": v["verified_on"],
+                    "tgl_keputusan": decided,
+                }
+            )
             members += [{"no_tiket": c["ticket"], "no_urut": i + 1, **m} for i, m in enumerate(v["members"])]
         else:
-            objections.append({"no_tiket": c["ticket"], "id_dtsen": c["target_person_id"], "alasan": c["reason"],
-                               "keterangan": c["decision_reason"], "kode_desa": c["village_code"],
-                               "tgl_keputusan": decided})
+            objections.append(
+                {
+                    "no_tiket": c["ticket"],
+                    "id_dtsen": c["target_person_id"],
+                    "alasan": c["reason"],
+                    "keterangan": c["decision_reason"],
+                    "kode_desa": c["village_code"],
+                    "tgl_keputusan": decided,
+                }
+            )
     if families:
-        _write(os.path.join(landing, "usulan", month),
-               {"usulan_keluarga.csv": _csv(USULAN_FAMILY_COLUMNS, families),
-                "usulan_anggota.csv": _csv(USULAN_MEMBER_COLUMNS, members)})
+        _write(
+            os.path.join(landing, "usulan", month),
+            {
+                "usulan_keluarga.csv": _csv(USULAN_FAMILY_COLUMNS, families),
+                "usulan_anggota.csv": _csv(USULAN_MEMBER_COLUMNS, members),
+            },
+        )
     if objections:
         _write(os.path.join(landing, "sanggahan", month), {"sanggahan.csv": _csv(SANGGAHAN_COLUMNS, objections)})
     return {"usulan": len(families), "usulan_members": len(members), "sanggahan": len(objections)}

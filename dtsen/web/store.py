@@ -6,13 +6,14 @@ Plain functions over an Engine: the web pages, the monthly export, the demo and 
 The audit tables are append-only: the application never updates them, and on SQLite and PostgreSQL triggers refuse
 UPDATE and DELETE.
 """
+
 from __future__ import annotations
 
 import datetime as dt
 import json
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 import sqlalchemy as sa
 
@@ -21,7 +22,8 @@ from . import security
 metadata = sa.MetaData()
 
 users = sa.Table(
-    "users", metadata,
+    "users",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("username", sa.String(64), nullable=False, unique=True),
     sa.Column("full_name", sa.String(150), nullable=False),
@@ -33,7 +35,8 @@ users = sa.Table(
 )
 
 cases = sa.Table(
-    "cases", metadata,
+    "cases",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("ticket", sa.String(32), nullable=False, unique=True),
     sa.Column("kind", sa.String(16), nullable=False),  # usulan | sanggahan
@@ -65,7 +68,8 @@ cases = sa.Table(
 )
 
 case_events = sa.Table(
-    "case_events", metadata,
+    "case_events",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("case_id", sa.Integer, sa.ForeignKey("cases.id"), nullable=False),
     sa.Column("at", sa.DateTime, nullable=False),
@@ -75,7 +79,8 @@ case_events = sa.Table(
 )
 
 audit = sa.Table(
-    "audit", metadata,
+    "audit",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", sa.DateTime, nullable=False),
     sa.Column("username", sa.String(64), nullable=False),
@@ -86,7 +91,8 @@ audit = sa.Table(
 )
 
 search_log = sa.Table(  # public searches: where and how many results, never who searched or for whom
-    "search_log", metadata,
+    "search_log",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", sa.DateTime, nullable=False),
     sa.Column("village_code", sa.String(10), nullable=False),
@@ -94,7 +100,8 @@ search_log = sa.Table(  # public searches: where and how many results, never who
 )
 
 login_attempts = sa.Table(
-    "login_attempts", metadata,
+    "login_attempts",
+    metadata,
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("at", sa.DateTime, nullable=False),
     sa.Column("username", sa.String(64), nullable=False),
@@ -107,8 +114,14 @@ ROLES = ("caseworker", "supervisor", "admin")
 KINDS = {"usulan": "USL", "sanggahan": "SGH"}
 OBJECTION_REASONS = ("meninggal", "pindah", "tidak_miskin", "ganda", "asn", "lainnya")
 # statuses: a case moves forward only
-NEW, VERIFIED, AWAITING, APPROVED, REJECTED, RETURNED = ("baru", "diverifikasi", "menunggu_persetujuan", "disetujui",
-                                                         "ditolak", "dikembalikan")
+NEW, VERIFIED, AWAITING, APPROVED, REJECTED, RETURNED = (
+    "baru",
+    "diverifikasi",
+    "menunggu_persetujuan",
+    "disetujui",
+    "ditolak",
+    "dikembalikan",
+)
 OPEN = (NEW, VERIFIED, RETURNED)
 LOGIN_WINDOW = dt.timedelta(minutes=15)
 LOGIN_MAX_FAILURES = 5
@@ -126,16 +139,23 @@ class CaseError(ValueError):
 
 def _append_only_ddl(engine: sa.Engine) -> list[str]:
     if engine.dialect.name == "sqlite":
-        return [f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
-                f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END"
-                for t in APPEND_ONLY for op in ("UPDATE", "DELETE")]
+        return [
+            f"CREATE TRIGGER IF NOT EXISTS {t}_no_{op.lower()} BEFORE {op} ON {t} "
+            f"BEGIN SELECT RAISE(ABORT, '{t} is append-only'); END"
+            for t in APPEND_ONLY
+            for op in ("UPDATE", "DELETE")
+        ]
     if engine.dialect.name == "postgresql":
-        out = ["""CREATE OR REPLACE FUNCTION dtsen_append_only() RETURNS trigger LANGUAGE plpgsql AS
-                  $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"""]
+        out = [
+            """CREATE OR REPLACE FUNCTION dtsen_append_only() RETURNS trigger LANGUAGE plpgsql AS
+                  $$ BEGIN RAISE EXCEPTION '% is append-only', TG_TABLE_NAME; END $$"""
+        ]
         for t in APPEND_ONLY:
-            out += [f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}",
-                    f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
-                    f"FOR EACH ROW EXECUTE FUNCTION dtsen_append_only()"]
+            out += [
+                f"DROP TRIGGER IF EXISTS {t}_append_only ON {t}",
+                f"CREATE TRIGGER {t}_append_only BEFORE UPDATE OR DELETE ON {t} "
+                f"FOR EACH ROW EXECUTE FUNCTION dtsen_append_only()",
+            ]
         return out
     return []
 
@@ -147,7 +167,7 @@ class Store:
     rng: secrets.SystemRandom | None = None  # the demo passes a seeded random.Random for repeatable tickets
 
     @classmethod
-    def open(cls, url: str, clock: Clock = real_time, rng=None) -> "Store":
+    def open(cls, url: str, clock: Clock = real_time, rng=None) -> Store:
         engine = sa.create_engine(url, future=True, pool_pre_ping=True)
         if engine.dialect.name == "sqlite":
             sa.event.listen(engine, "connect", _sqlite_pragmas)
@@ -161,18 +181,24 @@ class Store:
         self.engine.dispose()
 
     # ------------------------------------------------------------------ users
-    def add_user(self, username: str, password: str, role: str, full_name: str,
-                 regency_code: str | None = None) -> int:
+    def add_user(self, username: str, password: str, role: str, full_name: str, regency_code: str | None = None) -> int:
         if role not in ROLES:
             raise CaseError(f"unknown role {role!r} (one of {', '.join(ROLES)})")
         if role != "admin" and not (regency_code and len(regency_code) == 4 and regency_code.isdigit()):
             raise CaseError("a caseworker or supervisor needs the 4-digit code of their regency")
         security.check_password_strength(password)
         with self.engine.begin() as c:
-            return c.execute(users.insert().values(
-                username=username, full_name=full_name, password_hash=security.hash_password(password), role=role,
-                regency_code=regency_code if role != "admin" else None, active=True,
-                created_at=self.clock())).inserted_primary_key[0]
+            return c.execute(
+                users.insert().values(
+                    username=username,
+                    full_name=full_name,
+                    password_hash=security.hash_password(password),
+                    role=role,
+                    regency_code=regency_code if role != "admin" else None,
+                    active=True,
+                    created_at=self.clock(),
+                )
+            ).inserted_primary_key[0]
 
     def user(self, user_id: int) -> dict | None:
         with self.engine.connect() as c:
@@ -190,9 +216,15 @@ class Store:
         client_key = security.client_key(client)
         with self.engine.begin() as c:
             since = now - LOGIN_WINDOW
-            failures = c.execute(sa.select(sa.func.count()).select_from(login_attempts).where(
-                login_attempts.c.at >= since, ~login_attempts.c.ok,
-                sa.or_(login_attempts.c.username == username, login_attempts.c.client == client_key))).scalar_one()
+            failures = c.execute(
+                sa.select(sa.func.count())
+                .select_from(login_attempts)
+                .where(
+                    login_attempts.c.at >= since,
+                    ~login_attempts.c.ok,
+                    sa.or_(login_attempts.c.username == username, login_attempts.c.client == client_key),
+                )
+            ).scalar_one()
             if failures >= LOGIN_MAX_FAILURES:
                 raise CaseError("Terlalu banyak percobaan masuk yang gagal. Coba lagi dalam 15 menit.")
             row = c.execute(sa.select(users).where(users.c.username == username, users.c.active)).mappings().first()
@@ -208,10 +240,22 @@ class Store:
         rng = self.rng or secrets.SystemRandom()
         return f"{KINDS[kind]}-{self.clock().year}-" + "".join(rng.choice(alphabet) for _ in range(6))
 
-    def submit(self, kind: str, *, village_code: str, submitter_name: str, submitter_contact: str, description: str,
-               reason: str = "usulan", target_person_id: str | None = None, target_snapshot: str | None = None,
-               proposed_head_name: str | None = None, proposed_address: str | None = None,
-               proposed_members: int | None = None, attachment: dict | None = None) -> str:
+    def submit(
+        self,
+        kind: str,
+        *,
+        village_code: str,
+        submitter_name: str,
+        submitter_contact: str,
+        description: str,
+        reason: str = "usulan",
+        target_person_id: str | None = None,
+        target_snapshot: str | None = None,
+        proposed_head_name: str | None = None,
+        proposed_address: str | None = None,
+        proposed_members: int | None = None,
+        attachment: dict | None = None,
+    ) -> str:
         if kind not in KINDS:
             raise CaseError(f"unknown case kind {kind!r}")
         if kind == "sanggahan" and (reason not in OBJECTION_REASONS or not target_person_id):
@@ -225,16 +269,30 @@ class Store:
                 if not c.execute(sa.select(cases.c.id).where(cases.c.ticket == ticket)).first():
                     break
             att = attachment or {}
-            case_id = c.execute(cases.insert().values(
-                ticket=ticket, kind=kind, status=NEW, created_at=now, village_code=village_code,
-                regency_code=village_code[:4], submitter_name=submitter_name, submitter_contact=submitter_contact,
-                reason=reason if kind == "sanggahan" else "usulan", description=description,
-                target_person_id=target_person_id, target_snapshot=target_snapshot,
-                proposed_head_name=proposed_head_name, proposed_address=proposed_address,
-                proposed_members=proposed_members, attachment_name=att.get("name"), attachment_type=att.get("type"),
-                attachment_size=att.get("size"), attachment_path=att.get("path"))).inserted_primary_key[0]
-            c.execute(case_events.insert().values(case_id=case_id, at=now, actor="warga", action="diajukan",
-                                                  note=None))
+            case_id = c.execute(
+                cases.insert().values(
+                    ticket=ticket,
+                    kind=kind,
+                    status=NEW,
+                    created_at=now,
+                    village_code=village_code,
+                    regency_code=village_code[:4],
+                    submitter_name=submitter_name,
+                    submitter_contact=submitter_contact,
+                    reason=reason if kind == "sanggahan" else "usulan",
+                    description=description,
+                    target_person_id=target_person_id,
+                    target_snapshot=target_snapshot,
+                    proposed_head_name=proposed_head_name,
+                    proposed_address=proposed_address,
+                    proposed_members=proposed_members,
+                    attachment_name=att.get("name"),
+                    attachment_type=att.get("type"),
+                    attachment_size=att.get("size"),
+                    attachment_path=att.get("path"),
+                )
+            ).inserted_primary_key[0]
+            c.execute(case_events.insert().values(case_id=case_id, at=now, actor="warga", action="diajukan", note=None))
         return ticket
 
     def case_by_ticket(self, ticket: str) -> dict | None:
@@ -252,8 +310,12 @@ class Store:
 
     def events(self, case_id: int) -> list[dict]:
         with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(sa.select(case_events).where(case_events.c.case_id == case_id)
-                                               .order_by(case_events.c.id)).mappings()]
+            return [
+                dict(r)
+                for r in c.execute(
+                    sa.select(case_events).where(case_events.c.case_id == case_id).order_by(case_events.c.id)
+                ).mappings()
+            ]
 
     def queue(self, user: dict) -> dict[str, list[dict]]:
         """Open cases of the user's region, and (supervisors) decisions waiting for a second person."""
@@ -262,19 +324,27 @@ class Store:
             q = q.where(cases.c.regency_code == user["regency_code"])
         with self.engine.connect() as c:
             rows = [dict(r) for r in c.execute(q).mappings()]
-        return {"open": [r for r in rows if r["status"] in OPEN],
-                "awaiting": [r for r in rows if r["status"] == AWAITING],
-                "closed": [r for r in rows if r["status"] in (APPROVED, REJECTED)][-50:]}
+        return {
+            "open": [r for r in rows if r["status"] in OPEN],
+            "awaiting": [r for r in rows if r["status"] == AWAITING],
+            "closed": [r for r in rows if r["status"] in (APPROVED, REJECTED)][-50:],
+        }
 
     def cases_of(self, person_ids: list[str], tickets: list[str]) -> list[dict]:
         """Objections against these persons and the proposals (tickets) their records came from."""
         with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(sa.select(cases).where(sa.or_(
-                cases.c.target_person_id.in_(person_ids), cases.c.ticket.in_(tickets)))
-                .order_by(cases.c.created_at, cases.c.id)).mappings()]
+            return [
+                dict(r)
+                for r in c.execute(
+                    sa.select(cases)
+                    .where(sa.or_(cases.c.target_person_id.in_(person_ids), cases.c.ticket.in_(tickets)))
+                    .order_by(cases.c.created_at, cases.c.id)
+                ).mappings()
+            ]
 
-    def _transition(self, case_id: int, user: dict, allowed_from: tuple[str, ...], values: dict, action: str,
-                    note: str | None) -> None:
+    def _transition(
+        self, case_id: int, user: dict, allowed_from: tuple[str, ...], values: dict, action: str, note: str | None
+    ) -> None:
         now = self.clock()
         with self.engine.begin() as c:
             row = c.execute(sa.select(cases).where(cases.c.id == case_id).with_for_update()).mappings().first()
@@ -283,8 +353,9 @@ class Store:
             if row["status"] not in allowed_from:
                 raise CaseError(f"Kasus berstatus '{row['status']}': langkah ini tidak berlaku.")
             c.execute(cases.update().where(cases.c.id == case_id).values(**values))
-            c.execute(case_events.insert().values(case_id=case_id, at=now, actor=user["username"], action=action,
-                                                  note=note))
+            c.execute(
+                case_events.insert().values(case_id=case_id, at=now, actor=user["username"], action=action, note=note)
+            )
 
     def verify(self, case_id: int, user: dict, family: dict, members: list[dict]) -> None:
         """Record the home visit of a proposal: the household's proxies and its members (validated by the caller)."""
@@ -293,11 +364,20 @@ class Store:
             raise CaseError("Hanya usulan yang diverifikasi dengan kunjungan rumah.")
         if not members:
             raise CaseError("Catat minimal satu anggota keluarga.")
-        verification = {"family": family, "members": members, "verified_by": user["username"],
-                        "verified_on": self.clock().date().isoformat()}
-        self._transition(case_id, user, (NEW, VERIFIED, RETURNED),
-                         {"verification": json.dumps(verification, sort_keys=True), "status": VERIFIED},
-                         "diverifikasi", f"{len(members)} anggota")
+        verification = {
+            "family": family,
+            "members": members,
+            "verified_by": user["username"],
+            "verified_on": self.clock().date().isoformat(),
+        }
+        self._transition(
+            case_id,
+            user,
+            (NEW, VERIFIED, RETURNED),
+            {"verification": json.dumps(verification, sort_keys=True), "status": VERIFIED},
+            "diverifikasi",
+            f"{len(members)} anggota",
+        )
 
     def decide(self, case_id: int, user: dict, decision: str, reason: str) -> None:
         """The caseworker's decision; it takes effect only once a supervisor (another person) approves it."""
@@ -310,9 +390,20 @@ class Store:
         allowed = (VERIFIED, RETURNED) if case["kind"] == "usulan" and decision == "approve" else OPEN
         if case["kind"] == "usulan" and decision == "approve" and not case["verification"]:
             raise CaseError("Usulan harus diverifikasi (kunjungan rumah) sebelum disetujui.")
-        self._transition(case_id, user, allowed, {"decision": decision, "decision_reason": reason.strip(),
-                                                  "decided_by": user["username"], "decided_at": self.clock(),
-                                                  "status": AWAITING}, f"diputuskan_{decision}", reason.strip())
+        self._transition(
+            case_id,
+            user,
+            allowed,
+            {
+                "decision": decision,
+                "decision_reason": reason.strip(),
+                "decided_by": user["username"],
+                "decided_at": self.clock(),
+                "status": AWAITING,
+            },
+            f"diputuskan_{decision}",
+            reason.strip(),
+        )
 
     def approve(self, case_id: int, user: dict, confirm: bool, note: str = "") -> None:
         """A supervisor confirms (or returns) a caseworker's decision: never their own."""
@@ -339,17 +430,32 @@ class Store:
         """Cases approved (positively) before `before` and not exported in another month, ticket order; they are
         assigned to `month`, so exporting the month again gives the same cases."""
         with self.engine.begin() as c:
-            cond = sa.and_(cases.c.status == APPROVED, cases.c.approved_at < before,
-                           sa.or_(cases.c.export_month.is_(None), cases.c.export_month == month))
+            cond = sa.and_(
+                cases.c.status == APPROVED,
+                cases.c.approved_at < before,
+                sa.or_(cases.c.export_month.is_(None), cases.c.export_month == month),
+            )
             c.execute(cases.update().where(cond).values(export_month=month))
-            return [dict(r) for r in c.execute(sa.select(cases).where(cases.c.export_month == month)
-                                               .order_by(cases.c.ticket)).mappings()]
+            return [
+                dict(r)
+                for r in c.execute(
+                    sa.select(cases).where(cases.c.export_month == month).order_by(cases.c.ticket)
+                ).mappings()
+            ]
 
     # ------------------------------------------------------------------ logs
     def log_view(self, user: dict, action: str, obj: str, detail: str | None = None) -> None:
         with self.engine.begin() as c:
-            c.execute(audit.insert().values(at=self.clock(), username=user["username"], role=user["role"],
-                                            action=action, object=obj, detail=detail))
+            c.execute(
+                audit.insert().values(
+                    at=self.clock(),
+                    username=user["username"],
+                    role=user["role"],
+                    action=action,
+                    object=obj,
+                    detail=detail,
+                )
+            )
 
     def audit_rows(self, limit: int = 200) -> list[dict]:
         with self.engine.connect() as c:
@@ -358,8 +464,10 @@ class Store:
     def audit_for(self, objects: list[str]) -> list[dict]:
         """Every audited action on these objects (family ids, tickets), oldest first."""
         with self.engine.connect() as c:
-            return [dict(r) for r in c.execute(sa.select(audit).where(audit.c.object.in_(objects))
-                                               .order_by(audit.c.id)).mappings()]
+            return [
+                dict(r)
+                for r in c.execute(sa.select(audit).where(audit.c.object.in_(objects)).order_by(audit.c.id)).mappings()
+            ]
 
     def log_search(self, village_code: str, results: int) -> None:
         with self.engine.begin() as c:

@@ -6,20 +6,53 @@ neither gets no proxies (`proxies_source = 'none'`); the model imputes them and 
 features (size, children, pupils, elderly, disability, the head's education and work) come from the DTSEN golden
 records, so a survey family and a registry family are described by exactly the same code.
 """
+
 from __future__ import annotations
 
 PROXY_COLUMNS = [
-    "status_bangunan", "luas_lantai_m2", "jenis_lantai", "jenis_dinding", "jenis_atap", "sumber_air_minum",
-    "fasilitas_bab", "sumber_penerangan", "bahan_bakar_masak", "aset_kulkas", "aset_motor", "aset_mobil",
-    "aset_lahan_m2", "aset_ternak", "desa_terpencil",
+    "status_bangunan",
+    "luas_lantai_m2",
+    "jenis_lantai",
+    "jenis_dinding",
+    "jenis_atap",
+    "sumber_air_minum",
+    "fasilitas_bab",
+    "sumber_penerangan",
+    "bahan_bakar_masak",
+    "aset_kulkas",
+    "aset_motor",
+    "aset_mobil",
+    "aset_lahan_m2",
+    "aset_ternak",
+    "desa_terpencil",
 ]
 CATEGORICAL = [
-    "status_bangunan", "jenis_lantai", "jenis_dinding", "jenis_atap", "sumber_air_minum", "fasilitas_bab",
-    "sumber_penerangan", "bahan_bakar_masak", "head_education", "head_work",
+    "status_bangunan",
+    "jenis_lantai",
+    "jenis_dinding",
+    "jenis_atap",
+    "sumber_air_minum",
+    "fasilitas_bab",
+    "sumber_penerangan",
+    "bahan_bakar_masak",
+    "head_education",
+    "head_work",
 ]
 NUMERIC = [
-    "log_floor_per_capita", "aset_kulkas", "aset_motor", "aset_mobil", "log_land", "log_livestock", "desa_terpencil",
-    "log_members", "share_children", "share_elderly", "share_pupils", "share_working", "disabled", "female_head",
+    "log_floor_per_capita",
+    "aset_kulkas",
+    "aset_motor",
+    "aset_mobil",
+    "log_land",
+    "log_livestock",
+    "desa_terpencil",
+    "log_members",
+    "share_children",
+    "share_elderly",
+    "share_pupils",
+    "share_working",
+    "disabled",
+    "female_head",
     "urban",
 ]
 

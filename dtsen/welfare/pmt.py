@@ -9,6 +9,7 @@ groups towards zero (the national mean) instead of letting a handful of survey f
 Fit on the consumption-survey sample; out-of-sample R^2 by k-fold cross-validation (seeded); predict for every
 DTSEN family. Families without Regsosek proxies get the survey's typical values (imputed) and are marked.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -58,8 +59,19 @@ def design(df: pd.DataFrame, regencies: list[str]) -> pd.DataFrame:
     x["log_land"] = np.log1p(df["aset_lahan_m2"].astype(float))
     x["log_livestock"] = np.log1p(df["aset_ternak"].astype(float))
     x["log_members"] = np.log(members)
-    for c in ["aset_kulkas", "aset_motor", "aset_mobil", "desa_terpencil", "share_children", "share_elderly",
-              "share_pupils", "share_working", "disabled", "female_head", "urban"]:
+    for c in [
+        "aset_kulkas",
+        "aset_motor",
+        "aset_mobil",
+        "desa_terpencil",
+        "share_children",
+        "share_elderly",
+        "share_pupils",
+        "share_working",
+        "disabled",
+        "female_head",
+        "urban",
+    ]:
         x[c] = df[c].astype(float)
     x["province_code"] = df["province_code"].fillna("unknown").astype(str)
     reg = df["regency_code"].fillna("").astype(str)
@@ -75,8 +87,9 @@ def _pipeline(settings: PmtSettings):
     from sklearn.pipeline import Pipeline, make_pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    cats = make_pipeline(SimpleImputer(strategy="most_frequent"),
-                         OneHotEncoder(handle_unknown="ignore", sparse_output=False))
+    cats = make_pipeline(
+        SimpleImputer(strategy="most_frequent"), OneHotEncoder(handle_unknown="ignore", sparse_output=False)
+    )
     nums = make_pipeline(SimpleImputer(strategy="median"), StandardScaler())
     region = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
     pre = ColumnTransformer([("codes", cats, CATEGORICAL), ("numeric", nums, NUMERIC), ("region", region, REGION)])
@@ -86,8 +99,10 @@ def _pipeline(settings: PmtSettings):
 def fit(survey: pd.DataFrame, settings: PmtSettings | None = None) -> PmtFit:
     settings = settings or PmtSettings()
     if len(survey) < 50:
-        raise ValueError(f"the consumption survey has {len(survey)} usable families; at least 50 are needed to fit "
-                         f"the proxy means test")
+        raise ValueError(
+            f"the consumption survey has {len(survey)} usable families; at least 50 are needed to fit "
+            f"the proxy means test"
+        )
     counts = survey["regency_code"].value_counts()
     regencies = sorted(counts[counts >= settings.min_regency_sample].index.astype(str))
     x = design(survey, regencies)
@@ -101,9 +116,16 @@ def fit(survey: pd.DataFrame, settings: PmtSettings | None = None) -> PmtFit:
     names = pipe.named_steps["features"].get_feature_names_out()
     coefs = {str(n): float(c) for n, c in zip(names, pipe.named_steps["ridge"].coef_)}
     coefs["intercept"] = float(pipe.named_steps["ridge"].intercept_)
-    return PmtFit(pipeline=pipe, regencies=regencies, n_train=len(survey), r2_in_sample=float(r2_score(y, pipe.predict(x))),
-                  r2_cv=float(r2_score(y, y_cv)), rmse_cv=float(np.sqrt(np.mean((y - y_cv) ** 2))), settings=settings,
-                  coefficients=coefs)
+    return PmtFit(
+        pipeline=pipe,
+        regencies=regencies,
+        n_train=len(survey),
+        r2_in_sample=float(r2_score(y, pipe.predict(x))),
+        r2_cv=float(r2_score(y, y_cv)),
+        rmse_cv=float(np.sqrt(np.mean((y - y_cv) ** 2))),
+        settings=settings,
+        coefficients=coefs,
+    )
 
 
 def predict_log_consumption(model: PmtFit, families: pd.DataFrame) -> np.ndarray:
@@ -144,12 +166,12 @@ def _category_terms(pipe) -> list[tuple[str, object, dict]]:
     out, pos = [], starts["codes"]
     for i, column in enumerate(CATEGORICAL):
         cats = encoder.categories_[i]
-        out.append((column, imputer.statistics_[i], dict(zip(cats, coef[pos:pos + len(cats)]))))
+        out.append((column, imputer.statistics_[i], dict(zip(cats, coef[pos : pos + len(cats)]))))
         pos += len(cats)
     region, pos = pre.named_transformers_["region"], starts["region"]
     for i, column in enumerate(REGION):
         cats = region.categories_[i]
-        out.append((column, np.nan, dict(zip(cats, coef[pos:pos + len(cats)]))))
+        out.append((column, np.nan, dict(zip(cats, coef[pos : pos + len(cats)]))))
         pos += len(cats)
     return out
 
@@ -159,8 +181,10 @@ def _numeric_terms(pipe) -> list[tuple[str, float, float, float, float]]:
     coef, starts = _coefficients(pipe)
     nums = pipe.named_steps["features"].named_transformers_["numeric"]
     imputer, scaler = nums.steps[0][1], nums.steps[-1][1]
-    return [(column, imputer.statistics_[i], scaler.mean_[i], scaler.scale_[i], coef[starts["numeric"] + i])
-            for i, column in enumerate(NUMERIC)]
+    return [
+        (column, imputer.statistics_[i], scaler.mean_[i], scaler.scale_[i], coef[starts["numeric"] + i])
+        for i, column in enumerate(NUMERIC)
+    ]
 
 
 def weighted_desil(score: np.ndarray, weight: np.ndarray, group: np.ndarray | None = None) -> np.ndarray:
@@ -169,8 +193,11 @@ def weighted_desil(score: np.ndarray, weight: np.ndarray, group: np.ndarray | No
     score = np.asarray(score, dtype=float)
     weight = np.asarray(weight, dtype=float)
     out = np.zeros(len(score), dtype=np.int16)
-    groups = [np.arange(len(score))] if group is None else \
-        [np.flatnonzero(group == g) for g in pd.unique(pd.Series(group).dropna())]
+    groups = (
+        [np.arange(len(score))]
+        if group is None
+        else [np.flatnonzero(group == g) for g in pd.unique(pd.Series(group).dropna())]
+    )
     for idx in groups:
         if len(idx) == 0:
             continue
@@ -190,8 +217,9 @@ def score_families(model: PmtFit, families: pd.DataFrame) -> pd.DataFrame:
     out["desil"] = weighted_desil(log_pcc, families["members"].to_numpy())
     prov = families["province_code"].to_numpy(dtype=object)
     known = pd.notna(prov)
-    out["desil_province"] = pd.array(np.where(known, weighted_desil(log_pcc, families["members"].to_numpy(),
-                                                                     np.where(known, prov, None)), 0),
-                                     dtype="Int16")
+    out["desil_province"] = pd.array(
+        np.where(known, weighted_desil(log_pcc, families["members"].to_numpy(), np.where(known, prov, None)), 0),
+        dtype="Int16",
+    )
     out.loc[~known, "desil_province"] = pd.NA
     return out

@@ -5,6 +5,7 @@ Tables (all rows of a snapshot replaced in one transaction):
 - welfare.pmt_model: fit statistics and coefficients of the snapshot's model
 - welfare.targeting_evaluation: exclusion/inclusion errors of the bottom 40% (only when synthetic truth is present)
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -50,8 +51,9 @@ class RankResult:
     survey_year: str = ""  # the survey the PMT was fitted on (the latest usable one up to the snapshot's year)
 
 
-def rank_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | None = None,
-                  settings: pmt.PmtSettings | None = None) -> RankResult:
+def rank_snapshot(
+    con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | None = None, settings: pmt.PmtSettings | None = None
+) -> RankResult:
     for stmt in DDL:
         con.execute(stmt)
     if not con.execute("SELECT count(*) FROM dtsen.family WHERE snapshot = ?", [month]).fetchall()[0][0]:
@@ -68,8 +70,11 @@ def rank_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | N
     scored["snapshot"] = month
     evaluation, truth = None, None
     if truth_dir and os.path.exists(os.path.join(truth_dir, "keluarga.parquet")):
-        p3ke = con.execute("""SELECT family_id, min(desil_p3ke) AS desil_p3ke FROM dtsen.person
-                              WHERE snapshot = ? GROUP BY family_id""", [month]).df()
+        p3ke = con.execute(
+            """SELECT family_id, min(desil_p3ke) AS desil_p3ke FROM dtsen.person
+                              WHERE snapshot = ? GROUP BY family_id""",
+            [month],
+        ).df()
         truth = true_consumption(con, month, truth_dir)
         evaluation = targeting_errors(scored, families, truth, p3ke)
         evaluation["snapshot"] = month
@@ -78,12 +83,33 @@ def rank_snapshot(con: duckdb.DuckDBPyConnection, month: str, truth_dir: str | N
         for table in ("family_welfare", "pmt_model", "targeting_evaluation"):
             con.execute(f"DELETE FROM welfare.{table} WHERE snapshot = ?", [month])
         wh.insert_frame(con, "welfare.family_welfare", scored)
-        con.execute("INSERT INTO welfare.pmt_model VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
-                    [month, model_id, str(survey["survey_year"].iloc[0]), model.n_train, len(model.regencies),
-                     model.r2_in_sample, model.r2_cv, model.rmse_cv, model.settings.alpha, len(families), no_proxies,
-                     json.dumps(model.coefficients, sort_keys=True)])
+        con.execute(
+            "INSERT INTO welfare.pmt_model VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, now())",
+            [
+                month,
+                model_id,
+                str(survey["survey_year"].iloc[0]),
+                model.n_train,
+                len(model.regencies),
+                model.r2_in_sample,
+                model.r2_cv,
+                model.rmse_cv,
+                model.settings.alpha,
+                len(families),
+                no_proxies,
+                json.dumps(model.coefficients, sort_keys=True),
+            ],
+        )
         if evaluation is not None:
             wh.insert_frame(con, "welfare.targeting_evaluation", evaluation)
-    return RankResult(snapshot=month, model=model, model_id=model_id, families=len(families),
-                      families_without_proxies=no_proxies, scored=scored, evaluation=evaluation,
-                      profile=desil_profile(scored, truth), survey_year=str(survey["survey_year"].iloc[0]))
+    return RankResult(
+        snapshot=month,
+        model=model,
+        model_id=model_id,
+        families=len(families),
+        families_without_proxies=no_proxies,
+        scored=scored,
+        evaluation=evaluation,
+        profile=desil_profile(scored, truth),
+        survey_year=str(survey["survey_year"].iloc[0]),
+    )

@@ -6,6 +6,7 @@ that are not poor / families ranked desil 1-4. Both per country and per province
 baselines: P3KE's own desil (a family is in desil 1-4 when any member carries a P3KE desil) and a single proxy
 (floor area per capita).
 """
+
 from __future__ import annotations
 
 import duckdb
@@ -35,12 +36,18 @@ def errors(ranked_poor: np.ndarray, poor: np.ndarray) -> dict[str, float]:
     n_poor, n_sel = int(poor.sum()), int(ranked_poor.sum())
     excl = float((poor & ~ranked_poor).sum() / n_poor) if n_poor else float("nan")
     incl = float((ranked_poor & ~poor).sum() / n_sel) if n_sel else float("nan")
-    return {"families": int(len(poor)), "poor_families": n_poor, "ranked_bottom40": n_sel,
-            "exclusion_error": excl, "inclusion_error": incl}
+    return {
+        "families": len(poor),
+        "poor_families": n_poor,
+        "ranked_bottom40": n_sel,
+        "exclusion_error": excl,
+        "inclusion_error": incl,
+    }
 
 
-def targeting_errors(scored: pd.DataFrame, features: pd.DataFrame, truth: pd.DataFrame,
-                     p3ke_desil: pd.DataFrame) -> pd.DataFrame:
+def targeting_errors(
+    scored: pd.DataFrame, features: pd.DataFrame, truth: pd.DataFrame, p3ke_desil: pd.DataFrame
+) -> pd.DataFrame:
     """scored: family_id, province_code, members, desil; features: family_id, luas_lantai_m2, members;
     truth: family_id, true_pcc; p3ke_desil: family_id, desil_p3ke (min over members). One row per scope x method."""
     df = scored.merge(truth, on="family_id", how="inner")
@@ -48,8 +55,11 @@ def targeting_errors(scored: pd.DataFrame, features: pd.DataFrame, truth: pd.Dat
     df = df.merge(p3ke_desil, on="family_id", how="left")
     true_desil = weighted_desil(np.log(df["true_pcc"].astype(float).to_numpy()), df["members"].to_numpy())
     poor = true_desil <= BOTTOM
-    floor_pc = (df["luas_lantai_m2"].astype(float) / df["members"].clip(lower=1)).fillna(
-        (df["luas_lantai_m2"].astype(float) / df["members"].clip(lower=1)).median()).to_numpy()
+    floor_pc = (
+        (df["luas_lantai_m2"].astype(float) / df["members"].clip(lower=1))
+        .fillna((df["luas_lantai_m2"].astype(float) / df["members"].clip(lower=1)).median())
+        .to_numpy()
+    )
     methods = {
         "pmt": df["desil"].to_numpy() <= BOTTOM,
         "p3ke_desil": df["desil_p3ke"].fillna(99).to_numpy() <= BOTTOM,
@@ -69,16 +79,24 @@ def desil_profile(scored: pd.DataFrame, truth: pd.DataFrame | None = None) -> pd
     """Per national desil: families, people, predicted per-capita consumption (median, 10th and 90th percentile of
     families) and, with the truth, the share of the desil's people whose true consumption is in the bottom 40%."""
     df = scored[["family_id", "members", "desil", "predicted_pcc"]].copy()
-    rows = df.groupby("desil").agg(families=("family_id", "size"), people=("members", "sum"),
-                                   pcc_median=("predicted_pcc", "median"),
-                                   pcc_p10=("predicted_pcc", lambda s: s.quantile(0.1)),
-                                   pcc_p90=("predicted_pcc", lambda s: s.quantile(0.9))).reset_index()
+    rows = (
+        df.groupby("desil")
+        .agg(
+            families=("family_id", "size"),
+            people=("members", "sum"),
+            pcc_median=("predicted_pcc", "median"),
+            pcc_p10=("predicted_pcc", lambda s: s.quantile(0.1)),
+            pcc_p90=("predicted_pcc", lambda s: s.quantile(0.9)),
+        )
+        .reset_index()
+    )
     rows["true_bottom40_share"] = np.nan
     if truth is not None and len(truth):
         t = df.merge(truth, on="family_id", how="inner")
         true_desil = weighted_desil(np.log(t["true_pcc"].astype(float).to_numpy()), t["members"].to_numpy())
         t["poor_people"] = np.where(true_desil <= BOTTOM, t["members"], 0)
-        share = t.groupby("desil").apply(lambda g: g["poor_people"].sum() / max(g["members"].sum(), 1),
-                                         include_groups=False)
+        share = t.groupby("desil").apply(
+            lambda g: g["poor_people"].sum() / max(g["members"].sum(), 1), include_groups=False
+        )
         rows["true_bottom40_share"] = rows["desil"].map(share)
     return rows

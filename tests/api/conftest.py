@@ -1,5 +1,6 @@
 """A real `dtsen serve` on loopback over the demo's registry snapshots, a callback server that records what it is
 sent, and the spec validators (openapi-core over the vendored DCI files)."""
+
 from __future__ import annotations
 
 import json
@@ -11,7 +12,7 @@ import threading
 import time
 import urllib.request
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
@@ -27,8 +28,13 @@ from dtsen.api import config, spec
 from dtsen.api.tokens import TokenIssuer
 from tests.conftest import REPO
 
-SECRETS = {"dev": "dev-secret", "bank-demo": "bank-secret", "dinsos": "dinsos-secret",
-           "analytics-demo": "analytics-secret", "limited": "dev-secret"}
+SECRETS = {
+    "dev": "dev-secret",
+    "bank-demo": "bank-secret",
+    "dinsos": "dinsos-secret",
+    "analytics-demo": "analytics-secret",
+    "limited": "dev-secret",
+}
 
 
 def free_port() -> int:
@@ -47,10 +53,14 @@ class Server:
         state.parent.mkdir(parents=True, exist_ok=True)
         penv = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_")}
         penv.update({"DTSEN_API_STATE": str(state), **(env or {})})
-        self.log = open(state.parent / f"serve-{self.port}.log", "w")
-        self.proc = subprocess.Popen([sys.executable, "-m", "dtsen.cli", "serve", "--port", str(self.port),
-                                      "--warehouse", str(warehouse)], cwd=REPO, env=penv, stdout=self.log,
-                                     stderr=subprocess.STDOUT)
+        self.log = open(state.parent / f"serve-{self.port}.log", "w")  # noqa: SIM115 - open while the server runs
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "dtsen.cli", "serve", "--port", str(self.port), "--warehouse", str(warehouse)],
+            cwd=REPO,
+            env=penv,
+            stdout=self.log,
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
@@ -81,7 +91,7 @@ class Callbacks:
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802
+            def do_POST(self):
                 n = int(self.headers.get("content-length", 0))
                 body = self.rfile.read(min(n, 50_000_000))
                 outer.received.append({"path": self.path, "headers": dict(self.headers), "body": json.loads(body)})
@@ -113,25 +123,41 @@ class Callbacks:
 
 
 def now() -> str:
-    return datetime.now(timezone.utc).isoformat()
+    return datetime.now(UTC).isoformat()
 
 
 def envelope(action: str, message: dict, sender: str = "dev", total: int | None = None, **header) -> dict:
     items = message.get("search_request") or message.get("subscribe_request") or [1]
-    h = {"version": "1.0.0", "message_id": uuid.uuid4().hex, "message_ts": now(), "action": action,
-         "sender_id": sender, "total_count": len(items) if total is None else total, **header}
+    h = {
+        "version": "1.0.0",
+        "message_id": uuid.uuid4().hex,
+        "message_ts": now(),
+        "action": action,
+        "sender_id": sender,
+        "total_count": len(items) if total is None else total,
+        **header,
+    }
     return {"signature": "", "header": h, "message": message}
 
 
 def search_message(*criteria: dict, transaction_id: str = "T-1") -> dict:
-    return {"transaction_id": transaction_id, "search_request": [
-        {"reference_id": f"R-{i}", "timestamp": now(), "search_criteria": c} for i, c in enumerate(criteria)]}
+    return {
+        "transaction_id": transaction_id,
+        "search_request": [
+            {"reference_id": f"R-{i}", "timestamp": now(), "search_criteria": c} for i, c in enumerate(criteria)
+        ],
+    }
 
 
 def expression(collection: str, query: dict, **extra) -> dict:
-    return {"query_type": "expression", "query": {"type": "ns:dtsen:QueryType:expression",
-                                                  "value": {"expression": {"collection": collection,
-                                                                           "query": query}}}, **extra}
+    return {
+        "query_type": "expression",
+        "query": {
+            "type": "ns:dtsen:QueryType:expression",
+            "value": {"expression": {"collection": collection, "query": query}},
+        },
+        **extra,
+    }
 
 
 def idtype(kind: str, value, entity: str = "Member") -> dict:
@@ -164,15 +190,19 @@ class Api:
 
     def token(self, client: str = "dev") -> str:
         if client not in self.tokens:
-            r = requests.post(self.url + "/oauth2/client/token", timeout=10, data={
-                "grant_type": "client_credentials", "client_id": client, "client_secret": SECRETS[client]},
-                headers={"timestamp": "Tue, 06 Mar 2020 21:00:00 GMT"})
+            r = requests.post(
+                self.url + "/oauth2/client/token",
+                timeout=10,
+                data={"grant_type": "client_credentials", "client_id": client, "client_secret": SECRETS[client]},
+                headers={"timestamp": "Tue, 06 Mar 2020 21:00:00 GMT"},
+            )
             assert r.status_code == 200, r.text
             self.tokens[client] = r.json()["access_token"]
         return self.tokens[client]
 
-    def post(self, path: str, body, client: str | None = "dev", token: str | None = None, validate: bool = True,
-             **kw) -> requests.Response:
+    def post(
+        self, path: str, body, client: str | None = "dev", token: str | None = None, validate: bool = True, **kw
+    ) -> requests.Response:
         headers = kw.pop("headers", {})
         if token is None and client is not None:
             token = self.token(client)
@@ -187,8 +217,12 @@ class Api:
         return r
 
     def search(self, *criteria: dict, client: str = "dev", validate: bool = True) -> requests.Response:
-        return self.post("/registry/sync/search", envelope("search", search_message(*criteria), sender=client),
-                         client=client, validate=validate)
+        return self.post(
+            "/registry/sync/search",
+            envelope("search", search_message(*criteria), sender=client),
+            client=client,
+            validate=validate,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -196,8 +230,7 @@ def exchange_demo(demo):
     """The demo's warehouse (three months built through Dagster, each exported for the API)."""
     home, data, _ = demo
     folder = data / "exchange"
-    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == [
-        "2025-01", "2025-02", "2025-03"]
+    assert sorted(p.name for p in folder.iterdir() if not p.name.startswith(".")) == ["2025-01", "2025-02", "2025-03"]
     return data / "warehouse.duckdb"
 
 
@@ -206,8 +239,9 @@ def regency(exchange_demo) -> str:
     """The demo's most populous regency: the region of the test's regency office (Dinsos) client."""
     path = exchange_demo.parent / "exchange" / "2025-03" / "person.parquet"
     with duckdb.connect() as con:  # never the module's default connection: others' tests use it
-        return con.execute("SELECT regency_code FROM read_parquet(?) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
-                           [str(path)]).fetchall()[0][0]
+        return con.execute(
+            "SELECT regency_code FROM read_parquet(?) GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1", [str(path)]
+        ).fetchall()[0][0]
 
 
 @pytest.fixture(scope="session")

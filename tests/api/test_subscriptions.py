@@ -1,6 +1,7 @@
 """Subscriptions end to end: subscribe over the API, a snapshot is published by the pipeline's assets, the
 subscriber is notified on loopback; re-runs do not notify twice; a subscriber that keeps failing is a dead letter.
 And the server picks up a new snapshot without a restart, while a writer holds the warehouse."""
+
 from __future__ import annotations
 
 import os
@@ -19,11 +20,22 @@ from tests.api.conftest import Api, Server, envelope, expression, idtype
 
 
 def _subscribe(api, callbacks, criteria: dict, events, client="dev"):
-    msg = {"transaction_id": "T-sub", "subscribe_request": [
-        {"reference_id": "SUB-REF-1", "timestamp": "2025-03-01T00:00:00+07:00",
-         "subscribe_criteria": {"reg_event_type": events, **criteria}}]}
-    r = api.post("/registry/subscribe", envelope("subscribe", msg, sender=client, sender_uri=callbacks.url),
-                 client=client, validate=False)
+    msg = {
+        "transaction_id": "T-sub",
+        "subscribe_request": [
+            {
+                "reference_id": "SUB-REF-1",
+                "timestamp": "2025-03-01T00:00:00+07:00",
+                "subscribe_criteria": {"reg_event_type": events, **criteria},
+            }
+        ],
+    }
+    r = api.post(
+        "/registry/subscribe",
+        envelope("subscribe", msg, sender=client, sender_uri=callbacks.url),
+        client=client,
+        validate=False,
+    )
     assert r.status_code == 200, r.text
     item = r.json()["message"]["subscribe_response"][0]
     assert item["status"] == "succ", item
@@ -33,10 +45,13 @@ def _subscribe(api, callbacks, criteria: dict, events, client="dev"):
 def _materialize_march(warehouse, monkeypatch, state, api_config):
     monkeypatch.setenv("DTSEN_API_STATE", str(state))
     monkeypatch.setenv("DTSEN_API_CONFIG", str(api_config))
-    result = dg.materialize([registry_snapshot, subscriber_notifications], partition_key="2025-03",
-                            resources={"warehouse": WarehouseResource(path=str(warehouse))},
-                            instance=dg.DagsterInstance.ephemeral(),
-                            selection=[registry_snapshot.key, subscriber_notifications.key])
+    result = dg.materialize(
+        [registry_snapshot, subscriber_notifications],
+        partition_key="2025-03",
+        resources={"warehouse": WarehouseResource(path=str(warehouse))},
+        instance=dg.DagsterInstance.ephemeral(),
+        selection=[registry_snapshot.key, subscriber_notifications.key],
+    )
     assert result.success
     return result.asset_materializations_for_node("exchange__subscriber_notifications")[0].metadata
 
@@ -49,15 +64,22 @@ def test_subscribe_publish_notify_end_to_end(api, server, callbacks, exchange_de
     assert {"RECIPIENT_CHANGED", "ELIGIBILITY_CHANGED"} & kinds, kinds
     # a subscriber interested in everything that happens to the people of the province with the most events
     con = duckdb.connect()
-    province = con.execute("SELECT province_code FROM read_parquet(?) WHERE list_contains(?, person_id) "
-                           "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
-                           [str(folder / "2025-03" / "person.parquet"), [e["person_id"] for e in expected]]
-                           ).fetchone()[0]
+    province = con.execute(
+        "SELECT province_code FROM read_parquet(?) WHERE list_contains(?, person_id) "
+        "GROUP BY 1 ORDER BY count(*) DESC, 1 LIMIT 1",
+        [str(folder / "2025-03" / "person.parquet"), [e["person_id"] for e in expected]],
+    ).fetchone()[0]
     code = _subscribe(api, callbacks, expression("Member", {"province_code": province}), list(EVENT_TYPES))
     bad = _subscribe(api, callbacks, expression("Member", {"province_code": province}), ["DEATH", "MOVED"])
-    unsub = api.post("/registry/unsubscribe", envelope("unsubscribe", {
-        "transaction_id": "T-unsub", "timestamp": "2025-03-01T00:00:00Z", "subscription_codes": [bad, "SUB-none"]},
-        total=2), validate=False)
+    unsub = api.post(
+        "/registry/unsubscribe",
+        envelope(
+            "unsubscribe",
+            {"transaction_id": "T-unsub", "timestamp": "2025-03-01T00:00:00Z", "subscription_codes": [bad, "SUB-none"]},
+            total=2,
+        ),
+        validate=False,
+    )
     assert [s["status"] for s in unsub.json()["message"]["subscription_status"]] == ["unsubscribe", "not_found"]
 
     meta = _materialize_march(exchange_demo, monkeypatch, server.state, api_config)
@@ -69,10 +91,18 @@ def test_subscribe_publish_notify_end_to_end(api, server, callbacks, exchange_de
     events = body["message"]["notify_event"]
     assert {e["data"]["subscription_code"] for e in events} == {code}
     sent = {(e["data"]["reg_event_type"], c["person_id"]) for e in events for c in e["data"]["changes"]}
-    in_province = set(con.execute("SELECT person_id FROM read_parquet(?) WHERE province_code = ? UNION "
-                                  "SELECT person_id FROM read_parquet(?) WHERE province_code = ?",
-                                  [str(folder / "2025-03" / "person.parquet"), province,
-                                   str(folder / "2025-02" / "person.parquet"), province]).fetchall())
+    in_province = set(
+        con.execute(
+            "SELECT person_id FROM read_parquet(?) WHERE province_code = ? UNION "
+            "SELECT person_id FROM read_parquet(?) WHERE province_code = ?",
+            [
+                str(folder / "2025-03" / "person.parquet"),
+                province,
+                str(folder / "2025-02" / "person.parquet"),
+                province,
+            ],
+        ).fetchall()
+    )
     want = {(e["event"], e["person_id"]) for e in expected if (e["person_id"],) in in_province}
     assert sent == want and sent
     for e in events:
@@ -83,13 +113,20 @@ def test_subscribe_publish_notify_end_to_end(api, server, callbacks, exchange_de
     meta = _materialize_march(exchange_demo, monkeypatch, server.state, api_config)
     assert meta["already_delivered"].value == 1 and meta["delivered"].value == 0
     assert len(callbacks.received) == 1
-    api.post("/registry/unsubscribe", envelope("unsubscribe", {
-        "transaction_id": "T-unsub-2", "timestamp": "2025-03-01T00:00:00Z", "subscription_codes": [code]},
-        total=1), validate=False)
+    api.post(
+        "/registry/unsubscribe",
+        envelope(
+            "unsubscribe",
+            {"transaction_id": "T-unsub-2", "timestamp": "2025-03-01T00:00:00Z", "subscription_codes": [code]},
+            total=1,
+        ),
+        validate=False,
+    )
 
 
-def test_a_subscriber_that_keeps_failing_becomes_a_dead_letter(api, server, callbacks, exchange_demo, monkeypatch,
-                                                              api_config):
+def test_a_subscriber_that_keeps_failing_becomes_a_dead_letter(
+    api, server, callbacks, exchange_demo, monkeypatch, api_config
+):
     callbacks.status = 503
     code = _subscribe(api, callbacks, {}, ["RECIPIENT_CHANGED", "ELIGIBILITY_CHANGED"])
     meta = _materialize_march(exchange_demo, monkeypatch, server.state, api_config)
@@ -99,9 +136,15 @@ def test_a_subscriber_that_keeps_failing_becomes_a_dead_letter(api, server, call
     callbacks.status = 200  # the subscriber is back: the next run delivers it
     meta = _materialize_march(exchange_demo, monkeypatch, server.state, api_config)
     assert meta["delivered"].value == 1 and meta["dead_letters"].value == 0
-    api.post("/registry/unsubscribe", envelope("unsubscribe", {
-        "transaction_id": "T-unsub-3", "timestamp": "2025-03-01T00:00:00Z", "subscription_codes": [code]},
-        total=1), validate=False)
+    api.post(
+        "/registry/unsubscribe",
+        envelope(
+            "unsubscribe",
+            {"transaction_id": "T-unsub-3", "timestamp": "2025-03-01T00:00:00Z", "subscription_codes": [code]},
+            total=1,
+        ),
+        validate=False,
+    )
 
 
 def test_a_new_snapshot_is_served_without_a_restart_while_a_writer_holds_the_warehouse(exchange_demo, tmp_path):

@@ -1,5 +1,6 @@
 """Disbursement: tranche months, routing reasons, release checks failing on purpose-built bad data, immutable and
 versioned files, formula-safe names, reconciliation with quarantine, the bank/PT Pos simulator."""
+
 import csv
 import hashlib
 import io
@@ -59,14 +60,20 @@ def test_rows_amounts_and_routing_reasons(wh_copy):
     assert not rows.duplicated(["program", "family_id", "person_id"]).any()
     pkh = rows[rows["program"] == "PKH"].merge(
         con.execute("SELECT family_id, tranche_amount FROM marts.eligibility_pkh WHERE is_recipient").df(),
-        on="family_id")
+        on="family_id",
+    )
     assert (pkh["amount"] == pkh["tranche_amount"]).all() and len(pkh) == (rows["program"] == "PKH").sum()
     payee = con.execute("SELECT * FROM restricted.payee_identity").df()
     cash = rows[rows["program"] != "PBI"].merge(payee, on="family_id", suffixes=("", "_p"))
     reasons = cash["routing_reason"].str.split(",")
     pos = cash["channel"] == "POS"
-    assert set(reasons[pos].explode()) <= {"no_account", "elderly", "severe_disability", "remote_village",
-                                           "previous_not_collected"}
+    assert set(reasons[pos].explode()) <= {
+        "no_account",
+        "elderly",
+        "severe_disability",
+        "remote_village",
+        "previous_not_collected",
+    }
     assert (reasons[~pos].str.join(",") == "kks_account").all()
     assert (cash.loc[~pos, "channel"] == cash.loc[~pos, "province_bank"]).all()
     assert (cash.loc[~pos & (cash["province_code"] == "11"), "channel"] == "BSI").all()  # Aceh: BSI only
@@ -103,19 +110,26 @@ def test_each_release_check_fails_on_bad_rows(wh_copy):
     reset()
     # a deceased payee
     dead = con.execute("SELECT person_id FROM intermediate.int_persons__aged WHERE is_deceased LIMIT 1").fetchall()
-    con.execute("UPDATE disbursement.payment_row SET payee_person_id = ? WHERE disbursement_id = "
-                "(SELECT min(disbursement_id) FROM good WHERE program = 'PKH')", [dead[0][0]])
+    con.execute(
+        "UPDATE disbursement.payment_row SET payee_person_id = ? WHERE disbursement_id = "
+        "(SELECT min(disbursement_id) FROM good WHERE program = 'PKH')",
+        [dead[0][0]],
+    )
     assert not checks_by_name(con)["no_excluded_or_deceased"].passed
     reset()
     # a cash payment without a payee
-    con.execute("UPDATE disbursement.payment_row SET payee_person_id = NULL WHERE disbursement_id = "
-                "(SELECT min(disbursement_id) FROM good WHERE program = 'SEMBAKO')")
+    con.execute(
+        "UPDATE disbursement.payment_row SET payee_person_id = NULL WHERE disbursement_id = "
+        "(SELECT min(disbursement_id) FROM good WHERE program = 'SEMBAKO')"
+    )
     c = checks_by_name(con)["no_excluded_or_deceased"]
     assert not c.passed and "no payee" in c.details["rows"][0]
     reset()
     # one rupiah too much
-    con.execute("UPDATE disbursement.payment_row SET amount = amount + 1 WHERE disbursement_id = "
-                "(SELECT min(disbursement_id) FROM good WHERE program = 'SEMBAKO')")
+    con.execute(
+        "UPDATE disbursement.payment_row SET amount = amount + 1 WHERE disbursement_id = "
+        "(SELECT min(disbursement_id) FROM good WHERE program = 'SEMBAKO')"
+    )
     assert not checks_by_name(con)["totals_equal_entitlements"].passed
     reset()
     # a program paid outside its months is caught too
@@ -144,19 +158,30 @@ def test_a_failing_release_check_stops_the_files(pipeline, tmp_path):
     dst = tmp_path / "warehouse.duckdb"
     shutil.copy(warehouse, dst)
     con = duckdb.connect(str(dst))  # a recipient listed twice in the mart -> a duplicate payment
-    con.execute("INSERT INTO marts.eligibility_sembako SELECT * FROM marts.eligibility_sembako WHERE is_recipient "
-                "LIMIT 1")
+    con.execute(
+        "INSERT INTO marts.eligibility_sembako SELECT * FROM marts.eligibility_sembako WHERE is_recipient LIMIT 1"
+    )
     con.close()
     root = tmp_path / "files"
     res = {"warehouse": WarehouseResource(path=str(dst)), "landing": LandingResource(path=str(landing))}
-    result = dg.materialize(disbursement_assets[:2], partition_key=M1, resources=res,
-                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False,
-                            run_config={"ops": {"disbursement__payment_files": {"config": {"root": str(root)}}}})
-    checks = {e.event_specific_data.check_name: e.event_specific_data.passed for e in result.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    result = dg.materialize(
+        disbursement_assets[:2],
+        partition_key=M1,
+        resources=res,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        run_config={"ops": {"disbursement__payment_files": {"config": {"root": str(root)}}}},
+    )
+    checks = {
+        e.event_specific_data.check_name: e.event_specific_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     assert checks["no_duplicate_unit"] is False
-    mats = {"/".join(e.event_specific_data.materialization.asset_key.path)
-            for e in result.get_asset_materialization_events()}
+    mats = {
+        "/".join(e.event_specific_data.materialization.asset_key.path)
+        for e in result.get_asset_materialization_events()
+    }
     assert "disbursement/payment_files" not in mats
     assert not root.exists() or not any(root.rglob("*.csv"))
 
@@ -186,8 +211,10 @@ def test_files_are_immutable_and_versioned(wh_copy, tmp_path):
     other = write_period_files(con, M1, str(tmp_path / "other"))
     assert [Path(r.path).read_bytes() for r in other] == [Path(r.path).read_bytes() for r in first]
     # changed input: a new version supersedes, the old one stays as it was
-    con.execute("UPDATE disbursement.payment_row SET amount = amount + 1000 WHERE disbursement_id = "
-                "(SELECT min(disbursement_id) FROM disbursement.payment_row WHERE program = 'PKH' AND channel = 'POS')")
+    con.execute(
+        "UPDATE disbursement.payment_row SET amount = amount + 1000 WHERE disbursement_id = "
+        "(SELECT min(disbursement_id) FROM disbursement.payment_row WHERE program = 'PKH' AND channel = 'POS')"
+    )
     third = {(r.program, r.channel): r for r in write_period_files(con, M1, str(root))}
     assert third[("PKH", "POS")].status == "superseded" and third[("PKH", "POS")].version == 2
     assert sum(r.status != "unchanged" for r in third.values()) == 1
@@ -201,8 +228,27 @@ def test_files_are_immutable_and_versioned(wh_copy, tmp_path):
         assert fourth[("PKH", "BSI")].status == "superseded" and fourth[("PKH", "BSI")].rows == 0
 
 
-TRICKY = ["=HYPERLINK(\"http://x\",\"y\")", "+62811", "-1+2", "@SUM(A1)", "\tTAB", "\rCR", "a\rb", "SITI, AMINAH",
-          "say \"hi\"", "two\nlines", "", " lead", "trail ", "=a,b", "O'BRIEN", "ÑOÑO SÚPRÁ", "'quoted", "x\r\ny", None]
+TRICKY = [
+    '=HYPERLINK("http://x","y")',
+    "+62811",
+    "-1+2",
+    "@SUM(A1)",
+    "\tTAB",
+    "\rCR",
+    "a\rb",
+    "SITI, AMINAH",
+    'say "hi"',
+    "two\nlines",
+    "",
+    " lead",
+    "trail ",
+    "=a,b",
+    "O'BRIEN",
+    "ÑOÑO SÚPRÁ",
+    "'quoted",
+    "x\r\ny",
+    None,
+]
 
 
 def _reference_csv(rows: list[dict], channel: str) -> bytes:
@@ -212,13 +258,17 @@ def _reference_csv(rows: list[dict], channel: str) -> bytes:
     w = csv.writer(out, lineterminator="\n")
     w.writerow(fields_for(channel))
     for r in sorted(rows, key=lambda r: r["disbursement_id"]):
-        w.writerow(["" if (v := (channel if f == "bank" else r[SOURCE_COLUMN[f]])) is None else spreadsheet_safe(v)
-                    for f in fields_for(channel)])
+        w.writerow(
+            [
+                "" if (v := (channel if f == "bank" else r[SOURCE_COLUMN[f]])) is None else spreadsheet_safe(v)
+                for f in fields_for(channel)
+            ]
+        )
     return out.getvalue().encode("utf-8")
 
 
 def test_files_rendered_in_sql_are_the_bytes_csv_writer_gives_and_formula_safe():
-    for evil in ["=HYPERLINK(\"http://x\",\"y\")", "+62811", "-1+2", "@SUM(A1)", "\tTAB", "\rCR"]:
+    for evil in ['=HYPERLINK("http://x","y")', "+62811", "-1+2", "@SUM(A1)", "\tTAB", "\rCR"]:
         assert spreadsheet_safe(evil) == "'" + evil
     assert spreadsheet_safe("SITI AMINAH") == "SITI AMINAH"
     con = duckdb.connect()
@@ -227,11 +277,29 @@ def test_files_rendered_in_sql_are_the_bytes_csv_writer_gives_and_formula_safe()
     for i, (program, channel) in enumerate([("PKH", "BRI"), ("PKH", "POS"), ("PBI", "BPJS"), ("SEMBAKO", "BNI")] * 2):
         for j, value in enumerate(TRICKY):
             other = TRICKY[(j * 7 + i) % len(TRICKY)]
-            rows.append({"period": M1, "program": program, "channel": channel, "snapshot": M1, "rule_version": "r1",
-                         "disbursement_id": f"{program}-{M1}-{other or ''}{i:02d}{j:03d}", "family_id": f"DF{j}",
-                         "person_id": None, "payee_person_id": f"DP{j}", "nik": value, "name": other,
-                         "no_kk": other, "address": value, "rt": other, "rw": value, "village_code": other,
-                         "province_code": "32", "amount": 1000 * j, "routing_reason": "kks_account"})
+            rows.append(
+                {
+                    "period": M1,
+                    "program": program,
+                    "channel": channel,
+                    "snapshot": M1,
+                    "rule_version": "r1",
+                    "disbursement_id": f"{program}-{M1}-{other or ''}{i:02d}{j:03d}",
+                    "family_id": f"DF{j}",
+                    "person_id": None,
+                    "payee_person_id": f"DP{j}",
+                    "nik": value,
+                    "name": other,
+                    "no_kk": other,
+                    "address": value,
+                    "rt": other,
+                    "rw": value,
+                    "village_code": other,
+                    "province_code": "32",
+                    "amount": 1000 * j,
+                    "routing_reason": "kks_account",
+                }
+            )
     con.register("tricky_rows", pd.DataFrame(rows))
     con.execute("INSERT INTO disbursement.payment_row BY NAME SELECT * FROM tricky_rows")
     rendered = {(p, c): data for p, c, data, *_ in render_period(con, M1)}
@@ -254,12 +322,14 @@ def test_reconciliation_quarantines_bad_rows_and_feeds_routing(wh_copy, tmp_path
     good = pd.read_csv(f, dtype=str)
     ids = good.loc[good["status"] != "GAGAL", "disbursement_id"].drop_duplicates().to_list()
     first = ",".join(good.iloc[0].to_list())
-    bad = ("SEMBAKO-2025-01-DF9999999999,GAGAL,200000,2025-01-10\n"   # never paid
-           f"{ids[1]},DIBAYAR,200000,2025-01-10\n"                    # unknown status
-           f"{ids[2]},GAGAL,abc,2025-01-10\n"                         # not an amount
-           f"{ids[3]},GAGAL,200000,2025-13-40\n"                      # not a date
-           f"{ids[4]},GAGAL,999,2025-01-10\n"                         # not the paid amount
-           f"{first}\n")                                               # the first row again
+    bad = (
+        "SEMBAKO-2025-01-DF9999999999,GAGAL,200000,2025-01-10\n"  # never paid
+        f"{ids[1]},DIBAYAR,200000,2025-01-10\n"  # unknown status
+        f"{ids[2]},GAGAL,abc,2025-01-10\n"  # not an amount
+        f"{ids[3]},GAGAL,200000,2025-13-40\n"  # not a date
+        f"{ids[4]},GAGAL,999,2025-01-10\n"  # not the paid amount
+        f"{first}\n"
+    )  # the first row again
     with open(f, "a") as fh:
         fh.write(bad)
     (land / "rekon" / M1 / "pbi_bpjs.csv").write_text("disbursement_id,status,amount,status_date\n")  # empty: ok
@@ -279,9 +349,11 @@ def test_reconciliation_quarantines_bad_rows_and_feeds_routing(wh_copy, tmp_path
     assert (by["collected"] <= by["paid"]).all() and by.loc["BRI", "collected"] < by.loc["BRI", "paid"]
     # next period: the families whose bank payment was not collected move to PT Pos
     nc = set(con.execute(non_collectors_sql("2025-02")).df()["family_id"])
-    uncollected = set(con.execute("""SELECT p.family_id FROM disbursement.payment_row p
+    uncollected = set(
+        con.execute("""SELECT p.family_id FROM disbursement.payment_row p
         JOIN disbursement.reconciliation r USING (disbursement_id) WHERE p.channel IN ('BRI','BNI','MANDIRI','BTN','BSI')
-        GROUP BY p.family_id HAVING NOT bool_or(r.status = 'DIAMBIL')""").df()["family_id"])
+        GROUP BY p.family_id HAVING NOT bool_or(r.status = 'DIAMBIL')""").df()["family_id"]
+    )
     assert nc == uncollected and len(nc) > 0
 
 
@@ -294,18 +366,32 @@ def test_simulated_collection_falls_with_age_disability_and_remoteness(tmp_path)
     old = rng.random(n) < 0.5
     remote = rng.random(n) < 0.3
     disabled = rng.random(n) < 0.2
-    ind = pd.DataFrame({"id_keluarga": [f"K{i}" for i in range(n)], "nik": niks,
-                        "tanggal_lahir": np.where(old, "1945-01-01", "1985-01-01"),
-                        "disabilitas_berat": disabled.astype(int)})
+    ind = pd.DataFrame(
+        {
+            "id_keluarga": [f"K{i}" for i in range(n)],
+            "nik": niks,
+            "tanggal_lahir": np.where(old, "1945-01-01", "1985-01-01"),
+            "disabilitas_berat": disabled.astype(int),
+        }
+    )
     kel = pd.DataFrame({"id_keluarga": ind["id_keluarga"], "desa_terpencil": remote.astype(int)})
     (tmp_path / "landing" / "regsosek" / M1).mkdir(parents=True)
     ind.to_parquet(tmp_path / "landing" / "regsosek" / M1 / "individu.parquet")
     kel.to_parquet(tmp_path / "landing" / "regsosek" / M1 / "keluarga.parquet")
     folder = tmp_path / "files" / M1 / "sembako"
     folder.mkdir(parents=True)
-    pd.DataFrame({"disbursement_id": [f"SEMBAKO-{M1}-F{i}" for i in range(n)], "nik": niks, "nama": "X", "no_kk": "",
-                  "bank": "BRI", "amount": 200000, "period": M1, "program": "SEMBAKO"}).to_csv(
-        folder / "sembako_bri.v1.csv", index=False)
+    pd.DataFrame(
+        {
+            "disbursement_id": [f"SEMBAKO-{M1}-F{i}" for i in range(n)],
+            "nik": niks,
+            "nama": "X",
+            "no_kk": "",
+            "bank": "BRI",
+            "amount": 200000,
+            "period": M1,
+            "program": "SEMBAKO",
+        }
+    ).to_csv(folder / "sembako_bri.v1.csv", index=False)
     simulate_reconciliation(str(tmp_path / "files"), str(tmp_path / "landing"), M1, seed=1)
     rk = pd.read_csv(tmp_path / "landing" / "rekon" / M1 / "sembako_bri.csv")
     got = set(rk.loc[rk["status"] == "DIAMBIL", "disbursement_id"])
@@ -328,10 +414,12 @@ def test_dormant_funds_and_review_flags(wh_copy, tmp_path):
                           WHERE period = '2025-01' AND program = 'SEMBAKO' AND channel <> 'POS'
                           ORDER BY disbursement_id LIMIT 3""").df()
     # the same families paid again in February (a copy of their January rows)
-    con.execute("""INSERT INTO disbursement.payment_row SELECT * REPLACE ('2025-02' AS period,
+    con.execute(
+        """INSERT INTO disbursement.payment_row SELECT * REPLACE ('2025-02' AS period,
                    replace(disbursement_id, '2025-01', '2025-02') AS disbursement_id)
                    FROM disbursement.payment_row WHERE disbursement_id IN (SELECT unnest(?))""",
-                [rows["disbursement_id"].to_list()])
+        [rows["disbursement_id"].to_list()],
+    )
     folder = tmp_path / "rekon" / "2025-05"
     folder.mkdir(parents=True)
     lines = ["disbursement_id,status,amount,status_date"]
@@ -345,13 +433,15 @@ def test_dormant_funds_and_review_flags(wh_copy, tmp_path):
     res = ingest_rekon(con, str(tmp_path), "2025-05")
     assert res.rows_quarantined == 0
     out = absorption(con, "2025-05", dormant_days=105, review_after=2)
-    dormant = con.execute("SELECT disbursement_id, days_not_collected FROM disbursement.dormant "
-                          "WHERE rekon_period = '2025-05' ORDER BY 1").df()
+    dormant = con.execute(
+        "SELECT disbursement_id, days_not_collected FROM disbursement.dormant WHERE rekon_period = '2025-05' ORDER BY 1"
+    ).df()
     # January's three (143 days) and February's two uncollected (112 days) are dormant
     assert len(dormant) == 5 and (dormant["days_not_collected"] > 105).all()
     assert out["dormant_amount"] == 5 * int(rows["amount"].iloc[0])
-    flags = set(con.execute("SELECT family_id FROM disbursement.review_flag WHERE rekon_period = '2025-05'"
-                            ).df()["family_id"])
+    flags = set(
+        con.execute("SELECT family_id FROM disbursement.review_flag WHERE rekon_period = '2025-05'").df()["family_id"]
+    )
     assert flags == set(rows["family_id"].iloc[1:])  # the family that collected in February is not flagged
 
 
@@ -366,12 +456,17 @@ def test_payment_history_counts_a_family_where_most_of_its_payments_went():
     for order in (rows, rows[::-1], rows[2:] + rows[:2]):
         con = duckdb.connect()
         ensure_schema(con)
-        con.executemany("INSERT INTO disbursement.payment_row (period, program, channel, disbursement_id, family_id, "
-                        "province_code, amount, snapshot, rule_version) "
-                        "VALUES ('2025-01', 'PBI', 'BPJS', ?, ?, ?, 42000, '2025-01', 'v1')",
-                        [[d, f, p] for f, p, d in order])
+        con.executemany(
+            "INSERT INTO disbursement.payment_row (period, program, channel, disbursement_id, family_id, "
+            "province_code, amount, snapshot, rule_version) "
+            "VALUES ('2025-01', 'PBI', 'BPJS', ?, ?, ?, 42000, '2025-01', 'v1')",
+            [[d, f, p] for f, p, d in order],
+        )
         build_payment_history(con)
-        seen.append(con.execute("SELECT family_id, province_code, payments, status FROM history.payment_history "
-                                "ORDER BY family_id").fetchall())
+        seen.append(
+            con.execute(
+                "SELECT family_id, province_code, payments, status FROM history.payment_history ORDER BY family_id"
+            ).fetchall()
+        )
     assert seen[0] == [("F1", "14", 3, "premium_paid"), ("F2", "21", 2, "premium_paid")]
     assert seen[1] == seen[0] and seen[2] == seen[0]

@@ -1,4 +1,5 @@
 """Survivorship rules of the golden record (golden.py), each on a handful of records whose answer is known."""
+
 from __future__ import annotations
 
 import duckdb
@@ -32,10 +33,12 @@ def golden():
     con.execute(f"CREATE TABLE recs (rid BIGINT, person_id VARCHAR, {wh.PERSON_COLUMNS})")
     ordered = sorted(RECORDS, key=lambda r: (r[1], r[3]))  # rid follows (source, record_id)
     for rid, (pid, source, delivery, rec, nik, mismatch, name, village, edu, kks) in enumerate(ordered, 1):
-        con.execute("""INSERT INTO recs (rid, person_id, source, delivery, record_id, nik, nik_date_mismatch,
+        con.execute(
+            """INSERT INTO recs (rid, person_id, source, delivery, record_id, nik, nik_date_mismatch,
                        nik_sex_mismatch, name, name_raw, village_code, education, kks)
                        VALUES (?, ?, ?, ?, ?, ?, ?, false, ?, ?, ?, ?, ?)""",
-                    [rid, pid, source, delivery, rec, nik, mismatch, name, name, village, edu, kks])
+            [rid, pid, source, delivery, rec, nik, mismatch, name, name, village, edu, kks],
+        )
     con.execute(f"CREATE TABLE golden AS SELECT 'S' AS snapshot, * FROM ({golden_sql('recs')})")
     out = con.execute("SELECT * FROM golden ORDER BY person_id").df().set_index("person_id")
     # each field's source record, read back through the record numbers as dtsen.person_lineage does
@@ -79,8 +82,10 @@ def test_the_rules_read_only_the_columns_they_declare():
     reading another column fails here, not at 1 M records."""
     con = duckdb.connect()
     con.execute(f"CREATE TABLE full_recs (rid BIGINT, person_id VARCHAR, {wh.PERSON_COLUMNS})")
-    con.execute("INSERT INTO full_recs (rid, person_id, source, delivery, record_id, name, name_raw) "
-                "VALUES (1, 'P1', 'dtks', '2025-01', 'd1', 'BUDI', 'BUDI')")
+    con.execute(
+        "INSERT INTO full_recs (rid, person_id, source, delivery, record_id, name, name_raw) "
+        "VALUES (1, 'P1', 'dtks', '2025-01', 'd1', 'BUDI', 'BUDI')"
+    )
     golden_cols = ", ".join(["rid", "person_id", *INPUT_COLUMNS])
     con.execute(f"CREATE TABLE narrow AS SELECT {golden_cols} FROM full_recs")
     assert con.execute(f"SELECT name FROM ({golden_sql('narrow')})").fetchall() == [("BUDI",)]

@@ -1,4 +1,5 @@
 """Stable identifiers: kept, new, merged, split, and the same ids whatever the order in which months are built."""
+
 from __future__ import annotations
 
 import duckdb
@@ -95,7 +96,8 @@ def test_rebuilding_an_earlier_month_after_later_ones_reproduces_its_ids_and_his
     anchors = m.con.execute("SELECT id, count(*) FROM dtsen.id_anchor GROUP BY 1 HAVING count(*) > 1").fetchall()
     assert anchors == []
     assert m.con.execute("SELECT count(*) FROM dtsen.id_anchor").fetchall()[0][0] == len(
-        set(jan_first.values()) | set(feb_first.values()) | set(mar_first.values()))
+        set(jan_first.values()) | set(feb_first.values()) | set(mar_first.values())
+    )
 
 
 def test_a_month_rebuilt_with_changed_records_keeps_everyone_else():
@@ -124,10 +126,12 @@ def test_bootstrap_from_a_crosswalk_built_before_the_ledger():
         ('2025-02', 'dtks', '2025-02', '2', 'DP0000000002', 'DF0000000001', 'dtks:2'))
         t(snapshot, source, delivery, record_id, person_id, family_id, cluster)""")
     bootstrap_ledger(con)
-    assert con.execute("SELECT item, id, snapshot FROM dtsen.id_ledger WHERE kind = 'person' ORDER BY 1").fetchall() == [
-        ("dtks:1", "DP0000000001", "2025-01"), ("dtks:2", "DP0000000002", "2025-02")]
+    assert con.execute(
+        "SELECT item, id, snapshot FROM dtsen.id_ledger WHERE kind = 'person' ORDER BY 1"
+    ).fetchall() == [("dtks:1", "DP0000000001", "2025-01"), ("dtks:2", "DP0000000002", "2025-02")]
     assert con.execute("SELECT id, item FROM dtsen.id_anchor WHERE kind = 'family'").fetchall() == [
-        ("DF0000000001", "DP0000000001")]
+        ("DF0000000001", "DP0000000001")
+    ]
 
 
 def test_the_ledger_keys_are_checked_before_anything_is_appended():
@@ -156,9 +160,12 @@ def test_a_ledger_keyed_before_is_migrated_with_its_rows():
     con.execute("INSERT INTO dtsen.id_ledger VALUES ('person', 'a', 'DP001', '2025-01')")
     con.register("_pairs", pd.DataFrame([("a", "g1"), ("b", "g1")], columns=["item", "grp"]))
     plan_ids(con, "person", "_pairs", "DP", 3)
-    assert con.execute("SELECT count(*) FROM duckdb_constraints() WHERE schema_name = 'dtsen' "
-                       "AND constraint_type = 'PRIMARY KEY'").fetchall()[0][0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM duckdb_constraints() WHERE schema_name = 'dtsen' AND constraint_type = 'PRIMARY KEY'"
+        ).fetchall()[0][0]
+        == 0
+    )
     assert con.execute("SELECT * FROM dtsen.id_ledger").fetchall() == [("person", "a", "DP001", "2025-01")]
     commit_ids(con, "person", "2025-02")
-    assert con.execute("SELECT item, id FROM dtsen.id_ledger ORDER BY 1").fetchall() == [("a", "DP001"),
-                                                                                        ("b", "DP001")]
+    assert con.execute("SELECT item, id FROM dtsen.id_ledger ORDER BY 1").fetchall() == [("a", "DP001"), ("b", "DP001")]

@@ -1,4 +1,5 @@
 """DTSEN linkage end to end on generated data: quality, tricky pairs, stable ids, crosswalk, matcher, Dagster."""
+
 from __future__ import annotations
 
 import shutil
@@ -34,16 +35,25 @@ def built(landing, tmp_path_factory):
 
 def crosswalk_with_truth(con, landing, month):
     t = pd.read_parquet(landing / "truth" / "truth.parquet")
-    cw = con.execute("SELECT source, delivery, record_id, person_id, family_id FROM dtsen.crosswalk WHERE snapshot = ?",
-                     [month]).df()
-    return cw.merge(t.rename(columns={"person_id": "true_person", "family_id": "true_family"}),
-                    on=["source", "delivery", "record_id"])
+    cw = con.execute(
+        "SELECT source, delivery, record_id, person_id, family_id FROM dtsen.crosswalk WHERE snapshot = ?", [month]
+    ).df()
+    return cw.merge(
+        t.rename(columns={"person_id": "true_person", "family_id": "true_family"}),
+        on=["source", "delivery", "record_id"],
+    )
 
 
 def test_quality_beats_the_nik_only_baseline(built):
     con, _ = built
-    ev = con.execute("SELECT method, precision, recall, f1, largest_cluster FROM dtsen.linkage_evaluation "
-                     "WHERE snapshot = ?", [M1]).df().set_index("method")
+    ev = (
+        con.execute(
+            "SELECT method, precision, recall, f1, largest_cluster FROM dtsen.linkage_evaluation WHERE snapshot = ?",
+            [M1],
+        )
+        .df()
+        .set_index("method")
+    )
     assert ev.loc["dtsen_model", "f1"] >= 0.995
     assert ev.loc["dtsen_model", "precision"] >= 0.998
     assert ev.loc["nik_only", "f1"] < 0.96
@@ -81,8 +91,9 @@ def test_missing_nik_records_link_on_name_date_region(built):
     j = crosswalk_with_truth(con, landing, M1)
     flags = con.execute("SELECT source, delivery, record_id, nik_flag FROM sources.person_record").df()
     j = j.merge(flags, on=["source", "delivery", "record_id"])
-    per_person = j.groupby("true_person").agg(n=("record_id", "size"), ids=("person_id", "nunique"),
-                                              missing=("nik_flag", lambda s: (s == "missing").any()))
+    per_person = j.groupby("true_person").agg(
+        n=("record_id", "size"), ids=("person_id", "nunique"), missing=("nik_flag", lambda s: (s == "missing").any())
+    )
     cand = per_person[(per_person["n"] > 1) & per_person["missing"]]
     assert len(cand) > 100
     assert (cand["ids"] == 1).mean() >= 0.95
@@ -90,35 +101,51 @@ def test_missing_nik_records_link_on_name_date_region(built):
 
 def test_ids_are_stable_across_snapshots(built):
     con, _ = built
-    j = con.execute("""SELECT a.person_id AS p1, b.person_id AS p2, a.family_id AS f1, b.family_id AS f2
+    j = con.execute(
+        """SELECT a.person_id AS p1, b.person_id AS p2, a.family_id AS f1, b.family_id AS f2
                        FROM dtsen.crosswalk a JOIN dtsen.crosswalk b USING (source, delivery, record_id)
-                       WHERE a.snapshot = ? AND b.snapshot = ?""", [M1, M2]).df()
+                       WHERE a.snapshot = ? AND b.snapshot = ?""",
+        [M1, M2],
+    ).df()
     assert len(j) > 20_000  # Regsosek and P3KE carry over whole; DTKS records keep their ID_DTKS
-    carried = con.execute("""SELECT count(*) FROM dtsen.crosswalk a JOIN dtsen.crosswalk b
+    carried = con.execute(
+        """SELECT count(*) FROM dtsen.crosswalk a JOIN dtsen.crosswalk b
                              ON a.source = b.source AND a.record_id = b.record_id
                              WHERE a.snapshot = ? AND b.snapshot = ? AND a.person_id <> b.person_id""",
-                          [M1, M2]).fetchall()[0][0]
-    total = con.execute("""SELECT count(*) FROM dtsen.crosswalk a JOIN dtsen.crosswalk b
+        [M1, M2],
+    ).fetchall()[0][0]
+    total = con.execute(
+        """SELECT count(*) FROM dtsen.crosswalk a JOIN dtsen.crosswalk b
                            ON a.source = b.source AND a.record_id = b.record_id
-                           WHERE a.snapshot = ? AND b.snapshot = ?""", [M1, M2]).fetchall()[0][0]
+                           WHERE a.snapshot = ? AND b.snapshot = ?""",
+        [M1, M2],
+    ).fetchall()[0][0]
     assert carried / total < 0.001
     assert (j["f1"] == j["f2"]).mean() > 0.99
     # new people (births, registrations) got new ids, recorded in the history
-    new = con.execute("SELECT count(*) FROM dtsen.person_id_history WHERE snapshot = ? AND event = 'new'",
-                      [M2]).fetchall()[0][0]
+    new = con.execute(
+        "SELECT count(*) FROM dtsen.person_id_history WHERE snapshot = ? AND event = 'new'", [M2]
+    ).fetchall()[0][0]
     assert new > 0
     first = con.execute("SELECT max(person_id) FROM dtsen.crosswalk WHERE snapshot = ?", [M1]).fetchall()[0][0]
-    assert con.execute("SELECT min(person_id) FROM dtsen.person_id_history WHERE snapshot = ? AND event = 'new'",
-                       [M2]).fetchall()[0][0] > first
+    assert (
+        con.execute(
+            "SELECT min(person_id) FROM dtsen.person_id_history WHERE snapshot = ? AND event = 'new'", [M2]
+        ).fetchall()[0][0]
+        > first
+    )
 
 
 def test_crosswalk_covers_every_accepted_record_and_golden_fields_name_their_source(built):
     con, _ = built
-    missing = con.execute("""
+    missing = con.execute(
+        """
         SELECT count(*) FROM sources.person_record r
         WHERE (r.source, r.delivery) IN (SELECT source, delivery FROM dtsen.crosswalk WHERE snapshot = ? GROUP BY ALL)
           AND NOT EXISTS (SELECT 1 FROM dtsen.crosswalk c WHERE c.snapshot = ? AND c.source = r.source
-                          AND c.delivery = r.delivery AND c.record_id = r.record_id)""", [M2, M2]).fetchall()[0][0]
+                          AND c.delivery = r.delivery AND c.record_id = r.record_id)""",
+        [M2, M2],
+    ).fetchall()[0][0]
     assert missing == 0
     p = con.execute("SELECT * FROM dtsen.person WHERE snapshot = ?", [M2]).df()
     assert p["person_id"].is_unique
@@ -131,8 +158,11 @@ def test_crosswalk_covers_every_accepted_record_and_golden_fields_name_their_sou
     # socio-economic fields come from Regsosek when the person is in Regsosek
     in_rs = p["sources"].map(lambda s: "regsosek" in list(s))
     assert (p.loc[in_rs & p["education"].notna(), "education_src"].str.startswith("regsosek")).mean() > 0.99
-    fam = con.execute("SELECT count(*) FROM (SELECT person_id FROM dtsen.crosswalk WHERE snapshot = ? "
-                      "GROUP BY 1 HAVING count(DISTINCT family_id) > 1)", [M2]).fetchall()[0][0]
+    fam = con.execute(
+        "SELECT count(*) FROM (SELECT person_id FROM dtsen.crosswalk WHERE snapshot = ? "
+        "GROUP BY 1 HAVING count(DISTINCT family_id) > 1)",
+        [M2],
+    ).fetchall()[0][0]
     assert fam == 0
 
 
@@ -158,13 +188,20 @@ def test_a_warehouse_naming_field_sources_as_strings_migrates(small_landing, tmp
     con.execute("ALTER TABLE dtsen.crosswalk DROP COLUMN record_no")
     build_snapshot(con, M2)
     assert con.execute(lineage, [M1]).fetchall() == before
-    cols = [r[0] for r in con.execute("SELECT column_name FROM information_schema.columns WHERE table_schema = 'dtsen' "
-                                      "AND table_name = 'person'").fetchall()]
+    cols = [
+        r[0]
+        for r in con.execute(
+            "SELECT column_name FROM information_schema.columns WHERE table_schema = 'dtsen' AND table_name = 'person'"
+        ).fetchall()
+    ]
     assert not [c for c in cols if c.endswith("_src")] and set(RECORD_NO_COLUMNS) <= set(cols)
     assert con.execute("SELECT count(*) FROM dtsen.crosswalk WHERE record_no IS NULL").fetchall()[0][0] == 0
-    assert con.execute("SELECT count(DISTINCT person_id) FROM dtsen.person_lineage WHERE snapshot = ?",
-                       [M2]).fetchall()[0][0] == con.execute("SELECT count(*) FROM dtsen.person WHERE snapshot = ?",
-                                                             [M2]).fetchall()[0][0]
+    assert (
+        con.execute("SELECT count(DISTINCT person_id) FROM dtsen.person_lineage WHERE snapshot = ?", [M2]).fetchall()[
+            0
+        ][0]
+        == con.execute("SELECT count(*) FROM dtsen.person WHERE snapshot = ?", [M2]).fetchall()[0][0]
+    )
     con.close()
 
 
@@ -183,11 +220,13 @@ def test_families_follow_the_true_families(built):
 def test_matcher_finds_people_in_an_external_list(built, tmp_path, month):
     """Against the latest snapshot and an earlier one (matched against that month's own standardised records)."""
     con, landing = built
-    rec = con.execute("""SELECT r.record_id, r.nik_raw AS nik, r.no_kk_raw AS no_kk, r.name_raw AS name, r.sex,
+    rec = con.execute(
+        """SELECT r.record_id, r.nik_raw AS nik, r.no_kk_raw AS no_kk, r.name_raw AS name, r.sex,
                                 r.birth_date, r.village_code, c.person_id
                          FROM sources.regsosek_person r JOIN dtsen.crosswalk c ON c.snapshot = ? AND c.source = r.source
                          AND c.delivery = r.delivery AND c.record_id = r.record_id ORDER BY r.record_id LIMIT 300""",
-                      [month]).df()
+        [month],
+    ).df()
     ext = rec.drop(columns=["person_id"]).copy()
     ext.loc[::3, "nik"] = None  # a third without NIK
     ext.loc[1::3, "name"] = ext.loc[1::3, "name"].str.upper() + " "  # case and spacing differ
@@ -195,8 +234,9 @@ def test_matcher_finds_people_in_an_external_list(built, tmp_path, month):
     path = tmp_path / "list.csv"
     ext.to_csv(path, index=False)
     out = tmp_path / "matched.csv"
-    db_path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()"
-                          ).fetchall()[0][0]
+    db_path = con.execute("SELECT path FROM duckdb_databases() WHERE database_name = current_database()").fetchall()[0][
+        0
+    ]
     res = match_file(str(path), str(out), warehouse=db_path, month=month)  # opens the warehouse itself
     got = pd.read_csv(out, dtype={"record_id": str})
     assert res["input_rows"] == 300 and res["snapshot"] == month
@@ -213,14 +253,23 @@ def test_small_end_to_end_linkage_through_dagster(small_landing, tmp_path):
 
     land = tmp_path / "landing"
     shutil.copytree(small_landing, land)
-    res = {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")), "landing": LandingResource(path=str(land)),
-           "ingest_settings": IngestSettings()}
-    result = dg.materialize([*registry_assets, *dtsen_assets], partition_key=M1, resources=res,
-                            instance=dg.DagsterInstance.ephemeral(),
-                            run_config={"ops": {"dtsen__linkage_evaluation": {"config": {"generic_baseline": False}}}})
+    res = {
+        "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+        "landing": LandingResource(path=str(land)),
+        "ingest_settings": IngestSettings(),
+    }
+    result = dg.materialize(
+        [*registry_assets, *dtsen_assets],
+        partition_key=M1,
+        resources=res,
+        instance=dg.DagsterInstance.ephemeral(),
+        run_config={"ops": {"dtsen__linkage_evaluation": {"config": {"generic_baseline": False}}}},
+    )
     assert result.success
-    mats = {"/".join(e.event_specific_data.materialization.asset_key.path): e.event_specific_data.materialization.metadata
-            for e in result.get_asset_materialization_events()}
+    mats = {
+        "/".join(e.event_specific_data.materialization.asset_key.path): e.event_specific_data.materialization.metadata
+        for e in result.get_asset_materialization_events()
+    }
     ev = mats["dtsen/linkage_evaluation"]
     assert ev["dtsen_model_f1"].value >= 0.99  # stated target for the 3 k-person fixture, seed 11
     assert ev["dtsen_model_f1"].value > ev["nik_only_f1"].value + 0.03
@@ -228,6 +277,9 @@ def test_small_end_to_end_linkage_through_dagster(small_landing, tmp_path):
     # charts a person can see inside the UI: PNG embedded in the metadata, the chosen threshold marked
     assert ev["threshold_chart"].value.startswith("![threshold curve](data:image/png;base64,")
     assert mats["dtsen/person"]["match_weights"].value.startswith("![match weights](data:image/png;base64,")
-    checks = {e.event_specific_data.check_name: e.event_specific_data.passed for e in result.all_events
-              if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    checks = {
+        e.event_specific_data.check_name: e.event_specific_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     assert checks["every_record_linked"] and checks["one_family_per_person"] and checks["no_oversized_cluster"]

@@ -1,5 +1,6 @@
 """The linkage runs on any shape of delivery: any subset of the person sources, any contract column empty. It takes
 from the saved model what the data cannot give, estimates the rest from the data, and says which came from where."""
+
 from __future__ import annotations
 
 import json
@@ -84,12 +85,18 @@ def test_a_single_person_source(base, tmp_path, only):
     con.close()
 
 
-@pytest.mark.parametrize("shape,statement,column", [
-    ("no KK", "UPDATE {t} SET no_kk_raw = NULL, no_kk_flag = 'missing'", "family"),
-    ("sex unknown", "UPDATE {t} SET sex = NULL", "sex"),
-    ("birth dates and NIK missing", "UPDATE {t} SET birth_date = NULL, nik_raw = NULL, nik_flag = 'missing'",
-     "birth_date"),
-])
+@pytest.mark.parametrize(
+    "shape,statement,column",
+    [
+        ("no KK", "UPDATE {t} SET no_kk_raw = NULL, no_kk_flag = 'missing'", "family"),
+        ("sex unknown", "UPDATE {t} SET sex = NULL", "sex"),
+        (
+            "birth dates and NIK missing",
+            "UPDATE {t} SET birth_date = NULL, nik_raw = NULL, nik_flag = 'missing'",
+            "birth_date",
+        ),
+    ],
+)
 def test_an_empty_column(base, tmp_path, small_landing, shape, statement, column):
     con = shaped(base, tmp_path, statement)
     res = build_snapshot(con, M1)
@@ -138,8 +145,12 @@ def test_no_nik_and_no_birth_date_falls_back_to_the_saved_prior(base, tmp_path):
 
 
 def test_every_column_but_the_name_empty(base, tmp_path):
-    con = shaped(base, tmp_path, "UPDATE {t} SET nik_raw = NULL, nik_flag = 'missing', no_kk_raw = NULL, "
-                                 "no_kk_flag = 'missing', sex = NULL, birth_date = NULL, village_code = NULL")
+    con = shaped(
+        base,
+        tmp_path,
+        "UPDATE {t} SET nik_raw = NULL, nik_flag = 'missing', no_kk_raw = NULL, "
+        "no_kk_flag = 'missing', sex = NULL, birth_date = NULL, village_code = NULL",
+    )
     res = build_snapshot(con, M1)
     check_built(con, res)
     con.close()
@@ -158,8 +169,12 @@ def test_a_level_the_saved_model_lacks_is_estimated_from_the_data(base, tmp_path
     assert p["comparisons"]["name"]["levels"]["at most two typos"].startswith("m: data (EM)")
     assert p["comparisons"]["name"]["levels"]["exact"].startswith("m: saved model")
     used = next(c for c in res.settings["comparisons"] if c["output_column_name"] == "name")
-    assert next(lv for lv in used["comparison_levels"]
-                if lv.get("label_for_charts") == "at most two typos")["m_probability"] > 0
+    assert (
+        next(lv for lv in used["comparison_levels"] if lv.get("label_for_charts") == "at most two typos")[
+            "m_probability"
+        ]
+        > 0
+    )
     con.close()
 
 

@@ -1,5 +1,6 @@
 """Splink on Spark (local mode) and on DuckDB score the same deliveries the same way: same pairs, same weights, same
 clusters and ids, same F1 against the generator's truth."""
+
 from __future__ import annotations
 
 import json
@@ -63,8 +64,10 @@ def test_spark_and_duckdb_give_the_same_persons_and_f1(engines):
                               WHERE s.person_id IS DISTINCT FROM x.person_id
                                  OR s.family_id IS DISTINCT FROM x.family_id""").fetchall()[0][0]
     assert differ == 0
-    f1 = {e: c.execute("SELECT f1 FROM dtsen.linkage_evaluation WHERE method = 'dtsen_model'").fetchall()[0][0]
-          for e, c in (("duckdb", duck), ("spark", spark))}
+    f1 = {
+        e: c.execute("SELECT f1 FROM dtsen.linkage_evaluation WHERE method = 'dtsen_model'").fetchall()[0][0]
+        for e, c in (("duckdb", duck), ("spark", spark))
+    }
     assert f1["duckdb"] > 0.99
     assert abs(f1["spark"] - f1["duckdb"]) <= 0.001
 
@@ -75,8 +78,10 @@ def test_every_level_of_the_model_translates_to_spark_sql():
     for duckdb_only in ("list_", "hamming(", "jaro_winkler_similarity(", "lambda "):
         assert duckdb_only not in text.lower()
     assert settings["sql_dialect"] == "spark"
-    assert sp.spark_sql("len(name_tokens_l) = len(name_keys_r) AND length(nik_l) = 16") == \
-        "SIZE(name_tokens_l) = SIZE(name_keys_r) AND LENGTH(nik_l) = 16"
+    assert (
+        sp.spark_sql("len(name_tokens_l) = len(name_keys_r) AND length(nik_l) = 16")
+        == "SIZE(name_tokens_l) = SIZE(name_keys_r) AND LENGTH(nik_l) = 16"
+    )
 
 
 def test_no_java_is_a_clear_error(monkeypatch, tmp_path):

@@ -1,4 +1,5 @@
 """Indonesian name normalisation and NIK parsing (table-driven)."""
+
 from __future__ import annotations
 
 import duckdb
@@ -42,24 +43,33 @@ NAMES = [
 @pytest.mark.parametrize("raw,expected", NAMES)
 def test_name_normalisation(raw, expected):
     con = duckdb.connect()
-    df = pd.DataFrame({"name": [raw]})
+    con.register("df", pd.DataFrame({"name": [raw]}))
     got = con.execute(f"SELECT array_to_string({tokens_sql('name')}, ' ') FROM df").fetchall()[0][0]
     assert got == expected
 
 
-@pytest.mark.parametrize("a,b", [("CAHYONO", "TJAHJONO"), ("YUSUF", "JUSUF"), ("FAUZI", "PAUZI"),
-                                 ("NURHAYATI", "NUR HAYATI"), ("SUTRISNO", "SOETRISNO"), ("KHOIRUL", "CHOIRUL")])
+@pytest.mark.parametrize(
+    "a,b",
+    [
+        ("CAHYONO", "TJAHJONO"),
+        ("YUSUF", "JUSUF"),
+        ("FAUZI", "PAUZI"),
+        ("NURHAYATI", "NUR HAYATI"),
+        ("SUTRISNO", "SOETRISNO"),
+        ("KHOIRUL", "CHOIRUL"),
+    ],
+)
 def test_phonetic_key_joins_spelling_variants(a, b):
     con = duckdb.connect()
-    df = pd.DataFrame({"name": [a, b]})
+    con.register("df", pd.DataFrame({"name": [a, b]}))
     keys = con.execute(f"""SELECT {phonetic_sql("replace(n, ' ', '')")} FROM
-                           (SELECT array_to_string({tokens_sql('name')}, ' ') AS n FROM df)""").fetchall()
+                           (SELECT array_to_string({tokens_sql("name")}, ' ') AS n FROM df)""").fetchall()
     assert keys[0][0] == keys[1][0]
 
 
 def test_phonetic_key_separates_different_names():
     con = duckdb.connect()
-    df = pd.DataFrame({"name": ["BUDI", "BAYU", "SITI", "SARI"]})
+    con.register("df", pd.DataFrame({"name": ["BUDI", "BAYU", "SITI", "SARI"]}))
     keys = [r[0] for r in con.execute(f"SELECT {phonetic_sql('name')} FROM df").fetchall()]
     assert len(set(keys)) == 4
 
@@ -72,16 +82,20 @@ def test_phonetic_key_collapses_runs_as_letter_by_letter():
     from dtsen.linkage.standardise import COLLAPSED
 
     rng = random.Random(7)
-    words = ["".join(rng.choice(COLLAPSED + "AEIOUHYJZ") * rng.choice([1, 1, 2, 3]) for _ in range(rng.randint(1, 12)))
-             for _ in range(20_000)] + ["", "B", "BB", "WWMMNN", "ABBCCDDGGKKLLMMNNPPRRSSTTWW"]
+    words = [
+        "".join(rng.choice(COLLAPSED + "AEIOUHYJZ") * rng.choice([1, 1, 2, 3]) for _ in range(rng.randint(1, 12)))
+        for _ in range(20_000)
+    ] + ["", "B", "BB", "WWMMNN", "ABBCCDDGGKKLLMMNNPPRRSSTTWW"]
     con = duckdb.connect()
     con.register("w", pd.DataFrame({"x": words}))
     base = "(left(x, 1) || regexp_replace(substr(x, 2), '[AEIOUH]', '', 'g'))"
     one_by_one = base
     for letter in COLLAPSED:
         one_by_one = f"regexp_replace({one_by_one}, '{letter}{letter}+', '{letter}', 'g')"
-    got = con.execute(f"SELECT {phonetic_sql('x')}, {one_by_one} FROM (SELECT x FROM w WHERE NOT regexp_matches(x, "
-                      f"'KH|SY|TH|DH|PH|DZ|Z|Y|J|V|F|Q|X'))").fetchall()
+    got = con.execute(
+        f"SELECT {phonetic_sql('x')}, {one_by_one} FROM (SELECT x FROM w WHERE NOT regexp_matches(x, "
+        f"'KH|SY|TH|DH|PH|DZ|Z|Y|J|V|F|Q|X'))"
+    ).fetchall()
     assert len(got) > 1_000 and all(a == b for a, b in got)
 
 

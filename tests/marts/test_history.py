@@ -1,5 +1,6 @@
 """History marts over the demo's three months (the session `demo` fixture, built by `make run`'s demo): every month
 kept and published as its own partition, program changes that explain themselves, and README's analyst queries."""
+
 from __future__ import annotations
 
 import re
@@ -24,14 +25,19 @@ def test_history_marts_keep_every_built_month(demo):
             months = [r[0] for r in con.execute(f"SELECT DISTINCT snapshot FROM history.{table} ORDER BY 1").fetchall()]
             assert months == MONTHS, (table, months)
         # the latest month of the history is the current mart, row for row
-        current = con.execute("SELECT * EXCLUDE (snapshot) FROM marts.appeal_explanation ORDER BY family_id, program"
-                              ).fetchall()
-        kept = con.execute("SELECT * EXCLUDE (snapshot) FROM history.appeal_explanation_history "
-                           "WHERE snapshot = '2025-03' ORDER BY family_id, program").fetchall()
+        current = con.execute(
+            "SELECT * EXCLUDE (snapshot) FROM marts.appeal_explanation ORDER BY family_id, program"
+        ).fetchall()
+        kept = con.execute(
+            "SELECT * EXCLUDE (snapshot) FROM history.appeal_explanation_history "
+            "WHERE snapshot = '2025-03' ORDER BY family_id, program"
+        ).fetchall()
         assert kept == current and kept
         # every family and program once per month
-        dup = con.execute("SELECT snapshot, family_id, program FROM history.appeal_explanation_history "
-                          "GROUP BY ALL HAVING count(*) > 1").fetchall()
+        dup = con.execute(
+            "SELECT snapshot, family_id, program FROM history.appeal_explanation_history "
+            "GROUP BY ALL HAVING count(*) > 1"
+        ).fetchall()
         assert dup == []
     finally:
         con.close()
@@ -41,8 +47,10 @@ def test_programme_changes_explain_themselves(demo):
     _, data, _ = demo
     con = _warehouse(data)
     try:
-        rows = con.execute("SELECT snapshot, previous_snapshot, change, previous_decision, decision, reason "
-                           "FROM history.programme_changes").fetchall()
+        rows = con.execute(
+            "SELECT snapshot, previous_snapshot, change, previous_decision, decision, reason "
+            "FROM history.programme_changes"
+        ).fetchall()
         assert rows
         for snapshot, previous, change, before, now, reason in rows:
             assert previous == (MONTHS[MONTHS.index(snapshot) - 1] if snapshot != MONTHS[0] else None)
@@ -54,13 +62,20 @@ def test_programme_changes_explain_themselves(demo):
                 assert before == now == "recipient" and reason is None
         # changes agree with the decisions kept in the history, month by month
         for snapshot, previous in zip(MONTHS[1:], MONTHS):
-            entered = con.execute("""SELECT count(*) FROM history.appeal_explanation_history c
+            entered = con.execute(
+                """SELECT count(*) FROM history.appeal_explanation_history c
                 LEFT JOIN history.appeal_explanation_history p
                   ON p.family_id = c.family_id AND p.program = c.program AND p.snapshot = ?
                 WHERE c.snapshot = ? AND c.decision = 'recipient' AND coalesce(p.decision, '') <> 'recipient'""",
-                                  [previous, snapshot]).fetchall()[0][0]
-            assert entered == con.execute("SELECT count(*) FROM history.programme_changes WHERE snapshot = ? "
-                                          "AND change = 'entered'", [snapshot]).fetchall()[0][0]
+                [previous, snapshot],
+            ).fetchall()[0][0]
+            assert (
+                entered
+                == con.execute(
+                    "SELECT count(*) FROM history.programme_changes WHERE snapshot = ? AND change = 'entered'",
+                    [snapshot],
+                ).fetchall()[0][0]
+            )
     finally:
         con.close()
 
@@ -73,8 +88,9 @@ def test_published_history_is_one_dataset_partitioned_by_month(demo):
         assert parts == [f"snapshot={m}" for m in MONTHS], (table, parts)
     cat = open_catalogue(str(published))
     try:
-        months = [r[0] for r in cat.execute("SELECT DISTINCT snapshot FROM history.programme_changes ORDER BY 1"
-                                            ).fetchall()]
+        months = [
+            r[0] for r in cat.execute("SELECT DISTINCT snapshot FROM history.programme_changes ORDER BY 1").fetchall()
+        ]
         assert months == MONTHS
         con = _warehouse(data)
         try:
@@ -105,10 +121,12 @@ def test_payment_history_follows_every_payment_and_its_collection(demo):
     _, data, _ = demo
     con = _warehouse(data)
     try:
-        paid = con.execute("SELECT period, program, sum(amount) FROM disbursement.payment_row GROUP BY ALL "
-                           "ORDER BY ALL").fetchall()
-        kept = con.execute("SELECT period, program, sum(paid_amount) FROM history.payment_history GROUP BY ALL "
-                           "ORDER BY ALL").fetchall()
+        paid = con.execute(
+            "SELECT period, program, sum(amount) FROM disbursement.payment_row GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
+        kept = con.execute(
+            "SELECT period, program, sum(paid_amount) FROM history.payment_history GROUP BY ALL ORDER BY ALL"
+        ).fetchall()
         assert kept == paid and [p[0] for p in paid][-1] == "2025-03"
         collected = con.execute("""SELECT coalesce(sum(p.amount), 0) FROM disbursement.payment_row p
             WHERE p.disbursement_id IN (SELECT disbursement_id FROM disbursement.reconciliation

@@ -1,5 +1,6 @@
 """The dbt marts: built through Dagster, rule tests that bite, the seed-change test, unit tests, privacy, publishing,
 the one connected asset graph."""
+
 import hashlib
 import hmac
 import json
@@ -18,22 +19,49 @@ from orchestration.dbt_project import DBT_PROJECT_DIR
 
 M1 = "2025-01"
 DBT = str(Path(sys.executable).with_name("dbt"))
-MARTS = ["eligibility_pkh", "eligibility_sembako", "eligibility_pbi", "eligibility_pip", "exclusions",
-         "appeal_explanation", "program_budget_by_province_desil", "targeting_accuracy_by_province"]
+MARTS = [
+    "eligibility_pkh",
+    "eligibility_sembako",
+    "eligibility_pbi",
+    "eligibility_pip",
+    "exclusions",
+    "appeal_explanation",
+    "program_budget_by_province_desil",
+    "targeting_accuracy_by_province",
+]
 
 
 def run_dbt(args: list[str], warehouse: Path, project: Path = DBT_PROJECT_DIR, target: Path | None = None):
     """dbt in a subprocess on a given warehouse file (and project copy); returns (returncode, run results)."""
     env = {**os.environ, "DTSEN_WAREHOUSE": str(warehouse)}
     target = target or warehouse.parent / "dbt_target"
-    proc = subprocess.run([DBT, *args, "--project-dir", str(project), "--profiles-dir", str(project),
-                           "--target-path", str(target), "--vars", json.dumps({"snapshot": M1})],
-                          env=env, capture_output=True, text=True, timeout=600)
+    proc = subprocess.run(
+        [
+            DBT,
+            *args,
+            "--project-dir",
+            str(project),
+            "--profiles-dir",
+            str(project),
+            "--target-path",
+            str(target),
+            "--vars",
+            json.dumps({"snapshot": M1}),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     results_file = target / "run_results.json"
     results = {}
     if results_file.exists():
-        results = {r["unique_id"].split(".")[-1] if r["unique_id"].startswith("test.") and "unit_test" not in
-                   r["unique_id"] else r["unique_id"]: r["status"] for r in json.loads(results_file.read_text())["results"]}
+        results = {
+            r["unique_id"].split(".")[-1]
+            if r["unique_id"].startswith("test.") and "unit_test" not in r["unique_id"]
+            else r["unique_id"]: r["status"]
+            for r in json.loads(results_file.read_text())["results"]
+        }
     return proc.returncode, results, proc.stdout + proc.stderr
 
 
@@ -120,9 +148,12 @@ def test_rules_hold_on_the_built_marts(pipeline):
 
 def test_components_follow_age_and_school_level(pipeline):
     _, w, _ = pipeline
-    comp = q(w, """SELECT c.component, p.age, p.school_level, p.pregnant, p.disability
+    comp = q(
+        w,
+        """SELECT c.component, p.age, p.school_level, p.pregnant, p.disability
                    FROM intermediate.int_persons__pkh_components c JOIN intermediate.int_persons__aged p
-                   USING (person_id)""")
+                   USING (person_id)""",
+    )
     assert comp.loc[comp["component"] == "early_childhood", "age"].between(0, 6).all()
     assert comp.loc[comp["component"] == "elderly", "age"].min() >= 70
     for level in ("sd", "smp", "sma"):
@@ -151,7 +182,9 @@ def test_person_programme_quota_is_the_best_ranked_members_province_quota(pipeli
     that member's province, the same every run (an arbitrary member's quota changed between runs at 1 M persons,
     for the families whose members live in different provinces)."""
     _, w, _ = pipeline
-    fam = q(w, """WITH m AS (SELECT 'PBI' AS program, family_id, quota_rank, province_quota FROM marts.eligibility_pbi
+    fam = q(
+        w,
+        """WITH m AS (SELECT 'PBI' AS program, family_id, quota_rank, province_quota FROM marts.eligibility_pbi
                              UNION ALL
                              SELECT 'PIP', family_id, quota_rank, province_quota FROM marts.eligibility_pip)
                   SELECT a.program, a.family_id, a.quota_rank, a.province_quota,
@@ -159,7 +192,8 @@ def test_person_programme_quota_is_the_best_ranked_members_province_quota(pipeli
                          min(m.province_quota) FILTER (WHERE m.quota_rank = a.quota_rank) AS best_rank_quota,
                          count(DISTINCT m.province_quota) AS quotas
                   FROM marts.appeal_explanation a JOIN m USING (program, family_id)
-                  GROUP BY ALL""")
+                  GROUP BY ALL""",
+    )
     assert len(fam) > 100
     assert (fam["quota_rank"] == fam["best_rank"]).all()
     assert (fam["province_quota"] == fam["best_rank_quota"]).all(), fam[fam["province_quota"] != fam["best_rank_quota"]]
@@ -173,23 +207,35 @@ def test_rule_tests_fail_on_purpose_built_bad_marts(warehouse_copy):
     fam = con.execute("SELECT family_id FROM marts.eligibility_pkh ORDER BY family_id LIMIT 3").fetchall()
     con.execute("UPDATE marts.eligibility_pkh SET desil = 7 WHERE family_id = ?", [fam[0][0]])
     con.execute("UPDATE marts.eligibility_pkh SET components_paid = 5 WHERE family_id = ?", [fam[1][0]])
-    con.execute("UPDATE marts.eligibility_sembako SET annual_amount = annual_amount + 1 WHERE family_id = "
-                "(SELECT min(family_id) FROM marts.eligibility_sembako)")
+    con.execute(
+        "UPDATE marts.eligibility_sembako SET annual_amount = annual_amount + 1 WHERE family_id = "
+        "(SELECT min(family_id) FROM marts.eligibility_sembako)"
+    )
     con.execute("""INSERT INTO marts.eligibility_pbi BY NAME SELECT * REPLACE (e.person_id AS person_id)
                    FROM marts.eligibility_pbi, (SELECT person_id FROM marts.exclusions WHERE unit = 'person'
                    LIMIT 1) e LIMIT 1""")
-    con.execute("UPDATE marts.eligibility_pip SET is_recipient = true, status = 'recipient' "
-                "WHERE status = 'cut_by_quota' OR quota_rank > province_quota")
+    con.execute(
+        "UPDATE marts.eligibility_pip SET is_recipient = true, status = 'recipient' "
+        "WHERE status = 'cut_by_quota' OR quota_rank > province_quota"
+    )
     # a raw NIK on the second line of an explanation's text (the mart is a view of the built month's history rows)
-    con.execute("UPDATE history.appeal_explanation_history SET explanation = explanation || chr(10) || '(NIK ' || "
-                "(SELECT max(nik) FROM dtsen.person WHERE nik IS NOT NULL) || ')' WHERE family_id = ? "
-                "AND snapshot = (SELECT max(snapshot) FROM marts.appeal_explanation)", [fam[2][0]])
+    con.execute(
+        "UPDATE history.appeal_explanation_history SET explanation = explanation || chr(10) || '(NIK ' || "
+        "(SELECT max(nik) FROM dtsen.person WHERE nik IS NOT NULL) || ')' WHERE family_id = ? "
+        "AND snapshot = (SELECT max(snapshot) FROM marts.appeal_explanation)",
+        [fam[2][0]],
+    )
     con.close()
     code, results, log = run_dbt(["test", "--select", "test_type:singular"], warehouse_copy)
     assert code != 0, log
-    for name in ("assert_pkh_families_within_desil_range", "assert_pkh_components_within_cap",
-                 "assert_amounts_equal_components_times_seed", "assert_no_excluded_in_eligibility",
-                 "assert_quota_respected", "assert_no_raw_identifiers_in_marts"):
+    for name in (
+        "assert_pkh_families_within_desil_range",
+        "assert_pkh_components_within_cap",
+        "assert_amounts_equal_components_times_seed",
+        "assert_no_excluded_in_eligibility",
+        "assert_quota_respected",
+        "assert_no_raw_identifiers_in_marts",
+    ):
         assert results.get(name) == "fail", (name, results)
     assert results.get("assert_every_family_explained") == "pass"
 
@@ -233,8 +279,9 @@ def test_a_budget_that_cannot_pay_the_quota_fails_a_seed_test(warehouse_copy, tm
     seed = project / "seeds" / "program_parameters.csv"
     assert ",18800000,45120000000000," in seed.read_text()
     seed.write_text(seed.read_text().replace(",18800000,45120000000000,", ",18800000,45100000000000,"))
-    code, results, log = run_dbt(["build", "--select", "program_parameters", "assert_flat_benefit_quota_within_budget"],
-                                 warehouse_copy, project)
+    code, results, log = run_dbt(
+        ["build", "--select", "program_parameters", "assert_flat_benefit_quota_within_budget"], warehouse_copy, project
+    )
     assert code != 0, log
     assert results.get("assert_flat_benefit_quota_within_budget") == "fail", results
 
@@ -317,8 +364,9 @@ def test_report_has_charts(pipeline):
 
 
 def test_one_asset_graph_from_landing_to_marts_with_dbt_tests_as_checks():
-    from assets.marts import dtsen_dbt_models
     from dagster_dbt import get_asset_key_for_model
+
+    from assets.marts import dtsen_dbt_models
     from orchestration.definitions import defs
 
     graph = defs.resolve_asset_graph()
@@ -330,11 +378,23 @@ def test_one_asset_graph_from_landing_to_marts_with_dbt_tests_as_checks():
         if k not in seen:
             seen.add(k)
             todo.extend(graph.get(k).parent_keys)
-    for key in (["landing", "dtks"], ["landing", "regsosek"], ["sources", "dtks"], ["sources", "regsosek"], ["sources", "region_reference"], ["dtsen", "person"],
-                ["welfare", "family_welfare"], ["sources", "dukcapil_deaths"]):
+    for key in (
+        ["landing", "dtks"],
+        ["landing", "regsosek"],
+        ["sources", "dtks"],
+        ["sources", "regsosek"],
+        ["sources", "region_reference"],
+        ["dtsen", "person"],
+        ["welfare", "family_welfare"],
+        ["sources", "dukcapil_deaths"],
+    ):
         assert dg.AssetKey(key) in seen, key
     checks = {c.name for c in graph.asset_check_keys if c.asset_key == pkh}
-    assert {"assert_quota_respected", "assert_pkh_components_within_cap", "not_null_eligibility_pkh_family_id"} <= checks
+    assert {
+        "assert_quota_respected",
+        "assert_pkh_components_within_cap",
+        "not_null_eligibility_pkh_family_id",
+    } <= checks
     assert graph.get(dg.AssetKey(["analytics", "published_marts"])).parent_keys >= {pkh}
 
 

@@ -1,6 +1,7 @@
 """deploy/ holds files a team applies: every service's command exists in the environment the image is built from,
 the code server starts from the compose file's own command line and answers the health check, the instance's
 settings are all provided, and the Dockerfile copies what exists."""
+
 from __future__ import annotations
 
 import re
@@ -62,14 +63,20 @@ def test_the_code_server_starts_from_the_compose_command(tmp_path):
     cmd[cmd.index("-h") + 1] = "127.0.0.1"
     cmd[cmd.index("-p") + 1] = str(port)
     env = {"PATH": f"{BIN}:/usr/bin:/bin", "DAGSTER_HOME": str(tmp_path), "HOME": str(tmp_path)}
-    server = subprocess.Popen([str(BIN / cmd[0]), *cmd[1:]], cwd=REPO, env=env, stdout=subprocess.DEVNULL,
-                              stderr=subprocess.PIPE)
+    server = subprocess.Popen(
+        [str(BIN / cmd[0]), *cmd[1:]], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
     try:
         health = None
         deadline = time.monotonic() + 120
         for _ in range(120):
-            health = subprocess.run([str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)], env=env,
-                                    capture_output=True, text=True, timeout=30)
+            health = subprocess.run(
+                [str(BIN / "dagster"), "api", "grpc-health-check", "-p", str(port)],
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=30,
+            )
             if health.returncode == 0 or server.poll() is not None or time.monotonic() > deadline:
                 break
             time.sleep(1)

@@ -1,4 +1,5 @@
 """One memory budget (DTSEN_MEMORY_BUDGET, default 16 GiB) sets every engine's limit."""
+
 from __future__ import annotations
 
 import pytest

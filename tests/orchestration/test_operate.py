@@ -4,6 +4,7 @@ sensors switched on afterwards, earlier months re-run, and the UI opened from th
 The demo runs once per test session (1,000 persons, three months; the `demo` fixture of conftest, shared with
 the data-exchange API's tests) in a subprocess with its own Dagster home.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -48,8 +49,11 @@ def driver(demo, monkeypatch):
 def _crosswalk(data: Path, month: str) -> list[tuple]:
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
-        return con.execute("""SELECT source, record_id, person_id, family_id FROM dtsen.crosswalk
-                              WHERE snapshot = ? ORDER BY ALL""", [month]).fetchall()
+        return con.execute(
+            """SELECT source, record_id, person_id, family_id FROM dtsen.crosswalk
+                              WHERE snapshot = ? ORDER BY ALL""",
+            [month],
+        ).fetchall()
     finally:
         con.close()
 
@@ -57,8 +61,11 @@ def _crosswalk(data: Path, month: str) -> list[tuple]:
 def _payment_rows(data: Path, month: str) -> list[tuple]:
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
-        return con.execute("""SELECT disbursement_id, channel, routing_reason, amount FROM disbursement.payment_row
-                              WHERE period = ? ORDER BY ALL""", [month]).fetchall()
+        return con.execute(
+            """SELECT disbursement_id, channel, routing_reason, amount FROM disbursement.payment_row
+                              WHERE period = ? ORDER BY ALL""",
+            [month],
+        ).fetchall()
     finally:
         con.close()
 
@@ -66,16 +73,16 @@ def _payment_rows(data: Path, month: str) -> list[tuple]:
 def _history(data: Path, month: str) -> list[tuple]:
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
-        return con.execute("SELECT * FROM history.appeal_explanation_history WHERE snapshot = ? "
-                           "ORDER BY family_id, program", [month]).fetchall()
+        return con.execute(
+            "SELECT * FROM history.appeal_explanation_history WHERE snapshot = ? ORDER BY family_id, program", [month]
+        ).fetchall()
     finally:
         con.close()
 
 
 def _files(data: Path) -> dict[str, str]:
     root = data / "disbursement"
-    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(root.rglob("*.csv"))}
+    return {str(p.relative_to(root)): hashlib.sha256(p.read_bytes()).hexdigest() for p in sorted(root.rglob("*.csv"))}
 
 
 def _catalogue_month(data: Path) -> str:
@@ -119,10 +126,12 @@ def test_february_routes_januarys_non_collectors_to_pt_pos(demo):
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
         rows = con.execute("SELECT * FROM disbursement.payment_row WHERE period = '2025-02'").df()
-        missed = set(con.execute("""SELECT p.family_id FROM disbursement.payment_row p
+        missed = set(
+            con.execute("""SELECT p.family_id FROM disbursement.payment_row p
             JOIN disbursement.reconciliation r USING (disbursement_id)
             WHERE p.period = '2025-01' AND p.channel IN ('BRI','BNI','MANDIRI','BTN','BSI')
-            GROUP BY p.family_id HAVING NOT bool_or(r.status = 'DIAMBIL')""").df()["family_id"])
+            GROUP BY p.family_id HAVING NOT bool_or(r.status = 'DIAMBIL')""").df()["family_id"]
+        )
     finally:
         con.close()
     assert set(rows["program"]) == {"PBI", "SEMBAKO"}  # no PKH tranche in February
@@ -134,8 +143,11 @@ def test_february_routes_januarys_non_collectors_to_pt_pos(demo):
 
 
 def _steps(instance: dg.DagsterInstance, run_id: str, event: str) -> set[str]:
-    return {e.dagster_event.step_key for e in instance.all_logs(run_id)
-            if e.dagster_event is not None and e.dagster_event.event_type_value == event}
+    return {
+        e.dagster_event.step_key
+        for e in instance.all_logs(run_id)
+        if e.dagster_event is not None and e.dagster_event.event_type_value == event
+    }
 
 
 def _rerun_disbursement(driver, data: Path, month: str, rows_before, files_before) -> None:
@@ -163,8 +175,16 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
     rerouted = sum("previous_not_collected" in (r[2] or "") for r in rows_before["2025-03"])
     assert rerouted > 0  # January's and February's non-collectors went to PT Pos in March
 
-    proc = _cli(home, "run", "--landing", str(data / "landing"), "--month", "2025-01", "--warehouse",
-                str(data / "warehouse.duckdb"))
+    proc = _cli(
+        home,
+        "run",
+        "--landing",
+        str(data / "landing"),
+        "--month",
+        "2025-01",
+        "--warehouse",
+        str(data / "warehouse.duckdb"),
+    )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     # what the command tells its user: each source's counts, where the warehouse is, the key warning
     assert "sources/dtks" in proc.stdout and "quarantined" in proc.stdout
@@ -179,8 +199,10 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
 
     # March: a marker row in January's and March's history shows which months a build of March replaces
     warehouse = str(data / "warehouse.duckdb")
-    marker = ("INSERT INTO history.appeal_explanation_history SELECT * REPLACE ('MARKER' AS family_id) "
-              "FROM history.appeal_explanation_history WHERE snapshot = ? LIMIT 1")
+    marker = (
+        "INSERT INTO history.appeal_explanation_history SELECT * REPLACE ('MARKER' AS family_id) "
+        "FROM history.appeal_explanation_history WHERE snapshot = ? LIMIT 1"
+    )
     history_dir, aside = data / "published" / "history", data / "published" / "history.aside"
     con = duckdb.connect(warehouse)
     try:
@@ -204,8 +226,9 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
         assert not again & done, f"re-executed steps that had succeeded: {sorted(again & done)}"
         con = duckdb.connect(warehouse, read_only=True)
         try:
-            markers = con.execute("SELECT snapshot FROM history.appeal_explanation_history "
-                                  "WHERE family_id = 'MARKER'").fetchall()
+            markers = con.execute(
+                "SELECT snapshot FROM history.appeal_explanation_history WHERE family_id = 'MARKER'"
+            ).fetchall()
         finally:
             con.close()
         assert markers == [("2025-01",)], "a build of March must replace March's history rows, and only those"
@@ -230,8 +253,10 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
 def test_check_results_name_their_month(demo, driver):
     instance = driver.instance
     run = instance.get_runs(filters=RunsFilter(job_name="monthly_pipeline", tags={"dagster/partition": "2025-02"}))[0]
-    evaluations = [e.dagster_event.event_specific_data
-                   for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)]
+    evaluations = [
+        e.dagster_event.event_specific_data
+        for e in instance.all_logs(run.run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION)
+    ]
     assert len(evaluations) > 100  # our checks and every dbt test
     assert {e.partition for e in evaluations} == {"2025-02"}
 
@@ -243,8 +268,11 @@ def _free_port() -> int:
 
 
 def _graphql(port: int, query: str) -> dict:
-    req = urllib.request.Request(f"http://127.0.0.1:{port}/graphql", data=json.dumps({"query": query}).encode(),
-                                 headers={"Content-Type": "application/json"})
+    req = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
     with urllib.request.urlopen(req, timeout=30) as r:
         return json.loads(r.read())["data"]
 
@@ -258,17 +286,25 @@ def test_the_ui_opens_from_the_clone_without_path_help(demo, tmp_path):
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
     env["DTSEN_LANDING"] = str(data / "landing")
     env["DTSEN_WAREHOUSE"] = str(data / "warehouse.duckdb")
-    log = open(tmp_path / "dagster_dev.log", "w")
-    proc = subprocess.Popen([str(REPO / ".venv" / "bin" / "dagster"), "dev", "-w", "workspace.yaml", "--port",
-                             str(port)], cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT,
-                            start_new_session=True)
+    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115 - open while dagster dev runs
+    proc = subprocess.Popen(
+        [str(REPO / ".venv" / "bin" / "dagster"), "dev", "-w", "workspace.yaml", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         deadline = time.monotonic() + 240
         status = None
         while time.monotonic() < deadline:
             try:
-                ws = _graphql(port, """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
-                    locationOrLoadError { __typename ... on PythonError { message } } } } } }""")
+                ws = _graphql(
+                    port,
+                    """{ workspaceOrError { ... on Workspace { locationEntries { name loadStatus
+                    locationOrLoadError { __typename ... on PythonError { message } } } } } }""",
+                )
                 entries = ws["workspaceOrError"]["locationEntries"]
                 status = entries[0] if entries else None
                 if status and status["loadStatus"] == "LOADED":
@@ -278,16 +314,25 @@ def test_the_ui_opens_from_the_clone_without_path_help(demo, tmp_path):
             time.sleep(2)
         assert status is not None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
         assert status["locationOrLoadError"]["__typename"] == "RepositoryLocation", status
-        job = _graphql(port, """{ pipelineOrError(params: {repositoryLocationName: "dtsen",
+        job = _graphql(
+            port,
+            """{ pipelineOrError(params: {repositoryLocationName: "dtsen",
             repositoryName: "__repository__", pipelineName: "monthly_pipeline"}) {
-            ... on Pipeline { runs(limit: 10) { runId } } } }""")
+            ... on Pipeline { runs(limit: 10) { runId } } } }""",
+        )
         assert len(job["pipelineOrError"]["runs"]) >= 3  # the demo's months (and any `dtsen run` since)
-        sensor = _graphql(port, """{ sensorOrError(sensorSelector: {repositoryLocationName: "dtsen",
+        sensor = _graphql(
+            port,
+            """{ sensorOrError(sensorSelector: {repositoryLocationName: "dtsen",
             repositoryName: "__repository__", sensorName: "landing_sensor"}) {
-            ... on Sensor { sensorState { status ticks(limit: 5) { status } } } } }""")
+            ... on Sensor { sensorState { status ticks(limit: 5) { status } } } } }""",
+        )
         assert sensor["sensorOrError"]["sensorState"]["ticks"], "the landing sensor says it never ran"
-        stats = _graphql(port, """{ assetNodes(assetKeys: [{path: ["sources", "dtks"]}]) {
-            partitionStats { numMaterialized numPartitions } description } }""")["assetNodes"][0]
+        stats = _graphql(
+            port,
+            """{ assetNodes(assetKeys: [{path: ["sources", "dtks"]}]) {
+            partitionStats { numMaterialized numPartitions } description } }""",
+        )["assetNodes"][0]
         assert stats["partitionStats"]["numMaterialized"] == 3
         assert stats["partitionStats"]["numPartitions"] < 40  # from 2025-01, not 2020-01
         assert "`dtks/<YYYY-MM>/dtks.csv`" in stats["description"]
@@ -315,8 +360,11 @@ def test_a_broken_registry_delivery_re_executed_from_the_failure(demo, driver):
         failed = driver.launch("ingest_job", "2025-03")
         assert driver.execute(failed).status == dg.DagsterRunStatus.FAILURE
         assert _steps(driver.instance, failed, "STEP_FAILURE") == {"sources__deliveries"}
-        failure = next(e for e in driver.instance.all_logs(failed) if e.dagster_event is not None
-                       and e.dagster_event.event_type_value == "STEP_FAILURE")
+        failure = next(
+            e
+            for e in driver.instance.all_logs(failed)
+            if e.dagster_event is not None and e.dagster_event.event_type_value == "STEP_FAILURE"
+        )
         assert str(path) in failure.dagster_event.step_failure_data.user_failure_data.description
         assert _materialised(driver.instance, failed) == {"sources/region_reference"} | deliveries - {"sources/dtks"}
     finally:
@@ -328,5 +376,7 @@ def test_a_broken_registry_delivery_re_executed_from_the_failure(demo, driver):
 
 
 def _materialised(instance: dg.DagsterInstance, run_id: str) -> set[str]:
-    return {"/".join(e.dagster_event.event_specific_data.materialization.asset_key.path)
-            for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)}
+    return {
+        "/".join(e.dagster_event.event_specific_data.materialization.asset_key.path)
+        for e in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION)
+    }

@@ -4,12 +4,13 @@ pipeline requested by `monthly_schedule` through the scheduler daemon's own tick
 tick of 1 February 02:00 that builds January), the payment files by the disbursement sensor and the banks' files
 by the reconciliation sensor through the sensor daemon's tick code; the runs executed; then the runs, ticks,
 schedule and sensor states and the events found in PostgreSQL, and no SQLite storage beside it."""
+
 from __future__ import annotations
 
 import logging
 import os
 import shutil
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 
 import dagster as dg
 import pytest
@@ -17,11 +18,13 @@ import pytest
 from tests.conftest import REPO
 from tests.postgres import server_binaries, throwaway_postgres
 
-pytestmark = pytest.mark.skipif(server_binaries() is None, reason="no PostgreSQL server installed "
-                                "(/usr/lib/postgresql/*/bin): the Debian package postgresql provides it")
+pytestmark = pytest.mark.skipif(
+    server_binaries() is None,
+    reason="no PostgreSQL server installed (/usr/lib/postgresql/*/bin): the Debian package postgresql provides it",
+)
 
 MONTH = "2025-01"
-TICK = datetime(2025, 2, 1, 2, 0, tzinfo=timezone.utc)  # monthly_schedule: the 1st at 02:00 builds the month before
+TICK = datetime(2025, 2, 1, 2, 0, tzinfo=UTC)  # monthly_schedule: the 1st at 02:00 builds the month before
 
 
 def tick_schedule(driver, name: str, at: datetime) -> list[str]:
@@ -38,12 +41,23 @@ def tick_schedule(driver, name: str, at: datetime) -> list[str]:
         instance.start_schedule(schedule)
     with freeze_time(at + timedelta(seconds=30)):
         state = instance.get_instigator_state(schedule.get_remote_origin_id(), schedule.selector_id)
-        errors = [e for e in launch_scheduled_runs_for_schedule_iterator(
-            driver._ctx, logging.getLogger("test.scheduler"), schedule, state, at + timedelta(seconds=30),
-            max_catchup_runs=1, max_tick_retries=0,
-            tick_retention_settings=instance.get_tick_retention_settings(InstigatorType.SCHEDULE),
-            schedule_debug_crash_flags=None, submit_threadpool_executor=None, in_memory_last_iteration_timestamp=None)
-            if isinstance(e, SerializableErrorInfo)]
+        errors = [
+            e
+            for e in launch_scheduled_runs_for_schedule_iterator(
+                driver._ctx,
+                logging.getLogger("test.scheduler"),
+                schedule,
+                state,
+                at + timedelta(seconds=30),
+                max_catchup_runs=1,
+                max_tick_retries=0,
+                tick_retention_settings=instance.get_tick_retention_settings(InstigatorType.SCHEDULE),
+                schedule_debug_crash_flags=None,
+                submit_threadpool_executor=None,
+                in_memory_last_iteration_timestamp=None,
+            )
+            if isinstance(e, SerializableErrorInfo)
+        ]
     assert not errors, errors[0].to_string()
     ticks = instance.get_ticks(schedule.get_remote_origin_id(), schedule.selector_id, limit=1)
     assert ticks and ticks[0].status.value == "SUCCESS", ticks
@@ -97,8 +111,11 @@ def test_one_month_on_a_postgres_backed_instance(tmp_path, monkeypatch):
             instigators = cur.fetchall()
         finally:
             con.close()
-    assert runs == [("monthly_pipeline", "SUCCESS"), ("disbursement_job", "SUCCESS"),
-                    ("reconciliation_job", "SUCCESS")], runs
+    assert runs == [
+        ("monthly_pipeline", "SUCCESS"),
+        ("disbursement_job", "SUCCESS"),
+        ("reconciliation_job", "SUCCESS"),
+    ], runs
     assert ticks >= 3  # the schedule's tick and the sensors' ticks
     assert ("SCHEDULE", "RUNNING") in instigators and ("SENSOR", "RUNNING") in instigators, instigators
     assert materialisations > 20

@@ -1,4 +1,5 @@
 """Progress lines of a run while it executes (orchestration/progress.py), on a two-step job in memory."""
+
 from __future__ import annotations
 
 import io

@@ -1,6 +1,7 @@
 """Schedule and sensors with Dagster's test contexts, and the monthly cycle driven by them end to end."""
+
 import shutil
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 
 import dagster as dg
 import pytest
@@ -12,15 +13,24 @@ from orchestration.resources import LandingResource
 
 def tick(name, landing, cursor=None, instance=None):
     sensor = defs.resolve_sensor_def(name)
-    ctx = dg.build_sensor_context(instance=instance or dg.DagsterInstance.ephemeral(), cursor=cursor, definitions=defs,
-                                  resources={"landing": LandingResource(path=str(landing))})
+    ctx = dg.build_sensor_context(
+        instance=instance or dg.DagsterInstance.ephemeral(),
+        cursor=cursor,
+        definitions=defs,
+        resources={"landing": LandingResource(path=str(landing))},
+    )
     data = sensor.evaluate_tick(ctx)
     return data.run_requests or [], data.cursor
 
 
 def test_jobs_schedules_and_sensors_are_defined():
-    assert {j.name for j in defs.resolve_all_job_defs()} >= {"monthly_pipeline", "ingest_job", "disbursement_job",
-                                                             "reconciliation_job", "casework_export_job"}
+    assert {j.name for j in defs.resolve_all_job_defs()} >= {
+        "monthly_pipeline",
+        "ingest_job",
+        "disbursement_job",
+        "reconciliation_job",
+        "casework_export_job",
+    }
     assert {s.name for s in defs.sensors} == {"landing_sensor", "disbursement_sensor", "reconciliation_sensor"}
     assert all(s.description for s in defs.sensors)
     assert [s.name for s in defs.schedules] == ["monthly_schedule", "casework_export_schedule"]
@@ -28,7 +38,7 @@ def test_jobs_schedules_and_sensors_are_defined():
 
 def test_monthly_schedule_runs_the_month_that_ended():
     sched = defs.resolve_schedule_def("monthly_schedule")
-    ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2025, 3, 1, 2, 0, tzinfo=timezone.utc))
+    ctx = dg.build_schedule_context(scheduled_execution_time=datetime(2025, 3, 1, 2, 0, tzinfo=UTC))
     reqs = sched.evaluate_tick(ctx).run_requests
     assert len(reqs) == 1 and reqs[0].partition_key == "2025-02"
     assert defs.resolve_job_def(sched.job_name).name == "monthly_pipeline"
@@ -38,11 +48,13 @@ def test_monthly_schedule_runs_the_month_that_ended():
 def test_months_are_partitions_from_the_first_month_to_the_last_that_ended():
     from orchestration.partitions import month_problem, valid_months
 
-    now = datetime(2026, 12, 1, 9, 0, tzinfo=timezone.utc)
+    now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     months = valid_months(now)
     assert months[0] == "2025-01" and months[-1] == "2026-11" and len(months) == 23
     assert month_problem("2025-03", now) is None
-    assert "has not ended yet" in month_problem("2026-12", now) and "2025-01 .. 2026-11" in month_problem("2026-12", now)
+    assert "has not ended yet" in month_problem("2026-12", now) and "2025-01 .. 2026-11" in month_problem(
+        "2026-12", now
+    )
     assert "before the first month 2025-01" in month_problem("2019-12", now)
     assert "not a month" in month_problem("2025-13", now)
 
@@ -66,9 +78,11 @@ def test_descriptions_keep_their_placeholders_and_every_check_has_one():
 
 def test_automation_defaults():
     status = {s.name: s.default_status for s in defs.sensors}
-    assert status == {"landing_sensor": dg.DefaultSensorStatus.RUNNING,
-                      "reconciliation_sensor": dg.DefaultSensorStatus.RUNNING,
-                      "disbursement_sensor": dg.DefaultSensorStatus.STOPPED}
+    assert status == {
+        "landing_sensor": dg.DefaultSensorStatus.RUNNING,
+        "reconciliation_sensor": dg.DefaultSensorStatus.RUNNING,
+        "disbursement_sensor": dg.DefaultSensorStatus.STOPPED,
+    }
 
 
 def test_landing_sensor_new_same_and_corrected_delivery(small_landing, tmp_path):
@@ -103,7 +117,7 @@ def test_landing_sensor_new_same_and_corrected_delivery(small_landing, tmp_path)
     new, cursor = tick("landing_sensor", land, cursor)
     assert [r.partition_key for r in new] == ["2025-03"]
     # a delivery for a month that has not ended waits (and is requested once the month is a partition)
-    future = datetime.now(timezone.utc).strftime("%Y-%m")
+    future = datetime.now(UTC).strftime("%Y-%m")
     shutil.copytree(land / "asn" / "2025-01", land / "asn" / future)
     waiting, cursor2 = tick("landing_sensor", land, cursor)
     assert waiting == [] and f"asn/{future}" not in __import__("json").loads(cursor2)["seen"]
@@ -141,8 +155,9 @@ def test_disbursement_sensor_waits_for_fresh_marts_with_passing_checks(tmp_path)
     # rebuilt again, but a rule test failed: the sensor waits
     for k in keys:
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=k, partition="2025-01"))
-    instance.report_runless_asset_event(dg.AssetCheckEvaluation(asset_key=keys[0], check_name="assert_quota_respected",
-                                                                passed=False))
+    instance.report_runless_asset_event(
+        dg.AssetCheckEvaluation(asset_key=keys[0], check_name="assert_quota_respected", passed=False)
+    )
     assert tick("disbursement_sensor", tmp_path, cursor, instance)[0] == []
 
 

@@ -1,4 +1,5 @@
 """The registries asset group through Dagster, in-process, and the `dtsen run` command."""
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,11 @@ BIN = Path(sys.executable).parent
 
 
 def resources(land: Path, warehouse: Path, **settings) -> dict:
-    return {"warehouse": WarehouseResource(path=str(warehouse)), "landing": LandingResource(path=str(land)),
-            "ingest_settings": IngestSettings(**settings)}
+    return {
+        "warehouse": WarehouseResource(path=str(warehouse)),
+        "landing": LandingResource(path=str(land)),
+        "ingest_settings": IngestSettings(**settings),
+    }
 
 
 @pytest.fixture()
@@ -42,27 +46,40 @@ def checks_of(result) -> dict[str, bool]:
 
 
 def materialised(result) -> set[str]:
-    return {"/".join(e.event_specific_data.materialization.asset_key.path)
-            for e in result.get_asset_materialization_events()}
+    return {
+        "/".join(e.event_specific_data.materialization.asset_key.path)
+        for e in result.get_asset_materialization_events()
+    }
 
 
 def test_definitions_validate():
-    res = subprocess.run([str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"], cwd=REPO,
-                         capture_output=True, text=True, timeout=300)
+    res = subprocess.run(
+        [str(BIN / "dagster"), "definitions", "validate", "-w", "workspace.yaml"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 0, res.stdout[-2000:] + res.stderr[-2000:]
     assert "Validation successful for code location dtsen" in res.stdout + res.stderr
 
 
 def test_group_materializes_in_process_with_passing_checks(land, tmp_path):
     wh_path = tmp_path / "w.duckdb"
-    result = dg.materialize(registry_assets, partition_key="2025-01", resources=resources(land, wh_path),
-                            instance=dg.DagsterInstance.ephemeral())
+    result = dg.materialize(
+        registry_assets,
+        partition_key="2025-01",
+        resources=resources(land, wh_path),
+        instance=dg.DagsterInstance.ephemeral(),
+    )
     assert result.success
     checks = checks_of(result)
     assert len(checks) == 4 * len(SPECS)
     assert all(checks.values()), {k: v for k, v in checks.items() if not v}
-    mats = {"/".join(e.event_specific_data.materialization.asset_key.path): e.event_specific_data.materialization
-            for e in result.get_asset_materialization_events()}
+    mats = {
+        "/".join(e.event_specific_data.materialization.asset_key.path): e.event_specific_data.materialization
+        for e in result.get_asset_materialization_events()
+    }
     meta = mats["sources/dtks"].metadata
     assert meta["rows_read"].value == meta["rows_accepted"].value + meta["rows_quarantined"].value > 0
     assert 0.9 < meta["nik_valid_rate"].value < 1.0
@@ -99,9 +116,13 @@ def test_quarantine_ceiling_check_fails_when_too_many_rows_are_bad(land, tmp_pat
     df = pd.read_csv(p, sep="|", dtype=str, keep_default_na=False)
     df.loc[: len(df) // 3, "jk"] = "X"
     df.to_csv(p, sep="|", index=False)
-    result = dg.materialize(registry_assets, partition_key="2025-01",
-                            resources=resources(land, tmp_path / "w.duckdb", quarantine_fail_share=0.2),
-                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    result = dg.materialize(
+        registry_assets,
+        partition_key="2025-01",
+        resources=resources(land, tmp_path / "w.duckdb", quarantine_fail_share=0.2),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
     checks = checks_of(result)
     assert checks["p3ke:quarantine_share_warn"] is False
     assert checks["p3ke:quarantine_share_max"] is False
@@ -116,22 +137,40 @@ def test_dtsen_run_cli_names_a_broken_delivery(land, tmp_path):
     wh_path = tmp_path / "w.duckdb"
     (land / "p3ke" / "2025-02").mkdir()
     (land / "p3ke" / "2025-02" / "p3ke.csv").write_bytes(b"")
-    res = subprocess.run([str(BIN / "dtsen"), "run", "--landing", str(land), "--month", "2025-02", "--warehouse",
-                          str(wh_path)], capture_output=True, text=True, env=env, timeout=600)
+    res = subprocess.run(
+        [str(BIN / "dtsen"), "run", "--landing", str(land), "--month", "2025-02", "--warehouse", str(wh_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
     assert res.returncode == 1
     assert "p3ke/2025-02/p3ke.csv: empty file (0 bytes)" in res.stderr
 
 
-DELIVERY_TABLES = ["sources.dtks_person", "sources.regsosek_person", "sources.p3ke_person", "sources.regsosek_family",
-                   "sources.susenas", "sources.death", "sources.asn", "sources.wage", "sources.quarantine",
-                   "sources.ingest_log"]  # (the generator makes no caseworker-desk exports: usulan, sanggahan)
+DELIVERY_TABLES = [
+    "sources.dtks_person",
+    "sources.regsosek_person",
+    "sources.p3ke_person",
+    "sources.regsosek_family",
+    "sources.susenas",
+    "sources.death",
+    "sources.asn",
+    "sources.wage",
+    "sources.quarantine",
+    "sources.ingest_log",
+]  # (the generator makes no caseworker-desk exports: usulan, sanggahan)
 
 
 def _rows(path: Path, table: str) -> list[tuple]:
     con = duckdb.connect(str(path), read_only=True)
     try:
-        cols = [c for c, in con.execute(f"SELECT column_name FROM (DESCRIBE {table}) "
-                                        f"WHERE column_name <> 'ingested_at'").fetchall()]
+        cols = [
+            c
+            for (c,) in con.execute(
+                f"SELECT column_name FROM (DESCRIBE {table}) WHERE column_name <> 'ingested_at'"
+            ).fetchall()
+        ]
         return con.execute(f"SELECT {', '.join(cols)} FROM {table} ORDER BY ALL").fetchall()
     finally:
         con.close()
@@ -174,8 +213,13 @@ def test_a_broken_person_registry_fails_the_step_and_the_others_are_materialised
     p = land / "dtks" / "2025-01" / "dtks.csv"
     pd.read_csv(p, dtype=str, keep_default_na=False).drop(columns=["NIK"]).to_csv(p, index=False)
     wh_path = tmp_path / "w.duckdb"
-    result = dg.materialize(registry_assets, partition_key="2025-01", resources=resources(land, wh_path),
-                            instance=dg.DagsterInstance.ephemeral(), raise_on_error=False)
+    result = dg.materialize(
+        registry_assets,
+        partition_key="2025-01",
+        resources=resources(land, wh_path),
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+    )
     assert not result.success
     failures = [e for e in result.all_events if e.event_type_value == "STEP_FAILURE"]
     assert [e.step_key for e in failures] == ["sources__deliveries"]
@@ -189,8 +233,13 @@ def test_a_broken_person_registry_fails_the_step_and_the_others_are_materialised
 
     alone = tmp_path / "alone.duckdb"
     keys = [dg.AssetKey(["sources", "region_reference"]), dg.AssetKey(["sources", "p3ke"])]
-    result = dg.materialize(registry_assets, partition_key="2025-01", resources=resources(land, alone),
-                            instance=dg.DagsterInstance.ephemeral(), selection=keys)
+    result = dg.materialize(
+        registry_assets,
+        partition_key="2025-01",
+        resources=resources(land, alone),
+        instance=dg.DagsterInstance.ephemeral(),
+        selection=keys,
+    )
     assert result.success
     assert materialised(result) == {"sources/region_reference", "sources/p3ke"}
     assert _rows(alone, "sources.regsosek_person") == [] and len(_rows(alone, "sources.p3ke_person")) > 0

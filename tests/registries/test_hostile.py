@@ -1,5 +1,6 @@
 """Hostile deliveries, as an agency's broken export would arrive: nothing is lost, nothing crashes, every failure names
 the file (and the line and field where there is one). One test per point of issue 12, then a seeded fuzz test."""
+
 from __future__ import annotations
 
 import random
@@ -8,7 +9,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import duckdb
 import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -49,8 +49,9 @@ def records_in(path: Path) -> int:
 
 def stored_and_quarantined(con, source: str, table: str) -> tuple[int, int]:
     stored = con.execute(f"SELECT count(*) FROM {table} WHERE delivery = ?", [M1]).fetchall()[0][0]
-    quarantined = con.execute("SELECT count(DISTINCT (file, line)) FROM sources.quarantine WHERE source = ? "
-                              "AND delivery = ?", [source, M1]).fetchall()[0][0]
+    quarantined = con.execute(
+        "SELECT count(DISTINCT (file, line)) FROM sources.quarantine WHERE source = ? AND delivery = ?", [source, M1]
+    ).fetchall()[0][0]
     return stored, quarantined
 
 
@@ -87,8 +88,9 @@ def test_orphan_individu_rows_are_quarantined(land, con):
     ind = pd.read_parquet(folder / "individu.parquet")
     orphans = int((ind["id_keluarga"] == gone).sum())
     assert orphans > 0 and r.rows_quarantined >= orphans
-    reasons = con.execute("SELECT DISTINCT reason FROM sources.quarantine WHERE source = 'regsosek' AND field = "
-                          "'id_keluarga'").fetchall()
+    reasons = con.execute(
+        "SELECT DISTINCT reason FROM sources.quarantine WHERE source = 'regsosek' AND field = 'id_keluarga'"
+    ).fetchall()
     assert ("family not in keluarga.parquet (or its family row was quarantined)",) in reasons
     stored = con.execute("SELECT count(*) FROM sources.regsosek_person").fetchall()[0][0]
     assert stored == len(ind) - orphans
@@ -103,8 +105,13 @@ def test_a_nul_byte_deep_in_the_file_quarantines_its_row(land, con):
     raw[at:at] = b"\x00"
     path.write_bytes(bytes(raw))
     r = ingest(con, str(land), M1, "dtks")
-    assert con.execute("SELECT count(*) FROM sources.dtks_person WHERE contains(name_raw, chr(0)) "
-                       "OR contains(coalesce(address, ''), chr(0))").fetchall()[0][0] == 0
+    assert (
+        con.execute(
+            "SELECT count(*) FROM sources.dtks_person WHERE contains(name_raw, chr(0)) "
+            "OR contains(coalesce(address, ''), chr(0))"
+        ).fetchall()[0][0]
+        == 0
+    )
     assert r.quarantine_by_reason.get("NUL byte in the record") == 1
     stored, quarantined = stored_and_quarantined(con, "dtks", "sources.dtks_person")
     assert stored + quarantined == r.rows_read
@@ -160,9 +167,24 @@ def test_parquet_with_a_duplicated_column(land, con):
 
 # 7. a month outside the partitions: the valid months, not a traceback
 def test_dtsen_run_with_a_month_outside_the_partitions(land, tmp_path):
-    res = subprocess.run([sys.executable, "-m", "dtsen.cli", "run", "--landing", str(land), "--month", "2019-12",
-                          "--warehouse", str(tmp_path / "w2.duckdb")], cwd=REPO, capture_output=True, text=True,
-                         timeout=300)
+    res = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "dtsen.cli",
+            "run",
+            "--landing",
+            str(land),
+            "--month",
+            "2019-12",
+            "--warehouse",
+            str(tmp_path / "w2.duckdb"),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert res.returncode == 2
     assert "month 2019-12 is before the first month 2025-01" in res.stderr and "valid months: 2025-01 .." in res.stderr
     assert "Traceback" not in res.stderr
@@ -176,16 +198,30 @@ def test_a_tiny_list_with_two_bad_rows_warns_not_fails(land, tmp_path):
     from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
 
     path = land / "dukcapil" / M1 / "kematian.csv"
-    path.write_text("nik,tgl_meninggal\n" + "".join(f"320101010190{i:04d},2025-01-0{i + 1}\n" for i in range(4))
-                    + "12345,2025-01-05\n3201010101900099,not-a-date\n", encoding="utf-8")
-    res = {"warehouse": WarehouseResource(path=str(tmp_path / "w3.duckdb")), "landing": LandingResource(path=str(land)),
-           "ingest_settings": IngestSettings()}
-    result = dg.materialize(registry_assets, partition_key=M1, resources=res, instance=dg.DagsterInstance.ephemeral(),
-                            selection=[dg.AssetKey(["sources", "region_reference"]),
-                                       dg.AssetKey(["sources", "dukcapil_deaths"])])
+    path.write_text(
+        "nik,tgl_meninggal\n"
+        + "".join(f"320101010190{i:04d},2025-01-0{i + 1}\n" for i in range(4))
+        + "12345,2025-01-05\n3201010101900099,not-a-date\n",
+        encoding="utf-8",
+    )
+    res = {
+        "warehouse": WarehouseResource(path=str(tmp_path / "w3.duckdb")),
+        "landing": LandingResource(path=str(land)),
+        "ingest_settings": IngestSettings(),
+    }
+    result = dg.materialize(
+        registry_assets,
+        partition_key=M1,
+        resources=res,
+        instance=dg.DagsterInstance.ephemeral(),
+        selection=[dg.AssetKey(["sources", "region_reference"]), dg.AssetKey(["sources", "dukcapil_deaths"])],
+    )
     assert result.success
-    checks = {(e.event_specific_data.asset_key.path[-1], e.event_specific_data.check_name): e.event_specific_data.passed
-              for e in result.all_events if e.event_type_value == "ASSET_CHECK_EVALUATION"}
+    checks = {
+        (e.event_specific_data.asset_key.path[-1], e.event_specific_data.check_name): e.event_specific_data.passed
+        for e in result.all_events
+        if e.event_type_value == "ASSET_CHECK_EVALUATION"
+    }
     assert checks[("dukcapil_deaths", "quarantine_share_warn")] is False  # a third of the rows: it warns
     assert checks[("dukcapil_deaths", "quarantine_share_max")] is True  # 2 rows: under the floor, no stop
     assert checks[("dukcapil_deaths", "rows_reconcile")] is True
@@ -230,19 +266,33 @@ def test_a_truncated_parquet_file(land, con):
 
 
 # ---- a seeded fuzz test: deliveries mutated at random either fail with a file-named message or reconcile exactly
-MUTATIONS = ["truncate", "flip", "nul", "huge_field", "dup_column", "drop_column", "shuffle_columns", "wrong_type",
-             "empty", "garbage_row", "quote", "long_line"]
-TARGETS = {"dtks": ("dtks/{m}/dtks.csv", ",", "sources.dtks_person"),
-           "p3ke": ("p3ke/{m}/p3ke.csv", "|", "sources.p3ke_person"),
-           "dukcapil": ("dukcapil/{m}/kematian.csv", ",", "sources.death"),
-           "regsosek": ("regsosek/{m}/individu.parquet", None, "sources.regsosek_person")}
+MUTATIONS = [
+    "truncate",
+    "flip",
+    "nul",
+    "huge_field",
+    "dup_column",
+    "drop_column",
+    "shuffle_columns",
+    "wrong_type",
+    "empty",
+    "garbage_row",
+    "quote",
+    "long_line",
+]
+TARGETS = {
+    "dtks": ("dtks/{m}/dtks.csv", ",", "sources.dtks_person"),
+    "p3ke": ("p3ke/{m}/p3ke.csv", "|", "sources.p3ke_person"),
+    "dukcapil": ("dukcapil/{m}/kematian.csv", ",", "sources.death"),
+    "regsosek": ("regsosek/{m}/individu.parquet", None, "sources.regsosek_person"),
+}
 
 
 def mutate_csv(raw: bytes, kind: str, delim: str, rnd: random.Random) -> bytes:
     lines = raw.split(b"\n")
     d = delim.encode()
     if kind == "truncate":
-        return raw[:rnd.randint(0, len(raw))]
+        return raw[: rnd.randint(0, len(raw))]
     if kind == "flip":
         b = bytearray(raw)
         for _ in range(rnd.randint(1, 20)):
@@ -266,7 +316,7 @@ def mutate_csv(raw: bytes, kind: str, delim: str, rnd: random.Random) -> bytes:
         if kind == "dup_column":
             rows = [r + [r[j]] if len(r) == n else r for r in rows]
         elif kind == "drop_column":
-            rows = [r[:j] + r[j + 1:] if len(r) == n else r for r in rows]
+            rows = [r[:j] + r[j + 1 :] if len(r) == n else r for r in rows]
         else:
             order = list(range(n))
             rnd.shuffle(order)
@@ -302,7 +352,7 @@ def mutate_parquet(path: Path, kind: str, rnd: random.Random) -> None:
     if kind == "dup_column":
         cols, names = cols + [cols[j]], names + [names[j]]
     elif kind == "drop_column":
-        cols, names = cols[:j] + cols[j + 1:], names[:j] + names[j + 1:]
+        cols, names = cols[:j] + cols[j + 1 :], names[:j] + names[j + 1 :]
     elif kind == "shuffle_columns":
         order = list(range(len(names)))
         rnd.shuffle(order)
@@ -357,10 +407,13 @@ def test_fuzzed_deliveries_fail_cleanly_or_reconcile_exactly(fuzz_base, tmp_path
                 outcomes["file error"] += 1
             else:
                 for f in r.files:  # every file's records = stored + quarantined, from the warehouse
-                    stored = sum(c.execute(f"SELECT count(*) FROM {t} WHERE file = ?", [f.file]).fetchall()[0][0]
-                                 for t in (table, "sources.regsosek_family"))
-                    quarantined = c.execute("SELECT count(DISTINCT line) FROM sources.quarantine WHERE file = ?",
-                                            [f.file]).fetchall()[0][0]
+                    stored = sum(
+                        c.execute(f"SELECT count(*) FROM {t} WHERE file = ?", [f.file]).fetchall()[0][0]
+                        for t in (table, "sources.regsosek_family")
+                    )
+                    quarantined = c.execute(
+                        "SELECT count(DISTINCT line) FROM sources.quarantine WHERE file = ?", [f.file]
+                    ).fetchall()[0][0]
                     assert f.rows_read == stored + quarantined, (case, source, kind, f)
                     if delim is not None and f.file == str(path) and kind not in ("flip", "quote", "truncate"):
                         assert f.rows_read == records_in(path), (case, source, kind)

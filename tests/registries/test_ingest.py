@@ -1,4 +1,5 @@
 """Ingestion: every source reads its generated files, bad rows are quarantined, bad files fail cleanly."""
+
 from __future__ import annotations
 
 import shutil
@@ -50,9 +51,12 @@ def test_every_source_ingests_its_generated_files(con, land):
     ind = pd.read_parquet(land / "regsosek" / M1 / "individu.parquet")
     assert count(con, "SELECT count(*) FROM sources.regsosek_person") == len(ind)
     assert count(con, "SELECT count(*) FROM sources.regsosek_family") == len(
-        pd.read_parquet(land / "regsosek" / M1 / "keluarga.parquet"))
+        pd.read_parquet(land / "regsosek" / M1 / "keluarga.parquet")
+    )
     # canonical shape: cleaned values beside raw ones
-    row = con.execute("SELECT * FROM sources.person_record WHERE source='p3ke' AND nik IS NOT NULL LIMIT 1").df().iloc[0]
+    row = (
+        con.execute("SELECT * FROM sources.person_record WHERE source='p3ke' AND nik IS NOT NULL LIMIT 1").df().iloc[0]
+    )
     assert row["nik"] == row["nik_raw"] and row["birth_date"] is not None and row["sex"] in (1, 2)
     rates = con.execute("SELECT source, avg((nik_flag IS NULL)::INT) FROM sources.person_record GROUP BY 1").fetchall()
     assert all(0.85 < r < 1.0 for _, r in rates)
@@ -187,11 +191,23 @@ def _break_parquet(land):
     return p, "not a Parquet file"
 
 
-@pytest.mark.parametrize("breaker", [_break_missing_column, _break_delimiter, _break_encoding, _break_empty,
-                                     _break_header_only, _break_file_type, _break_parquet])
+@pytest.mark.parametrize(
+    "breaker",
+    [
+        _break_missing_column,
+        _break_delimiter,
+        _break_encoding,
+        _break_empty,
+        _break_header_only,
+        _break_file_type,
+        _break_parquet,
+    ],
+)
 def test_file_level_problem_fails_partition_and_keeps_earlier_data(con, land, breaker):
     ingest_all(con, land, M1)
-    before = con.execute("SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL").fetchall()
+    before = con.execute(
+        "SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     q_before = count(con, "SELECT count(*) FROM sources.quarantine")
     path, expected = breaker(land)
     source = "regsosek" if "regsosek" in str(path) else "dtks"
@@ -200,7 +216,9 @@ def test_file_level_problem_fails_partition_and_keeps_earlier_data(con, land, br
         ingest(con, str(land), M2, source)
     msg = str(err.value)
     assert str(path) in msg and expected in msg
-    after = con.execute("SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL").fetchall()
+    after = con.execute(
+        "SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     assert after == before  # earlier partitions untouched, nothing half-written for M2
     assert count(con, "SELECT count(*) FROM sources.quarantine") == q_before
 
@@ -230,11 +248,15 @@ def test_failed_rerun_leaves_the_good_partition_in_place(con, land):
 def test_rerun_replaces_exactly_that_partition(con, land):
     ingest_all(con, land, M1)
     ingest_all(con, land, M2)
-    snap = con.execute("SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL").fetchall()
+    snap = con.execute(
+        "SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL"
+    ).fetchall()
     logs = count(con, "SELECT count(*) FROM sources.ingest_log")
     ingest_all(con, land, M1)
-    assert con.execute("SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL"
-                       ).fetchall() == snap
+    assert (
+        con.execute("SELECT source, delivery, count(*) FROM sources.person_record GROUP BY ALL ORDER BY ALL").fetchall()
+        == snap
+    )
     assert count(con, "SELECT count(*) FROM sources.ingest_log") == logs
     assert count(con, "SELECT count(*) - count(DISTINCT (source, delivery, record_id)) FROM sources.person_record") == 0
 
@@ -242,7 +264,7 @@ def test_rerun_replaces_exactly_that_partition(con, land):
 def test_missing_region_reference_is_a_clear_error(con, land):
     from dtsen.registries.ingest import NoRegionReference
 
-    with pytest.raises(NoRegionReference, match="referensi/wilayah.csv"):
+    with pytest.raises(NoRegionReference, match=r"referensi/wilayah\.csv"):
         ingest(con, str(land), M1, "dtks")
 
 
@@ -269,10 +291,20 @@ def test_clean_name_rewrites_only_where_collapsing_changes_the_name():
     done only where it changes something. The same name as the rewrite everywhere for every code point, alone,
     at either end, inside, doubled."""
     c = _every_code_point()
-    for value in ("ch", "ch || 'a'", "'a' || ch", "'a' || ch || 'b'", "ch || ch", "'a' || ch || ch || 'b'",
-                  "'a ' || ch || 'b'", "'a' || ch || ' b'"):
-        differ = c.execute(f"SELECT count(*), any_value(ch) FROM (SELECT ch, {value} AS x FROM t) "
-                           f"WHERE {clean_name_sql('x')} IS DISTINCT FROM {collapse_name_sql('x')}").fetchall()
+    for value in (
+        "ch",
+        "ch || 'a'",
+        "'a' || ch",
+        "'a' || ch || 'b'",
+        "ch || ch",
+        "'a' || ch || ch || 'b'",
+        "'a ' || ch || 'b'",
+        "'a' || ch || ' b'",
+    ):
+        differ = c.execute(
+            f"SELECT count(*), any_value(ch) FROM (SELECT ch, {value} AS x FROM t) "
+            f"WHERE {clean_name_sql('x')} IS DISTINCT FROM {collapse_name_sql('x')}"
+        ).fetchall()
         assert differ[0][0] == 0, (value, differ, hex(ord(differ[0][1])))
     assert c.execute(f"SELECT {clean_name_sql('x')} FROM (SELECT 'siti  aminah' AS x)").fetchall() == [("SITI AMINAH",)]
 
@@ -286,10 +318,20 @@ def test_required_text_is_missing_when_only_white_space_of_any_kind():
     for value in ("ch", "ch || ' ' || ch", "ch || 'A'"):
         differ = c.execute(f"SELECT count(*) FROM (SELECT {value} AS x FROM t) WHERE ({bad}) <> ({spec})").fetchall()
         assert differ == [(0,)], value
-    missing = {v: c.execute(f"SELECT {bad} FROM (SELECT ?::VARCHAR AS x)", [v]).fetchall()[0][0]
-               for v in (None, "", " \t\r\n", "\u00a0", "\u3000 \u2003", "SITI", " SITI\u00a0AMINAH ", "\u200b")}
-    assert missing == {None: True, "": True, " \t\r\n": True, "\u00a0": True, "\u3000 \u2003": True, "SITI": False,
-                       " SITI\u00a0AMINAH ": False, "\u200b": False}
+    missing = {
+        v: c.execute(f"SELECT {bad} FROM (SELECT ?::VARCHAR AS x)", [v]).fetchall()[0][0]
+        for v in (None, "", " \t\r\n", "\u00a0", "\u3000 \u2003", "SITI", " SITI\u00a0AMINAH ", "\u200b")
+    }
+    assert missing == {
+        None: True,
+        "": True,
+        " \t\r\n": True,
+        "\u00a0": True,
+        "\u3000 \u2003": True,
+        "SITI": False,
+        " SITI\u00a0AMINAH ": False,
+        "\u200b": False,
+    }
 
 
 def _stored_layout(path: str) -> None:
@@ -308,8 +350,14 @@ def generated(path: str, table: str) -> set[str]:
     c = duckdb.connect(path, read_only=True)
     try:
         schema, name = table.split(".")
-        return {r[0] for r in c.execute("SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND "
-                                        "table_name = ? AND column_default IS NOT NULL", [schema, name]).fetchall()}
+        return {
+            r[0]
+            for r in c.execute(
+                "SELECT column_name FROM duckdb_columns() WHERE schema_name = ? AND "
+                "table_name = ? AND column_default IS NOT NULL",
+                [schema, name],
+            ).fetchall()
+        }
     finally:
         c.close()
 

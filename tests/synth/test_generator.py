@@ -1,4 +1,5 @@
 """Properties of the synthetic population and registry files (assertions that can fail)."""
+
 from __future__ import annotations
 
 import hashlib
@@ -33,16 +34,26 @@ def truth_of(landing: Path, source: str, month: str | None = None) -> pd.DataFra
 # ------------------------------------------------------------------ contract and truth
 @needs_shared()
 def test_contract_checker_finds_no_violation(landing):
-    res = subprocess.run([sys.executable, str(CHECK_CONTRACT), "--landing", str(landing), "--fail-on-rows"],
-                         capture_output=True, text=True, cwd=CHECK_CONTRACT.parent.parent)
+    res = subprocess.run(
+        [sys.executable, str(CHECK_CONTRACT), "--landing", str(landing), "--fail-on-rows"],
+        capture_output=True,
+        text=True,
+        cwd=CHECK_CONTRACT.parent.parent,
+    )
     assert res.returncode == 0, res.stdout[-3000:] + res.stderr[-2000:]
     assert "file-level violations: 0; row-level findings: 0" in res.stdout
 
 
 def test_every_contract_file_is_written(landing):
-    for rel in ["referensi/wilayah.csv", "regsosek/2025-01/keluarga.parquet", "regsosek/2025-01/individu.parquet",
-                "p3ke/2025-01/p3ke.csv", "susenas/2024/susenas.parquet", "truth/truth.parquet",
-                "truth/keluarga.parquet"]:
+    for rel in [
+        "referensi/wilayah.csv",
+        "regsosek/2025-01/keluarga.parquet",
+        "regsosek/2025-01/individu.parquet",
+        "p3ke/2025-01/p3ke.csv",
+        "susenas/2024/susenas.parquet",
+        "truth/truth.parquet",
+        "truth/keluarga.parquet",
+    ]:
         assert (landing / rel).is_file(), rel
     for m in ["2025-01", "2025-02", "2025-03"]:
         for rel in ["dtks/{m}/dtks.csv", "dukcapil/{m}/kematian.csv", "asn/{m}/asn.csv", "bpjstk/{m}/upah.csv"]:
@@ -93,7 +104,9 @@ def test_family_structures_look_indonesian(built):
     assert per.loc[per["hamil"] == 1, "sex"].eq(2).all()
     assert per.loc[per["hamil"] == 1, "age"].between(15, 50).all()
     assert 0.005 < per["disabilitas_berat"].mean() < 0.05
-    assert per.loc[per["age"] >= 80, "disabilitas_berat"].mean() > 3 * per.loc[per["age"] < 50, "disabilitas_berat"].mean()
+    assert (
+        per.loc[per["age"] >= 80, "disabilitas_berat"].mean() > 3 * per.loc[per["age"] < 50, "disabilitas_berat"].mean()
+    )
     assert set(fam["family_type"]) >= {"single", "couple", "nuclear", "single_parent", "extended", "three_gen"}
 
 
@@ -105,8 +118,9 @@ def test_twins_share_birth_date_and_family(built):
     assert (twins["birth_date"].to_numpy() == other["birth_date"].to_numpy()).all()
     assert (twins["family"].to_numpy() == other["family"].to_numpy()).all()
     # their NIKs differ only in the serial when they share sex and district of issue
-    same = (twins["sex"].to_numpy() == other["sex"].to_numpy()) & \
-        (twins["nik_district"].to_numpy() == other["nik_district"].to_numpy())
+    same = (twins["sex"].to_numpy() == other["sex"].to_numpy()) & (
+        twins["nik_district"].to_numpy() == other["nik_district"].to_numpy()
+    )
     a, b = twins["nik"].to_numpy()[same], other["nik"].to_numpy()[same]
     assert all(x[:12] == y[:12] and x[12:] != y[12:] for x, y in zip(a, b))
 
@@ -124,8 +138,11 @@ def test_nik_structure_matches_region_birth_date_and_sex(built):
     female = per["sex"] == 2
     assert (day[female] > 40).all() and (day[~female] <= 31).all()
     bd = pd.to_datetime(per["birth_date"])
-    match = ((day - np.where(female, 40, 0)) == bd.dt.day) & (nik.str[8:10].astype(int) == bd.dt.month) & \
-        (nik.str[10:12].astype(int) == bd.dt.year % 100)
+    match = (
+        ((day - np.where(female, 40, 0)) == bd.dt.day)
+        & (nik.str[8:10].astype(int) == bd.dt.month)
+        & (nik.str[10:12].astype(int) == bd.dt.year % 100)
+    )
     assert 0.97 < match.mean() < 1.0  # the embedded date may disagree with the real one, rarely
 
 
@@ -149,8 +166,20 @@ def test_consumption_drives_proxies_with_imperfect_signal(built):
     assert np.corrcoef(logc, -fam["jenis_lantai"])[0, 1] > 0.3
     assert np.corrcoef(logc, fam["aset_kulkas"])[0, 1] > 0.25
     # a simple linear PMT has real but imperfect signal
-    cols = ["jenis_lantai", "jenis_dinding", "jenis_atap", "sumber_air_minum", "fasilitas_bab", "sumber_penerangan",
-            "bahan_bakar_masak", "aset_kulkas", "aset_motor", "aset_mobil", "luas_lantai_m2", "size"]
+    cols = [
+        "jenis_lantai",
+        "jenis_dinding",
+        "jenis_atap",
+        "sumber_air_minum",
+        "fasilitas_bab",
+        "sumber_penerangan",
+        "bahan_bakar_masak",
+        "aset_kulkas",
+        "aset_motor",
+        "aset_mobil",
+        "luas_lantai_m2",
+        "size",
+    ]
     X = np.column_stack([np.ones(len(fam))] + [fam[c].to_numpy(float) for c in cols])
     beta, *_ = np.linalg.lstsq(X, logc, rcond=None)
     r2 = 1 - ((logc - X @ beta) ** 2).sum() / ((logc - logc.mean()) ** 2).sum()
@@ -167,6 +196,7 @@ def test_regional_name_flavour(built):
     assert bali.str.match(r"^(I|NI) ").mean() > 0.6
     batak = per[per["kode_prov"] == "12"]["nama"].str.split(" ").str[-1]
     from dtsen.synth.names import BATAK_MARGA
+
     assert batak.isin(BATAK_MARGA).mean() > 0.4
     java = per[per["kode_prov"] == "33"]["nama"]
     assert java.str.match(r"^I ").mean() < 0.01
@@ -181,6 +211,7 @@ def _person_share(records: pd.DataFrame, pop) -> float:
 def test_coverage_like_the_real_registries(built):
     _, pop, months, dtks, kel, ind, p3ke, *_ = built
     from dtsen.synth.sources import welfare_rank
+
     assert 0.41 < _person_share(dtks[months[0]], pop) < 0.49
     assert 0.33 < _person_share(p3ke, pop) < 0.42
     assert _person_share(ind, pop) > 0.9
@@ -232,8 +263,14 @@ def test_short_forms_old_spelling_and_ocr_at_realistic_rates(built):
     cfg = SynthConfig()
     truth = pop.persons.set_index("person_id")["nama"]
     p = p3ke.assign(true=p3ke["person_id"].map(truth))
-    every = pd.concat([pd.DataFrame({"nama": dtks[months[0]]["NAMA"], "person_id": dtks[months[0]]["person_id"]}),
-                       ind[["nama", "person_id"]], p3ke[["nama", "person_id"]]], ignore_index=True)
+    every = pd.concat(
+        [
+            pd.DataFrame({"nama": dtks[months[0]]["NAMA"], "person_id": dtks[months[0]]["person_id"]}),
+            ind[["nama", "person_id"]],
+            p3ke[["nama", "person_id"]],
+        ],
+        ignore_index=True,
+    )
     every["true"] = every["person_id"].map(truth)
     # A. for Ahmad: the commonest short form
     ahmad = every[every["true"].str.contains(r"\bAHMAD\b")]
@@ -252,8 +289,11 @@ def test_short_forms_old_spelling_and_ocr_at_realistic_rates(built):
     # pre-1972 spelling: old J for today's Y among older people, not only OE/DJ/TJ
     d = dtks[months[0]].merge(pop.persons[["person_id", "nama", "birth_date"]], on="person_id")
     old = d[pd.to_datetime(d["birth_date"]).dt.year < 1965]
-    assert ((old["nama"].str.replace("J", "Y", regex=False) == old["NAMA"].str.replace("J", "Y", regex=False))
-            & (old["nama"] != old["NAMA"]) & old["NAMA"].str.contains("J")).sum() > 0
+    assert (
+        (old["nama"].str.replace("J", "Y", regex=False) == old["NAMA"].str.replace("J", "Y", regex=False))
+        & (old["nama"] != old["NAMA"])
+        & old["NAMA"].str.contains("J")
+    ).sum() > 0
 
 
 def test_moved_families_show_new_address_and_kk(built):
@@ -309,8 +349,11 @@ def test_naive_exact_nik_join_visibly_fails(built):
 
 # ------------------------------------------------------------------ determinism
 def _digest(folder: Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def test_same_arguments_give_byte_identical_files(tmp_path):
@@ -328,8 +371,11 @@ def test_same_arguments_give_byte_identical_files(tmp_path):
 
 def test_cli_writes_landing_folder(tmp_path):
     out = tmp_path / "cli"
-    res = subprocess.run([sys.executable, "-m", "dtsen.cli", "synth", "--persons", "2000", "--seed", "1",
-                          "--out", str(out)], capture_output=True, text=True)
+    res = subprocess.run(
+        [sys.executable, "-m", "dtsen.cli", "synth", "--persons", "2000", "--seed", "1", "--out", str(out)],
+        capture_output=True,
+        text=True,
+    )
     assert res.returncode == 0, res.stderr
     assert (out / "dtks" / "2025-01" / "dtks.csv").is_file()
     assert "2,000 persons" in res.stdout or "persons" in res.stdout

@@ -1,5 +1,6 @@
 """The web application's guards, in process (FastAPI's test client) on the demo's snapshot with a store of its own:
 escaping, attachments, the public rate limit, security headers, and the ticket lookup."""
+
 from __future__ import annotations
 
 import re
@@ -16,8 +17,14 @@ from dtsen.web.store import Store
 @pytest.fixture()
 def client(demo, tmp_path):
     _, data, _ = demo
-    cfg = WebConfig(data_dir=str(data), db_url=f"sqlite:///{tmp_path / 'desk.sqlite'}", secret="test-secret",
-                    secure_cookies=False, check_rate=3, uploads=str(tmp_path / "uploads"))
+    cfg = WebConfig(
+        data_dir=str(data),
+        db_url=f"sqlite:///{tmp_path / 'desk.sqlite'}",
+        secret="test-secret",
+        secure_cookies=False,
+        check_rate=3,
+        uploads=str(tmp_path / "uploads"),
+    )
     store = Store.open(cfg.db_url)
     snap = sorted(p.name for p in (data / "exchange").iterdir() if p.name[:2] == "20")[-1]
     village = duckdb.sql(f"SELECT min(village_code) FROM '{data}/exchange/{snap}/person.parquet'").fetchall()[0][0]
@@ -32,10 +39,21 @@ def csrf(c, path: str) -> str:
 
 def propose(c, village, description, files=None):
     token = csrf(c, f"/usulan?prov={village[:2]}&kab={village[:4]}&kec={village[:6]}")
-    return c.post("/usulan", data={"csrf_token": token, "desa": village, "kepala_nama": "WARSINI",
-                                   "alamat": "DUSUN UJI", "jumlah_anggota": "2", "alasan": description,
-                                   "pengaju_nama": "KADER", "pengaju_kontak": "kader@desa.example"},
-                  files=files, follow_redirects=False)
+    return c.post(
+        "/usulan",
+        data={
+            "csrf_token": token,
+            "desa": village,
+            "kepala_nama": "WARSINI",
+            "alamat": "DUSUN UJI",
+            "jumlah_anggota": "2",
+            "alasan": description,
+            "pengaju_nama": "KADER",
+            "pengaju_kontak": "kader@desa.example",
+        },
+        files=files,
+        follow_redirects=False,
+    )
 
 
 def test_what_a_citizen_writes_is_shown_escaped(client):
@@ -44,8 +62,11 @@ def test_what_a_citizen_writes_is_shown_escaped(client):
     assert r.status_code == 303
     ticket = r.headers["location"].split("/")[-1].split("?")[0]
     token = csrf(c, "/petugas/masuk")
-    r = c.post("/petugas/masuk", data={"csrf_token": token, "username": "petugas", "password": "a-long-password"},
-               follow_redirects=False)
+    r = c.post(
+        "/petugas/masuk",
+        data={"csrf_token": token, "username": "petugas", "password": "a-long-password"},
+        follow_redirects=False,
+    )
     cookie = r.headers["set-cookie"].lower()
     assert cookie.startswith("dtsen_session=") and "httponly" in cookie and "samesite=lax" in cookie
     queue = c.get("/petugas").text

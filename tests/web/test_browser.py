@@ -3,6 +3,7 @@ copy of `make run`'s demo: the public check finds a known recipient and masks th
 are filed, verified and decided by a caseworker, approved by a supervisor, exported, taken in by the next month's
 run, and visible in the marts and on the ticket pages; another regency's caseworker gets nothing; CSRF and login
 throttling hold. Screenshots of every page go to $DTSEN_SCREENSHOTS (README's pictures) or the test's folder."""
+
 from __future__ import annotations
 
 import os
@@ -19,15 +20,17 @@ import pytest
 
 from dtsen.web.security import mask_name
 from dtsen.web.store import Store
-
 from tests.conftest import REPO, _env, cli
 
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
-pytestmark = pytest.mark.skipif(not os.path.exists(CHROMIUM),
-                                reason="Chromium is not installed (Debian's chromium package; .ci/run installs it)")
+pytestmark = pytest.mark.skipif(
+    not os.path.exists(CHROMIUM), reason="Chromium is not installed (Debian's chromium package; .ci/run installs it)"
+)
 PASSWORD = "browser-test-password"
-PNG = (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-       b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82")
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
 
 
 def free_port() -> int:
@@ -51,9 +54,14 @@ def site(demo, tmp_path_factory):
     # the demo's months are in 2025: the desk works on the day after the latest one, as it would have then
     snap = latest(copy)
     env["DTSEN_WEB_CLOCK"] = f"{next_month(snap)}-03T09:00:00"
-    proc = subprocess.Popen([sys.executable, "-m", "dtsen.cli", "web", "--warehouse", str(copy / "warehouse.duckdb"),
-                             "--port", str(port)], cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dtsen.cli", "web", "--warehouse", str(copy / "warehouse.duckdb"), "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     url = f"http://127.0.0.1:{port}"
     for _ in range(100):  # bounded: at most ~30 s
         try:
@@ -61,7 +69,7 @@ def site(demo, tmp_path_factory):
             break
         except OSError:
             if proc.poll() is not None:
-                raise AssertionError(proc.stdout.read())
+                raise AssertionError(proc.stdout.read()) from None
             time.sleep(0.3)
     else:
         proc.kill()
@@ -78,10 +86,19 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, headless=True,
-                              args=["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-                                    "--disable-background-networking", "--disable-component-update",
-                                    "--disable-sync"])
+        b = p.chromium.launch(
+            executable_path=CHROMIUM,
+            headless=True,
+            args=[
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-background-networking",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
+        )
         yield b
         b.close()
 
@@ -183,14 +200,25 @@ def test_citizens_caseworkers_and_the_next_month(site, browser):
     assert objection in queue and proposal in queue
     page.screenshot(path=str(shots / "antrian.png"), full_page=True)
     page.click(f"text={proposal}")
-    for col, value in {"status_bangunan": "3", "jenis_lantai": "6", "jenis_dinding": "4", "jenis_atap": "6",
-                       "sumber_air_minum": "6", "fasilitas_bab": "4", "sumber_penerangan": "4",
-                       "bahan_bakar_masak": "4", "aset_kulkas": "0", "aset_motor": "0", "aset_mobil": "0",
-                       "desa_terpencil": "0"}.items():
+    for col, value in {
+        "status_bangunan": "3",
+        "jenis_lantai": "6",
+        "jenis_dinding": "4",
+        "jenis_atap": "6",
+        "sumber_air_minum": "6",
+        "fasilitas_bab": "4",
+        "sumber_penerangan": "4",
+        "bahan_bakar_masak": "4",
+        "aset_kulkas": "0",
+        "aset_motor": "0",
+        "aset_mobil": "0",
+        "desa_terpencil": "0",
+    }.items():
         page.select_option(f"#{col}", value)
     page.fill("#luas_lantai_m2", "16")
-    for i, (nama, born, sex, rel, school) in enumerate([("WARSINI PENGUJI", "1978-05-06", "P", "1", "none"),
-                                                        ("DIAN PENGUJI", "2014-08-09", "P", "3", "SD")], 1):
+    for i, (nama, born, sex, rel, school) in enumerate(
+        [("WARSINI PENGUJI", "1978-05-06", "P", "1", "none"), ("DIAN PENGUJI", "2014-08-09", "P", "3", "SD")], 1
+    ):
         page.fill(f"input[name=a{i}_nama]", nama)
         page.fill(f"input[name=a{i}_tanggal_lahir]", born)
         page.select_option(f"select[name=a{i}_jenis_kelamin]", sex)
@@ -250,8 +278,10 @@ def test_citizens_caseworkers_and_the_next_month(site, browser):
         r = page.goto(url + path)
         assert r.status == 404 and "wilayah Anda" in page.inner_text("#message"), path
     csrf = page.eval_on_selector("header input[name=csrf_token]", "e => e.value")
-    r = page.request.post(url + f"/petugas/kasus/{case_id}/keputusan",
-                          form={"csrf_token": csrf, "keputusan": "reject", "alasan": "bukan wilayah saya"})
+    r = page.request.post(
+        url + f"/petugas/kasus/{case_id}/keputusan",
+        form={"csrf_token": csrf, "keputusan": "reject", "alasan": "bukan wilayah saya"},
+    )
     assert r.status == 404 and "wilayah Anda" in r.text()
     logout(page)
 
@@ -269,28 +299,52 @@ def test_citizens_caseworkers_and_the_next_month(site, browser):
 
     # 8. the month's export becomes a delivery, the next month's run takes it in
     month = next_month(snap)
-    exp = cli(site["home"], "web-export", "--month", month, "--landing", str(data / "landing"),
-              "--warehouse", str(data / "warehouse.duckdb"))
+    exp = cli(
+        site["home"],
+        "web-export",
+        "--month",
+        month,
+        "--landing",
+        str(data / "landing"),
+        "--warehouse",
+        str(data / "warehouse.duckdb"),
+    )
     assert exp.returncode == 0, exp.stderr
     assert '"usulan": 1' in exp.stdout and '"sanggahan": 1' in exp.stdout
-    run = cli(site["home"], "run", "--landing", str(data / "landing"), "--month", month,
-              "--warehouse", str(data / "warehouse.duckdb"))
+    run = cli(
+        site["home"],
+        "run",
+        "--landing",
+        str(data / "landing"),
+        "--month",
+        month,
+        "--warehouse",
+        str(data / "warehouse.duckdb"),
+    )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
     try:
-        excl = con.execute("SELECT unit, family_id, reason FROM marts.exclusions WHERE case_number = ?",
-                           [objection]).fetchall()
+        excl = con.execute(
+            "SELECT unit, family_id, reason FROM marts.exclusions WHERE case_number = ?", [objection]
+        ).fetchall()
         assert excl == [("family", family_id, "objection_not_poor")]
-        explained = con.execute("SELECT decision, explanation FROM marts.appeal_explanation WHERE family_id = ? "
-                                "AND program = 'PKH'", [family_id]).fetchall()[0]
+        explained = con.execute(
+            "SELECT decision, explanation FROM marts.appeal_explanation WHERE family_id = ? AND program = 'PKH'",
+            [family_id],
+        ).fetchall()[0]
         assert explained[0] == "not_eligible" and objection in explained[1]
-        left = con.execute("SELECT change, reason FROM history.programme_changes WHERE snapshot = ? AND "
-                           "family_id = ? AND program = 'PKH'", [month, family_id]).fetchall()
+        left = con.execute(
+            "SELECT change, reason FROM history.programme_changes WHERE snapshot = ? AND "
+            "family_id = ? AND program = 'PKH'",
+            [month, family_id],
+        ).fetchall()
         assert left == [("left", "objection")], left
-        linked = con.execute("SELECT c.person_id, c.family_id, w.proxies_source FROM dtsen.crosswalk c "
-                             "JOIN welfare.family_welfare w ON w.family_id = c.family_id AND w.snapshot = c.snapshot "
-                             "WHERE c.snapshot = ? AND c.source = 'usulan' AND c.record_id LIKE ?",
-                             [month, proposal + "-%"]).fetchall()
+        linked = con.execute(
+            "SELECT c.person_id, c.family_id, w.proxies_source FROM dtsen.crosswalk c "
+            "JOIN welfare.family_welfare w ON w.family_id = c.family_id AND w.snapshot = c.snapshot "
+            "WHERE c.snapshot = ? AND c.source = 'usulan' AND c.record_id LIKE ?",
+            [month, proposal + "-%"],
+        ).fetchall()
         assert len(linked) == 2 and {r[2] for r in linked} == {"usulan"}
     finally:
         con.close()

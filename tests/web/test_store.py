@@ -1,5 +1,6 @@
 """The caseworker desk's store on SQLite and on a throw-away PostgreSQL: users and throttled logins, the case flow
 with two people for every change, region scoping, append-only logs, and the monthly export's bytes."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -10,15 +11,38 @@ import sqlalchemy as sa
 
 from dtsen.web.export import export_month
 from dtsen.web.store import CaseError, Store
+from tests.postgres import DB, PASSWORD, USER, server_binaries, throwaway_postgres
 
-from tests.postgres import USER, PASSWORD, DB, server_binaries, throwaway_postgres
-
-HOUSE = {"status_bangunan": 1, "jenis_lantai": 6, "jenis_dinding": 4, "jenis_atap": 6, "sumber_air_minum": 6,
-         "fasilitas_bab": 4, "sumber_penerangan": 4, "bahan_bakar_masak": 4, "aset_kulkas": 0, "aset_motor": 0,
-         "aset_mobil": 0, "desa_terpencil": 0, "luas_lantai_m2": 20, "aset_lahan_m2": 0, "aset_ternak": 2}
-MEMBER = {"nama": "SUMARNI", "nik": None, "no_kk": None, "tanggal_lahir": "1980-01-02", "jenis_kelamin": "P",
-          "hubungan_kk": 1, "pendidikan": 1, "pekerjaan": 1, "jenjang_sekolah": "none", "disabilitas_berat": 0,
-          "hamil": 0}
+HOUSE = {
+    "status_bangunan": 1,
+    "jenis_lantai": 6,
+    "jenis_dinding": 4,
+    "jenis_atap": 6,
+    "sumber_air_minum": 6,
+    "fasilitas_bab": 4,
+    "sumber_penerangan": 4,
+    "bahan_bakar_masak": 4,
+    "aset_kulkas": 0,
+    "aset_motor": 0,
+    "aset_mobil": 0,
+    "desa_terpencil": 0,
+    "luas_lantai_m2": 20,
+    "aset_lahan_m2": 0,
+    "aset_ternak": 2,
+}
+MEMBER = {
+    "nama": "SUMARNI",
+    "nik": None,
+    "no_kk": None,
+    "tanggal_lahir": "1980-01-02",
+    "jenis_kelamin": "P",
+    "hubungan_kk": 1,
+    "pendidikan": 1,
+    "pekerjaan": 1,
+    "jenjang_sekolah": "none",
+    "disabilitas_berat": 0,
+    "hamil": 0,
+}
 
 
 class Clock:
@@ -40,8 +64,9 @@ def store(request, tmp_path):
     if server_binaries() is None:
         pytest.skip("PostgreSQL server binaries are not installed (Debian's postgresql package)")
     with throwaway_postgres() as pg:
-        s = Store.open(f"postgresql+psycopg2://{USER}:{PASSWORD}@{pg.host}:{pg.port}/{DB}", clock=Clock(),
-                       rng=random.Random(1))
+        s = Store.open(
+            f"postgresql+psycopg2://{USER}:{PASSWORD}@{pg.host}:{pg.port}/{DB}", clock=Clock(), rng=random.Random(1)
+        )
         yield s
         s.close()
 
@@ -71,9 +96,16 @@ def test_passwords_are_hashed_and_logins_throttled(store):
 
 def test_two_people_for_every_change_and_region_scoping(store):
     worker, boss, other = people(store)
-    t = store.submit("sanggahan", village_code="3201010001", submitter_name="WARGA", submitter_contact="0812345",
-                     description="sudah pindah", reason="pindah", target_person_id="DP0000000001",
-                     target_snapshot="2025-01")
+    t = store.submit(
+        "sanggahan",
+        village_code="3201010001",
+        submitter_name="WARGA",
+        submitter_contact="0812345",
+        description="sudah pindah",
+        reason="pindah",
+        target_person_id="DP0000000001",
+        target_snapshot="2025-01",
+    )
     assert t.startswith("SGH-2025-")
     case = store.case_by_ticket(t)
     with pytest.raises(CaseError, match="wilayah"):  # a caseworker of another regency sees nothing
@@ -86,8 +118,15 @@ def test_two_people_for_every_change_and_region_scoping(store):
     store.decide(case["id"], boss, "approve", "benar pindah")
     with pytest.raises(CaseError, match="sendiri"):  # nor a supervisor their own decision
         store.approve(case["id"], boss, True)
-    u = store.submit("usulan", village_code="3201010001", submitter_name="KADER", submitter_contact="kader@x.id",
-                     description="keluarga miskin", proposed_head_name="SUMARNI", proposed_members=1)
+    u = store.submit(
+        "usulan",
+        village_code="3201010001",
+        submitter_name="KADER",
+        submitter_contact="kader@x.id",
+        description="keluarga miskin",
+        proposed_head_name="SUMARNI",
+        proposed_members=1,
+    )
     ucase = store.case_by_ticket(u)
     with pytest.raises(CaseError, match="diverifikasi"):  # no approval without the home visit
         store.decide(ucase["id"], worker, "approve", "layak")
@@ -99,8 +138,14 @@ def test_two_people_for_every_change_and_region_scoping(store):
     store.approve(ucase["id"], boss, True)
     assert store.case(ucase["id"], worker)["status"] == "disetujui"
     actions = [e["action"] for e in store.events(ucase["id"])]
-    assert actions == ["diajukan", "diverifikasi", "diputuskan_approve", "dikembalikan", "diputuskan_approve",
-                       "disetujui_atasan"]
+    assert actions == [
+        "diajukan",
+        "diverifikasi",
+        "diputuskan_approve",
+        "dikembalikan",
+        "diputuskan_approve",
+        "disetujui_atasan",
+    ]
 
 
 def test_logs_are_append_only(store):
@@ -121,8 +166,15 @@ def test_export_is_repeatable_and_each_case_goes_out_once(store, tmp_path):
     worker, boss, _ = people(store)
     tickets = []
     for i in range(2):
-        u = store.submit("usulan", village_code="3201010001", submitter_name="KADER", submitter_contact="kader@x.id",
-                         description="keluarga miskin", proposed_head_name=f"KEPALA {i}", proposed_members=1)
+        u = store.submit(
+            "usulan",
+            village_code="3201010001",
+            submitter_name="KADER",
+            submitter_contact="kader@x.id",
+            description="keluarga miskin",
+            proposed_head_name=f"KEPALA {i}",
+            proposed_members=1,
+        )
         c = store.case_by_ticket(u)
         store.verify(c["id"], worker, HOUSE, [MEMBER])
         store.decide(c["id"], worker, "approve", "layak")
@@ -138,5 +190,6 @@ def test_export_is_repeatable_and_each_case_goes_out_once(store, tmp_path):
     assert not (landing / "sanggahan").exists()
     header = files["usulan_keluarga.csv"].decode().splitlines()[0]
     assert header.startswith("no_tiket,kode_desa,alamat,status_bangunan")
-    assert sorted(line.split(",")[0] for line in files["usulan_keluarga.csv"].decode().splitlines()[1:]) == \
-        sorted(tickets)
+    assert sorted(line.split(",")[0] for line in files["usulan_keluarga.csv"].decode().splitlines()[1:]) == sorted(
+        tickets
+    )

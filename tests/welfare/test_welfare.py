@@ -1,4 +1,5 @@
 """Welfare ranking: weighted desil, the PMT fit and its targeting errors against the truth and the baselines."""
+
 import duckdb
 import numpy as np
 import pandas as pd
@@ -50,8 +51,12 @@ def test_pmt_fits_out_of_sample_and_beats_the_naive_baseline(pipeline):
     assert meta["r2_out_of_sample"] > 0.6
     assert meta["r2_out_of_sample"] <= meta["r2_in_sample"] + 1e-9
     con = duckdb.connect(str(warehouse), read_only=True)
-    ev = con.execute("""SELECT method, exclusion_error, inclusion_error FROM welfare.targeting_evaluation
-                        WHERE scope = 'national'""").df().set_index("method")
+    ev = (
+        con.execute("""SELECT method, exclusion_error, inclusion_error FROM welfare.targeting_evaluation
+                        WHERE scope = 'national'""")
+        .df()
+        .set_index("method")
+    )
     # the PMT misses fewer of the truly poor than ranking by floor area alone, and includes fewer non-poor
     assert ev.loc["pmt", "exclusion_error"] < ev.loc["floor_area_per_capita", "exclusion_error"] - 0.1
     assert ev.loc["pmt", "inclusion_error"] < ev.loc["floor_area_per_capita", "inclusion_error"]
@@ -65,8 +70,9 @@ def test_pmt_fits_out_of_sample_and_beats_the_naive_baseline(pipeline):
     assert fw.loc[fw["province_code"].notna(), "desil_province"].notna().all()
     # a province's own desil 1 holds its poorest families
     p = fw[fw["province_code"] == fw["province_code"].mode()[0]]
-    assert p.loc[p["desil_province"] == 1, "predicted_pcc"].max() <= p.loc[p["desil_province"] == 2,
-                                                                          "predicted_pcc"].min()
+    assert (
+        p.loc[p["desil_province"] == 1, "predicted_pcc"].max() <= p.loc[p["desil_province"] == 2, "predicted_pcc"].min()
+    )
     model = con.execute("SELECT * FROM welfare.pmt_model").df()
     assert len(model) == 1 and model["n_train"].iloc[0] > 500
     con.close()
