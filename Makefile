@@ -14,9 +14,10 @@ MONTHS ?= 3
 PORT ?= 3000
 API_PORT ?= 8000
 WEB_PORT ?= 8090
+DOCS_PORT ?= 8070
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 
-.PHONY: setup run synth test lint format ui serve web browser bench bench-scale validate clean docs
+.PHONY: setup run synth test lint format ui serve web browser bench bench-scale validate clean docs docs-site docs-serve
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -35,14 +36,14 @@ setup: $(VENV)/.synced $(DAGSTER_HOME)/dagster.yaml $(DBT_MANIFEST) $(DBT_PREPAR
 
 # dbt's manifest, which the dbt assets load at import (parsed again whenever a model, seed or yml changes)
 $(DBT_MANIFEST): $(VENV)/.synced $(DBT_SOURCES)
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster-dbt project prepare-and-package --file orchestration/dbt_project.py > /dev/null
+	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster-dbt project prepare-and-package --file orchestration/lib/dbt_project.py > /dev/null
 	@touch $@
 
 # dbt's saved parse for the default warehouse (what `make run` builds), so its first month does not parse the whole
 # project again (every later month reuses the parse anyway); dbt leaves the file as it was when nothing changed,
 # so it is touched: otherwise every make after the manifest's rewrite (dagster dev re-parses) would parse again
 $(DBT_PREPARED): $(DBT_MANIFEST)
-	$(BIN)/dtsen prepare-dbt --warehouse $(DATA)/warehouse.duckdb > /dev/null
+	$(BIN)/dtsen prepare-dbt --data $(DATA) > /dev/null
 	@touch $@
 
 $(DAGSTER_HOME)/dagster.yaml: orchestration/dagster.yaml
@@ -73,11 +74,11 @@ browser:
 
 # the data-exchange API (DCI Social Registry API) over the warehouse `make run` built
 serve: setup
-	$(BIN)/dtsen serve --port $(API_PORT) --warehouse $(DATA)/warehouse.duckdb
+	$(BIN)/dtsen serve --port $(API_PORT) --data $(DATA)
 
 # Cek Bansos and the caseworker desk over what `make run` built (demo users: see `make run`'s last lines)
 web: setup
-	$(BIN)/dtsen web --port $(WEB_PORT) --warehouse $(DATA)/warehouse.duckdb
+	$(BIN)/dtsen web --port $(WEB_PORT) --data $(DATA)
 
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml
@@ -96,11 +97,19 @@ bench: setup
 
 # how cost grows with the population, up to 10 M persons (long: hours on 2 cores)
 bench-scale: setup
-	$(BIN)/python bench/scale.py --persons 100000,1000000,3000000,10000000 --plot bench/scale.png
+	$(BIN)/python bench/scale.py --persons 100000,1000000,3000000,10000000 --plot docs/img/scale.png
 
+# the documentation site (MkDocs, Material theme): into site/, or served on DOCS_PORT
+docs-site: $(VENV)/.synced
+	$(BIN)/mkdocs build --strict --site-dir site
+
+docs-serve: $(VENV)/.synced
+	$(BIN)/mkdocs serve --dev-addr 127.0.0.1:$(DOCS_PORT)
+
+# dbt's own docs (lineage, column descriptions, tests) for the demo warehouse
 docs: setup
 	cd dbt_project && DTSEN_WAREHOUSE=$(CURDIR)/$(DATA)/warehouse.duckdb ../$(BIN)/dbt docs generate --profiles-dir . \
 		&& ../$(BIN)/dbt docs serve --profiles-dir . --port 8080
 
 clean:
-	rm -rf $(DATA) .dagster_home .pytest_cache
+	rm -rf $(DATA) .dagster_home .pytest_cache site

@@ -3,14 +3,13 @@
 import os
 
 import dagster as dg
-from dagster_dbt import get_asset_key_for_model
 
-from assets.marts import dtsen_dbt_models
-from assets.ui import md_table
+from assets.marts import model_key
 from dtsen.charts import bar_chart, error_by_group_chart, png_markdown
 from dtsen.publish import publish
-from orchestration.partitions import monthly_partitions, one_month_per_run
-from orchestration.resources import WarehouseResource
+from orchestration.lib.metadata import md_table
+from orchestration.lib.partitions import monthly_partitions, one_month_per_run
+from orchestration.lib.resources import DataResource
 
 MART_MODELS = [
     "eligibility_pkh",
@@ -22,7 +21,7 @@ MART_MODELS = [
     "program_budget_by_province_desil",
     "targeting_accuracy_by_province",
 ]
-MART_KEYS = [get_asset_key_for_model([dtsen_dbt_models], m) for m in MART_MODELS]
+MART_KEYS = [model_key(m) for m in MART_MODELS]
 HISTORY_MODELS = [
     "appeal_explanation_history",
     "eligibility_history",
@@ -30,7 +29,7 @@ HISTORY_MODELS = [
     "programme_changes",
     "programme_monthly",
 ]
-HISTORY_KEYS = [get_asset_key_for_model([dtsen_dbt_models], m) for m in HISTORY_MODELS]
+HISTORY_KEYS = [model_key(m) for m in HISTORY_MODELS]
 
 
 @dg.asset(
@@ -43,12 +42,12 @@ HISTORY_KEYS = [get_asset_key_for_model([dtsen_dbt_models], m) for m in HISTORY_
     pool="duckdb_writer",
     description="The marts and rule seeds as Parquet per snapshot, the history marts as one Parquet dataset "
     "per table partitioned by snapshot, plus analytics.duckdb (views over the latest month and "
-    "over every month), beside the warehouse under published/: analysts read these, never the "
+    "over every month), under published/ below the data root: analysts read these, never the "
     "live file.",
 )
-def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    out = warehouse.beside("published")
-    with warehouse.connect(read_only=True) as con:
+def published_marts(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
+    out = data.layout.published
+    with data.connect(read_only=True) as con:
         counts = publish(con, context.partition_key, out)
     return dg.MaterializeResult(
         metadata={
@@ -70,9 +69,9 @@ def published_marts(context: dg.AssetExecutionContext, warehouse: WarehouseResou
     description="Recipients and budget per program, by province, and targeting error by province, as tables "
     "and charts (PNG in the UI and under `reports/marts/<snapshot>/`).",
 )
-def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def program_report(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
     month = context.partition_key
-    with warehouse.connect(read_only=True) as con:
+    with data.connect(read_only=True) as con:
         programs = con.execute("""SELECT program, sum(eligible) AS eligible, sum(recipients) AS recipients,
                                          sum(cut_by_quota) AS cut_by_quota, sum(persons_covered) AS persons_covered,
                                          sum(annual_budget) AS annual_budget
@@ -89,7 +88,7 @@ def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
                                    ORDER BY scope = 'national' DESC, province_name""").df()
         exclusions = con.execute("SELECT reason, count(*) AS n FROM marts.exclusions GROUP BY 1 ORDER BY 2 DESC").df()
         rule_version = con.execute("SELECT any_value(rule_version) FROM marts.exclusions").fetchall()[0][0]
-    out = warehouse.beside("reports", "marts", month)
+    out = os.path.join(data.layout.reports, "marts", month)
     charts = {
         "recipient_families_by_province": bar_chart(
             by_prov.fillna(0),
@@ -152,4 +151,4 @@ def program_report(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     return dg.MaterializeResult(metadata=meta)
 
 
-analytics_assets = [published_marts, program_report]
+defs = dg.Definitions(assets=[published_marts, program_report])

@@ -1,24 +1,31 @@
-"""Assets of the `disbursement` group: payment lists with blocking release checks, immutable payment files, and
-the reconciliation loop. Thin over `dtsen.disbursement`."""
+"""The `disbursement` domain: payment lists with blocking release checks, immutable payment files, and the
+reconciliation loop, with their jobs and sensors. Thin over `dtsen.disbursement`.
+
+- disbursement_sensor (stopped by default: issuing payment files is the ministry's decision to automate): when the
+  four eligibility marts were last built for the same month (the marts hold one snapshot) and no error-severity
+  check failed in the runs that built them, requests disbursement_job for that month, once per build.
+- reconciliation_sensor (running): new or corrected files under rekon/<YYYY-MM>/ request reconciliation_job.
+"""
 
 import os
 
 import dagster as dg
 import pandas as pd
-from dagster_dbt import get_asset_key_for_model
 from pydantic import Field
 
-from assets.marts import dtsen_dbt_models
-from assets.registries import landing_key
-from assets.ui import md_table
+from assets.marts import model_key
+from dtsen.deliveries import fingerprint, scan
 from dtsen.disbursement.checks import release_checks
 from dtsen.disbursement.files import write_period_files
 from dtsen.disbursement.history import build_payment_history
 from dtsen.disbursement.lists import build_payment_rows, channel_rule
 from dtsen.disbursement.reconciliation import absorption, ingest_rekon
 from dtsen.publish import publish_partitioned
-from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
-from orchestration.resources import LandingResource, WarehouseResource
+from orchestration.lib.metadata import md_table
+from orchestration.lib.partitions import month_problem, monthly_check, monthly_partitions, one_month_per_run
+from orchestration.lib.resources import DataResource
+from orchestration.lib.sensors import INTERVAL, dump_cursor, load_cursor, run_key
+from orchestration.lib.sources import landing_key
 
 GROUP = "disbursement"
 PAYMENT_LISTS = dg.AssetKey(["disbursement", "payment_lists"])
@@ -45,12 +52,11 @@ RELEASE_CHECKS = {
 }
 
 
-def eligibility_keys() -> list[dg.AssetKey]:
-    return [get_asset_key_for_model([dtsen_dbt_models], m) for m in ELIGIBILITY_MODELS]
+ELIGIBILITY_KEYS = [model_key(m) for m in ELIGIBILITY_MODELS]
 
 
 class FilesConfig(dg.Config):
-    root: str = Field(default="", description="where payment files go (default: disbursement/ beside the warehouse)")
+    root: str = Field(default="", description="where payment files go (default: disbursement/ under the data root)")
 
 
 @dg.asset(
@@ -58,7 +64,7 @@ class FilesConfig(dg.Config):
     group_name=GROUP,
     partitions_def=monthly_partitions,
     backfill_policy=one_month_per_run,
-    deps=[get_asset_key_for_model([dtsen_dbt_models], m) for m in UPSTREAM_MODELS],
+    deps=[model_key(m) for m in UPSTREAM_MODELS],
     kinds={"duckdb"},
     pool="duckdb_writer",
     check_specs=[monthly_check(name, PAYMENT_LISTS, desc, blocking=True) for name, desc in RELEASE_CHECKS.items()],
@@ -66,9 +72,9 @@ class FilesConfig(dg.Config):
     "recipients of the eligibility marts, payee identity from the restricted schema, channel and "
     "routing reason (DOMAIN rule 4). Four blocking release checks guard the files.",
 )
-def payment_lists(context: dg.AssetExecutionContext, warehouse: WarehouseResource):
+def payment_lists(context: dg.AssetExecutionContext, data: DataResource):
     period = context.partition_key
-    with warehouse.connect() as con:
+    with data.connect() as con:
         summary = build_payment_rows(con, period)
         checks = release_checks(con, period)
         channels = con.execute(
@@ -114,11 +120,9 @@ def payment_lists(context: dg.AssetExecutionContext, warehouse: WarehouseResourc
     "rewritten: identical content is left alone, changed content becomes a new version that names "
     "the one it supersedes. Only runs when every release check passed.",
 )
-def payment_files(
-    context: dg.AssetExecutionContext, config: FilesConfig, warehouse: WarehouseResource
-) -> dg.MaterializeResult:
-    root = config.root or warehouse.beside("disbursement")
-    with warehouse.connect(read_only=True) as con:
+def payment_files(context: dg.AssetExecutionContext, config: FilesConfig, data: DataResource) -> dg.MaterializeResult:
+    root = config.root or data.layout.disbursement
+    with data.connect(read_only=True) as con:
         results = write_period_files(con, context.partition_key, root)
     table = [
         {
@@ -152,9 +156,9 @@ def payment_files(
     description="The banks' and PT Pos' reconciliation files of the month (`rekon/<YYYY-MM>/`), validated; bad "
     "rows quarantined with file, line, field and reason (disbursement.reconciliation).",
 )
-def reconciliation(context: dg.AssetExecutionContext, warehouse: WarehouseResource, landing: LandingResource):
-    with warehouse.connect() as con:
-        res = ingest_rekon(con, landing.folder, context.partition_key)
+def reconciliation(context: dg.AssetExecutionContext, data: DataResource):
+    with data.connect() as con:
+        res = ingest_rekon(con, data.layout.landing, context.partition_key)
         stored = con.execute(
             "SELECT count(*) FROM disbursement.reconciliation WHERE period = ?", [context.partition_key]
         ).fetchall()[0][0]
@@ -187,8 +191,8 @@ def reconciliation(context: dg.AssetExecutionContext, warehouse: WarehouseResour
     "returned, dormant > 105 days), families flagged for review (disbursement.absorption, "
     "disbursement.dormant, disbursement.review_flag). Non-collectors move to PT Pos next period.",
 )
-def absorption_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.connect() as con:
+def absorption_report(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
+    with data.connect() as con:
         res = absorption(
             con,
             context.partition_key,
@@ -220,11 +224,114 @@ def absorption_report(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     "rerouted to PT Pos, dormant, across every month (rebuilt after each payment run and each "
     "reconciliation), and published as `published/history/payment_history/period=YYYY-MM/`.",
 )
-def payment_history(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    with warehouse.connect() as con:
+def payment_history(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
+    with data.connect() as con:
         by_status = build_payment_history(con)
-        rows = publish_partitioned(con, "payment_history", "period", warehouse.beside("published"))
+        rows = publish_partitioned(con, "payment_history", "period", data.layout.published)
     return dg.MaterializeResult(metadata={"rows": rows, "families_by_status": dg.MetadataValue.json(by_status)})
 
 
-disbursement_assets = [payment_lists, payment_files, reconciliation, absorption_report, payment_history]
+disbursement_job = dg.define_asset_job(
+    name="disbursement_job",
+    selection=dg.AssetSelection.assets(PAYMENT_LISTS, PAYMENT_FILES, PAYMENT_HISTORY),
+    partitions_def=monthly_partitions,
+    description="The month's payment lists per program and channel, the blocking release checks, and the "
+    "immutable files + manifests under `disbursement/<YYYY-MM>/`.",
+)
+
+reconciliation_job = dg.define_asset_job(
+    name="reconciliation_job",
+    selection=dg.AssetSelection.assets(RECONCILIATION, ABSORPTION, PAYMENT_HISTORY),
+    partitions_def=monthly_partitions,
+    description="Ingest the banks' and PT Pos' reconciliation files of the month; absorption, dormant funds, "
+    "review flags (and so the next month's routing).",
+)
+
+
+@dg.sensor(
+    name="reconciliation_sensor",
+    job=reconciliation_job,
+    minimum_interval_seconds=INTERVAL,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="New or corrected files under `rekon/<YYYY-MM>/` -> reconciliation_job for that month.",
+)
+def reconciliation_sensor(context: dg.SensorEvaluationContext, data: DataResource):
+    landing = data.layout.landing
+    state = load_cursor(context.cursor, landing)
+    requests = []
+    for d in scan(landing, folders=("rekon",)):
+        fp = fingerprint(d, state["hashes"])
+        if state["seen"].get(d.name) == fp:
+            continue
+        problem = month_problem(d.month)
+        if problem:
+            context.log.info(f"{d.name}: waiting ({problem})")
+            continue
+        state["seen"][d.name] = fp
+        requests.append(
+            dg.RunRequest(
+                run_key=run_key(state, f"{d.name}:{fp[:16]}"),
+                partition_key=d.month,
+                tags={"dtsen/delivery": d.name, "dtsen/fingerprint": fp[:16]},
+            )
+        )
+    return dg.SensorResult(run_requests=requests, cursor=dump_cursor(state))
+
+
+@dg.sensor(
+    name="disbursement_sensor",
+    job=disbursement_job,
+    minimum_interval_seconds=INTERVAL,
+    default_status=dg.DefaultSensorStatus.STOPPED,
+    description="The four eligibility marts last built for one month, and no error-severity check failed "
+    "in the runs that built them -> disbursement_job for that month, once per build.",
+)
+def disbursement_sensor(context: dg.SensorEvaluationContext):
+    state = load_cursor(context.cursor)
+    instance = context.instance
+    # the marts hold one snapshot: the month most recently built for all four is the only one to disburse
+    latest = [
+        instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=k), limit=1).records for k in ELIGIBILITY_KEYS
+    ]
+    if not all(latest):
+        return dg.SensorResult(run_requests=[], cursor=dump_cursor(state))
+    records = [r[0] for r in latest]
+    months = {r.partition_key for r in records}
+    if len(months) != 1 or None in months:
+        context.log.info(
+            f"eligibility marts were last built for different months {sorted(map(str, months))}: "
+            f"waiting for a complete build"
+        )
+        return dg.SensorResult(run_requests=[], cursor=dump_cursor(state))
+    month = months.pop()
+    marker = ",".join(str(r.storage_id) for r in records)
+    if state["seen"].get(month) == marker:
+        return dg.SensorResult(run_requests=[], cursor=dump_cursor(state))
+    failed = _failed_checks(instance, {r.run_id for r in records})
+    if failed:
+        context.log.info(f"{month}: eligibility checks not passed ({', '.join(failed[:5])}): waiting")
+        return dg.SensorResult(run_requests=[], cursor=dump_cursor(state))
+    state["seen"][month] = marker
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(run_key=f"disbursement:{month}:{marker}", partition_key=month)],
+        cursor=dump_cursor(state),
+    )
+
+
+def _failed_checks(instance: dg.DagsterInstance, run_ids: set[str]) -> list[str]:
+    """Error-severity checks that failed in these runs (any asset: a rule test on `exclusions` guards the eligibility
+    marts too); warnings do not hold the money back."""
+    failed = []
+    for run_id in sorted(run_ids):
+        for ev in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION):
+            data = ev.dagster_event.event_specific_data
+            if not data.passed and data.severity == dg.AssetCheckSeverity.ERROR:
+                failed.append(f"{'/'.join(data.asset_key.path)}:{data.check_name}")
+    return failed
+
+
+defs = dg.Definitions(
+    assets=[payment_lists, payment_files, reconciliation, absorption_report, payment_history],
+    jobs=[disbursement_job, reconciliation_job],
+    sensors=[disbursement_sensor, reconciliation_sensor],
+)

@@ -5,12 +5,11 @@ import os
 import dagster as dg
 
 from assets.analytics import MART_KEYS, published_marts
-from dtsen import api
 from dtsen.api import config as api_config
 from dtsen.api import exchange, notify
 from dtsen.api.store import Store
-from orchestration.partitions import monthly_partitions, one_month_per_run
-from orchestration.resources import WarehouseResource
+from orchestration.lib.partitions import monthly_partitions, one_month_per_run
+from orchestration.lib.resources import DataResource
 
 
 @dg.asset(
@@ -22,12 +21,12 @@ from orchestration.resources import WarehouseResource
     kinds={"parquet"},
     pool="duckdb_writer",
     description="The month's DTSEN persons and families with desil, death, and programme eligibility and "
-    "recipient status, as restricted Parquet (owner-only) under `exchange/<snapshot>/` beside the "
-    "warehouse: what `dtsen serve` (the DCI Social Registry API) answers from.",
+    "recipient status, as restricted Parquet (owner-only) under `exchange/<snapshot>/` below the "
+    "data root: what `dtsen serve` (the DCI Social Registry API) answers from.",
 )
-def registry_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
-    out = api.exchange_dir(warehouse.file)
-    with warehouse.connect(read_only=True) as con:
+def registry_snapshot(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
+    out = data.layout.exchange
+    with data.connect(read_only=True) as con:
         counts = exchange.export(con, context.partition_key, out)
     return dg.MaterializeResult(
         metadata={
@@ -48,18 +47,18 @@ def registry_snapshot(context: dg.AssetExecutionContext, warehouse: WarehouseRes
     "status, merged and split ids), POSTed to every matching subscription's /registry/notify "
     "with retries; deliveries that keep failing are dead letters (retried by the next run).",
 )
-def subscriber_notifications(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def subscriber_notifications(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
     cfg = api_config.load()
-    store = Store(api.state_path(warehouse.file))
+    store = Store(data.layout.api_state)
     try:
-        summary = notify.notify_all(cfg, store, api.exchange_dir(warehouse.file), context.partition_key)
+        summary = notify.notify_all(cfg, store, data.layout.exchange, context.partition_key)
         dead = store.dead_letters()
     finally:
         store.close()
     if summary["dead_letters"]:
         context.log.warning(
             f"{summary['dead_letters']} subscription(s) could not be notified: dead letters kept "
-            f"in {api.state_path(warehouse.file)} (retried by the next run)"
+            f"in {data.layout.api_state} (retried by the next run)"
         )
     return dg.MaterializeResult(
         metadata={
@@ -77,4 +76,4 @@ def subscriber_notifications(context: dg.AssetExecutionContext, warehouse: Wareh
     )
 
 
-exchange_assets = [registry_snapshot, subscriber_notifications]
+defs = dg.Definitions(assets=[registry_snapshot, subscriber_notifications])

@@ -1,4 +1,5 @@
-"""Software-defined assets of the `registries` group: one per delivered source, partitioned by delivery month.
+"""Software-defined assets of the `registries` group: one per delivered source (`dtsen.registries.sources`),
+partitioned by delivery month, and the delivered files themselves as external assets of the `landing` group.
 
 Thin wrappers: the work is `dtsen.registries.ingest`. The region reference is a step of its own (every other
 source is checked against it); the month's deliveries are one step that ingests them side by side
@@ -6,118 +7,26 @@ source is checked against it); the month's deliveries are one step that ingests 
 share under the warn and the hard ceiling) evaluated on what was written.
 """
 
-from dataclasses import dataclass
-
 import dagster as dg
 import duckdb
+import pandas as pd
 
-from assets.ui import md_table
 from dtsen.registries.files import DeliveryFileError
 from dtsen.registries.ingest import IngestResult, NoRegionReference, ingest, ingest_concurrently
-from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
-from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
+from dtsen.registries.sources import DELIVERIES, SOURCES, Source, source
+from orchestration.lib.metadata import md_table
+from orchestration.lib.partitions import monthly_check, monthly_partitions, one_month_per_run
+from orchestration.lib.resources import DataResource, IngestSettings
+from orchestration.lib.sources import REGION_KEY, landing_key, source_key
 
 GROUP = "registries"
 
 
-@dataclass(frozen=True)
-class SourceSpec:
-    source: str  # source name in the warehouse (quarantine.source)
-    asset: str  # asset name (key: sources/<asset>)
-    table: str  # main warehouse table
-    key: str  # record id expression in that table
-    partition_col: str  # column holding the delivery month in that table
-    description: str
-
-
-SPECS = [
-    SourceSpec(
-        "referensi",
-        "region_reference",
-        "sources.region",
-        "kode",
-        "delivery",
-        "Kemendagri region codes (referensi/wilayah.csv) as valid for the month; validates village codes.",
-    ),
-    SourceSpec(
-        "dtks",
-        "dtks",
-        "sources.dtks_person",
-        "record_id",
-        "delivery",
-        "DTKS monthly full snapshot (`dtks/<YYYY-MM>/dtks.csv`) as canonical person records.",
-    ),
-    SourceSpec(
-        "regsosek",
-        "regsosek",
-        "sources.regsosek_person",
-        "record_id",
-        "delivery",
-        "Regsosek snapshot (`regsosek/<YYYY-MM>/keluarga.parquet` + individu.parquet): person records and "
-        "the family socio-economic table sources.regsosek_family.",
-    ),
-    SourceSpec(
-        "p3ke",
-        "p3ke",
-        "sources.p3ke_person",
-        "record_id",
-        "delivery",
-        "P3KE extreme-poverty snapshot (`p3ke/<YYYY-MM>/p3ke.csv`) as canonical person records.",
-    ),
-    SourceSpec(
-        "susenas",
-        "susenas",
-        "sources.susenas",
-        "id_keluarga",
-        "delivery",
-        "Consumption-survey sample (`susenas/<YYYY>/susenas.parquet`, latest year up to the month).",
-    ),
-    SourceSpec(
-        "dukcapil",
-        "dukcapil_deaths",
-        "sources.death",
-        "nik",
-        "delivery",
-        "Dukcapil death events of the month (`dukcapil/<YYYY-MM>/kematian.csv`).",
-    ),
-    SourceSpec("asn", "asn_list", "sources.asn", "nik", "delivery", "Civil servants (`asn/<YYYY-MM>/asn.csv`)."),
-    SourceSpec(
-        "bpjstk",
-        "bpjstk_wages",
-        "sources.wage",
-        "nik",
-        "delivery",
-        "BPJS Ketenagakerjaan wage earners (`bpjstk/<YYYY-MM>/upah.csv`).",
-    ),
-    SourceSpec(
-        "usulan",
-        "usulan",
-        "sources.usulan_person",
-        "record_id",
-        "delivery",
-        "Proposals (usulan) approved by the caseworker desk (`usulan/<YYYY-MM>/usulan_keluarga.csv` + "
-        "usulan_anggota.csv): members as person records for linkage, the verified proxies in "
-        "sources.usulan_family for the PMT.",
-    ),
-    SourceSpec(
-        "sanggahan",
-        "sanggahan",
-        "sources.objection",
-        "no_tiket",
-        "delivery",
-        "Objections (sanggahan) approved by the caseworker desk (`sanggahan/<YYYY-MM>/sanggahan.csv`): "
-        "exclusions with reason and case number in the marts.",
-    ),
-]
-EXTRA_TABLES = {"regsosek": ["sources.regsosek_family"], "usulan": ["sources.usulan_family"]}
-REGION_KEY = dg.AssetKey(["sources", "region_reference"])
-
-
 def evaluate_checks(
-    con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult, settings: IngestSettings
+    con: duckdb.DuckDBPyConnection, spec: Source, res: IngestResult, settings: IngestSettings
 ) -> list[dg.AssetCheckResult]:
     """Checks on what the warehouse now holds for this delivery (not on in-memory counts alone)."""
-    key = dg.AssetKey(["sources", spec.asset])
+    key = source_key(spec)
     if not res.delivered:
         meta = {"note": res.note}
         return [
@@ -126,12 +35,10 @@ def evaluate_checks(
         ]
     month = res.delivery
     partition_value = month
-    if spec.source == "susenas":
+    if spec.partition_column == "survey_year":
         partition_value = res.note.split()[-1]
-        where = "survey_year = ?"
-    else:
-        where = f"{spec.partition_col} = ?"
-    tables = [spec.table] + EXTRA_TABLES.get(spec.source, [])
+    where = f"{spec.partition_column} = ?"
+    tables = [spec.table, *spec.extra_tables]
     stored_by_file = " UNION ALL ".join(
         f"SELECT file, count(*) AS n FROM {t} WHERE {where} GROUP BY file" for t in tables
     )
@@ -144,7 +51,7 @@ def evaluate_checks(
                         WHERE source = ? AND delivery = ? GROUP BY file)
         SELECT l.file, l.records, coalesce(s.n, 0), coalesce(q.n, 0) FROM logged l
         LEFT JOIN stored s USING (file) LEFT JOIN quarantined q USING (file) ORDER BY l.file""",
-        [spec.source, month, *([partition_value] * len(tables)), spec.source, month],
+        [spec.name, month, *([partition_value] * len(tables)), spec.name, month],
     ).fetchall()
     stored = sum(r[2] for r in per_file)
     quarantined = sum(r[3] for r in per_file)
@@ -207,7 +114,7 @@ def result_metadata(res: IngestResult) -> dict:
         "rows_quarantined": res.rows_quarantined,
         "quarantine_share": float(round(res.quarantine_share, 6)),
         "quarantined_by_reason": dg.MetadataValue.json(res.quarantine_by_reason),
-        "files": dg.MetadataValue.md(md_table(__import__("pandas").DataFrame([vars(f) for f in res.files]))),
+        "files": dg.MetadataValue.md(md_table(pd.DataFrame([vars(f) for f in res.files]))),
         "preview": dg.MetadataValue.md(md_table(res.preview)),
     }
     if res.nik_valid_rate is not None:
@@ -219,35 +126,15 @@ def result_metadata(res: IngestResult) -> dict:
     return meta
 
 
-LANDING_LAYOUT = {
-    "referensi": "referensi/wilayah.csv",
-    "dtks": "`dtks/<YYYY-MM>/dtks.csv`",
-    "regsosek": "`regsosek/<YYYY-MM>/keluarga.parquet` + individu.parquet",
-    "p3ke": "`p3ke/<YYYY-MM>/p3ke.csv`",
-    "susenas": "`susenas/<YYYY>/susenas.parquet`",
-    "dukcapil": "`dukcapil/<YYYY-MM>/kematian.csv`",
-    "asn": "`asn/<YYYY-MM>/asn.csv`",
-    "bpjstk": "`bpjstk/<YYYY-MM>/upah.csv`",
-    "usulan": "`usulan/<YYYY-MM>/usulan_keluarga.csv` + usulan_anggota.csv (the caseworker desk)",
-    "sanggahan": "`sanggahan/<YYYY-MM>/sanggahan.csv` (the caseworker desk)",
-    "rekon": "`rekon/<YYYY-MM>/<program>_<channel>.csv`",
-}
-
-
-def landing_key(folder: str) -> dg.AssetKey:
-    return dg.AssetKey(["landing", folder])
-
-
 # the delivered files themselves: external assets (agencies write them), so the graph starts at the landing folder
 landing_specs = [
     dg.AssetSpec(
-        landing_key(folder),
+        landing_key(s.name),
         group_name="landing",
         kinds={"file"},
-        description=f"Files delivered to the landing folder: {layout} (watched by "
-        f"{'reconciliation_sensor' if folder == 'rekon' else 'landing_sensor'}).",
+        description=f"Files delivered to the landing folder: {s.layout} (watched by {s.watched_by}).",
     )
-    for folder, layout in LANDING_LAYOUT.items()
+    for s in SOURCES
 ]
 
 
@@ -271,21 +158,17 @@ def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
     ]
 
 
-def _key(spec: SourceSpec) -> dg.AssetKey:
-    return dg.AssetKey(["sources", spec.asset])
+def _deps(spec: Source) -> list[dg.AssetKey]:
+    return [landing_key(spec.name)] + ([] if spec.name == "referensi" else [REGION_KEY])
 
 
-def _deps(spec: SourceSpec) -> list[dg.AssetKey]:
-    return [landing_key(spec.source)] + ([] if spec.source == "referensi" else [REGION_KEY])
-
-
-def _failure(spec: SourceSpec, month: str, e: Exception) -> str:
+def _failure(spec: Source, month: str, e: Exception) -> str:
     """The message of a delivery that cannot be ingested (its file and problem are in the exception's text)."""
-    return f"{spec.source} {month}: {e}"
+    return f"{spec.name} {month}: {e}"
 
 
 def _materialize(
-    context, con: duckdb.DuckDBPyConnection, spec: SourceSpec, res: IngestResult, settings: IngestSettings, **kw
+    context, con: duckdb.DuckDBPyConnection, spec: Source, res: IngestResult, settings: IngestSettings, **kw
 ) -> dg.MaterializeResult:
     for w in res.warnings:
         context.log.warning(w)
@@ -296,28 +179,27 @@ def _materialize(
     )
 
 
-def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
+def build_registry_asset(spec: Source) -> dg.AssetsDefinition:
     @dg.asset(
-        key=_key(spec),
+        key=source_key(spec),
         group_name=GROUP,
         partitions_def=monthly_partitions,
         backfill_policy=one_month_per_run,
         description=spec.description,
         deps=_deps(spec),
-        check_specs=_checks(_key(spec)),
+        check_specs=_checks(source_key(spec)),
         kinds={"duckdb", "python"},
         pool="duckdb_writer",
     )
     def _asset(
         context: dg.AssetExecutionContext,
-        warehouse: WarehouseResource,
-        landing: LandingResource,
+        data: DataResource,
         ingest_settings: IngestSettings,
     ) -> dg.MaterializeResult:
         month = context.partition_key
-        with warehouse.connect() as con:
+        with data.connect() as con:
             try:
-                res = ingest(con, landing.folder, month, spec.source)
+                res = ingest(con, data.layout.landing, month, spec.name)
             except (DeliveryFileError, NoRegionReference) as e:
                 raise dg.Failure(description=_failure(spec, month, e), metadata={"error": str(e)}) from None
             return _materialize(context, con, spec, res, ingest_settings)
@@ -325,7 +207,7 @@ def build_registry_asset(spec: SourceSpec) -> dg.AssetsDefinition:
     return _asset
 
 
-def build_deliveries_asset(specs: list[SourceSpec]) -> dg.AssetsDefinition:
+def build_deliveries_asset(specs: list[Source] | tuple[Source, ...]) -> dg.AssetsDefinition:
     """The month's deliveries (the person registries, the survey, the lists, the caseworker desk's exports) in one
     step that ingests the selected ones side by side (`ingest_concurrently`): still one asset per source with its
     own checks, materialised on its own when selected alone. A source whose delivery cannot be ingested fails the
@@ -333,17 +215,21 @@ def build_deliveries_asset(specs: list[SourceSpec]) -> dg.AssetsDefinition:
     step runs in that run; re-executing the run from the failure runs the step again, every selected source (the
     others replace their partition with the same rows: seconds at 1 M, the price of one step instead of nine,
     whose own overhead was 0.1-0.3 s each)."""
-    by_key = {_key(spec): spec for spec in specs}
+    by_key = {source_key(spec): spec for spec in specs}
 
     @dg.multi_asset(
         name="sources__deliveries",
         specs=[
             dg.AssetSpec(
-                _key(spec), group_name=GROUP, description=spec.description, deps=_deps(spec), kinds={"duckdb", "python"}
+                source_key(spec),
+                group_name=GROUP,
+                description=spec.description,
+                deps=_deps(spec),
+                kinds={"duckdb", "python"},
             )
             for spec in specs
         ],
-        check_specs=[c for spec in specs for c in _checks(_key(spec))],
+        check_specs=[c for spec in specs for c in _checks(source_key(spec))],
         can_subset=True,
         partitions_def=monthly_partitions,
         backfill_policy=one_month_per_run,
@@ -351,23 +237,22 @@ def build_deliveries_asset(specs: list[SourceSpec]) -> dg.AssetsDefinition:
     )
     def _assets(
         context: dg.AssetExecutionContext,
-        warehouse: WarehouseResource,
-        landing: LandingResource,
+        data: DataResource,
         ingest_settings: IngestSettings,
     ):
         month = context.partition_key
         selected = [spec for key, spec in by_key.items() if key in context.selected_asset_keys]
         failures, errors = [], []  # bad deliveries; the platform's problems (a warehouse that cannot be written)
-        with warehouse.connect() as con:
-            results = ingest_concurrently(con, landing.folder, month, [spec.source for spec in selected])
+        with data.connect() as con:
+            results = ingest_concurrently(con, data.layout.landing, month, [spec.name for spec in selected])
             for spec in selected:
-                res = results[spec.source]
+                res = results[spec.name]
                 if isinstance(res, (DeliveryFileError, NoRegionReference)):
                     failures.append(_failure(spec, month, res))
                 elif isinstance(res, Exception):
                     errors.append(res)
                 else:  # written: materialised, whatever happened to the others
-                    yield _materialize(context, con, spec, res, ingest_settings, asset_key=_key(spec))
+                    yield _materialize(context, con, spec, res, ingest_settings, asset_key=source_key(spec))
         if errors:
             raise errors[0]
         if failures:
@@ -376,6 +261,6 @@ def build_deliveries_asset(specs: list[SourceSpec]) -> dg.AssetsDefinition:
     return _assets
 
 
-registry_assets = [build_registry_asset(s) for s in SPECS if s.source == "referensi"] + [
-    build_deliveries_asset([s for s in SPECS if s.source != "referensi"])
-]
+registry_assets = [build_registry_asset(source("referensi")), build_deliveries_asset(DELIVERIES)]
+
+defs = dg.Definitions(assets=[*landing_specs, *registry_assets])

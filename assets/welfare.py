@@ -5,13 +5,13 @@ import os
 import dagster as dg
 from pydantic import Field
 
-from assets.dtsen import CROSSWALK, FAMILY, PERSON
-from assets.ui import md_table
+from assets.linkage import CROSSWALK, FAMILY, PERSON
 from dtsen.charts import desil_profile_chart, png_markdown
 from dtsen.welfare.pmt import PmtSettings
 from dtsen.welfare.ranking import rank_snapshot
-from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
-from orchestration.resources import LandingResource, WarehouseResource
+from orchestration.lib.metadata import md_table
+from orchestration.lib.partitions import monthly_check, monthly_partitions, one_month_per_run
+from orchestration.lib.resources import DataResource
 
 FAMILY_WELFARE = dg.AssetKey(["welfare", "family_welfare"])
 WARN = dg.AssetCheckSeverity.WARN  # quality signals: they warn, they do not hold payments back
@@ -64,13 +64,11 @@ class PmtConfig(dg.Config):
         ),
     ],
 )
-def family_welfare(
-    context: dg.AssetExecutionContext, config: PmtConfig, warehouse: WarehouseResource, landing: LandingResource
-):
+def family_welfare(context: dg.AssetExecutionContext, config: PmtConfig, data: DataResource):
     month = context.partition_key
     settings = PmtSettings(alpha=config.alpha, min_regency_sample=config.min_regency_sample, folds=config.folds)
-    with warehouse.connect() as con:
-        res = rank_snapshot(con, month, os.path.join(landing.folder, "truth"), settings)
+    with data.connect() as con:
+        res = rank_snapshot(con, month, os.path.join(data.layout.landing, "truth"), settings)
         shares = con.execute(
             """SELECT desil, sum(members) / (SELECT sum(members) FROM welfare.family_welfare
                                 WHERE snapshot = ?) AS share, count(*) AS families
@@ -86,7 +84,7 @@ def family_welfare(
     chart = desil_profile_chart(
         res.profile,
         f"What the national desil separate, snapshot {month}",
-        warehouse.beside("reports", "welfare", month, "desil_profile.png"),
+        os.path.join(data.layout.reports, "welfare", month, "desil_profile.png"),
     )
     meta = {
         "families": res.families,
@@ -143,4 +141,4 @@ def family_welfare(
     )
 
 
-welfare_assets = [family_welfare]
+defs = dg.Definitions(assets=[family_welfare])

@@ -1,8 +1,8 @@
 """Benchmark of the data-exchange API (DCI Social Registry API) on loopback: prints one JSON line.
 
-    python bench/api.py --persons 1000000 [--warehouse W] [--seconds 10] [--clients 8]
+    python bench/api.py --persons 1000000 [--data DIR] [--seconds 10] [--clients 8]
 
-Builds a snapshot (`dtsen synth` + `dtsen run` of one month, in subprocesses) or reuses the warehouse given, starts
+Builds a snapshot (`dtsen synth` + `dtsen run` of one month, in subprocesses) or reuses the data root given, starts
 the real server (`dtsen serve`) on loopback and drives it with concurrent clients, each phase bounded in time and
 count: `idtype-value` lookups by NIK (random NIKs of the snapshot), a province expression answered with a page of
 1,000 families (with their members), and asynchronous searches (ACK, then the answer POSTed to a callback server
@@ -73,7 +73,7 @@ def _free_port() -> int:
 
 
 def build(persons: int, seed: int, work: str) -> str:
-    landing, warehouse = os.path.join(work, "landing"), os.path.join(work, "warehouse.duckdb")
+    landing = os.path.join(work, "landing")
     subprocess.run(
         [
             os.path.join(BIN, "dtsen"),
@@ -92,12 +92,12 @@ def build(persons: int, seed: int, work: str) -> str:
     )
     month = sorted(os.listdir(os.path.join(landing, "dtks")))[0]
     subprocess.run(
-        [os.path.join(BIN, "dtsen"), "run", "--landing", landing, "--month", month, "--warehouse", warehouse],
+        [os.path.join(BIN, "dtsen"), "run", "--landing", landing, "--month", month, "--data", work],
         check=True,
         stdout=subprocess.DEVNULL,
         env={**os.environ, "DAGSTER_HOME": work},
     )
-    return warehouse
+    return work
 
 
 def drive(url: str, token: str, bodies, clients: int, seconds: float, max_requests: int) -> dict:
@@ -147,7 +147,7 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--persons", type=int, default=1_000_000)
     ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--warehouse", default=None, help="reuse this warehouse (its exchange/ folder) instead of building")
+    ap.add_argument("--data", default=None, help="reuse this data root (its exchange/ folder) instead of building")
     ap.add_argument("--seconds", type=float, default=10.0, help="duration of each load phase")
     ap.add_argument("--clients", type=int, default=8, help="concurrent clients")
     args = ap.parse_args()
@@ -155,13 +155,13 @@ def main() -> None:
     server = None
     try:
         t0 = time.perf_counter()
-        warehouse = args.warehouse or build(args.persons, args.seed, work)
+        data = args.data or build(args.persons, args.seed, work)
         build_seconds = time.perf_counter() - t0
         sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-        from dtsen import api
         from dtsen.api import exchange
+        from dtsen.layout import DataLayout
 
-        folder = api.exchange_dir(warehouse)
+        folder = DataLayout.resolve(data, env={}).exchange
         month = exchange.latest(folder)
         person = os.path.join(folder, month, "person.parquet")
         con = duckdb.connect()
@@ -243,7 +243,7 @@ def main() -> None:
         env = {**os.environ, "DTSEN_API_STATE": os.path.join(work, "api", "state.sqlite")}
         log = open(os.path.join(work, "serve.log"), "w")  # noqa: SIM115 - the server's log, open while it runs
         server = subprocess.Popen(
-            [os.path.join(BIN, "dtsen"), "serve", "--port", str(port), "--warehouse", warehouse],
+            [os.path.join(BIN, "dtsen"), "serve", "--port", str(port), "--data", data],
             env=env,
             stdout=log,
             stderr=subprocess.STDOUT,

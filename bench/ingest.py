@@ -25,8 +25,8 @@ import time
 import dagster as dg
 from _common import bare_read, read_and_store, run_seconds
 
-from dtsen.runner import materialize_month
 from dtsen.synth import SynthConfig, synth
+from orchestration.operate.runner import materialize_month
 
 
 def main() -> None:
@@ -47,7 +47,7 @@ def main() -> None:
         stored = read_and_store(landing, month)
         instance = dg.DagsterInstance.ephemeral()
         t0 = time.perf_counter()
-        run = materialize_month(landing, month, os.path.join(tmp, "w.duckdb"), instance=instance, job_name="ingest_job")
+        run = materialize_month(landing, month, os.path.join(tmp, "data"), instance=instance, job_name="ingest_job")
         wall = time.perf_counter() - t0
         secs = run_seconds(instance)
         if not run.success:

@@ -87,20 +87,21 @@ def run_month(landing: str, work: str, evaluate: bool, engine: str = "duckdb") -
     on `engine`)."""
     import dagster as dg
 
-    from dtsen.runner import _definitions, engine_run_config, execute, tick
+    from dtsen.layout import DataLayout
+    from orchestration.operate.runner import _definitions, engine_run_config, execute, tick
 
-    warehouse = os.path.join(work, "warehouse.duckdb")
     month = sorted(os.listdir(os.path.join(landing, "dtks")))[0]
-    if not evaluate:
-        landing = without_truth(landing, os.path.join(work, "landing"))
-    defs = _definitions(landing, warehouse)
+    if not evaluate:  # beside the landing folder, whose own path it may be under (bench runs without --landing)
+        landing = without_truth(landing, os.path.join(work, "landing_without_truth"))
+    layout = DataLayout.resolve(os.path.join(work, "data"), landing=landing, env={})
+    defs = _definitions(layout)
     # as a deployment does once for its warehouse (`make setup`, `dtsen prepare-dbt`): dbt's saved parse for this
     # warehouse's profile, which every month after the first has anyway; without it the new warehouse path of each
     # bench run made dbt re-parse the whole project (2-3 s) in the month's time
-    from assets.marts import prepare_dbt
-    from orchestration.resources import WarehouseResource
+    from orchestration.lib.dbt import prepare_dbt
+    from orchestration.lib.resources import DataResource
 
-    prepare_dbt(WarehouseResource(path=warehouse))
+    prepare_dbt(DataResource(root=layout.root, warehouse=layout.warehouse))
     instance = dg.DagsterInstance.ephemeral()
     selection = None
     if not evaluate:  # the production path: no ground truth to evaluate linkage against
@@ -118,14 +119,14 @@ def run_month(landing: str, work: str, evaluate: bool, engine: str = "duckdb") -
             defs,
             "monthly_pipeline",
             month,
-            warehouse,
+            layout,
             instance,
             {"ops": ops} if ops else None,
             asset_selection=selection,
         )
         if not run.success:
             raise SystemExit(f"monthly_pipeline failed: {run.errors}")
-        disb = tick(defs, "disbursement_sensor", instance, {}, warehouse)
+        disb = tick(defs, "disbursement_sensor", instance, {}, layout)
         if not disb or not all(r.success for r in disb):
             raise SystemExit(f"disbursement failed: {[r.errors for r in disb]}")
     total = time.perf_counter() - t0

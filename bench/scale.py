@@ -206,7 +206,7 @@ def main() -> None:
                     work = os.path.join(work_root, engine)
                     os.makedirs(work)
                     child = run_child(landing, work, engine)
-                    warehouses[engine] = os.path.join(work, "warehouse.duckdb")
+                    warehouses[engine] = os.path.join(work, "data", "warehouse.duckdb")
                     line = {
                         "bench": "scale",
                         "persons": persons,

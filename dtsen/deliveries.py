@@ -13,21 +13,22 @@ import os
 import re
 from dataclasses import dataclass
 
-MONTH_RE = re.compile(r"^\d{4}-\d{2}$")
-YEAR_RE = re.compile(r"^\d{4}$")
-MONTHLY_FOLDERS = ("dtks", "regsosek", "p3ke", "dukcapil", "asn", "bpjstk", "usulan", "sanggahan")
+from dtsen.registries.sources import BY_NAME, INGESTED, MONTHLY, STANDING, YEARLY
+
+FOLDER_RE = {MONTHLY: re.compile(r"^\d{4}-\d{2}$"), YEARLY: re.compile(r"^\d{4}$")}
 
 
 @dataclass(frozen=True)
 class Delivery:
-    folder: str  # source folder (dtks, ..., susenas, referensi, rekon)
-    period: str  # YYYY-MM, YYYY for the survey, '' for the region reference
+    folder: str  # the source's folder (dtks, ..., susenas, referensi, rekon)
+    month: str  # YYYY-MM; for a yearly source (the survey) its year YYYY, for a standing one (the reference) ''
+
     path: str
     files: tuple[str, ...]
 
     @property
     def name(self) -> str:
-        return f"{self.folder}/{self.period}" if self.period else self.folder
+        return f"{self.folder}/{self.month}" if self.month else self.folder
 
 
 LANDING_ID_FILE = ".landing_id"
@@ -58,24 +59,26 @@ def _files(path: str) -> tuple[str, ...]:
     return tuple(sorted(f for f in os.listdir(path) if os.path.isfile(os.path.join(path, f)) and not f.startswith(".")))
 
 
-def scan(landing: str, folders: tuple[str, ...] = MONTHLY_FOLDERS + ("susenas", "referensi")) -> list[Delivery]:
+def scan(landing: str, folders: tuple[str, ...] = tuple(s.name for s in INGESTED)) -> list[Delivery]:
+    """The deliveries present in the landing folder for these sources (default: every source the registries ingest;
+    the reconciliation sensor scans `rekon`)."""
     out = []
     for folder in folders:
         base = os.path.join(landing, folder)
         if not os.path.isdir(base):
             continue
-        if folder == "referensi":
+        cadence = BY_NAME[folder].cadence
+        if cadence == STANDING:
             files = _files(base)
             if files:
                 out.append(Delivery(folder, "", base, files))
             continue
-        pattern = YEAR_RE if folder == "susenas" else MONTH_RE
-        for period in sorted(os.listdir(base)):
-            path = os.path.join(base, period)
-            if pattern.match(period) and os.path.isdir(path):
+        for month in sorted(os.listdir(base)):
+            path = os.path.join(base, month)
+            if FOLDER_RE[cadence].match(month) and os.path.isdir(path):
                 files = _files(path)
                 if files:
-                    out.append(Delivery(folder, period, path, files))
+                    out.append(Delivery(folder, month, path, files))
     return out
 
 
@@ -125,9 +128,10 @@ def deliver(outbox: str, landing: str, month: str) -> list[str]:
         if os.path.isdir(os.path.join(outbox, folder)):
             _place(os.path.join(outbox, folder), os.path.join(landing, folder), folder)
     for d in scan(outbox):
-        if d.folder == "referensi":
+        cadence = BY_NAME[d.folder].cadence
+        if cadence == STANDING:
             continue
-        due = d.period <= month[:4] if d.folder == "susenas" else d.period == month
+        due = d.month <= month[:4] if cadence == YEARLY else d.month == month
         if due:
-            _place(d.path, os.path.join(landing, d.folder, d.period), d.name)
+            _place(d.path, os.path.join(landing, d.folder, d.month), d.name)
     return made

@@ -10,17 +10,7 @@ import duckdb
 import pandas as pd
 import pyarrow as pa
 
-DEFAULT_WAREHOUSE = os.path.join("data", "warehouse.duckdb")
-DEFAULT_LANDING = os.path.join("data", "landing")
-
-
-def warehouse_path(path: str | None = None) -> str:
-    return path or os.environ.get("DTSEN_WAREHOUSE") or DEFAULT_WAREHOUSE
-
-
-def landing_path(path: str | None = None) -> str:
-    return path or os.environ.get("DTSEN_LANDING") or DEFAULT_LANDING
-
+from dtsen.layout import DataLayout
 
 PERSON_SCHEMA: list[tuple[str, str]] = [
     ("source", "VARCHAR NOT NULL"),
@@ -190,7 +180,7 @@ def duckdb_memory_limit() -> str:
 def connect(
     path: str | None = None, read_only: bool = False, threads: int | None = None, memory_limit: str | None = None
 ) -> duckdb.DuckDBPyConnection:
-    p = warehouse_path(path)
+    p = path or DataLayout.resolve().warehouse
     if not read_only:
         os.makedirs(os.path.dirname(os.path.abspath(p)), exist_ok=True)
     con = duckdb.connect(p, read_only=read_only)

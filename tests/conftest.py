@@ -52,11 +52,12 @@ def pipeline(landing, tmp_path_factory):
     20 k landing folder for its first month, into a fresh warehouse. Returns (MonthRun, warehouse path, landing)."""
     import dagster as dg
 
-    from dtsen.runner import materialize_month
+    from orchestration.operate.runner import materialize_month
 
-    warehouse = tmp_path_factory.mktemp("pipeline") / "warehouse.duckdb"
+    data = tmp_path_factory.mktemp("pipeline")
+    warehouse = data / "warehouse.duckdb"
     run = materialize_month(
-        str(landing), "2025-01", str(warehouse), instance=dg.DagsterInstance.ephemeral(), run_config=NO_GENERIC_BASELINE
+        str(landing), "2025-01", str(data), instance=dg.DagsterInstance.ephemeral(), run_config=NO_GENERIC_BASELINE
     )
     assert run.success, run.errors
     return run, warehouse, landing
@@ -71,7 +72,7 @@ def _env(home: Path) -> dict:
 def cli(home: Path, *args: str, timeout: int = 900) -> subprocess.CompletedProcess:
     """`dtsen ...` in a subprocess with the given Dagster home and none of the caller's DTSEN_* settings."""
     return subprocess.run(
-        [sys.executable, "-m", "dtsen.cli", *args],
+        [sys.executable, "-m", "orchestration.operate.cli", *args],
         cwd=REPO,
         env=_env(home),
         capture_output=True,

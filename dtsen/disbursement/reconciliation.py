@@ -26,8 +26,8 @@ import pandera.pandas as pa
 
 from dtsen import warehouse as wh
 from dtsen.registries import schemas as sc
+from dtsen.registries.engine import FileReport, month_end, write_delivery
 from dtsen.registries.files import DeliveryFileError, read_csv_file
-from dtsen.registries.ingest import FileReport, _write, month_end
 
 from .lists import ensure_schema
 
@@ -114,7 +114,7 @@ def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> R
         if quarantined
         else pd.DataFrame(columns=["source", "delivery", "file", "line", "field", "value", "reason"])
     )
-    res.files, res.by_reason = _write(
+    res.files, res.by_reason = write_delivery(
         con, "rekon", period, raws, [("disbursement.reconciliation", out, "period = ?", period)], q, res.warnings
     )
     res.rows_accepted = sum(f.rows_accepted for f in res.files)

@@ -14,7 +14,7 @@ import duckdb
 import pandas as pd
 
 from dtsen import warehouse as wh
-from dtsen.registries.ingest import clean_name, reference_codes
+from dtsen.registries.engine import clean_name, reference_codes
 from dtsen.registries.nik import identity_columns
 
 from . import model as lm

@@ -31,7 +31,7 @@ MODEL_PATH = Path(__file__).parent / "models" / "dtsen_model.json"
 DEFAULT_THRESHOLD = 0.5  # chosen from the measured precision/recall curve of the constrained clustering (README)
 GENERIC_THRESHOLD = 0.999
 
-# Fixed Bayes factors for levels where random-pair u estimates mislead (see SPLINK.md, 'Traps').
+# Fixed Bayes factors for levels where random-pair u estimates mislead (docs: Linkage, "Traps").
 NIK_SERIAL_ONLY_BF = 2**-10  # several births a day per district: another person far more often than a typo
 NIK_TWO_PEOPLE_BF = 2**-30  # the NIKs themselves say two people (twins; two consistent birth dates)
 NIK_SEX_MARKER_ONLY_BF = 2**-8

@@ -1,7 +1,7 @@
 """NIK and KK structure: parse and validate vectorised (pandas), used by ingestion and linkage.
 
 NIK = PPKKCC DDMMYY NNNN: district of first issue, birth date (women: day + 40), serial from 0001.
-An invalid NIK is flagged (and not used as a key), never a reason to drop the record (DOMAIN.md rule 1).
+An invalid NIK is flagged (and not used as a key), never a reason to drop the record (docs: Programmes and rules, rule 1).
 """
 
 from __future__ import annotations

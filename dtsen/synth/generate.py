@@ -1,6 +1,6 @@
 """`dtsen synth`: write a landing folder of synthetic registry deliveries plus the ground truth.
 
-Layout (contracts in DOMAIN.md):
+Layout (the contracts: docs, Data contracts):
     referensi/wilayah.csv
     dtks/<YYYY-MM>/dtks.csv                     one per delivery month
     regsosek/<YYYY-MM>/keluarga.parquet, individu.parquet   (first month)

@@ -2,12 +2,12 @@
 
 | variable | default | meaning |
 |---|---|---|
-| DTSEN_WEB_DB | sqlite:///<data>/web/cekbansos.sqlite | the desk's own database (a SQLAlchemy URL; PostgreSQL: |
+| DTSEN_WEB_DB | <data root>/web/cekbansos.sqlite | the desk's own database (a SQLAlchemy URL; PostgreSQL: |
 |  |  | postgresql+psycopg2://user:pw@host/db) |
 | DTSEN_WEB_SECRET | a DEVELOPMENT secret (loud warning) | signs the session cookies |
 | DTSEN_WEB_SECURE_COOKIES | 0 | 1 behind HTTPS: session cookies only over HTTPS |
 | DTSEN_WEB_CHECK_RATE | 20 | public searches per client and minute |
-| DTSEN_WEB_UPLOADS | <data>/web/uploads | attachments (never served inline) |
+| DTSEN_WEB_UPLOADS | <data root>/web/uploads | attachments (never served inline) |
 | DTSEN_WEB_CLOCK | (the real time) | training and demos on synthetic months: the desk's clock starts at this |
 |  |  | ISO time and runs on |
 """
@@ -18,7 +18,7 @@ import os
 import warnings
 from dataclasses import dataclass
 
-from dtsen import warehouse as wh
+from dtsen.layout import DataLayout
 
 DEVELOPMENT_SECRET = "dtsen-web-DEVELOPMENT-secret-do-not-use-in-production"
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
@@ -61,16 +61,8 @@ class WebConfig:
         return os.path.join(self.data_dir, "published")
 
 
-def web_dir(warehouse: str | None = None) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(wh.warehouse_path(warehouse))), "web")
-
-
-def default_db_url(warehouse: str | None = None) -> str:
-    return os.environ.get("DTSEN_WEB_DB") or "sqlite:///" + os.path.join(web_dir(warehouse), "cekbansos.sqlite")
-
-
-def load(warehouse: str | None = None) -> WebConfig:
-    data_dir = os.path.dirname(os.path.abspath(wh.warehouse_path(warehouse)))
+def load(layout: DataLayout | None = None) -> WebConfig:
+    layout = layout or DataLayout.resolve()
     secret = os.environ.get("DTSEN_WEB_SECRET", "")
     if not secret:
         warnings.warn(
@@ -79,14 +71,14 @@ def load(warehouse: str | None = None) -> WebConfig:
             stacklevel=2,
         )
         secret = DEVELOPMENT_SECRET
-    url = default_db_url(warehouse)
+    url = layout.web_db
     if url.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(url[len("sqlite:///") :]), mode=0o700, exist_ok=True)
     return WebConfig(
-        data_dir=data_dir,
+        data_dir=layout.root,
         db_url=url,
         secret=secret,
         secure_cookies=os.environ.get("DTSEN_WEB_SECURE_COOKIES", "0") == "1",
         check_rate=int(os.environ.get("DTSEN_WEB_CHECK_RATE", "20")),
-        uploads=os.environ.get("DTSEN_WEB_UPLOADS") or os.path.join(web_dir(warehouse), "uploads"),
+        uploads=layout.uploads,
     )

@@ -9,12 +9,14 @@ from __future__ import annotations
 import datetime as dt
 import random
 
+from dtsen.layout import DataLayout
+
 from .data import Registry
 from .export import export_month
 from .store import Store
 
 DEMO_PASSWORD = "demo-password-only"  # the demo's users only: printed by `make run`, never for real use
-# a verified home visit of a poor household (codes of DOMAIN.md)
+# a verified home visit of a poor household (the code lists of the docs, Data contracts)
 POOR_HOUSE = {
     "status_bangunan": 3,
     "jenis_lantai": 6,
@@ -58,11 +60,11 @@ def demo_users(store: Store, regency: str) -> tuple[dict, dict]:
     return users[names["caseworker"]], users[names["supervisor"]]
 
 
-def simulate(data_dir: str, db_url: str, landing: str, next_month: str, seed: int) -> dict:
-    """File, verify, decide and approve a few cases on the latest snapshot; export them into `next_month`."""
-    import os
-
-    registry = Registry(os.path.join(data_dir, "exchange"), os.path.join(data_dir, "published"))
+def simulate(layout: DataLayout, next_month: str, seed: int) -> dict:
+    """File, verify, decide and approve a few cases on the latest snapshot; export them into `next_month` of the
+    layout's landing folder."""
+    registry = Registry(layout.exchange, layout.published)
+    db_url, landing = layout.web_db, layout.landing
     cur = registry.cursor()
     clock = _Clock(dt.datetime.fromisoformat(f"{next_month}-01T08:00"))
     store = Store.open(db_url, clock=clock, rng=random.Random(f"{seed}-{next_month}"))

@@ -19,7 +19,9 @@ import json
 import os
 
 from dtsen.folders import folder_in_place
-from dtsen.registries.ingest import SANGGAHAN_COLUMNS, USULAN_FAMILY_COLUMNS, USULAN_MEMBER_COLUMNS, month_end
+from dtsen.registries.engine import month_end
+from dtsen.registries.sources.sanggahan import SANGGAHAN_COLUMNS
+from dtsen.registries.sources.usulan import USULAN_FAMILY_COLUMNS, USULAN_MEMBER_COLUMNS
 
 from .store import Store
 

@@ -36,7 +36,7 @@ OBJECTION = {
     "lainnya": "Lainnya",
 }
 ROLES = {"caseworker": "Petugas", "supervisor": "Supervisor", "admin": "Admin"}
-# verification form: the Regsosek keluarga proxies (DOMAIN.md code lists)
+# verification form: the Regsosek keluarga proxies (the code lists of the docs, Data contracts)
 FAMILY_CODES = {
     "status_bangunan": (
         "Status bangunan",

@@ -55,7 +55,16 @@ class Server:
         penv.update({"DTSEN_API_STATE": str(state), **(env or {})})
         self.log = open(state.parent / f"serve-{self.port}.log", "w")  # noqa: SIM115 - open while the server runs
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "dtsen.cli", "serve", "--port", str(self.port), "--warehouse", str(warehouse)],
+            [
+                sys.executable,
+                "-m",
+                "orchestration.operate.cli",
+                "serve",
+                "--port",
+                str(self.port),
+                "--data",
+                str(warehouse.parent),
+            ],
             cwd=REPO,
             env=penv,
             stdout=self.log,

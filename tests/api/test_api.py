@@ -578,7 +578,7 @@ def test_the_audit_log_answers_who_looked_at_a_person_and_cannot_be_altered(api,
 
     env = {"DTSEN_API_STATE": str(server.state), "PATH": "/usr/bin:/bin"}
     out = subprocess.run(
-        [sys.executable, "-m", "dtsen.cli", "audit", "--nik", nik, "--warehouse", str(exchange_demo)],
+        [sys.executable, "-m", "orchestration.operate.cli", "audit", "--nik", nik, "--data", str(exchange_demo.parent)],
         cwd=REPO,
         env=env,
         capture_output=True,
@@ -599,7 +599,17 @@ def test_the_audit_log_answers_who_looked_at_a_person_and_cannot_be_altered(api,
 
 def test_dtsen_api_token_prints_a_working_token(api, api_config, regency):
     out = subprocess.run(
-        [sys.executable, "-m", "dtsen.cli", "api", "token", "--client", "dinsos", "--config", str(api_config)],
+        [
+            sys.executable,
+            "-m",
+            "orchestration.operate.cli",
+            "api",
+            "token",
+            "--client",
+            "dinsos",
+            "--config",
+            str(api_config),
+        ],
         cwd=REPO,
         capture_output=True,
         text=True,
@@ -615,7 +625,7 @@ def test_dtsen_api_token_prints_a_working_token(api, api_config, regency):
     )
     assert r.status_code == 200
     missing = subprocess.run(
-        [sys.executable, "-m", "dtsen.cli", "api", "token", "--client", "nobody"],
+        [sys.executable, "-m", "orchestration.operate.cli", "api", "token", "--client", "nobody"],
         cwd=REPO,
         capture_output=True,
         text=True,

@@ -15,7 +15,7 @@ import requests
 from assets.exchange import registry_snapshot, subscriber_notifications
 from dtsen.api import notify
 from dtsen.api.server import EVENT_TYPES
-from orchestration.resources import WarehouseResource
+from orchestration.lib.resources import DataResource
 from tests.api.conftest import Api, Server, envelope, expression, idtype
 
 
@@ -48,7 +48,7 @@ def _materialize_march(warehouse, monkeypatch, state, api_config):
     result = dg.materialize(
         [registry_snapshot, subscriber_notifications],
         partition_key="2025-03",
-        resources={"warehouse": WarehouseResource(path=str(warehouse))},
+        resources={"data": DataResource(root=str(warehouse.parent))},
         instance=dg.DagsterInstance.ephemeral(),
         selection=[registry_snapshot.key, subscriber_notifications.key],
     )

@@ -151,8 +151,8 @@ def test_each_release_check_fails_on_bad_rows(wh_copy):
 
 
 def test_a_failing_release_check_stops_the_files(pipeline, tmp_path):
-    from assets.disbursement import disbursement_assets
-    from orchestration.resources import LandingResource, WarehouseResource
+    from assets import disbursement
+    from orchestration.lib.resources import DataResource
 
     _, warehouse, landing = pipeline
     dst = tmp_path / "warehouse.duckdb"
@@ -163,9 +163,9 @@ def test_a_failing_release_check_stops_the_files(pipeline, tmp_path):
     )
     con.close()
     root = tmp_path / "files"
-    res = {"warehouse": WarehouseResource(path=str(dst)), "landing": LandingResource(path=str(landing))}
+    res = {"data": DataResource(root=str(tmp_path), landing=str(landing))}
     result = dg.materialize(
-        disbursement_assets[:2],
+        [disbursement.payment_lists, disbursement.payment_files],
         partition_key=M1,
         resources=res,
         instance=dg.DagsterInstance.ephemeral(),

@@ -247,19 +247,15 @@ def test_matcher_finds_people_in_an_external_list(built, tmp_path, month):
 
 
 def test_small_end_to_end_linkage_through_dagster(small_landing, tmp_path):
-    from assets.dtsen import dtsen_assets
+    from assets import linkage
     from assets.registries import registry_assets
-    from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
+    from orchestration.lib.resources import DataResource, IngestSettings
 
     land = tmp_path / "landing"
     shutil.copytree(small_landing, land)
-    res = {
-        "warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
-        "landing": LandingResource(path=str(land)),
-        "ingest_settings": IngestSettings(),
-    }
+    res = {"data": DataResource(root=str(tmp_path), landing=str(land)), "ingest_settings": IngestSettings()}
     result = dg.materialize(
-        [*registry_assets, *dtsen_assets],
+        [*registry_assets, *linkage.defs.assets],
         partition_key=M1,
         resources=res,
         instance=dg.DagsterInstance.ephemeral(),

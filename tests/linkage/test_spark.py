@@ -92,8 +92,8 @@ def test_no_java_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_the_engine_is_run_config_of_the_monthly_job():
-    from dtsen.runner import engine_run_config
     from orchestration.definitions import defs
+    from orchestration.operate.runner import engine_run_config
 
     job = defs.resolve_job_def("monthly_pipeline")
     assert engine_run_config("duckdb") == {}

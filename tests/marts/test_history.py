@@ -1,5 +1,5 @@
 """History marts over the demo's three months (the session `demo` fixture, built by `make run`'s demo): every month
-kept and published as its own partition, program changes that explain themselves, and README's analyst queries."""
+kept and published as its own partition, program changes that explain themselves, and the analyst queries of the docs (Eligibility marts)."""
 
 from __future__ import annotations
 
@@ -102,9 +102,9 @@ def test_published_history_is_one_dataset_partitioned_by_month(demo):
         cat.close()
 
 
-def test_readmes_analyst_queries_run_on_the_demo(demo):
+def test_the_docs_analyst_queries_run_on_the_demo(demo):
     _, data, _ = demo
-    text = (REPO / "README.md").read_text()
+    text = (REPO / "docs" / "stages" / "marts.md").read_text()
     block = re.search(r"<!-- analyst-queries -->\s*```sql\n(.*?)```", text, re.S).group(1)
     queries = [q.strip() for q in re.split(r";\s*\n", block) if q.strip().strip(";")]
     assert len(queries) == 5

@@ -15,7 +15,7 @@ import duckdb
 import pytest
 
 from dtsen import privacy
-from orchestration.dbt_project import DBT_PROJECT_DIR
+from orchestration.lib.dbt_project import DBT_PROJECT_DIR
 
 M1 = "2025-01"
 DBT = str(Path(sys.executable).with_name("dbt"))
@@ -419,18 +419,18 @@ def test_dbt_docs_describe_every_column_of_every_model(pipeline):
 
 
 def test_dbt_parse_is_saved_per_warehouse_and_reused(pipeline, tmp_path):
-    """A month's dbt build leaves its parse beside its warehouse (dbt/<file name>/), where no run on another warehouse
+    """A month's dbt build leaves its parse under its data root (dbt/<warehouse file name>/), where no run on another warehouse
     (this suite builds dozens) can throw it away: parsing the project again for that warehouse, as `dtsen
     prepare-dbt` and the next month do, parses no file. A new warehouse gets a folder of its own."""
-    from assets.marts import prepare_dbt, run_target
-    from orchestration.resources import WarehouseResource
+    from orchestration.lib.dbt import prepare_dbt, run_target
+    from orchestration.lib.resources import DataResource
 
     _, warehouse, _ = pipeline
-    target = run_target(WarehouseResource(path=str(warehouse)))
+    target = run_target(DataResource(root=str(warehouse.parent)))
     assert target == warehouse.parent / "dbt" / "warehouse"
     assert (target / "partial_parse.msgpack").exists() and (target / "dbt.log").exists()
-    assert prepare_dbt(WarehouseResource(path=str(warehouse))) == target
+    assert prepare_dbt(DataResource(root=str(warehouse.parent))) == target
     perf = json.loads((target / "perf_info.json").read_text())
     assert perf["path_count"] > 100 and perf["parsed_path_count"] == 0, perf
-    other = run_target(WarehouseResource(path=str(tmp_path / "other.duckdb")))
+    other = run_target(DataResource(root=str(tmp_path), warehouse=str(tmp_path / "other.duckdb")))
     assert other == tmp_path / "dbt" / "other" and not other.exists()

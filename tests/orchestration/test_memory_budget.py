@@ -6,7 +6,7 @@ import pytest
 
 from dtsen import warehouse as wh
 from dtsen.linkage.spark import SparkConfig
-from orchestration.resources import WarehouseResource
+from orchestration.lib.resources import DataResource
 
 
 def test_parse_bytes():
@@ -27,9 +27,9 @@ def test_default_budget_gives_duckdb_and_spark_a_quarter(monkeypatch):
 
 def test_budget_reaches_the_warehouse_connection(monkeypatch, tmp_path):
     monkeypatch.setenv(wh.MEMORY_BUDGET_ENV, "8GiB")
-    res = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    res = DataResource(root=str(tmp_path))
     with res.connect() as con:
         limit = con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
     assert limit.replace(" ", "") in ("2.0GiB", "2GiB", "2048.0MiB")
     assert SparkConfig().driver_memory == "2048m"
-    assert WarehouseResource(path=str(tmp_path / "w.duckdb"), memory_limit="1GB").duckdb_memory == "1GB"
+    assert DataResource(root=str(tmp_path), memory_limit="1GB").duckdb_memory == "1GB"

@@ -34,12 +34,11 @@ REPO_LABEL = "__repository__@dtsen"
 @pytest.fixture()
 def driver(demo, monkeypatch):
     """The demo's instance and code location, as `make ui` would load them (sensors ticked back to back)."""
-    from orchestration.driver import Driver
+    from orchestration.operate.driver import Driver
 
     home, data, _ = demo
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("DTSEN_LANDING", str(data / "landing"))
-    monkeypatch.setenv("DTSEN_WAREHOUSE", str(data / "warehouse.duckdb"))
+    monkeypatch.setenv("DTSEN_DATA", str(data))
     monkeypatch.setenv("DTSEN_SENSOR_INTERVAL", "0")
     instance = dg.DagsterInstance.get()
     with Driver(instance) as d:
@@ -182,8 +181,8 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
         str(data / "landing"),
         "--month",
         "2025-01",
-        "--warehouse",
-        str(data / "warehouse.duckdb"),
+        "--data",
+        str(data),
     )
     assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-2000:]
     # what the command tells its user: each source's counts, where the warehouse is, the key warning
@@ -284,8 +283,7 @@ def test_the_ui_opens_from_the_clone_without_path_help(demo, tmp_path):
     port = _free_port()
     env = _env(home)
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
-    env["DTSEN_LANDING"] = str(data / "landing")
-    env["DTSEN_WAREHOUSE"] = str(data / "warehouse.duckdb")
+    env["DTSEN_DATA"] = str(data)
     log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115 - open while dagster dev runs
     proc = subprocess.Popen(
         [str(REPO / ".venv" / "bin" / "dagster"), "dev", "-w", "workspace.yaml", "--port", str(port)],
@@ -349,9 +347,9 @@ def test_a_broken_registry_delivery_re_executed_from_the_failure(demo, driver):
     """March's DTKS delivery broken: the ingestion run fails at the deliveries' step with the file named, every
     other delivery is materialised; once the file is mended, "re-execute from failure" runs that step again, every
     delivery of the month (the good ones replace their partition with the same rows), and nothing else."""
-    from assets.registries import SPECS
+    from dtsen.registries.sources import DELIVERIES
 
-    deliveries = {f"sources/{s.asset}" for s in SPECS if s.source != "referensi"}
+    deliveries = {f"sources/{s.asset}" for s in DELIVERIES}
     _, data, _ = demo
     path = data / "landing" / "dtks" / "2025-03" / "dtks.csv"
     good = path.read_bytes()

@@ -67,18 +67,17 @@ def tick_schedule(driver, name: str, at: datetime) -> list[str]:
 def test_one_month_on_a_postgres_backed_instance(tmp_path, monkeypatch):
     from dtsen.synth import SynthConfig, synth
     from dtsen.synth.rekon import simulate_reconciliation
-    from orchestration.driver import Driver
+    from orchestration.operate.driver import Driver
 
     home, data = tmp_path / "dagster_home", tmp_path / "data"
     home.mkdir()
     shutil.copy(REPO / "deploy" / "dagster.yaml", home / "dagster.yaml")
-    landing, warehouse = data / "landing", data / "warehouse.duckdb"
+    landing = data / "landing"
     synth(SynthConfig(persons=400, seed=3, months=1), str(landing))
     for k in [k for k in os.environ if k.startswith("DTSEN_")]:
         monkeypatch.delenv(k)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
-    monkeypatch.setenv("DTSEN_LANDING", str(landing))
-    monkeypatch.setenv("DTSEN_WAREHOUSE", str(warehouse))
+    monkeypatch.setenv("DTSEN_DATA", str(data))
     monkeypatch.setenv("DTSEN_SENSOR_INTERVAL", "0")
     with throwaway_postgres() as pg:
         for k, v in pg.env().items():

@@ -10,7 +10,7 @@ import uuid
 import dagster as dg
 import pytest
 
-from orchestration.progress import RunProgress
+from orchestration.operate.progress import RunProgress
 
 
 @dg.asset(key=dg.AssetKey(["sources", "demo"]))

@@ -8,7 +8,7 @@ import pytest
 
 from dtsen.deliveries import scan
 from orchestration.definitions import defs
-from orchestration.resources import LandingResource
+from orchestration.lib.resources import DataResource
 
 
 def tick(name, landing, cursor=None, instance=None):
@@ -17,7 +17,7 @@ def tick(name, landing, cursor=None, instance=None):
         instance=instance or dg.DagsterInstance.ephemeral(),
         cursor=cursor,
         definitions=defs,
-        resources={"landing": LandingResource(path=str(landing))},
+        resources={"data": DataResource(root=str(landing), landing=str(landing))},
     )
     data = sensor.evaluate_tick(ctx)
     return data.run_requests or [], data.cursor
@@ -33,7 +33,7 @@ def test_jobs_schedules_and_sensors_are_defined():
     }
     assert {s.name for s in defs.sensors} == {"landing_sensor", "disbursement_sensor", "reconciliation_sensor"}
     assert all(s.description for s in defs.sensors)
-    assert [s.name for s in defs.schedules] == ["monthly_schedule", "casework_export_schedule"]
+    assert sorted(s.name for s in defs.schedules) == ["casework_export_schedule", "monthly_schedule"]
 
 
 def test_monthly_schedule_runs_the_month_that_ended():
@@ -46,7 +46,7 @@ def test_monthly_schedule_runs_the_month_that_ended():
 
 
 def test_months_are_partitions_from_the_first_month_to_the_last_that_ended():
-    from orchestration.partitions import month_problem, valid_months
+    from orchestration.lib.partitions import month_problem, valid_months
 
     now = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)
     months = valid_months(now)
@@ -137,10 +137,10 @@ def test_reconciliation_sensor_new_same_and_corrected(tmp_path):
 
 @pytest.mark.slow
 def test_disbursement_sensor_waits_for_fresh_marts_with_passing_checks(tmp_path):
-    from assets.disbursement import eligibility_keys
+    from assets.disbursement import ELIGIBILITY_KEYS
 
     instance = dg.DagsterInstance.ephemeral()
-    keys = eligibility_keys()
+    keys = ELIGIBILITY_KEYS
     for k in keys[:3]:
         instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=k, partition="2025-01"))
     assert tick("disbursement_sensor", tmp_path, instance=instance)[0] == []  # not all four marts yet

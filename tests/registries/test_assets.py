@@ -13,9 +13,10 @@ import duckdb
 import pandas as pd
 import pytest
 
-from assets.registries import SPECS, registry_assets
-from dtsen.runner import materialize_month
-from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
+from assets.registries import registry_assets
+from dtsen.registries.sources import INGESTED
+from orchestration.lib.resources import DataResource, IngestSettings
+from orchestration.operate.runner import materialize_month
 
 REPO = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
@@ -23,8 +24,7 @@ BIN = Path(sys.executable).parent
 
 def resources(land: Path, warehouse: Path, **settings) -> dict:
     return {
-        "warehouse": WarehouseResource(path=str(warehouse)),
-        "landing": LandingResource(path=str(land)),
+        "data": DataResource(root=str(warehouse.parent), warehouse=str(warehouse), landing=str(land)),
         "ingest_settings": IngestSettings(**settings),
     }
 
@@ -74,7 +74,7 @@ def test_group_materializes_in_process_with_passing_checks(land, tmp_path):
     )
     assert result.success
     checks = checks_of(result)
-    assert len(checks) == 4 * len(SPECS)
+    assert len(checks) == 4 * len(INGESTED)
     assert all(checks.values()), {k: v for k, v in checks.items() if not v}
     mats = {
         "/".join(e.event_specific_data.materialization.asset_key.path): e.event_specific_data.materialization
@@ -97,12 +97,12 @@ def test_group_materializes_in_process_with_passing_checks(land, tmp_path):
 
 
 def test_failed_partition_is_a_clear_run_failure_and_keeps_earlier_month(land, tmp_path):
-    wh_path = tmp_path / "w.duckdb"
-    ok = materialize_month(str(land), "2025-01", str(wh_path), instance=dg.DagsterInstance.ephemeral())
+    wh_path = tmp_path / "warehouse.duckdb"
+    ok = materialize_month(str(land), "2025-01", str(tmp_path), instance=dg.DagsterInstance.ephemeral())
     assert ok.success
     p = land / "dtks" / "2025-02" / "dtks.csv"
     pd.read_csv(p, dtype=str, keep_default_na=False).drop(columns=["TGL_LAHIR"]).to_csv(p, index=False)
-    bad = materialize_month(str(land), "2025-02", str(wh_path), instance=dg.DagsterInstance.ephemeral())
+    bad = materialize_month(str(land), "2025-02", str(tmp_path), instance=dg.DagsterInstance.ephemeral())
     assert not bad.success
     assert any(str(p) in e and "missing required column(s) ['TGL_LAHIR']" in e for e in bad.errors), bad.errors
     con = duckdb.connect(str(wh_path), read_only=True)
@@ -134,11 +134,10 @@ def test_dtsen_run_cli_names_a_broken_delivery(land, tmp_path):
     """A month whose delivery is broken ends with exit code 1 and the file and problem on the console (a month that
     builds is run through `dtsen run` in tests/orchestration/test_operate.py)."""
     env = dict(os.environ, DAGSTER_HOME=str(tmp_path / "dh"))
-    wh_path = tmp_path / "w.duckdb"
     (land / "p3ke" / "2025-02").mkdir()
     (land / "p3ke" / "2025-02" / "p3ke.csv").write_bytes(b"")
     res = subprocess.run(
-        [str(BIN / "dtsen"), "run", "--landing", str(land), "--month", "2025-02", "--warehouse", str(wh_path)],
+        [str(BIN / "dtsen"), "run", "--landing", str(land), "--month", "2025-02", "--data", str(tmp_path)],
         capture_output=True,
         text=True,
         env=env,

@@ -171,14 +171,14 @@ def test_dtsen_run_with_a_month_outside_the_partitions(land, tmp_path):
         [
             sys.executable,
             "-m",
-            "dtsen.cli",
+            "orchestration.operate.cli",
             "run",
             "--landing",
             str(land),
             "--month",
             "2019-12",
-            "--warehouse",
-            str(tmp_path / "w2.duckdb"),
+            "--data",
+            str(tmp_path),
         ],
         cwd=REPO,
         capture_output=True,
@@ -195,7 +195,7 @@ def test_a_tiny_list_with_two_bad_rows_warns_not_fails(land, tmp_path):
     import dagster as dg
 
     from assets.registries import registry_assets
-    from orchestration.resources import IngestSettings, LandingResource, WarehouseResource
+    from orchestration.lib.resources import DataResource, IngestSettings
 
     path = land / "dukcapil" / M1 / "kematian.csv"
     path.write_text(
@@ -204,11 +204,7 @@ def test_a_tiny_list_with_two_bad_rows_warns_not_fails(land, tmp_path):
         + "12345,2025-01-05\n3201010101900099,not-a-date\n",
         encoding="utf-8",
     )
-    res = {
-        "warehouse": WarehouseResource(path=str(tmp_path / "w3.duckdb")),
-        "landing": LandingResource(path=str(land)),
-        "ingest_settings": IngestSettings(),
-    }
+    res = {"data": DataResource(root=str(tmp_path), landing=str(land)), "ingest_settings": IngestSettings()}
     result = dg.materialize(
         registry_assets,
         partition_key=M1,

@@ -10,8 +10,9 @@ import pandas as pd
 import pytest
 
 from dtsen import warehouse as wh
+from dtsen.registries.engine import clean_name_sql, collapse_name_sql
 from dtsen.registries.files import DeliveryFileError
-from dtsen.registries.ingest import SOURCES, WarehouseWriteError, clean_name_sql, collapse_name_sql, ingest
+from dtsen.registries.ingest import SOURCES, WarehouseWriteError, ingest
 from dtsen.registries.rules import required
 
 M1, M2 = "2025-01", "2025-02"

@@ -372,7 +372,18 @@ def test_same_arguments_give_byte_identical_files(tmp_path):
 def test_cli_writes_landing_folder(tmp_path):
     out = tmp_path / "cli"
     res = subprocess.run(
-        [sys.executable, "-m", "dtsen.cli", "synth", "--persons", "2000", "--seed", "1", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "orchestration.operate.cli",
+            "synth",
+            "--persons",
+            "2000",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
     )

@@ -55,7 +55,7 @@ def site(demo, tmp_path_factory):
     snap = latest(copy)
     env["DTSEN_WEB_CLOCK"] = f"{next_month(snap)}-03T09:00:00"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "dtsen.cli", "web", "--warehouse", str(copy / "warehouse.duckdb"), "--port", str(port)],
+        [sys.executable, "-m", "orchestration.operate.cli", "web", "--data", str(copy), "--port", str(port)],
         cwd=REPO,
         env=env,
         stdout=subprocess.PIPE,
@@ -304,10 +304,8 @@ def test_citizens_caseworkers_and_the_next_month(site, browser):
         "web-export",
         "--month",
         month,
-        "--landing",
-        str(data / "landing"),
-        "--warehouse",
-        str(data / "warehouse.duckdb"),
+        "--data",
+        str(data),
     )
     assert exp.returncode == 0, exp.stderr
     assert '"usulan": 1' in exp.stdout and '"sanggahan": 1' in exp.stdout
@@ -318,8 +316,8 @@ def test_citizens_caseworkers_and_the_next_month(site, browser):
         str(data / "landing"),
         "--month",
         month,
-        "--warehouse",
-        str(data / "warehouse.duckdb"),
+        "--data",
+        str(data),
     )
     assert run.returncode == 0, run.stdout[-3000:] + run.stderr[-3000:]
     con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
@@ -360,7 +358,7 @@ def test_citizens_caseworkers_and_the_next_month(site, browser):
     page.screenshot(path=str(shots / "tiket_berlaku.png"), full_page=True)
     ctx.close()
     # who looked at the recipient: the desk's views are in `dtsen audit` beside the API's requests
-    audit = cli(site["home"], "audit", "--id", person_id, "--warehouse", str(data / "warehouse.duckdb"))
+    audit = cli(site["home"], "audit", "--id", person_id, "--data", str(data))
     assert audit.returncode == 0, audit.stderr
     views = [line for line in audit.stdout.splitlines() if '"channel": "desk"' in line]
     assert any('"view_family"' in v and family_id in v and "petugas_a" in v for v in views), audit.stdout

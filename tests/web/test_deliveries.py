@@ -117,16 +117,16 @@ def test_the_monthly_export_job_and_its_schedule(tmp_path, monkeypatch):
 
     import dagster as dg
 
-    from dtsen.web import config as web_config
+    from dtsen.layout import DataLayout
     from dtsen.web.store import Store
     from orchestration.definitions import defs
-    from orchestration.resources import LandingResource, WarehouseResource
+    from orchestration.lib.resources import DataResource
     from tests.web.test_store import HOUSE, MEMBER, Clock
 
     monkeypatch.delenv("DTSEN_WEB_DB", raising=False)
-    warehouse = tmp_path / "data" / "warehouse.duckdb"
-    (tmp_path / "data" / "web").mkdir(parents=True)
-    store = Store.open(web_config.default_db_url(str(warehouse)), clock=Clock(), rng=random.Random(3))
+    data = tmp_path / "data"
+    (data / "web").mkdir(parents=True)
+    store = Store.open(DataLayout.resolve(str(data)).web_db, clock=Clock(), rng=random.Random(3))
     store.add_user("worker", "a-long-password", "caseworker", "Petugas", "3201")
     store.add_user("boss", "a-long-password", "supervisor", "Supervisor", "3201")
     worker, boss = sorted(store.list_users(), key=lambda u: u["role"])
@@ -153,7 +153,7 @@ def test_the_monthly_export_job_and_its_schedule(tmp_path, monkeypatch):
     landing = tmp_path / "landing"
     result = job.execute_in_process(
         partition_key="2025-02",
-        resources={"landing": LandingResource(path=str(landing)), "warehouse": WarehouseResource(path=str(warehouse))},
+        resources={"data": DataResource(root=str(data), landing=str(landing))},
     )
     assert result.success and result.output_for_node("export_approved_decisions")["usulan"] == 1
     assert (landing / "usulan" / "2025-02" / "usulan_anggota.csv").read_text().count(t) == 1

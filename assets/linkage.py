@@ -11,15 +11,15 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from assets.ui import md_table
 from dtsen.charts import png_markdown
 from dtsen.linkage import model as lm
 from dtsen.linkage.clusters import MAX_PER_SOURCE
 from dtsen.linkage.evaluate import evaluate_snapshot
 from dtsen.linkage.pipeline import build_snapshot, delivery_filter
 from dtsen.linkage.reports import model_chart, write_reports
-from orchestration.partitions import monthly_check, monthly_partitions, one_month_per_run
-from orchestration.resources import LandingResource, WarehouseResource
+from orchestration.lib.metadata import md_table
+from orchestration.lib.partitions import monthly_check, monthly_partitions, one_month_per_run
+from orchestration.lib.resources import DataResource
 
 GROUP = "dtsen"
 PERSON, FAMILY, CROSSWALK = (dg.AssetKey(["dtsen", n]) for n in ("person", "family", "crosswalk"))
@@ -86,13 +86,13 @@ class LinkageConfig(dg.Config):
     backfill_policy=one_month_per_run,
     pool="duckdb_writer",
 )
-def dtsen_registry(context: dg.AssetExecutionContext, config: LinkageConfig, warehouse: WarehouseResource):
+def dtsen_registry(context: dg.AssetExecutionContext, config: LinkageConfig, data: DataResource):
     month = context.partition_key
-    with warehouse.connect() as con:
+    with data.connect() as con:
         res = build_snapshot(
             con, month, model_path=config.model_path, threshold=config.threshold, backend=config.backend
         )
-        weights_png = model_chart(res.settings, month, warehouse.beside("reports", "linkage", month))
+        weights_png = model_chart(res.settings, month, os.path.join(data.layout.reports, "linkage", month))
         missing, dup = con.execute(
             """
             WITH acc AS (SELECT source, delivery, record_id FROM sources.person_record
@@ -165,9 +165,7 @@ class EvaluationConfig(dg.Config):
         default=False,
         description="also train and score the generic Splink set-up (costs a training run per month: opt in)",
     )
-    reports_dir: str = Field(
-        default="", description="where charts are written (default: reports/ beside the warehouse file)"
-    )
+    reports_dir: str = Field(default="", description="where charts are written (default: reports/ below the data root)")
 
 
 @dg.asset(
@@ -185,16 +183,16 @@ class EvaluationConfig(dg.Config):
     "charts as HTML (dtsen.linkage_evaluation). Skipped when the landing folder has no truth/.",
 )
 def linkage_evaluation(
-    context: dg.AssetExecutionContext, config: EvaluationConfig, warehouse: WarehouseResource, landing: LandingResource
+    context: dg.AssetExecutionContext, config: EvaluationConfig, data: DataResource
 ) -> dg.MaterializeResult:
     month = context.partition_key
-    truth = os.path.join(landing.folder, "truth", "truth.parquet")
+    truth = os.path.join(data.layout.landing, "truth", "truth.parquet")
     if not os.path.exists(truth):
         context.log.info(f"no ground truth at {truth}: nothing to evaluate")
         return dg.MaterializeResult(metadata={"evaluated": False, "note": f"no ground truth at {truth}"})
-    with warehouse.connect() as con:
+    with data.connect() as con:
         ev = evaluate_snapshot(con, month, truth, generic=config.generic_baseline)
-        reports = config.reports_dir or warehouse.beside("reports")
+        reports = config.reports_dir or data.layout.reports
         threshold = con.execute("SELECT threshold FROM dtsen.snapshot WHERE snapshot = ?", [month]).fetchall()[0][0]
         charts = write_reports(con, month, ev, os.path.join(reports, "linkage", month), threshold=threshold)
     meta = {"evaluated": True}
@@ -219,4 +217,4 @@ def linkage_evaluation(
     return dg.MaterializeResult(metadata=meta)
 
 
-dtsen_assets = [dtsen_registry, linkage_evaluation]
+defs = dg.Definitions(assets=[dtsen_registry, linkage_evaluation])

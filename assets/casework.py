@@ -4,23 +4,20 @@ Thin: the work is `dtsen.web.export.export_month`."""
 
 import dagster as dg
 
-from dtsen.web import config as web_config
 from dtsen.web.export import export_month
 from dtsen.web.store import Store
-from orchestration.partitions import monthly_partitions
-from orchestration.resources import LandingResource, WarehouseResource
+from orchestration.lib.partitions import monthly_partitions
+from orchestration.lib.resources import DataResource
 
 
 @dg.op(
     description="Export the proposals and objections approved before the month ended (and not delivered in "
     "an earlier month) into `usulan/<YYYY-MM>/` and `sanggahan/<YYYY-MM>/` of the landing folder."
 )
-def export_approved_decisions(
-    context: dg.OpExecutionContext, landing: LandingResource, warehouse: WarehouseResource
-) -> dict:
-    store = Store.open(web_config.default_db_url(warehouse.file))
+def export_approved_decisions(context: dg.OpExecutionContext, data: DataResource) -> dict:
+    store = Store.open(data.layout.web_db)
     try:
-        counts = export_month(store, landing.folder, context.partition_key)
+        counts = export_month(store, data.layout.landing, context.partition_key)
     finally:
         store.close()
     context.add_output_metadata({k: dg.MetadataValue.int(v) for k, v in counts.items()})
@@ -46,3 +43,5 @@ casework_export_schedule = dg.build_schedule_from_partitioned_job(
     "monthly_schedule builds it (stopped by default, like monthly_schedule: switch both on in a "
     "deployment).",
 )
+
+defs = dg.Definitions(jobs=[casework_export_job], schedules=[casework_export_schedule])

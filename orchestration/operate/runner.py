@@ -1,4 +1,5 @@
-"""Run the platform for one month through Dagster, in-process (used by `dtsen run`, `dtsen demo`, `make run`)."""
+"""Run the platform for one month through Dagster (`dtsen run`, `dtsen demo` and so `make run`, the tests and the
+benches): on the code location as the daemon would (`Driver`), or in-process on the definitions (`materialize_month`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from dtsen import warehouse as wh
+from dtsen.layout import DataLayout
+from orchestration.lib.partitions import month_problem
+from orchestration.operate.driver import Driver, run_problems
 
 
 @dataclass
@@ -22,8 +25,8 @@ class MonthRun:
     failed_checks: list[str] = field(default_factory=list)
 
 
-# dbt assets (seeds, staging, intermediate, marts, restricted) are summarised by analytics/program_report
-DBT_GROUP_KEYS = ("rules", "staging", "intermediate", "marts", "restricted")
+# dbt assets (seeds, staging, intermediate, marts, restricted, history) are summarised by analytics/program_report
+DBT_GROUP_KEYS = ("rules", "staging", "intermediate", "marts", "restricted", "history")
 
 # the run's own log goes to the Dagster instance (UI); the console only shows warnings and errors
 QUIET = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -42,18 +45,18 @@ def _plain(v):
     return getattr(v, "value", getattr(v, "data", getattr(v, "text", v)))
 
 
-def _definitions(landing: str, warehouse: str | None):
+def _definitions(layout: DataLayout):
     from orchestration.definitions import build_definitions
-    from orchestration.resources import default_resources
+    from orchestration.lib.resources import default_resources
 
-    return build_definitions(default_resources(landing=landing, warehouse=warehouse))
+    return build_definitions(default_resources(data=layout.root, landing=layout.landing, warehouse=layout.warehouse))
 
 
 def execute(
     defs: dg.Definitions,
     job_name: str,
     month: str,
-    warehouse: str | None,
+    layout: DataLayout,
     instance: dg.DagsterInstance | None = None,
     run_config: dict | None = None,
     asset_selection: list[dg.AssetKey] | None = None,
@@ -61,10 +64,9 @@ def execute(
 ) -> MonthRun:
     """Run one job for one month partition in-process and collect materialisations, check results and errors."""
     job = defs.resolve_job_def(job_name)
-    # dbt's own log (which dagster-dbt re-emits on stdout) goes to a file beside the warehouse, not the console
-    log_dir = os.path.join(os.path.dirname(os.path.abspath(wh.warehouse_path(warehouse))), "logs")
-    os.makedirs(log_dir, exist_ok=True)
-    with open(os.path.join(log_dir, f"{job_name}-{month}.log"), "w") as log, contextlib.redirect_stdout(log):
+    # dbt's own log (which dagster-dbt re-emits on stdout) goes to the data root's logs/, not the console
+    os.makedirs(layout.logs, exist_ok=True)
+    with open(layout.log_file(job_name, month), "w") as log, contextlib.redirect_stdout(log):
         result = job.execute_in_process(
             partition_key=month,
             instance=instance or instance_for_run(),
@@ -92,12 +94,15 @@ def execute(
 def materialize_month(
     landing: str,
     month: str,
-    warehouse: str | None = None,
+    data: str,
     instance: dg.DagsterInstance | None = None,
     job_name: str = "monthly_pipeline",
     run_config: dict | None = None,
 ) -> MonthRun:
-    return execute(_definitions(landing, warehouse), job_name, month, warehouse, instance, run_config)
+    """One job of one month, executed in-process on the definitions, over the landing folder and into the data root
+    `data` (its warehouse and every output)."""
+    layout = DataLayout.resolve(data, landing=landing, env={})
+    return execute(_definitions(layout), job_name, month, layout, instance, run_config)
 
 
 def tick(
@@ -105,7 +110,7 @@ def tick(
     sensor_name: str,
     instance: dg.DagsterInstance,
     cursors: dict[str, str | None],
-    warehouse: str | None,
+    layout: DataLayout,
 ) -> list[MonthRun]:
     """One evaluation of a sensor, as the daemon would do it, with its run requests executed in-process.
     cursors: sensor name -> cursor, kept by the caller between ticks."""
@@ -122,7 +127,7 @@ def tick(
                 defs,
                 req.job_name or sensor.job_name,
                 req.partition_key,
-                warehouse,
+                layout,
                 instance,
                 asset_selection=req.asset_selection,
                 tags=req.tags,
@@ -138,7 +143,7 @@ def print_problems(run: MonthRun, out=sys.stdout) -> None:
         print(f"  ERROR: {e}", file=out)
 
 
-def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
+def print_summary(run: MonthRun, layout: DataLayout, out=sys.stdout) -> None:
     print(f"\n== month {run.month}: {'ok' if run.success else 'FAILED'}", file=out)
     for key, meta in sorted(run.materialized.items()):
         if key == "dtsen/person":
@@ -214,7 +219,7 @@ def print_summary(run: MonthRun, warehouse: str | None, out=sys.stdout) -> None:
                 file=out,
             )
     print_problems(run, out)
-    print(f"  warehouse: {os.path.abspath(wh.warehouse_path(warehouse))}", file=out)
+    print(f"  warehouse: {layout.warehouse}", file=out)
 
 
 @contextlib.contextmanager
@@ -244,8 +249,6 @@ def persistent_instance() -> dg.DagsterInstance:
 
 def collect_run(instance: dg.DagsterInstance, run_id: str, month: str) -> MonthRun:
     """What a finished run materialised, which checks failed and why it failed, from the event log."""
-    from orchestration.driver import run_problems
-
     record = instance.get_run_by_id(run_id)
     run = MonthRun(month=month, success=record.status == dg.DagsterRunStatus.SUCCESS)
     for rec in instance.all_logs(run_id, of_type=dg.DagsterEventType.ASSET_MATERIALIZATION):
@@ -262,12 +265,17 @@ def engine_run_config(engine: str) -> dict:
     return {"ops": {"dtsen_registry": {"config": {"backend": engine}}}} if engine != "duckdb" else {}
 
 
-def run_month(landing: str, month: str, warehouse: str | None = None, engine: str = "duckdb") -> int:
+def layout_env(layout: DataLayout, **more: str | None):
+    """The settings that hand this layout to the code location this process drives (its code server inherits
+    them)."""
+    return platform_env(DTSEN_DATA=layout.root, DTSEN_WAREHOUSE=layout.warehouse, DTSEN_LANDING=layout.landing, **more)
+
+
+def run_month(
+    landing: str, month: str, data: str | None = None, warehouse: str | None = None, engine: str = "duckdb"
+) -> int:
     """`dtsen run`: one run of monthly_pipeline for the month, launched on the code location as the launchpad
     would, executed in this process (the linkage scored on `engine`)."""
-    from orchestration.driver import Driver
-    from orchestration.partitions import month_problem
-
     problem = month_problem(month)
     if problem:
         print(f"error: {problem}", file=sys.stderr)
@@ -275,27 +283,20 @@ def run_month(landing: str, month: str, warehouse: str | None = None, engine: st
     if not os.path.isdir(landing):
         print(f"error: landing folder {landing} does not exist", file=sys.stderr)
         return 2
-    warehouse_file = os.path.abspath(wh.warehouse_path(warehouse))
+    layout = DataLayout.resolve(data, warehouse=warehouse, landing=landing)
     warn_development_key()
-    with platform_env(DTSEN_LANDING=os.path.abspath(landing), DTSEN_WAREHOUSE=warehouse_file):
+    log_file = layout.log_file("monthly_pipeline", month)
+    with layout_env(layout):
         instance = persistent_instance()
         with Driver(instance) as driver:
             run_id = driver.launch(
                 "monthly_pipeline", month, tags={"dtsen/launched_by": "dtsen run"}, run_config=engine_run_config(engine)
             )
-            print(
-                f"monthly_pipeline {month}: run {run_id} (steps as they run; the full log in "
-                f"{_log_file(warehouse_file, 'monthly_pipeline', month)})",
-                flush=True,
-            )
-            driver.execute(run_id, _log_file(warehouse_file, "monthly_pipeline", month), progress=sys.stdout)
+            print(f"monthly_pipeline {month}: run {run_id} (steps as they run; the full log in {log_file})", flush=True)
+            driver.execute(run_id, log_file, progress=sys.stdout)
             run = collect_run(instance, run_id, month)
-    print_summary(run, warehouse_file, out=sys.stdout if run.success else sys.stderr)
+    print_summary(run, layout, out=sys.stdout if run.success else sys.stderr)
     return 0 if run.success else 1
-
-
-def _log_file(warehouse: str, job: str, month: str) -> str:
-    return os.path.join(os.path.dirname(os.path.abspath(warehouse)), "logs", f"{job}-{month}.log")
 
 
 def warn_development_key(out=sys.stderr) -> None:
@@ -323,34 +324,28 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
     arrive in the landing folder, the landing sensor requests the month's pipeline, the disbursement sensor the
     payment files, the bank/PT Pos simulator answers with reconciliation files and the reconciliation sensor takes
     them in; next month's lists route the non-collectors to PT Pos."""
-
     from dtsen.deliveries import new_landing
     from dtsen.synth import SynthConfig, synth
-    from orchestration.driver import Driver
 
-    data = os.path.abspath(data)
-    outbox = os.path.join(data, "outbox")
-    landing = os.path.join(data, "landing")
-    warehouse = os.path.join(data, "warehouse.duckdb")
-    disbursement = os.path.join(data, "disbursement")
-    # the demo starts from a clean slate: it removes what an earlier demo wrote under `data` (and nothing else)
-    for owned in ("outbox", "landing", "disbursement", "published", "reports", "logs", "exchange", "web"):
-        shutil.rmtree(os.path.join(data, owned), ignore_errors=True)
-    for f in ("warehouse.duckdb", "warehouse.duckdb.wal"):
-        if os.path.exists(os.path.join(data, f)):
-            os.remove(os.path.join(data, f))
-    new_landing(
-        landing
-    )  # a new landing folder: the sensors take its deliveries in even if an earlier demo's were equal
-    res = synth(SynthConfig(persons=persons, seed=seed, months=months), outbox)
+    layout = DataLayout.resolve(data, env={})  # the demo's own data root: nothing of it is moved by a setting
+    # the demo starts from a clean slate: it removes what an earlier demo wrote under its root (and nothing else)
+    for owned in (layout.outbox, layout.landing, layout.disbursement, layout.published, layout.reports, layout.logs,
+                  layout.exchange, layout.web):  # fmt: skip
+        shutil.rmtree(owned, ignore_errors=True)
+    for f in (layout.warehouse, layout.warehouse + ".wal"):
+        if os.path.exists(f):
+            os.remove(f)
+    # a new landing folder: the sensors take its deliveries in even if an earlier demo's were equal
+    new_landing(layout.landing)
+    res = synth(SynthConfig(persons=persons, seed=seed, months=months), layout.outbox)
     print(
-        f"demo deliveries: {outbox} ({res.counts['persons']:,} persons, {res.counts['records']:,} registry person "
-        f"records, months {', '.join(res.months)}), delivered month by month into {landing}"
+        f"demo deliveries: {layout.outbox} ({res.counts['persons']:,} persons, {res.counts['records']:,} registry "
+        f"person records, months {', '.join(res.months)}), delivered month by month into {layout.landing}"
     )
     warn_development_key(sys.stdout)
     code = 0
     # sensors evaluated back to back (the daemon would wait DTSEN_SENSOR_INTERVAL seconds between ticks)
-    with platform_env(DTSEN_LANDING=landing, DTSEN_WAREHOUSE=warehouse, DTSEN_SENSOR_INTERVAL="0"):
+    with layout_env(layout, DTSEN_SENSOR_INTERVAL="0", DTSEN_API_STATE=layout.api_state, DTSEN_WEB_DB=layout.web_db):
         instance = persistent_instance()
         with Driver(instance) as driver:
             was_on = {s: driver.is_running(s) for s in DEMO_SENSORS}
@@ -358,20 +353,19 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
                 driver.switch_on(s)
             try:
                 for i, m in enumerate(res.months):
-                    code = _demo_month(driver, instance, outbox, landing, warehouse, disbursement, m, seed)
+                    code = _demo_month(driver, instance, layout, m, seed)
                     if code:
                         break
                     if i + 1 < len(res.months):
-                        _demo_desk(data, landing, res.months[i + 1], seed)
+                        _demo_desk(layout, res.months[i + 1], seed)
             finally:
                 for s, on in was_on.items():
                     if not on:
                         driver.switch_off(s)
     print(
-        f"\nresults: warehouse {warehouse}\n"
+        f"\nresults: warehouse {layout.warehouse}\n"
         f"  schema sources:      dtks_person, regsosek_person, p3ke_person, usulan_person, regsosek_family, "
-        f"usulan_family, objection, susenas, death, asn, "
-        f"wage, region, quarantine, ingest_log\n"
+        f"usulan_family, objection, susenas, death, asn, wage, region, quarantine, ingest_log\n"
         f"  schema dtsen:        person, family, crosswalk, person_id_history, family_id_history, id_ledger, "
         f"linkage_evaluation, snapshot, links\n"
         f"  schema welfare:      family_welfare, pmt_model, targeting_evaluation\n"
@@ -380,15 +374,14 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
         f"  schema history:      appeal_explanation_history, eligibility_history, exclusions_history, "
         f"programme_changes, programme_monthly (every month built)\n"
         f"  schema disbursement: payment_row, reconciliation, absorption, dormant, review_flag\n"
-        f"  payment files:       {disbursement}/<YYYY-MM>/<program>/\n"
-        f"  for analysts:        {os.path.join(data, 'published')} (Parquet per snapshot, analytics.duckdb)\n"
-        f"  data exchange:       {os.path.join(data, 'exchange')} (registry snapshots; `make serve` answers the DCI "
+        f"  payment files:       {layout.disbursement}/<YYYY-MM>/<program>/\n"
+        f"  for analysts:        {layout.published} (Parquet per snapshot, analytics.duckdb)\n"
+        f"  data exchange:       {layout.exchange} (registry snapshots; `make serve` answers the DCI "
         f"Social Registry API from them)\n"
-        f"  caseworker desk:     {os.path.join(data, 'web', 'cekbansos.sqlite')} (`make web`: Cek Bansos and the "
+        f"  caseworker desk:     {layout.web_db.removeprefix('sqlite:///')} (`make web`: Cek Bansos and the "
         f"desk; demo users petugas<regency> / supervisor<regency>, password {desk_password()})\n"
-        f"  charts:              {os.path.join(data, 'reports')}\n"
-        f"  run logs:            {os.path.join(data, 'logs')} (dbt's own: "
-        f"{os.path.join(data, 'dbt', 'warehouse', 'dbt.log')})"
+        f"  charts:              {layout.reports}\n"
+        f"  run logs:            {layout.logs} (dbt's own: {os.path.join(layout.dbt_target, 'dbt.log')})"
     )
     print(
         f"Dagster run history: {os.environ.get('DAGSTER_HOME', '(temporary)')} - `make ui` to browse it "
@@ -397,33 +390,29 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
     return code
 
 
-def _demo_desk(data: str, landing: str, next_month: str, seed: int) -> None:
+def _demo_desk(layout: DataLayout, next_month: str, seed: int) -> None:
     """Citizens' proposals and objections on the month just published, decided at the caseworker desk and exported
     into the next month's landing folder (the landing sensor takes them in with the next month's deliveries)."""
     from dtsen.web import demo as desk
 
-    db = "sqlite:///" + os.path.join(data, "web", "cekbansos.sqlite")
-    os.makedirs(os.path.join(data, "web"), mode=0o700, exist_ok=True)
-    out = desk.simulate(data, db, landing, next_month, seed)
+    os.makedirs(layout.web, mode=0o700, exist_ok=True)
+    out = desk.simulate(layout, next_month, seed)
     print(
         f"\n  -- caseworker desk (regency {out['regency']}): tickets {', '.join(out['tickets'])} decided and "
         f"approved by {' and '.join(out['users'])}; exported {out['usulan']} proposal(s) with "
         f"{out['usulan_members']} member(s) and {out['sanggahan']} objection(s) into "
-        f"{os.path.join(landing, '{usulan,sanggahan}', next_month)}"
+        f"{os.path.join(layout.landing, '{usulan,sanggahan}', next_month)}"
     )
 
 
-def _demo_month(
-    driver, instance, outbox: str, landing: str, warehouse: str, disbursement: str, m: str, seed: int
-) -> int:
+def _demo_month(driver: Driver, instance: dg.DagsterInstance, layout: DataLayout, m: str, seed: int) -> int:
     import duckdb
 
     from dtsen.deliveries import deliver
     from dtsen.disbursement.report import month_report
     from dtsen.synth.rekon import simulate_reconciliation
 
-    logs = os.path.join(os.path.dirname(warehouse), "logs")
-    made = deliver(outbox, landing, m)
+    made = deliver(layout.outbox, layout.landing, m)
     print(f"\n-- {m}: delivered {', '.join(made)}")
 
     def sensor_runs(sensor: str) -> list[MonthRun]:
@@ -432,13 +421,13 @@ def _demo_month(
             r = instance.get_run_by_id(run_id)
             month = r.tags.get("dagster/partition", m)
             print(f"  {r.job_name} {month}: run {run_id}", flush=True)
-            driver.execute(run_id, os.path.join(logs, f"{r.job_name}-{month}.log"), progress=sys.stdout)
+            driver.execute(run_id, layout.log_file(r.job_name, month), progress=sys.stdout)
             out.append(collect_run(instance, run_id, month))
         return out
 
     pipeline = sensor_runs("landing_sensor")
     for run in pipeline:
-        print_summary(run, warehouse)
+        print_summary(run, layout)
     if not pipeline or not all(r.success for r in pipeline):
         print("  the month did not build: stopping", file=sys.stderr)
         return 1
@@ -453,17 +442,17 @@ def _demo_month(
         f"  disbursement/payment_files     {files.get('written', 0)} files written, "
         f"{files.get('unchanged', 0)} unchanged, in {files.get('folder')}"
     )
-    written = simulate_reconciliation(disbursement, landing, m, seed)
+    written = simulate_reconciliation(layout.disbursement, layout.landing, m, seed)
     rec = sensor_runs("reconciliation_sensor")
     print(
         f"  bank/PT Pos simulator          {len(written)} reconciliation files -> "
-        f"{os.path.join(landing, 'rekon', m)}; reconciliation runs: {len(rec)}"
+        f"{os.path.join(layout.landing, 'rekon', m)}; reconciliation runs: {len(rec)}"
     )
     for r in rec:
         print_problems(r)
     if not all(r.success for r in rec):
         return 1
-    con = duckdb.connect(warehouse, read_only=True)
+    con = duckdb.connect(layout.warehouse, read_only=True)
     try:
         print(f"\n  -- disbursement {m}")
         for line in month_report(con, m):

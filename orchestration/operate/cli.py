@@ -1,4 +1,5 @@
-"""`dtsen` command line: synth, run, demo, prepare-dbt, train-linkage, match, serve, api token, audit."""
+"""`dtsen` command line: synth, run, demo, prepare-dbt, train-linkage, match, serve, api token, audit, web, web-user,
+web-export. Imports are made inside the commands, so that `dtsen --help` and the light commands start fast."""
 
 from __future__ import annotations
 
@@ -8,6 +9,14 @@ import os
 import sys
 import time
 
+from dtsen.layout import DataLayout
+
+
+def _layout(args: argparse.Namespace) -> DataLayout:
+    """The data root of a command (`--data`, else $DTSEN_DATA, else data), with its warehouse moved by `--warehouse`
+    where the command has one."""
+    return DataLayout.resolve(getattr(args, "data", None), warehouse=getattr(args, "warehouse", None))
+
 
 def _cmd_synth(args: argparse.Namespace) -> int:
     from dtsen.synth import SynthConfig, synth
@@ -15,11 +24,10 @@ def _cmd_synth(args: argparse.Namespace) -> int:
     if args.rekon:
         from dtsen.synth.rekon import simulate_reconciliation
 
-        written = simulate_reconciliation(args.disbursement, args.out, args.rekon, args.seed)
+        disbursement = args.disbursement or _layout(args).disbursement
+        written = simulate_reconciliation(disbursement, args.out, args.rekon, args.seed)
         if not written:
-            print(
-                f"no bank or PT Pos lists for {args.rekon} under {os.path.abspath(args.disbursement)}", file=sys.stderr
-            )
+            print(f"no bank or PT Pos lists for {args.rekon} under {os.path.abspath(disbursement)}", file=sys.stderr)
             return 1
         for name, n in written.items():
             print(f"wrote {os.path.join(os.path.abspath(args.out), 'rekon', args.rekon, name)} ({n:,} status rows)")
@@ -41,23 +49,25 @@ def _cmd_synth(args: argparse.Namespace) -> int:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from dtsen.runner import run_month
+    from orchestration.operate.runner import run_month
 
-    return run_month(landing=args.landing, month=args.month, warehouse=args.warehouse, engine=args.engine)
+    return run_month(
+        landing=args.landing, month=args.month, data=args.data, warehouse=args.warehouse, engine=args.engine
+    )
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from dtsen.runner import demo
+    from orchestration.operate.runner import demo
 
     return demo(persons=args.persons, seed=args.seed, months=args.months, data=args.data)
 
 
 def _cmd_prepare_dbt(args: argparse.Namespace) -> int:
-    from assets.marts import prepare_dbt
-    from orchestration.resources import WarehouseResource
+    from orchestration.lib.dbt import prepare_dbt
+    from orchestration.lib.resources import DataResource
 
-    warehouse = WarehouseResource(path=args.warehouse or "")
-    print(f"dbt project parsed for {warehouse.file} (saved in {prepare_dbt(warehouse)})")
+    data = DataResource(root=args.data or "", warehouse=args.warehouse or "")
+    print(f"dbt project parsed for {data.layout.warehouse} (saved in {prepare_dbt(data)})")
     return 0
 
 
@@ -73,7 +83,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _cmd_match(args: argparse.Namespace) -> int:
     from dtsen.linkage.match import match_file
 
-    res = match_file(args.input, args.out, warehouse=args.warehouse, month=args.month)
+    res = match_file(args.input, args.out, warehouse=_layout(args).warehouse, month=args.month)
     print(json.dumps(res))
     return 0
 
@@ -81,21 +91,21 @@ def _cmd_match(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
-    from dtsen import api
     from dtsen.api import config, exchange
     from dtsen.api.server import create_app
 
     cfg = config.load(args.config)
-    folder = api.exchange_dir(args.warehouse)
+    layout = _layout(args)
+    folder = layout.exchange
     latest = exchange.latest(folder)
     print(
         f"DTSEN data exchange (DCI Social Registry API v1.0.0) on http://{args.host}:{args.port}\n"
         f"  serving:   {folder} ({'snapshot ' + latest if latest else 'no snapshot yet: run the pipeline'})\n"
-        f"  state:     {api.state_path(args.warehouse)} (audit log, transactions, subscriptions)\n"
+        f"  state:     {layout.api_state} (audit log, transactions, subscriptions)\n"
         f"  clients:   {cfg.source}",
         flush=True,
     )
-    app = create_app(cfg, folder, api.state_path(args.warehouse))
+    app = create_app(cfg, folder, layout.api_state)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
 
@@ -106,7 +116,7 @@ def _cmd_web(args: argparse.Namespace) -> int:
     from dtsen.web import config
     from dtsen.web.app import create_app
 
-    cfg = config.load(args.warehouse)
+    cfg = config.load(_layout(args))
     app = create_app(cfg)
     print(
         f"Cek Bansos and the caseworker desk on http://{args.host}:{args.port}\n"
@@ -134,7 +144,7 @@ def _cmd_web_user(args: argparse.Namespace) -> int:
     from dtsen.web.store import CaseError, Store
 
     password = os.environ.get(args.password_env, "") if args.password_env else getpass.getpass("password: ")
-    store = Store.open(config.load(args.warehouse).db_url)
+    store = Store.open(config.load(_layout(args)).db_url)
     try:
         uid = store.add_user(args.username, password, args.role, args.name or args.username, args.regency)
     except CaseError as e:
@@ -151,9 +161,10 @@ def _cmd_web_export(args: argparse.Namespace) -> int:
     from dtsen.web.export import export_month
     from dtsen.web.store import Store
 
-    store = Store.open(config.load(args.warehouse).db_url)
+    layout = _layout(args)
+    store = Store.open(config.load(layout).db_url)
     try:
-        print(json.dumps({"month": args.month, **export_month(store, args.landing, args.month)}))
+        print(json.dumps({"month": args.month, **export_month(store, args.landing or layout.landing, args.month)}))
     finally:
         store.close()
     return 0
@@ -179,20 +190,18 @@ def _cmd_api_token(args: argparse.Namespace) -> int:
     return 0
 
 
-def _desk_views(warehouse: str | None, ids: list[str]) -> list[dict]:
+def _desk_views(layout: DataLayout, ids: list[str]) -> list[dict]:
     """The caseworker desk's audited views of these persons' families and cases (its own store, when there is one)."""
     import duckdb
 
-    from dtsen import api
     from dtsen.api import exchange
-    from dtsen.web import config as web_config
     from dtsen.web.store import Store as DeskStore
 
-    url = web_config.default_db_url(warehouse)
+    url = layout.web_db
     if url.startswith("sqlite:///") and not os.path.exists(url[len("sqlite:///") :]):
         return []
     objects = set(ids)
-    folder = api.exchange_dir(warehouse)
+    folder = layout.exchange
     people = [os.path.join(folder, snap, "person.parquet") for snap in exchange.snapshots(folder)]
     if people:  # the families these persons belonged to in any month (one read over every month's file)
         objects |= {
@@ -212,15 +221,16 @@ def _desk_views(warehouse: str | None, ids: list[str]) -> list[dict]:
 
 
 def _cmd_audit(args: argparse.Namespace) -> int:
-    from dtsen import api, privacy
+    from dtsen import privacy
     from dtsen.api import exchange
     from dtsen.api.store import Store
 
-    path = api.state_path(args.warehouse)
+    layout = _layout(args)
+    path = layout.api_state
     if not os.path.exists(path):
         if args.id or args.nik:  # the desk may still have looked
             ids = [args.id] if args.id else []
-            desk = _desk_views(args.warehouse, ids) if ids else []
+            desk = _desk_views(layout, ids) if ids else []
             print(f"no API audit log at {path}; {len(desk)} view(s) at the caseworker desk")
             for r in desk:
                 print(json.dumps(r, default=str))
@@ -233,7 +243,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
         if args.nik:
             import duckdb
 
-            folder = api.exchange_dir(args.warehouse)
+            folder = layout.exchange
             for snap in exchange.snapshots(folder):
                 ids += [
                     r[0]
@@ -251,7 +261,7 @@ def _cmd_audit(args: argparse.Namespace) -> int:
             rows.sort(key=lambda r: r["seq"])
             who = args.id or f"NIK {args.nik[:4]}********{args.nik[-4:]} ({', '.join(ids) or 'not in DTSEN'})"
             print(f"{len(rows)} request(s) touched {who}")
-            desk = _desk_views(args.warehouse, ids)
+            desk = _desk_views(layout, ids)
             if desk:
                 print(f"{len(desk)} view(s) at the caseworker desk")
                 rows += desk
@@ -262,6 +272,16 @@ def _cmd_audit(args: argparse.Namespace) -> int:
     finally:
         store.close()
     return 0
+
+
+def _data_arg(parser: argparse.ArgumentParser, warehouse: bool = False) -> None:
+    parser.add_argument("--data", default=None, help="data root (default: $DTSEN_DATA, else data)")
+    if warehouse:
+        parser.add_argument(
+            "--warehouse",
+            default=None,
+            help="DuckDB file (default: $DTSEN_WAREHOUSE, else <data root>/warehouse.duckdb)",
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -287,14 +307,15 @@ def main(argv: list[str] | None = None) -> int:
         "lists (written to <out>/rekon/<YYYY-MM>/)",
     )
     s.add_argument(
-        "--disbursement", default=os.path.join("data", "disbursement"), help="payment files folder read by --rekon"
+        "--disbursement", default=None, help="payment files folder read by --rekon (default: <data root>/disbursement)"
     )
+    _data_arg(s)
     s.set_defaults(func=_cmd_synth)
 
     r = sub.add_parser("run", help="materialise the asset graph for one delivery month through Dagster")
     r.add_argument("--landing", required=True)
     r.add_argument("--month", required=True, help="delivery month YYYY-MM")
-    r.add_argument("--warehouse", default=None, help="DuckDB file (default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)")
+    _data_arg(r, warehouse=True)
     r.add_argument(
         "--engine",
         choices=["duckdb", "spark"],
@@ -308,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
     d.add_argument("--persons", type=int, default=20_000)
     d.add_argument("--seed", type=int, default=1)
     d.add_argument("--months", type=int, default=3)
-    d.add_argument("--data", default="data")
+    d.add_argument("--data", default="data", help="the demo's data root: emptied and rebuilt (default: data)")
     d.set_defaults(func=_cmd_demo)
 
     pd_ = sub.add_parser(
@@ -316,9 +337,7 @@ def main(argv: list[str] | None = None) -> int:
         help="parse the dbt project for a warehouse as its monthly runs will, so the "
         "first month's build starts from a saved parse (`make setup` does it)",
     )
-    pd_.add_argument(
-        "--warehouse", default=None, help="DuckDB file (default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)"
-    )
+    _data_arg(pd_, warehouse=True)
     pd_.set_defaults(func=_cmd_prepare_dbt)
 
     t = sub.add_parser("train-linkage", help="retrain the linkage model on generated data and save it as JSON")
@@ -335,18 +354,14 @@ def main(argv: list[str] | None = None) -> int:
         "village_code (missing columns are treated as empty)",
     )
     mt.add_argument("--out", required=True, help="CSV or Parquet to write")
-    mt.add_argument("--warehouse", default=None)
+    _data_arg(mt, warehouse=True)
     mt.add_argument("--month", default=None, help="DTSEN snapshot to match against (default: the latest)")
     mt.set_defaults(func=_cmd_match)
 
     sv = sub.add_parser("serve", help="serve DTSEN through the DCI Social Registry API (latest published snapshot)")
     sv.add_argument("--port", type=int, default=8000)
     sv.add_argument("--host", default="127.0.0.1")
-    sv.add_argument(
-        "--warehouse",
-        default=None,
-        help="DuckDB file whose exchange/ folder is served (default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)",
-    )
+    _data_arg(sv)
     sv.add_argument("--config", default=None, help="clients file (default: $DTSEN_API_CONFIG or the development one)")
     sv.add_argument("--log-level", default="warning")
     sv.set_defaults(func=_cmd_serve)
@@ -354,12 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     wb = sub.add_parser("web", help="serve Cek Bansos and the caseworker desk (latest exported snapshot)")
     wb.add_argument("--port", type=int, default=8090)
     wb.add_argument("--host", default="127.0.0.1")
-    wb.add_argument(
-        "--warehouse",
-        default=None,
-        help="DuckDB file whose exchange/ and published/ folders are read "
-        "(default: $DTSEN_WAREHOUSE or data/warehouse.duckdb)",
-    )
+    _data_arg(wb)
     wb.add_argument("--behind-proxy", action="store_true", help="take the client address from X-Forwarded-For")
     wb.add_argument("--log-level", default="warning")
     wb.set_defaults(func=_cmd_web)
@@ -372,13 +382,13 @@ def main(argv: list[str] | None = None) -> int:
     wu.add_argument(
         "--password-env", default=None, help="read the password from this environment variable (default: ask)"
     )
-    wu.add_argument("--warehouse", default=None)
+    _data_arg(wu)
     wu.set_defaults(func=_cmd_web_user)
 
     we = sub.add_parser("web-export", help="export the approved proposals and objections as a landing delivery")
     we.add_argument("--month", required=True, help="delivery month YYYY-MM")
-    we.add_argument("--landing", required=True)
-    we.add_argument("--warehouse", default=None)
+    we.add_argument("--landing", default=None, help="landing folder (default: the data root's)")
+    _data_arg(we)
     we.set_defaults(func=_cmd_web_export)
 
     ap_api = sub.add_parser("api", help="data-exchange API tools")
@@ -395,7 +405,7 @@ def main(argv: list[str] | None = None) -> int:
     au.add_argument("--nik", default=None, help="a NIK (looked up in the served snapshots)")
     au.add_argument("--client", default=None, help="without --id/--nik: the latest requests (of this client)")
     au.add_argument("--limit", type=int, default=50)
-    au.add_argument("--warehouse", default=None)
+    _data_arg(au)
     au.set_defaults(func=_cmd_audit)
 
     args = ap.parse_args(argv)

@@ -41,7 +41,7 @@ from dagster._daemon.sensor import (  # the sensor daemon's tick, as the daemon 
 )
 from dagster._utils.hosted_user_process import recon_job_from_origin
 
-REPO = Path(__file__).resolve().parent.parent
+REPO = Path(__file__).resolve().parents[2]
 WORKSPACE_FILE = REPO / "workspace.yaml"
 LOCATION = "dtsen"
 MAX_WAIT_SECONDS = 2  # back to back: a sensor whose minimum interval is this short is waited for
@@ -204,7 +204,7 @@ class Driver(contextlib.AbstractContextManager):
         """Dequeue the run and execute it in this process; returns the finished run. Console output of the run
         (dbt's log, Dagster's console logger) goes to log_file when given; each step's start and end (elapsed
         time, counts) to `progress` when given."""
-        from orchestration.progress import RunProgress
+        from orchestration.operate.progress import RunProgress
 
         run = self.instance.get_run_by_id(run_id)
         if run.status == DagsterRunStatus.QUEUED:
