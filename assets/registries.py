@@ -213,8 +213,7 @@ def build_deliveries_asset(specs: list[Source] | tuple[Source, ...]) -> dg.Asset
     own checks, materialised on its own when selected alone. A source whose delivery cannot be ingested fails the
     step after the others are materialised (each writes its partition or nothing), so nothing downstream of the
     step runs in that run; re-executing the run from the failure runs the step again, every selected source (the
-    others replace their partition with the same rows: seconds at 1 M, the price of one step instead of nine,
-    whose own overhead was 0.1-0.3 s each)."""
+    others replace their partition with the same rows: the price of one step instead of nine)."""
     by_key = {source_key(spec): spec for spec in specs}
 
     @dg.multi_asset(

@@ -57,9 +57,8 @@ PERSON_SCHEMA: list[tuple[str, str]] = [
 PERSON_COLUMN_NAMES = [c for c, _ in PERSON_SCHEMA]
 PERSON_COLUMNS = ", ".join(f"{c} {t}" for c, t in PERSON_SCHEMA)
 # Columns of the registries' person tables that are computed when read (DuckDB generated columns), not stored: each
-# is a function of stored columns, so storing it only cost its compression. At 1 M persons storing the five cost
-# about 0.9 s of CPU over the three registries' 1.76 M records and a fifth of their tables' bytes; reading them back
-# costs about 0.1 s per million records.
+# is a function of stored columns, so storing it only cost its compression (docs: Decisions, "Generated identity
+# columns").
 PERSON_GENERATED = {
     "nik": "CASE WHEN nik_flag IS NULL THEN nik_raw END",
     "no_kk": "CASE WHEN no_kk_flag IS NULL THEN no_kk_raw END",

@@ -48,8 +48,8 @@ RID_BITS = 40  # a trillion records
 def _key(terms: list[tuple[str, int]]) -> str:
     """An ordering packed into one BIGINT to take the minimum of: the terms in their bits, the record's rid last, so
     every tie is broken and the same records always give the same golden record. arg_min over an integer is a plain
-    hash aggregate (a struct of the terms compared field by field cost 3-4 s at a million persons; first(... ORDER
-    BY ...) would sort every group once per field; a HUGEINT key cost 0.6 s of CPU more than a BIGINT)."""
+    hash aggregate (a struct of the terms compared field by field is several times slower; first(... ORDER BY ...)
+    would sort every group once per field; a HUGEINT key costs more CPU than a BIGINT)."""
     if sum(bits for _, bits in terms) + RID_BITS > 63:
         raise ValueError(f"an ordering of {terms} does not fit in a BIGINT")
     key = "0::BIGINT"
@@ -105,7 +105,7 @@ def golden_sql(records: str) -> str:
     for g, (fields, _) in GROUPS.items():
         cols += [f"CASE WHEN {_gives(g)} THEN {g}__r.{f} END AS {f}" for f in fields]
     # the record each rule took its fields from (NULL where it gave none): integers, not '<source>:<record_id>'
-    # strings per field (19 of those cost 4 s of a million persons' build, most of it writing them)
+    # strings per field (19 string columns cost the build most of their time in writing them)
     for name in rules:
         gave = f"{name}__r.{name} IS NOT NULL" if name in counted else _gives(name)
         cols.append(f"CASE WHEN {gave} THEN {name}__r.rid END AS record_no_{name}")

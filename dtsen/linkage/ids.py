@@ -30,8 +30,8 @@ from __future__ import annotations
 import duckdb
 
 # No PRIMARY KEY: DuckDB keeps a key's ART index in memory, beyond its spilling, and must hold a transaction's whole
-# index delta when it commits; at 10 M persons (some 28 M ledger rows) the first month's commit could not fit in a
-# 4 GiB limit (measured: 10 M keys do not commit in 1 GiB, without the key they take 234 MB). The keys hold by
+# index delta when it commits: a national population's first month could not commit it within DuckDB's memory limit
+# (docs: Decisions, "Identifiers from a ledger"). The keys hold by
 # construction (plan_ids appends only items not yet in the ledger, and ids above the highest issued) and
 # commit_ids checks both before it appends.
 LEDGER_KEYS = {"id_ledger": ("item", "id"), "id_anchor": ("id", "item")}

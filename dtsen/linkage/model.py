@@ -1,6 +1,6 @@
 """The Splink model for DTSEN: settings as data, training, prediction, clustering.
 
-Comparisons (see README "Linkage model"):
+Comparisons (docs: Linkage, "Model"):
 - nik: exact / adjacent digits transposed (a typo) / one digit differs in district or date (a typo) /
   only the serial differs (usually another person: twins, same-day births; Bayes factor fixed by rule) /
   only the +40 sex marker differs (another person of the other sex; fixed) / else.
@@ -28,7 +28,7 @@ from pathlib import Path
 import duckdb
 
 MODEL_PATH = Path(__file__).parent / "models" / "dtsen_model.json"
-DEFAULT_THRESHOLD = 0.5  # chosen from the measured precision/recall curve of the constrained clustering (README)
+DEFAULT_THRESHOLD = 0.5  # chosen from the precision/recall curve of the constrained clustering (docs: Linkage)
 GENERIC_THRESHOLD = 0.999
 
 # Fixed Bayes factors for levels where random-pair u estimates mislead (docs: Linkage, "Traps").
@@ -41,18 +41,16 @@ NIK_DISTRICT_DIGIT_BF = 2**-4
 NIK_EXACT_OTHER_NAME_BF = 1.0  # the NIK says nothing when the names have nothing in common
 ONE_GIVEN_NAME_DIFFERS_BF = 2**-6
 # a family that moves is issued a new KK: where the villages differ too, the different KK is the same event as the
-# move, already counted by the location comparison, so it adds nothing (counted twice, it cost a moved person's true
-# pairs some 4.6 bits; measured with NIK_OWN_DISTRICTS in place: 1 M F1 0.99872 -> 0.99891, 100 k 0.99898 -> 0.99912).
-# With moves on their own level, the retrain on 1 M persons took the plain "different KK" m from 0.040 to 0.012
+# move, already counted by the location comparison, so it adds nothing (counted twice, a moved person's true pairs
+# lost some 4.6 bits of evidence)
 MOVED_KK_BF = 1.0
 MOVED_KK_LABEL = "different KK, another village (a move: a new card)"
 
-# candidate pairs: each rule earns its place by the true pairs only it finds (measured on generated data: exact NIK
-# pairs are all inside nik12; first name + district + year and name + regency found no pair the others miss). The
-# rules on a place grow with the square of the persons living there, so they are as narrow as their true pairs
-# allow: at 1 M persons birth date + district instead of + regency, and name + district only where the birth dates
-# cannot tell (one missing, years within one, or day and month equal) cut the candidate pairs from 2.12 M to 1.48 M
-# (the false ones from 1.06 M to 0.41 M) and lose 59 of 1,063,001 true pairs the old rules found.
+# candidate pairs: each rule earns its place by the true pairs only it finds (on generated data: exact NIK pairs are
+# all inside nik12; first name + district + year and name + regency found no pair the others miss). The rules on a
+# place grow with the square of the persons living there, so they are as narrow as their true pairs allow: birth
+# date + district rather than + regency, and name + district only where the birth dates cannot tell (one missing,
+# years within one, or day and month equal). What each rule finds is on the docs' Linkage page.
 BLOCKING_RULES = [
     "l.nik12 = r.nik12",  # NIK equal, or equal but for the serial (typos, twins: scored, then told apart)
     "l.name_phonetic = r.name_phonetic AND l.birth_date = r.birth_date",
@@ -163,8 +161,8 @@ DOB_CLOSE = (
 )
 # NOT NAME_AGREES written out by De Morgan (exact in SQL's three-valued logic): every way of agreeing fails, or one
 # given name clearly differs. DuckDB evaluates NOT (a OR b OR ...) over every pair, the costly string distances
-# included; a top-level AND/OR chain inside a WHEN skips the rows already decided (the exact names, most pairs),
-# which took the family and location comparisons from about 5 s each to half a second at 1 M persons.
+# included; a top-level AND/OR chain inside a WHEN skips the rows already decided (the exact names, most pairs), so
+# the family and location comparisons cost a tenth of what the NOT cost.
 NAME_DISAGREES = (
     "((name_norm_l <> name_norm_r AND name_concat_l <> name_concat_r "
     "AND name_sorted_l <> name_sorted_r AND name_phonetic_l <> name_phonetic_r "
@@ -175,8 +173,8 @@ NAME_DISAGREES = (
 NAME_OR_DOB_DISAGREE = f"(NOT {DOB_CLOSE} OR {NAME_DISAGREES})"
 # two NIKs, each issued in the district its own record lives in, and two districts: two people. A person's NIK does not
 # change when they move, and a typo in its region digits almost never lands on the district of the record it is in
-# (measured at 1 M: the same name and birth date in two districts, each with its own NIK, chained through a record
-# without NIK)
+# (the false merge it prevents: the same name and birth date in two districts, each with its own NIK, chained through
+# a record without NIK)
 NIK_OWN_DISTRICTS = (
     "(left(nik_l, 6) = district_code_l AND left(nik_r, 6) = district_code_r AND district_code_l <> district_code_r)"
 )

@@ -303,7 +303,7 @@ def nik_conflicts(con: duckdb.DuckDBPyConnection, roots: np.ndarray) -> np.ndarr
 
     The pairs with two different NIKs are found on _rec_idx's narrow (idx, nik) first; only their records' comparison
     columns are then read from the standardised records (joining every record of a multi-record component to them
-    by source and record id cost 1.9 s at 1 M persons, this 0.6 s)."""
+    by source and record id costs three times as much)."""
     with _roots_view(con, roots):
         cols = ", ".join(f"a.{c} AS {c}_l, b.{c} AS {c}_r" for c in lm.PAIR_COLUMNS)
         pairs = con.execute(f"""
@@ -401,7 +401,7 @@ def build_snapshot(
 
     # everything from here stays in DuckDB (temp tables): no whole-table frames on the hot path
     t = time.perf_counter()
-    # only the columns the golden and family rules read (the raw and derived ones would cost 0.5 s at 1 M)
+    # only the columns the golden and family rules read (carrying the raw and derived ones costs time for nothing)
     cols = ", ".join(f"r.{c}" for c in dict.fromkeys(GOLDEN_INPUT + FAMILY_INPUT) if c != "person_id")
     con.execute(f"""CREATE OR REPLACE TEMP TABLE _records AS
         SELECT c.idx + 1 AS rid, i.id AS person_id, c.cluster, {cols}
@@ -568,9 +568,9 @@ def _write_family(con: duckdb.DuckDBPyConnection, month: str) -> None:
 def prepare_input(con: duckdb.DuckDBPyConnection, month: str) -> dict[str, str]:
     """Fill the temp table `INPUT` with the standardised records of the snapshot; returns the deliveries used.
 
-    A temp table, not a warehouse table: writing 1.76 M standardised records (three list columns) to the file cost
-    2.7 s of the 1 M linkage, and a warehouse copy held only the month built last (a match or an evaluation of an
-    earlier month read the wrong records). Whoever needs them in another connection rebuilds them (`ensure_input`):
+    A temp table, not a warehouse table: writing the standardised records (three list columns) to the file was
+    half the standardisation's time, and a warehouse copy held only the month built last (a match or an evaluation
+    of an earlier month read the wrong records). Whoever needs them in another connection rebuilds them (`ensure_input`):
     the evaluation against truth, `dtsen match`, the charts."""
     ensure_schema(con)
     deliveries = snapshot_deliveries(con, month)

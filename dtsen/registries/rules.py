@@ -5,11 +5,9 @@ written to quarantine. `failures_sql` turns a file's rules into one query over t
 `_line` = line in the file) that returns every broken (line, field, value, reason), so a row breaking three rules
 is quarantined once with three reasons. The reasons are the contract's words, the same for every source.
 
-Why SQL and not pandera here: validating a million-row delivery in pandas cost 15-20x the time of reading it; the
-same rules in the engine that reads the file cost a fraction of the read. pandera's Ibis backend (0.35, DuckDB) was
-measured first: its failure cases do not carry the failing row (not-null failures come without a row; the row
-index of a failed check matched the failing row for a third of the rows), and a quarantine must name its line.
-pandera stays where frames are small (the banks' reconciliation files, `schemas.py`).
+Why SQL and not pandera here: docs, Decisions, "Row rules in SQL" (validating in pandas cost many times the read;
+pandera's Ibis backend does not say which row failed, and a quarantine must name its line). pandera stays where
+frames are small (the banks' reconciliation files, `schemas.py`).
 """
 
 from __future__ import annotations

@@ -5,7 +5,7 @@
     <landing>/usulan/<YYYY-MM>/usulan_anggota.csv    one row per member recorded at the home visit
     <landing>/sanggahan/<YYYY-MM>/sanggahan.csv      one row per approved objection: ticket, DTSEN person id, reason
 
-CSV, comma, UTF-8, lowercase header, dates YYYY-MM-DD (contracts in README). A month takes every case approved by a
+CSV, comma, UTF-8, lowercase header, dates YYYY-MM-DD (the contracts: docs, Data contracts). A month takes every case approved by a
 supervisor before the month ends and not exported in an earlier month; the cases are assigned to the month, so
 exporting it again writes the same bytes. Files are written to a temporary folder and renamed into place: the landing
 sensor never sees half a delivery.

@@ -44,7 +44,7 @@ class PmtFit:
 
 def code_text(s: pd.Series) -> pd.Series:
     """Integer codes as text ('3'), missing as NaN: the one-hot encoder's categories. Mapped through the handful of
-    distinct values (casting every value to Int64 and then to text cost 0.1 s per column at 313 k families)."""
+    distinct values (casting every value to Int64 and then to text is much slower on a national frame)."""
     f = s.astype("float")
     return f.map({v: str(int(v)) for v in f.dropna().unique()})
 

@@ -88,7 +88,7 @@ class DtsenDbtCliResource(DbtCliResource):
         return version.parse(installed("dbt-core"))
 
     def _initialize_dbt_core_adapter(self, args):
-        """No adapter in this process: dagster-dbt builds one (loading every dbt macro: 2.9 s per run, whatever the
+        """No adapter in this process: dagster-dbt builds one (loading every dbt macro: seconds per run, whatever the
         size of the month) before it starts dbt, only to serve `fetch_row_counts` / `fetch_column_metadata`, which
         these assets do not call; it accepts None (the Fusion engine has no adapter either)."""
         return None
