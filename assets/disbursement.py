@@ -73,19 +73,19 @@ class FilesConfig(dg.Config):
     "routing reason (DOMAIN rule 4). Four blocking release checks guard the files.",
 )
 def payment_lists(context: dg.AssetExecutionContext, data: DataResource):
-    period = context.partition_key
+    month = context.partition_key
     with data.connect() as con:
-        summary = build_payment_rows(con, period)
-        checks = release_checks(con, period)
+        summary = build_payment_rows(con, month)
+        checks = release_checks(con, month)
         channels = con.execute(
             """SELECT program, channel, count(*) AS rows, sum(amount) AS amount
                                   FROM disbursement.payment_row WHERE period = ? GROUP BY ALL ORDER BY ALL""",
-            [period],
+            [month],
         ).df()
         reasons = con.execute(
             """SELECT unnest(string_split(routing_reason, ',')) AS reason, count(*) AS rows
                                  FROM disbursement.payment_row WHERE period = ? GROUP BY 1 ORDER BY 2 DESC""",
-            [period],
+            [month],
         ).df()
     yield dg.MaterializeResult(
         metadata={

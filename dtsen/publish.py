@@ -61,27 +61,27 @@ def open_catalogue(out_dir: str) -> duckdb.DuckDBPyConnection:
     return con
 
 
-def publish(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[str, int]:
+def publish(con: duckdb.DuckDBPyConnection, month: str, out_dir: str) -> dict[str, int]:
     """Export every table of the published schemas; returns table -> rows."""
     tables = con.execute(f"""SELECT table_schema, table_name FROM information_schema.tables
                              WHERE table_schema IN {PUBLISHED_SCHEMAS} AND table_type IN ('BASE TABLE', 'VIEW')
                              ORDER BY 1, 2""").fetchall()
     counts = {}
-    with folder_in_place(os.path.join(out_dir, snapshot)) as tmp:
+    with folder_in_place(os.path.join(out_dir, month)) as tmp:
         for schema, table in tables:
             path = os.path.join(tmp, f"{schema}.{table}.parquet")
             con.execute(f"COPY {schema}.{table} TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
             counts[f"{schema}.{table}"] = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchall()[0][0]
         _readable(tmp)
-    counts.update(publish_history(con, snapshot, out_dir))
+    counts.update(publish_history(con, month, out_dir))
     os.chmod(out_dir, 0o755)
     latest = published_snapshots(out_dir)[-1]
     write_catalogue(out_dir, latest, [f"{s}.{t}" for s, t in tables])
     return counts
 
 
-def publish_history(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[str, int]:
-    """Each history table's rows of `snapshot` as its partition `history/<table>/snapshot=<snapshot>/`, replacing
+def publish_history(con: duckdb.DuckDBPyConnection, month: str, out_dir: str) -> dict[str, int]:
+    """Each history table's rows of `month` as its partition `history/<table>/snapshot=<month>/`, replacing
     that partition only (written aside and renamed into place)."""
     tables = [
         r[0]
@@ -94,15 +94,15 @@ def publish_history(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str)
     ]
     counts = {}
     for table in tables:
-        with folder_in_place(os.path.join(out_dir, HISTORY_SCHEMA, table, f"snapshot={snapshot}")) as tmp:
+        with folder_in_place(os.path.join(out_dir, HISTORY_SCHEMA, table, f"snapshot={month}")) as tmp:
             con.execute(
                 f"COPY (SELECT * EXCLUDE (snapshot) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?) "
                 f"TO '{os.path.join(tmp, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)",
-                [snapshot],
+                [month],
             )
             _readable(tmp)
         counts[f"{HISTORY_SCHEMA}.{table}"] = con.execute(
-            f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?", [snapshot]
+            f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?", [month]
         ).fetchall()[0][0]
     if tables:
         _readable(os.path.join(out_dir, HISTORY_SCHEMA))
@@ -136,7 +136,7 @@ def refresh_catalogue(out_dir: str) -> None:
         write_catalogue(out_dir, months[-1], tables)
 
 
-def write_catalogue(out_dir: str, snapshot: str, tables: list[str]) -> str:
+def write_catalogue(out_dir: str, month: str, tables: list[str]) -> str:
     """Views over `<snapshot>/<table>.parquet` (paths relative to out_dir), renamed into place."""
     path = os.path.join(out_dir, CATALOGUE)
     fd, tmp = tempfile.mkstemp(prefix=".analytics-", suffix=".duckdb", dir=out_dir)
@@ -148,8 +148,8 @@ def write_catalogue(out_dir: str, snapshot: str, tables: list[str]) -> str:
         for schema in PUBLISHED_SCHEMAS:
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {schema}")
         for t in tables:
-            if os.path.exists(os.path.join(out_dir, snapshot, f"{t}.parquet")):
-                cat.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{snapshot}/{t}.parquet')")
+            if os.path.exists(os.path.join(out_dir, month, f"{t}.parquet")):
+                cat.execute(f"CREATE VIEW {t} AS SELECT * FROM read_parquet('{month}/{t}.parquet')")
         history = os.path.join(out_dir, HISTORY_SCHEMA)
         if os.path.isdir(history):
             cat.execute(f"CREATE SCHEMA IF NOT EXISTS {HISTORY_SCHEMA}")
@@ -164,7 +164,7 @@ def write_catalogue(out_dir: str, snapshot: str, tables: list[str]) -> str:
             "CREATE TABLE main.published AS SELECT ? AS snapshot, now() AS published_at, "
             "'paths are relative to this folder: open the catalogue from it, or SET file_search_path' "
             "AS note",
-            [snapshot],
+            [month],
         )
     finally:
         cat.close()

@@ -91,14 +91,14 @@ ORDER BY kode
 """
 
 
-def welfare_sql(snapshot: str) -> str:
+def welfare_sql(month: str) -> str:
     from dtsen.welfare.features import family_features_sql
 
     return f"""
     SELECT w.family_id, w.desil, w.desil_province, w.predicted_pcc, w.model_id, x.* EXCLUDE (family_id)
     FROM welfare.family_welfare w
-    JOIN ({family_features_sql(snapshot)}) x USING (family_id)
-    WHERE w.snapshot = '{snapshot}'
+    JOIN ({family_features_sql(month)}) x USING (family_id)
+    WHERE w.snapshot = '{month}'
     ORDER BY w.family_id
     """
 
@@ -127,27 +127,27 @@ def latest(out_dir: str) -> str | None:
     return found[-1] if found else None
 
 
-def export(con: duckdb.DuckDBPyConnection, snapshot: str, out_dir: str) -> dict[str, int]:
-    """Write the month's registry snapshot (the marts must have been built for `snapshot`); returns row counts."""
+def export(con: duckdb.DuckDBPyConnection, month: str, out_dir: str) -> dict[str, int]:
+    """Write the month's registry snapshot (the marts must have been built for `month`); returns row counts."""
     built = con.execute("SELECT max(snapshot) FROM marts.eligibility_pkh").fetchall()[0][0]
-    if built is not None and built != snapshot:
-        raise ValueError(f"the marts hold snapshot {built}, not {snapshot}: build the marts for {snapshot} first")
+    if built is not None and built != month:
+        raise ValueError(f"the marts hold snapshot {built}, not {month}: build the marts for {month} first")
     os.makedirs(out_dir, mode=0o700, exist_ok=True)
-    with folder_in_place(os.path.join(out_dir, snapshot)) as tmp:
+    with folder_in_place(os.path.join(out_dir, month)) as tmp:
         con.execute(
             """CREATE OR REPLACE TEMP TABLE _region AS SELECT kode, nama FROM sources.region
                        WHERE delivery = (SELECT max(delivery) FROM sources.region WHERE delivery <= ?)""",
-            [snapshot],
+            [month],
         )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _exchange_person AS {PERSON_SQL}", [snapshot])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _exchange_person AS {PERSON_SQL}", [month])
         counts = {}
         for name, sql, params in (
             ("person", "SELECT * FROM _exchange_person", []),
-            ("family", FAMILY_SQL, [snapshot]),
-            ("id_event", ID_EVENT_SQL, [snapshot, snapshot]),
-            ("region", REGION_SQL, [snapshot]),
-            ("source_record", SOURCE_RECORD_SQL, [snapshot]),
-            ("welfare", welfare_sql(snapshot), []),
+            ("family", FAMILY_SQL, [month]),
+            ("id_event", ID_EVENT_SQL, [month, month]),
+            ("region", REGION_SQL, [month]),
+            ("source_record", SOURCE_RECORD_SQL, [month]),
+            ("welfare", welfare_sql(month), []),
         ):
             path = os.path.join(tmp, f"{name}.parquet")
             con.execute(f"COPY ({sql}) TO '{path}' (FORMAT parquet, COMPRESSION zstd)", params)

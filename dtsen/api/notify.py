@@ -75,21 +75,21 @@ WHERE e.kind = 'person' AND e.event IN ('merged_into', 'split_from')
 """
 
 
-def previous_snapshot(folder: str, snapshot: str) -> str | None:
-    earlier = [s for s in exchange.snapshots(folder) if s < snapshot]
+def previous_snapshot(folder: str, month: str) -> str | None:
+    earlier = [s for s in exchange.snapshots(folder) if s < month]
     return earlier[-1] if earlier else None
 
 
-def events(folder: str, snapshot: str) -> tuple[str | None, list[dict]]:
-    """The previous snapshot and the events between it and `snapshot` (none without a previous one)."""
-    prev = previous_snapshot(folder, snapshot)
+def events(folder: str, month: str) -> tuple[str | None, list[dict]]:
+    """The previous snapshot and the events between it and `month` (none without a previous one)."""
+    prev = previous_snapshot(folder, month)
     if prev is None:
         return None, []
-    cur_p, prev_p = (os.path.join(folder, s, "person.parquet") for s in (snapshot, prev))
+    cur_p, prev_p = (os.path.join(folder, s, "person.parquet") for s in (month, prev))
     con = duckdb.connect()
     rows = con.execute(
         f"SELECT * FROM ({EVENTS_SQL}) UNION ALL SELECT * FROM ({ID_EVENTS_SQL}) ORDER BY event, person_id",
-        [cur_p, prev_p, os.path.join(folder, snapshot, "id_event.parquet"), cur_p, prev_p],
+        [cur_p, prev_p, os.path.join(folder, month, "id_event.parquet"), cur_p, prev_p],
     ).fetchall()
     con.close()
     return prev, [dict(zip(("person_id", "family_id", "event", "detail"), r)) for r in rows]
@@ -100,11 +100,11 @@ def _matching(snap: registry.Snapshot, where: str, params: list, entity: str) ->
     return {r[0] for r in snap.cursor().execute(f"SELECT {col} FROM {table} WHERE {where}", params).fetchall()}
 
 
-def notify_all(config: ApiConfig, store: Store, folder: str, snapshot: str, http: httpx.Client | None = None) -> dict:
-    """Compute the events of `snapshot` and deliver them to every active subscription; returns a summary."""
-    prev, evs = events(folder, snapshot)
+def notify_all(config: ApiConfig, store: Store, folder: str, month: str, http: httpx.Client | None = None) -> dict:
+    """Compute the events of `month` and deliver them to every active subscription; returns a summary."""
+    prev, evs = events(folder, month)
     summary = {
-        "snapshot": snapshot,
+        "snapshot": month,
         "previous": prev,
         "events": {},
         "subscriptions": 0,
@@ -119,7 +119,7 @@ def notify_all(config: ApiConfig, store: Store, folder: str, snapshot: str, http
     summary["subscriptions"] = len(subs)
     if prev is None or not subs:
         return summary
-    cur_snap, prev_snap = registry.Snapshot(folder, snapshot), registry.Snapshot(folder, prev)
+    cur_snap, prev_snap = registry.Snapshot(folder, month), registry.Snapshot(folder, prev)
     issuer = TokenIssuer(config)
     own_http = http is None
     http = http or httpx.Client(timeout=10.0)
@@ -128,7 +128,7 @@ def notify_all(config: ApiConfig, store: Store, folder: str, snapshot: str, http
             client = config.clients.get(sub["client_id"])
             if client is None or "registry.subscribe" not in client.scopes:
                 continue
-            if store.delivered(sub["code"], snapshot):
+            if store.delivered(sub["code"], month):
                 summary["already_delivered"] += 1
                 continue
             crit = dict(sub["criteria"])
@@ -146,8 +146,8 @@ def notify_all(config: ApiConfig, store: Store, folder: str, snapshot: str, http
             except (registry.QueryError, registry.Forbidden) as e:  # rights changed since subscribing
                 store.record_notification(
                     sub["code"],
-                    snapshot,
-                    store.attempts(sub["code"], snapshot) + 1,
+                    month,
+                    store.attempts(sub["code"], month) + 1,
                     0,
                     None,
                     "dead_letter",
@@ -161,8 +161,8 @@ def notify_all(config: ApiConfig, store: Store, folder: str, snapshot: str, http
             if not hits:
                 summary["nothing_to_send"] += 1
                 continue
-            envelope = _envelope(config, client, sub, snapshot, prev, hits, entity, cur_snap, prev_snap)
-            outcome = _deliver(http, issuer, client, store, sub, snapshot, envelope, len(hits))
+            envelope = _envelope(config, client, sub, month, prev, hits, entity, cur_snap, prev_snap)
+            outcome = _deliver(http, issuer, client, store, sub, month, envelope, len(hits))
             summary["delivered" if outcome == "delivered" else "dead_letters"] += 1
     finally:
         cur_snap.close()
@@ -186,7 +186,7 @@ def _records(snap_cur, snap_prev, ids: list[str], entity: str, client) -> dict[s
     return out
 
 
-def _envelope(config, client, sub, snapshot, prev, hits, entity, cur_snap, prev_snap) -> dict:
+def _envelope(config, client, sub, month, prev, hits, entity, cur_snap, prev_snap) -> dict:
     key = "family_id" if entity == registry.GROUP else "person_id"
     records = _records(cur_snap, prev_snap, sorted({h[key] for h in hits}), entity, client)
     by_type: dict[str, list[dict]] = {}
@@ -204,7 +204,7 @@ def _envelope(config, client, sub, snapshot, prev, hits, entity, cur_snap, prev_
                     "reg_type": "ns:dtsen:RegistryType:DTSEN",
                     "reg_event_type": event,
                     "subscription_code": sub["code"],
-                    "snapshot": snapshot,
+                    "snapshot": month,
                     "previous_snapshot": prev,
                     "changes": [{"id": h[key], "person_id": h["person_id"], "detail": h["detail"]} for h in items],
                     "reg_records": [records[i] for i in ids if i in records],
@@ -224,14 +224,14 @@ def _envelope(config, client, sub, snapshot, prev, hits, entity, cur_snap, prev_
     return {
         "signature": "",
         "header": header,
-        "message": {"transaction_id": f"{snapshot}:{sub['code']}", "notify_event": notify},
+        "message": {"transaction_id": f"{month}:{sub['code']}", "notify_event": notify},
     }
 
 
-def _deliver(http, issuer, client, store, sub, snapshot, envelope, n_events) -> str:
+def _deliver(http, issuer, client, store, sub, month, envelope, n_events) -> str:
     token, _ = issuer.issue(client, audience=client.client_id)
     url = sub["notify_uri"].rstrip("/") + "/registry/notify"
-    attempt = store.attempts(sub["code"], snapshot)
+    attempt = store.attempts(sub["code"], month)
     error, status = None, None
     for i in range(TRIES):
         attempt += 1
@@ -243,14 +243,14 @@ def _deliver(http, issuer, client, store, sub, snapshot, envelope, n_events) -> 
             )
             status = r.status_code
             if r.status_code < 300:
-                store.record_notification(sub["code"], snapshot, attempt, n_events, status, "delivered")
+                store.record_notification(sub["code"], month, attempt, n_events, status, "delivered")
                 return "delivered"
             error = f"HTTP {r.status_code}"
         except httpx.HTTPError as e:
             error = f"{type(e).__name__}: {e}"
         last = i == TRIES - 1
         store.record_notification(
-            sub["code"], snapshot, attempt, n_events, status, "dead_letter" if last else "retry", error
+            sub["code"], month, attempt, n_events, status, "dead_letter" if last else "retry", error
         )
         if not last:
             time.sleep(0.2 * (i + 1))

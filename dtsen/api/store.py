@@ -216,25 +216,25 @@ class Store:
         return rows
 
     # ---- notifications
-    def delivered(self, code: str, snapshot: str) -> bool:
+    def delivered(self, code: str, month: str) -> bool:
         return bool(
             self._rows(
                 "SELECT 1 FROM notification WHERE subscription_code = ? AND snapshot = ? AND outcome = 'delivered'",
-                (code, snapshot),
+                (code, month),
             )
         )
 
-    def attempts(self, code: str, snapshot: str) -> int:
+    def attempts(self, code: str, month: str) -> int:
         return self._rows(
-            "SELECT count(*) AS n FROM notification WHERE subscription_code = ? AND snapshot = ?", (code, snapshot)
+            "SELECT count(*) AS n FROM notification WHERE subscription_code = ? AND snapshot = ?", (code, month)
         )[0]["n"]
 
     def record_notification(
-        self, code: str, snapshot: str, attempt: int, events: int, http_status, outcome: str, error: str | None = None
+        self, code: str, month: str, attempt: int, events: int, http_status, outcome: str, error: str | None = None
     ) -> None:
         self._run(
             "INSERT INTO notification VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-            (code, snapshot, attempt, now_iso(), events, http_status, outcome, error),
+            (code, month, attempt, now_iso(), events, http_status, outcome, error),
         )
 
     def dead_letters(self) -> list[dict]:

@@ -31,7 +31,7 @@ def _rows(con, sql, params):
     return con.execute(sql, params).fetchall()
 
 
-def no_duplicate_unit(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseCheck:
+def no_duplicate_unit(con: duckdb.DuckDBPyConnection, month: str) -> ReleaseCheck:
     dups = _rows(
         con,
         """SELECT program, coalesce(person_id, family_id) AS unit, count(*) AS n,
@@ -39,7 +39,7 @@ def no_duplicate_unit(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseChe
                          FROM disbursement.payment_row WHERE period = ?
                          GROUP BY program, coalesce(person_id, family_id) HAVING count(*) > 1
                          ORDER BY 1, 2 LIMIT 20""",
-        [period],
+        [month],
     )
     return ReleaseCheck(
         "no_duplicate_unit",
@@ -49,7 +49,7 @@ def no_duplicate_unit(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseChe
     )
 
 
-def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseCheck:
+def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, month: str) -> ReleaseCheck:
     bad = _rows(
         con,
         """
@@ -70,7 +70,7 @@ def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, period: str) -> Rele
            OR (payee_person_id IN (SELECT person_id FROM xp) AND program <> 'PBI')
            OR (payee_person_id IS NULL AND program <> 'PBI')
         ORDER BY 1 LIMIT 20""",
-        [period],
+        [month],
     )
     return ReleaseCheck(
         "no_excluded_or_deceased",
@@ -80,14 +80,14 @@ def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, period: str) -> Rele
     )
 
 
-def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseCheck:
-    due = due_programs(con, period)
+def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, month: str) -> ReleaseCheck:
+    due = due_programs(con, month)
     got = {
         p: (int(n), int(a or 0))
         for p, n, a in _rows(
             con,
             "SELECT program, count(*), sum(amount) FROM disbursement.payment_row WHERE period = ? GROUP BY 1",
-            [period],
+            [month],
         )
     }
     mismatches, expected = [], {}
@@ -109,7 +109,7 @@ def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, period: str) -> Re
     )
 
 
-def within_quota_and_budget(con: duckdb.DuckDBPyConnection, period: str) -> ReleaseCheck:
+def within_quota_and_budget(con: duckdb.DuckDBPyConnection, month: str) -> ReleaseCheck:
     over_quota = _rows(
         con,
         """
@@ -120,7 +120,7 @@ def within_quota_and_budget(con: duckdb.DuckDBPyConnection, period: str) -> Rele
         FROM units u CROSS JOIN scale
         LEFT JOIN rules.program_quota q ON q.program = u.program AND q.province_code = u.province_code
         WHERE u.n > floor(coalesce(q.quota, 0) * scale.s) ORDER BY 1, 2""",
-        [period],
+        [month],
     )
     over_budget = _rows(
         con,
@@ -130,7 +130,7 @@ def within_quota_and_budget(con: duckdb.DuckDBPyConnection, period: str) -> Rele
         SELECT t.program, t.total, p.annual_budget * p.months_per_payment / 12.0 * scale.s AS budget
         FROM totals t JOIN rules.program_parameters p USING (program) CROSS JOIN scale
         WHERE t.total > p.annual_budget * p.months_per_payment / 12.0 * scale.s ORDER BY 1""",
-        [period],
+        [month],
     )
     return ReleaseCheck(
         "within_quota_and_budget",
@@ -143,10 +143,10 @@ def within_quota_and_budget(con: duckdb.DuckDBPyConnection, period: str) -> Rele
     )
 
 
-def release_checks(con: duckdb.DuckDBPyConnection, period: str) -> list[ReleaseCheck]:
+def release_checks(con: duckdb.DuckDBPyConnection, month: str) -> list[ReleaseCheck]:
     return [
-        no_duplicate_unit(con, period),
-        no_excluded_or_deceased(con, period),
-        totals_equal_entitlements(con, period),
-        within_quota_and_budget(con, period),
+        no_duplicate_unit(con, month),
+        no_excluded_or_deceased(con, month),
+        totals_equal_entitlements(con, month),
+        within_quota_and_budget(con, month),
     ]

@@ -105,7 +105,7 @@ def csv_line_sql(channel: str) -> str:
     )
 
 
-def render_period(con: duckdb.DuckDBPyConnection, period: str) -> list[tuple]:
+def render_period(con: duckdb.DuckDBPyConnection, month: str) -> list[tuple]:
     """Each (program, channel) file of the period, rendered in DuckDB: (program, channel, bytes, rows, total amount,
     snapshot, rule version). Header, then rows sorted by disbursement_id, each line ending in '\n'; the bytes are
     those Python's csv.writer gives (tests/disbursement holds them equal), without a million Python calls."""
@@ -120,7 +120,7 @@ def render_period(con: duckdb.DuckDBPyConnection, period: str) -> list[tuple]:
             SELECT program, channel, string_agg({line}, chr(10) ORDER BY disbursement_id) || chr(10), count(*),
                    sum(amount)::BIGINT, arg_min(snapshot, disbursement_id), arg_min(rule_version, disbursement_id)
             FROM disbursement.payment_row WHERE period = ? GROUP BY program, channel ORDER BY program, channel""",
-        [period],
+        [month],
     ).fetchall():
         out.append((program, channel, header(channel) + body.encode("utf-8"), rows, total, snapshot, rule_version))
     return out
@@ -152,7 +152,7 @@ def _write_new(path: str, data: bytes) -> None:
 
 def release_file(
     root: str,
-    period: str,
+    month: str,
     program: str,
     channel: str,
     data: bytes,
@@ -161,7 +161,7 @@ def release_file(
     snapshot: str,
     rule_version: str,
 ) -> FileResult:
-    folder = os.path.join(root, period, program.lower())
+    folder = os.path.join(root, month, program.lower())
     stem = f"{program.lower()}_{channel.lower()}"
     sha = hashlib.sha256(data).hexdigest()
     have = versions(folder, stem)
@@ -169,13 +169,13 @@ def release_file(
         latest = os.path.join(folder, f"{stem}.v{have[-1]}.csv")
         with open(latest, "rb") as f:
             if hashlib.sha256(f.read()).hexdigest() == sha:
-                return FileResult(period, program, channel, latest, have[-1], "unchanged", rows, total, sha)
+                return FileResult(month, program, channel, latest, have[-1], "unchanged", rows, total, sha)
     n = (have[-1] + 1) if have else 1
     os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{stem}.v{n}.csv")
     manifest = {
         "file": os.path.basename(path),
-        "period": period,
+        "period": month,
         "program": program,
         "channel": channel,
         "version": n,
@@ -191,16 +191,16 @@ def release_file(
     _write_new(
         os.path.join(folder, f"{stem}.v{n}.manifest.json"), (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     )
-    return FileResult(period, program, channel, path, n, "superseded" if have else "written", rows, total, sha)
+    return FileResult(month, program, channel, path, n, "superseded" if have else "written", rows, total, sha)
 
 
-def write_period_files(con: duckdb.DuckDBPyConnection, period: str, root: str) -> list[FileResult]:
+def write_period_files(con: duckdb.DuckDBPyConnection, month: str, root: str) -> list[FileResult]:
     results = [
-        release_file(root, period, program, channel, data, rows, int(total), str(snapshot), str(rule_version))
-        for program, channel, data, rows, total, snapshot, rule_version in render_period(con, period)
+        release_file(root, month, program, channel, data, rows, int(total), str(snapshot), str(rule_version))
+        for program, channel, data, rows, total, snapshot, rule_version in render_period(con, month)
     ]
     # channels that had a file for the period but have no rows now: an empty version supersedes the old one
-    period_dir = os.path.join(root, period)
+    period_dir = os.path.join(root, month)
     if os.path.isdir(period_dir):
         meta = con.execute(
             "SELECT any_value(snapshot), any_value(rule_version) FROM intermediate.int_rules__versioned"
@@ -214,6 +214,6 @@ def write_period_files(con: duckdb.DuckDBPyConnection, period: str, root: str) -
                 if (program, channel) in {(r.program, r.channel) for r in results}:
                     continue  # released above (or its empty version already written in this loop)
                 results.append(
-                    release_file(root, period, program, channel, header(channel), 0, 0, str(meta[0]), str(meta[1]))
+                    release_file(root, month, program, channel, header(channel), 0, 0, str(meta[0]), str(meta[1]))
                 )
     return results

@@ -55,15 +55,15 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(stmt)
 
 
-def due_programs(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
-    """Programs that pay in the period (month in payment_months, inside the active window)."""
-    month = str(int(period[5:7]))
+def due_programs(con: duckdb.DuckDBPyConnection, month: str) -> list[str]:
+    """Programs that pay in the month (its month number in payment_months, inside the active window)."""
+    number = str(int(month[5:7]))
     rows = con.execute(
         """SELECT program FROM rules.program_parameters
                           WHERE list_contains(string_split(trim(payment_months), ' '), ?)
                             AND (active_from IS NULL OR active_from <= ?) AND (active_to IS NULL OR active_to >= ?)
                           ORDER BY program""",
-        [month, period, period],
+        [number, month, month],
     ).fetchall()
     return [r[0] for r in rows]
 
@@ -75,19 +75,19 @@ def channel_rule(con: duckdb.DuckDBPyConnection, rule: str) -> int:
     return int(row[0][0])
 
 
-def non_collectors_sql(period: str) -> str:
+def non_collectors_sql(month: str) -> str:
     """Families whose latest reconciled bank payment of an earlier period was not collected, as reported by the
     reconciliation files of earlier months (rebuilding a period's list gives the same routing whatever arrived
     since)."""
     return f"""
     WITH final AS (  -- only what was known before the period: a rebuilt list does not see later reconciliation
         SELECT r.disbursement_id, bool_or(r.status = 'DIAMBIL') AS collected
-        FROM disbursement.reconciliation r WHERE r.period < '{period}' GROUP BY r.disbursement_id
+        FROM disbursement.reconciliation r WHERE r.period < '{month}' GROUP BY r.disbursement_id
     ),
     paid AS (
         SELECT p.family_id, p.period, f.collected
         FROM disbursement.payment_row p JOIN final f USING (disbursement_id)
-        WHERE p.period < '{period}' AND p.channel IN {CASH_CHANNELS_BANK}
+        WHERE p.period < '{month}' AND p.channel IN {CASH_CHANNELS_BANK}
     ),
     latest AS (SELECT family_id, max(period) AS period FROM paid GROUP BY family_id)
     SELECT p.family_id FROM paid p JOIN latest l USING (family_id, period)
@@ -109,7 +109,7 @@ PROGRAM_PAYMENTS = {
 }
 
 
-def payment_rows_sql(period: str, due: list[str]) -> str:
+def payment_rows_sql(month: str, due: list[str]) -> str:
     units = {
         program: f"""SELECT '{program}' AS program, family_id, {person} AS person_id, {amount} AS amount,
                                  snapshot, rule_version, province_code AS unit_province_code
@@ -126,7 +126,7 @@ def payment_rows_sql(period: str, due: list[str]) -> str:
                   max(value) FILTER (WHERE rule = 'pos_if_remote_village') = 1 AS on_remote,
                   max(value) FILTER (WHERE rule = 'pos_if_previous_not_collected') = 1 AS on_not_collected
            FROM rules.channel_rules),
-    nc AS ({non_collectors_sql(period)}),
+    nc AS ({non_collectors_sql(month)}),
     routed AS (
         SELECT u.*, y.payee_person_id, y.payee_nik, y.no_kk, y.payee_name, y.address, y.rt, y.rw, y.village_code,
                y.province_code, y.province_bank,
@@ -142,11 +142,11 @@ def payment_rows_sql(period: str, due: list[str]) -> str:
         CROSS JOIN cr
         LEFT JOIN restricted.payee_identity y USING (family_id)
     )
-    SELECT '{period}' AS period, r.program,
+    SELECT '{month}' AS period, r.program,
            CASE WHEN r.program = 'PBI' THEN '{BPJS}'
                 WHEN len(r.pos_reasons) > 0 OR r.province_bank IS NULL THEN '{POS}'
                 ELSE r.province_bank END AS channel,
-           r.program || '-' || '{period}' || '-' || coalesce(r.person_id, r.family_id) AS disbursement_id,
+           r.program || '-' || '{month}' || '-' || coalesce(r.person_id, r.family_id) AS disbursement_id,
            r.family_id, r.person_id, r.payee_person_id,
            CASE WHEN r.person_id IS NOT NULL THEN i.nik ELSE r.payee_nik END AS nik,
            CASE WHEN r.person_id IS NOT NULL THEN i.name ELSE r.payee_name END AS name,
@@ -163,25 +163,25 @@ def payment_rows_sql(period: str, due: list[str]) -> str:
     """
 
 
-def build_payment_rows(con: duckdb.DuckDBPyConnection, period: str) -> ListSummary:
+def build_payment_rows(con: duckdb.DuckDBPyConnection, month: str) -> ListSummary:
     """Write the period's payment rows (replacing any earlier rows of the period)."""
     ensure_schema(con)
     snap = con.execute("SELECT any_value(snapshot) FROM intermediate.int_rules__versioned").fetchall()[0][0]
-    if snap != period:
+    if snap != month:
         raise ValueError(
-            f"the eligibility marts hold snapshot {snap}, not {period}: build the marts for {period} "
+            f"the eligibility marts hold snapshot {snap}, not {month}: build the marts for {month} "
             f"first (monthly_pipeline)"
         )
-    due = due_programs(con, period)
-    sql = payment_rows_sql(period, due)
+    due = due_programs(con, month)
+    sql = payment_rows_sql(month, due)
     with wh.transaction(con):
-        con.execute("DELETE FROM disbursement.payment_row WHERE period = ?", [period])
+        con.execute("DELETE FROM disbursement.payment_row WHERE period = ?", [month])
         if sql:
             con.execute(f"INSERT INTO disbursement.payment_row BY NAME {sql}")
     counts = con.execute(
         """SELECT program, channel, count(*) FROM disbursement.payment_row WHERE period = ?
                             GROUP BY ALL ORDER BY ALL""",
-        [period],
+        [month],
     ).fetchall()
     by: dict[str, dict[str, int]] = {}
     for program, channel, n in counts:
@@ -190,10 +190,10 @@ def build_payment_rows(con: duckdb.DuckDBPyConnection, period: str) -> ListSumma
         """SELECT coalesce(sum(amount), 0), count(*),
                                            count(*) FILTER (WHERE routing_reason LIKE '%previous_not_collected%')
                                            FROM disbursement.payment_row WHERE period = ?""",
-        [period],
+        [month],
     ).fetchall()[0]
     return ListSummary(
-        period=period,
+        period=month,
         due_programs=due,
         rows=int(rows),
         by_program_channel=by,

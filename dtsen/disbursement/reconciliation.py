@@ -71,17 +71,17 @@ def rekon_schema(limit: pd.Timestamp) -> pa.DataFrameSchema:
     )
 
 
-def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> RekonResult:
+def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> RekonResult:
     """Read every reconciliation file of the month; replace the month's rows in one transaction."""
     ensure_schema(con)
-    folder = os.path.join(landing, "rekon", period)
+    folder = os.path.join(landing, "rekon", month)
     paths = sorted(glob.glob(os.path.join(folder, "*.csv")))
-    res = RekonResult(period)
+    res = RekonResult(month)
     accepted, quarantined, raws = [], [], []
     # status dates may run into the next month (a file is cut after the month's end)
-    limit = month_end(period) + pd.DateOffset(months=1)
+    limit = month_end(month) + pd.DateOffset(months=1)
     paid = (
-        con.execute("SELECT disbursement_id, amount FROM disbursement.payment_row WHERE period <= ?", [period])
+        con.execute("SELECT disbursement_id, amount FROM disbursement.payment_row WHERE period <= ?", [month])
         .df()
         .set_index("disbursement_id")["amount"]
     )
@@ -92,10 +92,10 @@ def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> R
         df = raw.frame
         fails = sc.failures(rekon_schema(limit), df)
         extra = _row_problems(df, paid)
-        ok, q = sc.split(df, raw.rejects, raw.path, fails, "rekon", period, extra)
+        ok, q = sc.split(df, raw.rejects, raw.path, fails, "rekon", month, extra)
         out = pd.DataFrame(
             {
-                "period": period,
+                "period": month,
                 "file": path,
                 "line": ok["_line"].astype("int64"),
                 "disbursement_id": ok["disbursement_id"],
@@ -115,7 +115,7 @@ def ingest_rekon(con: duckdb.DuckDBPyConnection, landing: str, period: str) -> R
         else pd.DataFrame(columns=["source", "delivery", "file", "line", "field", "value", "reason"])
     )
     res.files, res.by_reason = write_delivery(
-        con, "rekon", period, raws, [("disbursement.reconciliation", out, "period = ?", period)], q, res.warnings
+        con, "rekon", month, raws, [("disbursement.reconciliation", out, "period = ?", month)], q, res.warnings
     )
     res.rows_accepted = sum(f.rows_accepted for f in res.files)
     res.rows_quarantined = sum(f.rows_quarantined for f in res.files)

@@ -5,17 +5,17 @@ from __future__ import annotations
 import duckdb
 
 
-def month_report(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
+def month_report(con: duckdb.DuckDBPyConnection, month: str) -> list[str]:
     lines = []
     rows = con.execute(
         """SELECT program, count(*) AS n, sum(amount) AS amount,
                                  count(*) FILTER (WHERE channel = 'POS') AS pos,
                                  count(*) FILTER (WHERE routing_reason LIKE '%previous_not_collected%') AS rerouted
                           FROM disbursement.payment_row WHERE period = ? GROUP BY 1 ORDER BY 1""",
-        [period],
+        [month],
     ).fetchall()
     if not rows:
-        return [f"  no payment rows for {period}"]
+        return [f"  no payment rows for {month}"]
     for program, n, amount, pos, rerouted in rows:
         extra = (
             ""
@@ -28,7 +28,7 @@ def month_report(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
         """SELECT channel, count(*) AS n, sum(count(*)) OVER () AS total
                             FROM disbursement.payment_row WHERE period = ? AND channel <> 'BPJS'
                             GROUP BY 1 ORDER BY 2 DESC""",
-        [period],
+        [month],
     ).fetchall()
     if shares:
         lines.append("  channel shares (cash): " + ", ".join(f"{c} {n / t:.1%}" for c, n, t in shares))
@@ -37,16 +37,16 @@ def month_report(con: duckdb.DuckDBPyConnection, period: str) -> list[str]:
                                      sum(dormant_amount)
                               FROM disbursement.absorption WHERE rekon_period = ? AND period = ?
                               GROUP BY 1 ORDER BY 1""",
-        [period, period],
+        [month, month],
     ).fetchall()
     if absorbed:
         lines.append(
             "  absorption (collected / paid): "
             + ", ".join(f"{c} {col / paid:.1%}" for c, paid, col, _, _ in absorbed if paid)
         )
-        flags = con.execute(
-            "SELECT count(*) FROM disbursement.review_flag WHERE rekon_period = ?", [period]
-        ).fetchall()[0][0]
+        flags = con.execute("SELECT count(*) FROM disbursement.review_flag WHERE rekon_period = ?", [month]).fetchall()[
+            0
+        ][0]
         not_col = sum(int(x[3]) for x in absorbed)
         dormant = sum(int(x[4]) for x in absorbed)
         lines.append(

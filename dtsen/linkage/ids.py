@@ -125,7 +125,7 @@ def plan_ids(con: duckdb.DuckDBPyConnection, kind: str, groups: str, prefix: str
     return t
 
 
-def commit_ids(con: duckdb.DuckDBPyConnection, kind: str, snapshot: str) -> None:
+def commit_ids(con: duckdb.DuckDBPyConnection, kind: str, month: str) -> None:
     """Append the planned ledger and anchor rows (call inside the snapshot's write transaction), after checking the
     ledger's keys: every item once, every id anchored once."""
     clash = con.execute(
@@ -141,8 +141,8 @@ def commit_ids(con: duckdb.DuckDBPyConnection, kind: str, snapshot: str) -> None
     ).fetchall()
     if clash:
         raise RuntimeError(f"id ledger ({kind}): {clash[0][0]} would be recorded twice; nothing was written")
-    con.execute(f"INSERT INTO dtsen.id_ledger SELECT ?, item, id, ? FROM _ledger_new_{kind}", [kind, snapshot])
-    con.execute(f"INSERT INTO dtsen.id_anchor SELECT ?, id, item, ? FROM _anchor_new_{kind}", [kind, snapshot])
+    con.execute(f"INSERT INTO dtsen.id_ledger SELECT ?, item, id, ? FROM _ledger_new_{kind}", [kind, month])
+    con.execute(f"INSERT INTO dtsen.id_anchor SELECT ?, id, item, ? FROM _anchor_new_{kind}", [kind, month])
 
 
 def id_history(con: duckdb.DuckDBPyConnection, kind: str, previous: str | None) -> str:

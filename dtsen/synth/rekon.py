@@ -26,10 +26,10 @@ import pandas as pd
 from dtsen.disbursement.files import VERSION_RE
 
 
-def _latest_lists(disbursement_root: str, period: str) -> dict[str, str]:
+def _latest_lists(disbursement_root: str, month: str) -> dict[str, str]:
     """<program>_<channel> -> path of its latest version (bank and PT Pos lists only)."""
     best: dict[str, tuple[int, str]] = {}
-    for path in glob.glob(os.path.join(disbursement_root, period, "*", "*.csv")):
+    for path in glob.glob(os.path.join(disbursement_root, month, "*", "*.csv")):
         m = VERSION_RE.match(os.path.basename(path))
         if not m or m["stem"].endswith("_bpjs"):
             continue
@@ -55,18 +55,18 @@ def _payee_traits(landing: str) -> pd.DataFrame:
     return t.set_index("nik")[["tanggal_lahir", "disabilitas_berat", "desa_terpencil"]]
 
 
-def simulate_reconciliation(disbursement_root: str, landing: str, period: str, seed: int = 1) -> dict[str, int]:
+def simulate_reconciliation(disbursement_root: str, landing: str, month: str, seed: int = 1) -> dict[str, int]:
     """Write the period's reconciliation files; returns file name -> status rows written."""
-    lists = _latest_lists(disbursement_root, period)
+    lists = _latest_lists(disbursement_root, month)
     traits = _payee_traits(landing)
-    start = pd.Timestamp(f"{period}-01")
+    start = pd.Timestamp(f"{month}-01")
     cut = start + pd.offsets.MonthEnd(0) + pd.Timedelta(days=20)
-    out_dir = os.path.join(landing, "rekon", period)
+    out_dir = os.path.join(landing, "rekon", month)
     os.makedirs(out_dir, exist_ok=True)
     written = {}
     for stem, path in lists.items():
         rows = pd.read_csv(path, dtype=str, keep_default_na=False)
-        digest = hashlib.sha256(f"{seed}:{period}:{stem}".encode()).digest()
+        digest = hashlib.sha256(f"{seed}:{month}:{stem}".encode()).digest()
         rng = np.random.default_rng(int.from_bytes(digest[:8], "little"))
         n = len(rows)
         t = traits.reindex(rows["nik"].replace("", np.nan))

@@ -32,14 +32,14 @@ class Registry:
         self.snapshot: str | None = None
         self._checked = 0.0
 
-    def _open(self, snapshot: str) -> duckdb.DuckDBPyConnection:
+    def _open(self, month: str) -> duckdb.DuckDBPyConnection:
         con = duckdb.connect(":memory:")
-        folder = os.path.join(self.exchange_dir, snapshot)
+        folder = os.path.join(self.exchange_dir, month)
         for name in ("person", "family", "region", "source_record", "welfare"):
             con.execute(
                 f"CREATE TABLE {name} AS SELECT * FROM read_parquet(?)", [os.path.join(folder, f"{name}.parquet")]
             )
-        pub = os.path.join(self.published_dir, snapshot)
+        pub = os.path.join(self.published_dir, month)
         for name, file in (
             ("explanation", "marts.appeal_explanation.parquet"),
             ("exclusion", "marts.exclusions.parquet"),
