@@ -16,6 +16,9 @@ API_PORT ?= 8000
 WEB_PORT ?= 8090
 DOCS_PORT ?= 8070
 export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
+# the demo targets run in demo mode: synthetic data, the public development keys allowed (and said so everywhere);
+# outside it every secret must be set (docs: Operations, Secrets)
+DEMO := DTSEN_DEMO=1
 
 .PHONY: setup run synth test lint format ui serve web browser bench bench-scale validate clean docs docs-site docs-serve
 
@@ -54,10 +57,10 @@ synth: setup
 	$(BIN)/dtsen synth --persons $(PERSONS) --seed $(SEED) --months $(MONTHS) --out $(DATA)/landing
 
 run: setup
-	$(BIN)/dtsen demo --persons $(PERSONS) --seed $(SEED) --months $(MONTHS) --data $(DATA)
+	$(DEMO) $(BIN)/dtsen demo --persons $(PERSONS) --seed $(SEED) --months $(MONTHS) --data $(DATA)
 
 test: setup browser lint
-	$(BIN)/python -m pytest -q
+	$(DEMO) $(BIN)/python -m pytest -q
 
 # ruff: the linter and the formatter's check (`make format` rewrites the files)
 lint: $(VENV)/.synced
@@ -74,18 +77,19 @@ browser:
 
 # the data-exchange API (DCI Social Registry API) over the warehouse `make run` built
 serve: setup
-	$(BIN)/dtsen serve --port $(API_PORT) --data $(DATA)
+	$(DEMO) $(BIN)/dtsen serve --port $(API_PORT) --data $(DATA)
 
 # Cek Bansos and the caseworker desk over what `make run` built (demo users: see `make run`'s last lines)
 web: setup
-	$(BIN)/dtsen web --port $(WEB_PORT) --data $(DATA)
+	$(DEMO) $(BIN)/dtsen web --port $(WEB_PORT) --data $(DATA)
 
 validate: setup
 	$(BIN)/dagster definitions validate -w workspace.yaml
 
 ui: setup
-	PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -w workspace.yaml --port $(PORT)
+	umask 077 && $(DEMO) DTSEN_DATA=$(DATA) PATH=$(CURDIR)/$(BIN):$$PATH $(BIN)/dagster dev -w workspace.yaml --port $(PORT)
 
+bench: export DTSEN_DEMO = 1
 bench: setup
 	$(BIN)/python bench/synth.py --persons 1000000
 	$(BIN)/python bench/ingest.py --persons 1000000
@@ -96,6 +100,7 @@ bench: setup
 	$(BIN)/python bench/scale.py --persons 100000,1000000 --engine spark
 
 # how cost grows with the population, up to 10 M persons (long: hours on 2 cores)
+bench-scale: export DTSEN_DEMO = 1
 bench-scale: setup
 	$(BIN)/python bench/scale.py --persons 100000,1000000,3000000,10000000 --plot docs/img/scale.png
 

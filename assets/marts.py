@@ -8,7 +8,7 @@ DTSEN snapshot; a failing rule test fails the step, so nothing downstream (publi
 import dagster as dg
 from dagster_dbt import DbtCliResource, dbt_assets, get_asset_key_for_model
 
-from dtsen import privacy
+from dtsen import credentials, filemodes, privacy
 from dtsen import warehouse as wh
 from orchestration.lib.dbt import TRANSLATOR, run_target, warehouse_env
 from orchestration.lib.dbt_project import dbt_project
@@ -25,17 +25,22 @@ from orchestration.lib.resources import DataResource
     backfill_policy=one_month_per_run,
 )
 def dtsen_dbt_models(context: dg.AssetExecutionContext, dbt: DbtCliResource, data: DataResource):
-    if privacy.using_development_key():
-        context.log.warning(
-            f"{privacy.KEY_ENV} is not set: NIK/KK are pseudonymised with the public DEVELOPMENT key; "
-            f"set a secret key before real data is loaded"
-        )
+    try:  # before dbt starts: its plugin keys the pseudonyms with the same secret
+        notes = credentials.require(privacy.PSEUDONYM_KEY)
+    except credentials.SecretError as e:
+        raise dg.Failure(description=str(e)) from None
+    for note in notes:
+        context.log.warning(f"{credentials.DEMO_NOTICE}: {note}")
     # the month to build is read by the models from dtsen.marts_snapshot (a --vars value would make dbt re-parse
     # the whole project whenever the month changes)
     with data.connect() as con:
         wh.set_marts_snapshot(con, context.partition_key)
-    with warehouse_env(data):
-        yield from dbt.cli(["build"], context=context, target_path=run_target(data)).stream()
+    target = run_target(data)
+    try:
+        with warehouse_env(data):
+            yield from dbt.cli(["build"], context=context, target_path=target).stream()
+    finally:  # dagster-dbt copies the project's saved parse in with its own mode: owner-only like every output
+        filemodes.private(str(target))
 
 
 def model_key(model: str) -> dg.AssetKey:

@@ -12,7 +12,7 @@ import duckdb
 import pandas as pd
 
 from dtsen.registries.files import DeliveryFileError
-from dtsen.registries.ingest import IngestResult, NoRegionReference, ingest, ingest_concurrently
+from dtsen.registries.ingest import IngestResult, NoRegionReference, RolledBack, ingest, ingest_month
 from dtsen.registries.sources import DELIVERIES, SOURCES, Source, source
 from orchestration.lib.metadata import md_table
 from orchestration.lib.partitions import monthly_check, monthly_partitions, one_month_per_run
@@ -27,12 +27,22 @@ def evaluate_checks(
 ) -> list[dg.AssetCheckResult]:
     """Checks on what the warehouse now holds for this delivery (not on in-memory counts alone)."""
     key = source_key(spec)
+    held = (
+        [
+            dg.AssetCheckResult(
+                asset_key=key,
+                check_name="list_not_shrunk",
+                passed=not res.held,
+                severity=dg.AssetCheckSeverity.ERROR,
+                description=res.held or None,
+            )
+        ]
+        if spec.excludes
+        else []
+    )
     if not res.delivered:
         meta = {"note": res.note}
-        return [
-            dg.AssetCheckResult(asset_key=key, check_name=n, passed=True, metadata=meta)
-            for n in ("rows_reconcile", "no_duplicate_record_id", "quarantine_share_warn", "quarantine_share_max")
-        ]
+        return held + [dg.AssetCheckResult(asset_key=key, check_name=n, passed=True, metadata=meta) for n in CHECKS]
     month = res.delivery
     partition_value = month
     if spec.partition_column == "survey_year":
@@ -61,6 +71,14 @@ def evaluate_checks(
         f"SELECT count(*) - count(DISTINCT {spec.key}) FROM {spec.table} WHERE {where}", [partition_value]
     ).fetchall()[0][0]
     share = quarantined / logged if logged else 0.0
+    refused = dg.AssetCheckResult(
+        asset_key=key,
+        check_name="no_refused_file",
+        passed=not res.refused,
+        severity=dg.AssetCheckSeverity.WARN,
+        description="; ".join(f"{f}: {why}" for f, why in res.refused.items()) or None,
+        metadata={"refused": dg.MetadataValue.json(res.refused)},
+    )
     return [
         dg.AssetCheckResult(
             asset_key=key,
@@ -101,7 +119,18 @@ def evaluate_checks(
                 "rows_floor": settings.quarantine_fail_min_rows,
             },
         ),
+        refused,
+        *held,
     ]
+
+
+CHECKS = (
+    "rows_reconcile",
+    "no_duplicate_record_id",
+    "quarantine_share_warn",
+    "quarantine_share_max",
+    "no_refused_file",
+)
 
 
 def result_metadata(res: IngestResult) -> dict:
@@ -123,6 +152,10 @@ def result_metadata(res: IngestResult) -> dict:
         meta["warnings"] = dg.MetadataValue.md("\n".join(f"- {w}" for w in res.warnings))
     if res.note:
         meta["note"] = res.note
+    if res.refused:
+        meta["refused"] = dg.MetadataValue.json(res.refused)
+    if res.held:
+        meta["held"] = res.held
     return meta
 
 
@@ -138,8 +171,19 @@ landing_specs = [
 ]
 
 
-def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
-    return [
+def _checks(spec: Source) -> list[dg.AssetCheckSpec]:
+    key = source_key(spec)
+    held = [
+        monthly_check(
+            "list_not_shrunk",
+            key,
+            blocking=True,
+            description="the list, which excludes people from aid, did not shrink to less than half of what it held "
+            "(or to nothing); a delivery that did is held, its earlier rows kept, until an operator confirms it in "
+            "the launchpad (resources.ingest_settings.config.confirmed_shrinks: ['<source>/<YYYY-MM>'])",
+        )
+    ]
+    return (held if spec.excludes else []) + [
         monthly_check(
             "rows_reconcile",
             key,
@@ -154,6 +198,12 @@ def _checks(key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
             key,
             blocking=True,
             description="quarantined share under the hard ceiling, or no more rows than its floor (blocks downstream)",
+        ),
+        monthly_check(
+            "no_refused_file",
+            key,
+            description="every file of the delivery was used (a refused one, such as an unusable survey year whose "
+            "year before was used, is named here, in the run's summary and in the ingest log)",
         ),
     ]
 
@@ -187,7 +237,7 @@ def build_registry_asset(spec: Source) -> dg.AssetsDefinition:
         backfill_policy=one_month_per_run,
         description=spec.description,
         deps=_deps(spec),
-        check_specs=_checks(source_key(spec)),
+        check_specs=_checks(spec),
         kinds={"duckdb", "python"},
         pool="duckdb_writer",
     )
@@ -209,11 +259,12 @@ def build_registry_asset(spec: Source) -> dg.AssetsDefinition:
 
 def build_deliveries_asset(specs: list[Source] | tuple[Source, ...]) -> dg.AssetsDefinition:
     """The month's deliveries (the person registries, the survey, the lists, the caseworker desk's exports) in one
-    step that ingests the selected ones side by side (`ingest_concurrently`): still one asset per source with its
-    own checks, materialised on its own when selected alone. A source whose delivery cannot be ingested fails the
-    step after the others are materialised (each writes its partition or nothing), so nothing downstream of the
-    step runs in that run; re-executing the run from the failure runs the step again, every selected source (the
-    others replace their partition with the same rows: the price of one step instead of nine)."""
+    step that ingests the selected ones side by side (`ingest_month`): still one asset per source with its own
+    checks, materialised on its own when selected alone. A source whose delivery cannot be ingested fails the step,
+    and every other delivery of the month it wrote is put back as it was (a failed run leaves the month's
+    deliveries as they were: nothing is materialised); re-executing the run from the failure runs the step again,
+    every selected source. A list that excludes people and shrank sharply is held (its earlier rows stay) and its
+    blocking check `list_not_shrunk` fails until an operator confirms it (ingest_settings.confirmed_shrinks)."""
     by_key = {source_key(spec): spec for spec in specs}
 
     @dg.multi_asset(
@@ -228,7 +279,7 @@ def build_deliveries_asset(specs: list[Source] | tuple[Source, ...]) -> dg.Asset
             )
             for spec in specs
         ],
-        check_specs=[c for spec in specs for c in _checks(source_key(spec))],
+        check_specs=[c for spec in specs for c in _checks(spec)],
         can_subset=True,
         partitions_def=monthly_partitions,
         backfill_policy=one_month_per_run,
@@ -241,21 +292,28 @@ def build_deliveries_asset(specs: list[Source] | tuple[Source, ...]) -> dg.Asset
     ):
         month = context.partition_key
         selected = [spec for key, spec in by_key.items() if key in context.selected_asset_keys]
-        failures, errors = [], []  # bad deliveries; the platform's problems (a warehouse that cannot be written)
+        failures, errors, rolled_back = [], [], []  # bad deliveries; the platform's problems; those put back
+        confirmed = frozenset(ingest_settings.confirmed_shrinks)
         with data.connect() as con:
-            results = ingest_concurrently(con, data.layout.landing, month, [spec.name for spec in selected])
+            results = ingest_month(con, data.layout.landing, month, [spec.name for spec in selected], confirmed)
             for spec in selected:
                 res = results[spec.name]
                 if isinstance(res, (DeliveryFileError, NoRegionReference)):
                     failures.append(_failure(spec, month, res))
+                elif isinstance(res, RolledBack):
+                    rolled_back.append(str(res))
                 elif isinstance(res, Exception):
                     errors.append(res)
-                else:  # written: materialised, whatever happened to the others
-                    yield _materialize(context, con, spec, res, ingest_settings, asset_key=source_key(spec))
+            if not failures and not errors:  # a failed month materialises nothing: its deliveries are as they were
+                for spec in selected:
+                    yield _materialize(
+                        context, con, spec, results[spec.name], ingest_settings, asset_key=source_key(spec)
+                    )
         if errors:
             raise errors[0]
         if failures:
-            raise dg.Failure(description="; ".join(failures), metadata={"error": "\n".join(failures)})
+            text = "; ".join(failures) + "".join(f"; {r}" for r in rolled_back)
+            raise dg.Failure(description=text, metadata={"error": "\n".join(failures + rolled_back)})
 
     return _assets
 

@@ -29,6 +29,7 @@ import uuid
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
+import _common  # noqa: F401 - first: demo mode for every bench (synthetic data); bench/ is on sys.path
 import duckdb
 import httpx
 import orjson

@@ -20,6 +20,8 @@ import shutil
 import tempfile
 import time
 
+import _common  # noqa: F401 - first: demo mode for every bench (synthetic data); bench/ is on sys.path
+
 from dtsen import warehouse as wh
 from dtsen.linkage import model as lm
 from dtsen.linkage.evaluate import evaluate_snapshot

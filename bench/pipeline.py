@@ -27,6 +27,8 @@ import tempfile
 import threading
 import time
 
+import _common  # noqa: F401 - first: demo mode for every bench (synthetic data); bench/ is on sys.path
+
 STAGES = {  # step key prefix -> stage
     "sources__": "ingest",
     "dtsen_registry": "link",

@@ -29,6 +29,8 @@ import subprocess
 import sys
 import tempfile
 
+import _common  # noqa: F401 - first: demo mode for every bench (synthetic data); bench/ is on sys.path
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 REFERENCE = 1_000_000
 

@@ -17,6 +17,7 @@ import shutil
 import tempfile
 import time
 
+import _common  # noqa: F401 - first: demo mode for every bench (synthetic data); bench/ is on sys.path
 import duckdb
 
 from dtsen.synth import SynthConfig, synth

@@ -1,39 +1,37 @@
 """Pseudonymisation of identifiers (UU PDP 27/2022): analysts see a keyed hash of NIK and KK, never the raw value.
 
-pseudonym(x) = first 32 hex digits of HMAC-SHA256(key, x). The key comes from the environment variable
-DTSEN_PSEUDONYM_KEY. Without it a fixed development key is used and a warning says so: pseudonyms made with the
-development key can be reversed by anyone who has this code and a list of candidate NIKs, so a deployment must set
-its own secret key (and keep it the same between runs, or pseudonyms change).
+pseudonym(x) = first 32 hex digits of HMAC-SHA256(key, x). The key is the secret DTSEN_PSEUDONYM_KEY (or the file
+named by DTSEN_PSEUDONYM_KEY_FILE), read through `dtsen.credentials`: outside demo mode a missing key, a placeholder
+or the public development key is refused, because pseudonyms made with a known key can be reversed by anyone with a
+list of candidate NIKs. Keep the key the same between runs, or pseudonyms change (docs: Operations, Secrets).
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
-import logging
-import os
+
+from dtsen import credentials
 
 KEY_ENV = "DTSEN_PSEUDONYM_KEY"
 DEVELOPMENT_KEY = "dtsen-development-key-NOT-SECRET"
 LENGTH = 32
-
-log = logging.getLogger(__name__)
+PSEUDONYM_KEY = credentials.Secret(
+    KEY_ENV,
+    "keys the analysts' pseudonyms of NIK and KK (whoever holds the key can reverse a pseudonym by trying every NIK)",
+    'make one with `python -c "import secrets; print(secrets.token_hex(32))"` and keep it between runs',
+    DEVELOPMENT_KEY,
+)
 
 
 def pseudonym_key() -> bytes:
-    key = os.environ.get(KEY_ENV)
-    if not key:
-        log.warning(
-            "%s is not set: pseudonymising NIK/KK with the public DEVELOPMENT key. Set a secret key before "
-            "real data is loaded.",
-            KEY_ENV,
-        )
-        key = DEVELOPMENT_KEY
-    return key.encode()
+    """The key (raises credentials.SecretError outside demo mode when no real key is given)."""
+    return credentials.read(PSEUDONYM_KEY)[0].encode()
 
 
 def using_development_key() -> bool:
-    return not os.environ.get(KEY_ENV)
+    """Whether the public development key is in use (only ever in demo mode; outside it, a missing key raises)."""
+    return credentials.read(PSEUDONYM_KEY)[1]
 
 
 def _digest(key: bytes, value: str) -> str:

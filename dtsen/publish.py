@@ -12,8 +12,9 @@ The catalogue always shows the latest month published (not the month last rebuil
 March leaves analysts on March). It is rebuilt in a temporary file and renamed into place, so an analyst who has it
 open keeps a consistent (old) view and the next open sees the new one. Its views name the Parquet files relative to
 the published folder, so the folder can be copied or moved as a whole: open the catalogue from that folder, or set
-DuckDB's `file_search_path` to it (`open_catalogue` does). Folders are world-readable (0755, files 0644): analysts
-read them under their own accounts. The restricted schema is never published.
+DuckDB's `file_search_path` to it (`open_catalogue` does). Analysts read them under their own accounts when they are
+in the group `DTSEN_ANALYST_GROUP` names (folders 0750, files 0640); without it the publication is owner-only like
+everything else (`dtsen.filemodes`). The restricted schema is never published.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tempfile
 
 import duckdb
 
+from dtsen import filemodes
 from dtsen.folders import folder_in_place
 
 PUBLISHED_SCHEMAS = ("marts", "rules")
@@ -33,19 +35,6 @@ HISTORY_SCHEMA = "history"
 WHOLE_HISTORY = {"payment_history": "period"}
 SNAPSHOT_RE = re.compile(r"^\d{4}-\d{2}$")
 CATALOGUE = "analytics.duckdb"
-
-
-def _readable(path: str) -> None:
-    """Analysts read the published files under their own accounts."""
-    if os.path.isdir(path):
-        os.chmod(path, 0o755)
-        for root, dirs, files in os.walk(path):
-            for d in dirs:
-                os.chmod(os.path.join(root, d), 0o755)
-            for f in files:
-                os.chmod(os.path.join(root, f), 0o644)
-    else:
-        os.chmod(path, 0o644)
 
 
 def published_snapshots(out_dir: str) -> list[str]:
@@ -72,9 +61,9 @@ def publish(con: duckdb.DuckDBPyConnection, month: str, out_dir: str) -> dict[st
             path = os.path.join(tmp, f"{schema}.{table}.parquet")
             con.execute(f"COPY {schema}.{table} TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
             counts[f"{schema}.{table}"] = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchall()[0][0]
-        _readable(tmp)
+        filemodes.publication(tmp)
     counts.update(publish_history(con, month, out_dir))
-    os.chmod(out_dir, 0o755)
+    filemodes.publication_root(out_dir)
     latest = published_snapshots(out_dir)[-1]
     write_catalogue(out_dir, latest, [f"{s}.{t}" for s, t in tables])
     return counts
@@ -100,12 +89,12 @@ def publish_history(con: duckdb.DuckDBPyConnection, month: str, out_dir: str) ->
                 f"TO '{os.path.join(tmp, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)",
                 [month],
             )
-            _readable(tmp)
+            filemodes.publication(tmp)
         counts[f"{HISTORY_SCHEMA}.{table}"] = con.execute(
             f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table} WHERE snapshot = ?", [month]
         ).fetchall()[0][0]
     if tables:
-        _readable(os.path.join(out_dir, HISTORY_SCHEMA))
+        filemodes.publication(os.path.join(out_dir, HISTORY_SCHEMA))
     return counts
 
 
@@ -121,7 +110,7 @@ def publish_partitioned(con: duckdb.DuckDBPyConnection, table: str, column: str,
                 f"TO '{os.path.join(part, 'part.parquet')}' (FORMAT parquet, COMPRESSION zstd)",
                 [value],
             )
-        _readable(tmp)
+        filemodes.publication(tmp)
     refresh_catalogue(out_dir)
     return con.execute(f"SELECT count(*) FROM {HISTORY_SCHEMA}.{table}").fetchall()[0][0]
 
@@ -168,6 +157,6 @@ def write_catalogue(out_dir: str, month: str, tables: list[str]) -> str:
         )
     finally:
         cat.close()
-    _readable(tmp)
+    filemodes.publication(tmp)
     os.replace(tmp, path)
     return path

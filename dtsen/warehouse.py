@@ -188,6 +188,9 @@ def connect(
     if memory_limit:
         con.execute(f"SET memory_limit = '{memory_limit}'")
     if not read_only:
+        for f in (p, p + ".wal"):  # raw identifiers: owner-only, whatever the umask it was first made under
+            if os.path.exists(f):
+                os.chmod(f, 0o600)
         ensure_schema(con)
     return con
 

@@ -9,8 +9,12 @@ from __future__ import annotations
 import dagster as dg
 
 from assets import analytics, casework, disbursement, exchange, linkage, marts, monthly, registries, welfare
+from dtsen import filemodes
 from orchestration.lib.dbt import dbt_resource
 from orchestration.lib.resources import default_resources
+
+# the code server and every run worker it starts write owner-only files unless the platform says otherwise
+filemodes.owner_only_by_default()
 
 DOMAINS = (registries, linkage, welfare, marts, analytics, exchange, disbursement, casework, monthly)
 

@@ -41,6 +41,9 @@ def needs_shared():
 
 # tests never write into a developer's run history: a fresh, empty Dagster home per test session
 os.environ["DAGSTER_HOME"] = tempfile.mkdtemp(prefix="dtsen_test_dagster_home_")
+# the tests run in demo mode (synthetic data, the public development keys allowed); the tests of the refusal outside
+# it unset it themselves
+os.environ["DTSEN_DEMO"] = "1"
 
 
 NO_GENERIC_BASELINE = {"ops": {"dtsen__linkage_evaluation": {"config": {"generic_baseline": False}}}}
@@ -66,6 +69,7 @@ def pipeline(landing, tmp_path_factory):
 def _env(home: Path) -> dict:
     env = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_")}
     env["DAGSTER_HOME"] = str(home)
+    env["DTSEN_DEMO"] = "1"
     return env
 
 

@@ -10,10 +10,11 @@ The file (YAML) is `dtsen/api/clients.yaml` unless DTSEN_API_CONFIG names anothe
     rate_per_minute  requests per minute (0 = unlimited)
     callback_prefixes  URLs its sender_uri (async answers, notifications) must start with
 
-The signing key is the PEM file named by DTSEN_API_SIGNING_KEY (or `signing_key_file` in the config); without one
-the public DEVELOPMENT key shipped in this folder is used and a loud warning says so, as for the pseudonym key.
-The default configuration's client `dev` (secret `dev-secret`, full scope) is a development client: a production
-configuration replaces this file.
+The signing key is the PEM file named by DTSEN_API_SIGNING_KEY (or `signing_key_file` in the config). Both are
+secrets (`dtsen.credentials`): outside demo mode the development clients file and the development key shipped in
+this folder are refused, and so is any client marked `development`; in demo mode they are used and a loud warning
+says so. The default configuration's client `dev` (secret `dev-secret`, full scope) is a development client: a
+production configuration replaces this file.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ from urllib.parse import urlsplit
 
 import yaml
 
+from dtsen import credentials
+
 CONFIG_ENV = "DTSEN_API_CONFIG"
 KEY_ENV = "DTSEN_API_SIGNING_KEY"
 HERE = Path(__file__).parent
@@ -36,6 +39,20 @@ DEVELOPMENT_KEY_FILE = HERE / "development_signing_key.pem"
 ACTIONS = ("registry.search", "registry.txn-status", "registry.subscribe")
 QUERY_TYPES = ("idtype-value", "expression", "predicate")
 FIELD_SETS = ("full", "payee", "pseudonymous")
+CLIENTS_FILE = credentials.Secret(
+    CONFIG_ENV,
+    "lists the API's clients, their hashed secrets and rights",
+    "copy dtsen/api/clients.yaml, replace every client and hash each secret with dtsen.api.config.hash_secret",
+    str(DEFAULT_CONFIG),
+    file_valued=True,
+)
+SIGNING_KEY = credentials.Secret(
+    KEY_ENV,
+    "signs the API's bearer tokens (an RSA private key, PEM)",
+    "make one with `openssl genpkey -algorithm RSA -pkeyopt rsa_keygen_bits:3072 -out signing.pem`",
+    str(DEVELOPMENT_KEY_FILE),
+    file_valued=True,
+)
 
 
 class ConfigError(ValueError):
@@ -128,7 +145,7 @@ def _tuple(value, name: str, client: str) -> tuple[str, ...]:
 
 def load(path: str | os.PathLike | None = None) -> ApiConfig:
     """The API configuration; every client checked, so a typo fails at start, not at the first request."""
-    path = Path(path or os.environ.get(CONFIG_ENV) or DEFAULT_CONFIG)
+    path = Path(credentials.read(CLIENTS_FILE, str(path) if path else None)[0])
     try:
         raw = yaml.safe_load(path.read_text()) or {}
     except (OSError, yaml.YAMLError) as e:
@@ -162,8 +179,15 @@ def load(path: str | os.PathLike | None = None) -> ApiConfig:
             callback_prefixes=_tuple(c.get("callback_prefixes", []), "callback_prefixes", cid),
             development=bool(c.get("development", False)),
         )
-    key_file = os.environ.get(KEY_ENV) or raw.get("signing_key_file") or str(DEVELOPMENT_KEY_FILE)
-    key_path = Path(key_file) if Path(key_file).is_absolute() else (path.parent / key_file)
+    named = raw.get("signing_key_file")
+    key_file = os.environ.get(KEY_ENV) or (str(path.parent / named) if named else None)
+    key_path = Path(credentials.read(SIGNING_KEY, key_file)[0])
+    development = sorted(cid for cid, c in clients.items() if c.development)
+    if development and not credentials.demo_mode():
+        raise credentials.SecretError(
+            f"{path}: development client(s) {development}, whose secrets are published, are refused outside a demo "
+            f"({credentials.DEMO_ENV}=1 allows them): list the deployment's own clients in {CONFIG_ENV}"
+        )
     cfg = ApiConfig(
         version=int(raw.get("version", 1)),
         issuer=str(raw.get("issuer", "dtsen")),

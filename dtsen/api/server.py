@@ -9,6 +9,7 @@ import logging
 import httpx
 from fastapi import FastAPI
 
+from dtsen import credentials
 from dtsen.api.config import ApiConfig, warn
 from dtsen.api.routes import search, subscriptions, token, txn
 from dtsen.api.service import EVENT_TYPES, VERSION, Service
@@ -19,7 +20,7 @@ __all__ = ["EVENT_TYPES", "create_app"]
 
 
 def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: httpx.Client | None = None) -> FastAPI:
-    for line in warn(config):
+    for line in [credentials.DEMO_NOTICE, *warn(config)] if credentials.demo_mode() else warn(config):
         log.warning("WARNING: %s", line)
     service = Service(config, exchange_dir, state_path, http)
     app = FastAPI(
@@ -43,6 +44,7 @@ def create_app(config: ApiConfig, exchange_dir: str, state_path: str, http: http
             "status": "ok" if snap else "no snapshot",
             "snapshot": snap and snap.snapshot,
             "persons": snap and snap.persons,
+            "demo": credentials.demo_mode(),
         }
 
     return app

@@ -14,10 +14,13 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import re
+import sys
+import unicodedata
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
@@ -41,6 +44,18 @@ FIELDS = {
     "BPJS": ["disbursement_id", "nik", "nama", "amount", "period", "program"],
 }
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+@functools.cache
+def formula_starts() -> tuple[str, ...]:
+    """Every character whose compatibility form (NFKC) is a formula start: the full-width equals, plus, minus and at
+    (U+FF1D, U+FF0B, U+FF0D, U+FF20), the small plus (U+FE62), the superscript plus (U+207A) and the like, which a
+    spreadsheet may normalise before it reads a formula (21 code points)."""
+    return tuple(
+        c for c in map(chr, range(sys.maxunicode + 1)) if unicodedata.normalize("NFKC", c)[:1] in FORMULA_START
+    )
+
+
 VERSION_RE = re.compile(r"^(?P<stem>[a-z]+_[a-z]+)\.v(?P<n>\d+)\.csv$")
 
 
@@ -58,8 +73,9 @@ class FileResult:
 
 
 def spreadsheet_safe(value: object) -> object:
-    """Text a spreadsheet would run as a formula is prefixed with an apostrophe (OWASP CSV injection)."""
-    if isinstance(value, str) and value.startswith(FORMULA_START):
+    """Text a spreadsheet would run as a formula is prefixed with an apostrophe (OWASP CSV injection): text whose
+    first character is, in its compatibility form (NFKC), one of `FORMULA_START`."""
+    if isinstance(value, str) and value[:1] and unicodedata.normalize("NFKC", value[0])[:1] in FORMULA_START:
         return "'" + value
     return value
 
@@ -89,7 +105,7 @@ def csv_field_sql(expr: str) -> str:
     """One CSV field in SQL, as Python's csv.writer (QUOTE_MINIMAL, '\n' line ends) writes `spreadsheet_safe` of
     the value: NULL empty; a leading formula character gets an apostrophe; quoted (quotes doubled) when it holds a
     comma, a quote or a line feed."""
-    starts = ", ".join(f"chr({ord(c)})" for c in FORMULA_START)
+    starts = ", ".join(f"chr({ord(c)})" for c in formula_starts())
     safe = f"(CASE WHEN left({expr}, 1) IN ({starts}) THEN chr(39) || {expr} ELSE {expr} END)"
     return (
         f"coalesce(CASE WHEN contains({safe}, ',') OR contains({safe}, '\"') OR contains({safe}, chr(10)) "

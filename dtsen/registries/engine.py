@@ -52,6 +52,8 @@ class IngestResult:
     nik_valid_rate: float | None = None
     preview: pd.DataFrame | None = None
     note: str = ""
+    refused: dict[str, str] = field(default_factory=dict)  # file -> why it was not used (the delivery still was)
+    held: str = ""  # why the delivery was held: its partition left as it was until an operator confirms it
 
     @property
     def rows_read(self) -> int:
@@ -195,8 +197,8 @@ def stage_quarantine(con: duckdb.DuckDBPyConnection, source: str, delivery: str,
     return "SELECT * FROM _quarantine"
 
 
-def duplicates(table: str, column: str) -> str:
-    return duplicates_sql(table, ident(column), column)
+def duplicates(table: str, column: str, every_holder: bool = False) -> str:
+    return duplicates_sql(table, ident(column), column, every_holder)
 
 
 # the canonical person record: a failure here is a bug in the mapping, not bad input
@@ -236,9 +238,12 @@ def write_delivery(
     quarantine: str | pd.DataFrame,
     warnings: list[str],
     guard: bool = False,
+    refused: dict[str, str] | None = None,
 ) -> tuple[list[FileReport], dict[str, int]]:
     """Replace exactly this delivery's partition (all tables, quarantine, log) in one transaction.
 
+    refused: files of the delivery that were not used (file -> why, e.g. an unusable survey year), each logged with
+    no rows and the reason, so the ingest log names every file that arrived.
     tables: (table, rows as a SQL query or a frame, WHERE clause selecting the partition, value bound to its ?).
     quarantine: a relation or frame with source, delivery, file, line, field, value, reason.
     Every file's records (counted from the file itself) must equal its rows stored plus its quarantined lines, and
@@ -312,6 +317,11 @@ def write_delivery(
                         "\n".join(w for w in warnings if f.file in w) or None,
                         now,
                     ],
+                )
+            for path, why in (refused or {}).items():
+                con.execute(
+                    "INSERT INTO sources.ingest_log VALUES (?, ?, ?, 0, 0, 0, ?, ?)",
+                    [source, delivery, path, f"refused: {why}", now],
                 )
     finally:
         for name in registered:

@@ -185,13 +185,22 @@ def failures_sql(table: str, rules: list[Rule]) -> str:
     return f"WITH _broken AS MATERIALIZED (SELECT * FROM {table} WHERE {broken}) " + " UNION ALL ".join(parts)
 
 
-def duplicates_sql(table: str, key: str, label: str) -> str:
-    """Second and later rows of one record id (SQL expression `key`) in a delivery, naming the first line. The ids
-    that occur more than once are found first (a hash aggregate); only their rows are ordered."""
+def duplicates_sql(table: str, key: str, label: str, every_holder: bool = False) -> str:
+    """Rows of one record id (SQL expression `key`) held twice in a delivery. By default the second and later rows,
+    naming the first line (a list naming a NIK twice names one person twice); with `every_holder`, every row that
+    holds the id (a registry's record id held by two records: the file does not say which is the record, so none is
+    taken). The ids that occur more than once are found first (a hash aggregate); only their rows are ordered."""
+    if every_holder:
+        reason = "'record id held by ' || n_rows || ' rows of this delivery (lines ' || lines || '): none is taken'"
+        keep = ""
+    else:
+        reason = "'duplicate record id in this delivery (first at line ' || first || ')'"
+        keep = "WHERE n > 1"
     return f"""WITH _dup AS MATERIALIZED (SELECT _line, {key} AS k FROM {table}
                                          WHERE {key} IN (SELECT {key} FROM {table} GROUP BY ALL HAVING count(*) > 1))
-               SELECT line, {lit(label)} AS field, left(k, 200) AS value,
-                      'duplicate record id in this delivery (first at line ' || first || ')' AS reason
+               SELECT line, {lit(label)} AS field, left(k, 200) AS value, {reason} AS reason
                FROM (SELECT _line AS line, k, min(_line) OVER (PARTITION BY k) AS first,
-                            row_number() OVER (PARTITION BY k ORDER BY _line) AS n FROM _dup)
-               WHERE n > 1"""
+                            row_number() OVER (PARTITION BY k ORDER BY _line) AS n,
+                            count(*) OVER (PARTITION BY k) AS n_rows,
+                            string_agg(_line::VARCHAR, ', ' ORDER BY _line) OVER (PARTITION BY k) AS lines FROM _dup)
+               {keep}"""

@@ -4,7 +4,7 @@
 |---|---|---|
 | DTSEN_WEB_DB | <data root>/web/cekbansos.sqlite | the desk's own database (a SQLAlchemy URL; PostgreSQL: |
 |  |  | postgresql+psycopg2://user:pw@host/db) |
-| DTSEN_WEB_SECRET | a DEVELOPMENT secret (loud warning) | signs the session cookies |
+| DTSEN_WEB_SECRET | (a secret: refused when missing outside demo mode) | signs the session cookies |
 | DTSEN_WEB_SECURE_COOKIES | 0 | 1 behind HTTPS: session cookies only over HTTPS |
 | DTSEN_WEB_CHECK_RATE | 20 | public searches per client and minute |
 | DTSEN_WEB_UPLOADS | <data root>/web/uploads | attachments (never served inline) |
@@ -15,12 +15,18 @@
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 
+from dtsen import credentials
 from dtsen.layout import DataLayout
 
 DEVELOPMENT_SECRET = "dtsen-web-DEVELOPMENT-secret-do-not-use-in-production"
+WEB_SECRET = credentials.Secret(
+    "DTSEN_WEB_SECRET",
+    "signs the caseworker desk's session cookies and the citizens' objection links",
+    'make one with `python -c "import secrets; print(secrets.token_urlsafe(48))"`',
+    DEVELOPMENT_SECRET,
+)
 MAX_ATTACHMENT_BYTES = 2 * 1024 * 1024
 ATTACHMENT_TYPES = {
     "application/pdf": (b"%PDF-", ".pdf"),
@@ -61,19 +67,19 @@ class WebConfig:
         return os.path.join(self.data_dir, "published")
 
 
-def load(layout: DataLayout | None = None) -> WebConfig:
-    layout = layout or DataLayout.resolve()
-    secret = os.environ.get("DTSEN_WEB_SECRET", "")
-    if not secret:
-        warnings.warn(
-            "DTSEN_WEB_SECRET is not set: session cookies are signed with the public DEVELOPMENT secret. "
-            "Set a secret before real citizens use the site.",
-            stacklevel=2,
-        )
-        secret = DEVELOPMENT_SECRET
+def database_url(layout: DataLayout) -> str:
+    """The desk's database URL; for SQLite its folder is made (owner-only) first."""
     url = layout.web_db
     if url.startswith("sqlite:///"):
         os.makedirs(os.path.dirname(url[len("sqlite:///") :]), mode=0o700, exist_ok=True)
+    return url
+
+
+def load(layout: DataLayout | None = None) -> WebConfig:
+    """The site's settings, its session secret included (refused outside demo mode when missing or public)."""
+    layout = layout or DataLayout.resolve()
+    secret, _ = credentials.read(WEB_SECRET)
+    url = database_url(layout)
     return WebConfig(
         data_dir=layout.root,
         db_url=url,

@@ -11,6 +11,8 @@ from fastapi.responses import HTMLResponse
 from fastapi.templating import Jinja2Templates
 from itsdangerous import URLSafeTimedSerializer
 
+from dtsen import credentials
+
 from . import labels, security
 from .config import MAX_ATTACHMENT_BYTES, WebConfig
 from .data import Registry
@@ -34,7 +36,12 @@ class Site:
         self.refs = URLSafeTimedSerializer(cfg.secret, salt="dtsen-sanggahan-ref")
         self.templates = Jinja2Templates(directory=str(HERE / "templates"))
         self.templates.env.globals.update(
-            labels=labels, rupiah=labels.rupiah, period=labels.period, tanggal=labels.date, mask=security.mask_name
+            labels=labels,
+            rupiah=labels.rupiah,
+            period=labels.period,
+            tanggal=labels.date,
+            mask=security.mask_name,
+            demo=credentials.demo_mode(),
         )
 
     def csrf_token(self, request: Request) -> str:

@@ -12,6 +12,7 @@ from pathlib import Path
 import dagster as dg
 from dagster_dbt import DagsterDbtTranslator, DagsterDbtTranslatorSettings, DbtCliResource
 
+from dtsen import filemodes
 from orchestration.lib.dbt_project import dbt_project
 from orchestration.lib.partitions import monthly_partitions
 from orchestration.lib.resources import DataResource
@@ -114,6 +115,7 @@ def prepare_dbt(data: DataResource) -> Path:
     target = run_target(data)
     with warehouse_env(data):
         dbt_resource().cli(["parse"], target_path=target).wait()
+    filemodes.private(str(target))  # dagster-dbt copies the project's saved parse in with its own mode
     return target
 
 

@@ -63,6 +63,12 @@ class IngestSettings(dg.ConfigurableResource):
     quarantine_fail_min_rows: int = Field(
         default=20, description="the hard ceiling only fails a delivery with more quarantined rows than this"
     )
+    confirmed_shrinks: list[str] = Field(
+        default=[],
+        description="deliveries of a list that excludes people (deaths, civil servants, wage earners) that shrank "
+        "to less than half of what it held, checked by an operator and confirmed for this run: '<source>/<YYYY-MM>', "
+        "e.g. 'dukcapil/2025-03' (recorded with the run)",
+    )
 
 
 def default_resources(data: str | None = None, landing: str | None = None, warehouse: str | None = None) -> dict:

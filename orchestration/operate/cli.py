@@ -91,10 +91,14 @@ def _cmd_match(args: argparse.Namespace) -> int:
 def _cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from dtsen import credentials, privacy
     from dtsen.api import config, exchange
     from dtsen.api.server import create_app
 
-    cfg = config.load(args.config)
+    # every secret the server needs, each refusal named at once (the audit log keeps pseudonyms of what was asked)
+    cfg, notes = credentials.all_of(
+        lambda: config.load(args.config), lambda: credentials.require(privacy.PSEUDONYM_KEY)
+    )
     layout = _layout(args)
     folder = layout.exchange
     latest = exchange.latest(folder)
@@ -105,6 +109,8 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         f"  clients:   {cfg.source}",
         flush=True,
     )
+    for line in [credentials.DEMO_NOTICE, *notes] if credentials.demo_mode() else []:
+        print(f"  WARNING:   {line}", flush=True)
     app = create_app(cfg, folder, layout.api_state)
     uvicorn.run(app, host=args.host, port=args.port, log_level=args.log_level, access_log=False)
     return 0
@@ -113,6 +119,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
 def _cmd_web(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from dtsen import credentials
     from dtsen.web import config
     from dtsen.web.app import create_app
 
@@ -125,6 +132,8 @@ def _cmd_web(args: argparse.Namespace) -> int:
         f"  users:     `dtsen web-user --username ... --role caseworker|supervisor|admin --regency NNNN`",
         flush=True,
     )
+    if credentials.demo_mode():
+        print(f"  WARNING:   {credentials.DEMO_NOTICE}", flush=True)
     uvicorn.run(
         app,
         host=args.host,
@@ -144,7 +153,7 @@ def _cmd_web_user(args: argparse.Namespace) -> int:
     from dtsen.web.store import CaseError, Store
 
     password = os.environ.get(args.password_env, "") if args.password_env else getpass.getpass("password: ")
-    store = Store.open(config.load(_layout(args)).db_url)
+    store = Store.open(config.database_url(_layout(args)))
     try:
         uid = store.add_user(args.username, password, args.role, args.name or args.username, args.regency)
     except CaseError as e:
@@ -162,7 +171,7 @@ def _cmd_web_export(args: argparse.Namespace) -> int:
     from dtsen.web.store import Store
 
     layout = _layout(args)
-    store = Store.open(config.load(layout).db_url)
+    store = Store.open(config.database_url(layout))
     try:
         print(json.dumps({"month": args.month, **export_month(store, args.landing or layout.landing, args.month)}))
     finally:
@@ -409,7 +418,14 @@ def main(argv: list[str] | None = None) -> int:
     au.set_defaults(func=_cmd_audit)
 
     args = ap.parse_args(argv)
-    return args.func(args)
+    from dtsen import credentials, filemodes
+
+    filemodes.owner_only_by_default()  # whatever the caller's umask: the platform decides who reads its files
+    try:
+        return args.func(args)
+    except credentials.SecretError as e:  # a secret refused: say which and how to provide it, no traceback
+        print(f"error: {e}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

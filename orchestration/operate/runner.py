@@ -218,6 +218,10 @@ def print_summary(run: MonthRun, layout: DataLayout, out=sys.stdout) -> None:
                 f"quarantined {meta.get('rows_quarantined', 0):>6,}{nik}",
                 file=out,
             )
+            for path, why in (meta.get("refused") or {}).items():
+                print(f"  {'':28s} REFUSED {path}: {why}", file=out)
+            if meta.get("held"):
+                print(f"  {'':28s} HELD {meta['held']}", file=out)
     print_problems(run, out)
     print(f"  warehouse: {layout.warehouse}", file=out)
 
@@ -284,7 +288,7 @@ def run_month(
         print(f"error: landing folder {landing} does not exist", file=sys.stderr)
         return 2
     layout = DataLayout.resolve(data, warehouse=warehouse, landing=landing)
-    warn_development_key()
+    check_secrets()
     log_file = layout.log_file("monthly_pipeline", month)
     with layout_env(layout):
         instance = persistent_instance()
@@ -299,15 +303,13 @@ def run_month(
     return 0 if run.success else 1
 
 
-def warn_development_key(out=sys.stderr) -> None:
-    from dtsen.privacy import KEY_ENV, using_development_key
+def check_secrets(out=sys.stderr) -> None:
+    """Before a run starts: the pipeline's secrets (credentials.SecretError outside demo mode when one is missing),
+    and in demo mode a notice of the development values in use."""
+    from dtsen import credentials, privacy
 
-    if using_development_key():
-        print(
-            f"WARNING: {KEY_ENV} is not set: NIK/KK are pseudonymised with the public DEVELOPMENT key. Set a "
-            f"secret key before real data is loaded.",
-            file=out,
-        )
+    for note in credentials.require(privacy.PSEUDONYM_KEY):
+        print(f"WARNING: {credentials.DEMO_NOTICE}: {note}", file=out)
 
 
 DEMO_SENSORS = ("landing_sensor", "disbursement_sensor", "reconciliation_sensor")
@@ -324,9 +326,11 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
     arrive in the landing folder, the landing sensor requests the month's pipeline, the disbursement sensor the
     payment files, the bank/PT Pos simulator answers with reconciliation files and the reconciliation sensor takes
     them in; next month's lists route the non-collectors to PT Pos."""
+    from dtsen import credentials
     from dtsen.deliveries import new_landing
     from dtsen.synth import SynthConfig, synth
 
+    os.environ[credentials.DEMO_ENV] = "1"  # the demo is a demo: synthetic data, the development keys allowed
     layout = DataLayout.resolve(data, env={})  # the demo's own data root: nothing of it is moved by a setting
     # the demo starts from a clean slate: it removes what an earlier demo wrote under its root (and nothing else)
     for owned in (layout.outbox, layout.landing, layout.disbursement, layout.published, layout.reports, layout.logs,
@@ -342,7 +346,7 @@ def demo(persons: int, seed: int, months: int, data: str) -> int:
         f"demo deliveries: {layout.outbox} ({res.counts['persons']:,} persons, {res.counts['records']:,} registry "
         f"person records, months {', '.join(res.months)}), delivered month by month into {layout.landing}"
     )
-    warn_development_key(sys.stdout)
+    check_secrets(sys.stdout)
     code = 0
     # sensors evaluated back to back (the daemon would wait DTSEN_SENSOR_INTERVAL seconds between ticks)
     with layout_env(layout, DTSEN_SENSOR_INTERVAL="0", DTSEN_API_STATE=layout.api_state, DTSEN_WEB_DB=layout.web_db):

@@ -52,7 +52,7 @@ class Server:
         self.state = state
         state.parent.mkdir(parents=True, exist_ok=True)
         penv = {k: v for k, v in os.environ.items() if not k.startswith("DTSEN_")}
-        penv.update({"DTSEN_API_STATE": str(state), **(env or {})})
+        penv.update({"DTSEN_API_STATE": str(state), "DTSEN_DEMO": "1", **(env or {})})
         self.log = open(state.parent / f"serve-{self.port}.log", "w")  # noqa: SIM115 - open while the server runs
         self.proc = subprocess.Popen(
             [

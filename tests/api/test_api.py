@@ -576,7 +576,7 @@ def test_the_audit_log_answers_who_looked_at_a_person_and_cannot_be_altered(api,
     assert {r["client_id"] for r in looked} >= {"dev", "bank-demo"}
     assert "dinsos" not in {r["client_id"] for r in looked}
 
-    env = {"DTSEN_API_STATE": str(server.state), "PATH": "/usr/bin:/bin"}
+    env = {"DTSEN_API_STATE": str(server.state), "PATH": "/usr/bin:/bin", "DTSEN_DEMO": "1"}
     out = subprocess.run(
         [sys.executable, "-m", "orchestration.operate.cli", "audit", "--nik", nik, "--data", str(exchange_demo.parent)],
         cwd=REPO,

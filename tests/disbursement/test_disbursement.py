@@ -230,6 +230,9 @@ def test_files_are_immutable_and_versioned(wh_copy, tmp_path):
 
 TRICKY = [
     '=HYPERLINK("http://x","y")',
+    "\uff1dHYPERLINK(1)",  # full-width equals: its compatibility form is "="
+    "\ufe62SUM(A1)",  # small plus
+    "\u207a1",  # superscript plus
     "+62811",
     "-1+2",
     "@SUM(A1)",
@@ -268,9 +271,11 @@ def _reference_csv(rows: list[dict], channel: str) -> bytes:
 
 
 def test_files_rendered_in_sql_are_the_bytes_csv_writer_gives_and_formula_safe():
-    for evil in ['=HYPERLINK("http://x","y")', "+62811", "-1+2", "@SUM(A1)", "\tTAB", "\rCR"]:
+    for evil in ['=HYPERLINK("http://x","y")', "+62811", "-1+2", "@SUM(A1)", "\tTAB", "\rCR", "\uff1d1+1",
+                 "\uff0b62811", "\ufe62SUM(A1)", "\uff20SUM(A1)", "\u207a1"]:  # fmt: skip
         assert spreadsheet_safe(evil) == "'" + evil
     assert spreadsheet_safe("SITI AMINAH") == "SITI AMINAH"
+    assert spreadsheet_safe("\u00e9") == "\u00e9"  # a character whose compatibility form is no formula start
     con = duckdb.connect()
     ensure_schema(con)
     rows = []

@@ -62,7 +62,7 @@ def test_the_code_server_starts_from_the_compose_command(tmp_path):
         port = s.getsockname()[1]
     cmd[cmd.index("-h") + 1] = "127.0.0.1"
     cmd[cmd.index("-p") + 1] = str(port)
-    env = {"PATH": f"{BIN}:/usr/bin:/bin", "DAGSTER_HOME": str(tmp_path), "HOME": str(tmp_path)}
+    env = {"PATH": f"{BIN}:/usr/bin:/bin", "DAGSTER_HOME": str(tmp_path), "HOME": str(tmp_path), "DTSEN_DEMO": "1"}
     server = subprocess.Popen(
         [str(BIN / cmd[0]), *cmd[1:]], cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )

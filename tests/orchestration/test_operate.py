@@ -188,7 +188,7 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
     # what the command tells its user: each source's counts, where the warehouse is, the key warning
     assert "sources/dtks" in proc.stdout and "quarantined" in proc.stdout
     assert str(data / "warehouse.duckdb") in proc.stdout
-    assert "DTSEN_PSEUDONYM_KEY is not set" in proc.stderr  # on the console, not only in dbt's log
+    assert "DEMO MODE" in proc.stderr and "DTSEN_PSEUDONYM_KEY" in proc.stderr  # on the console, not only in dbt's log
     # progress while it runs: each step as it starts and ends, with its time and what it built
     assert re.search(r"\] start  \S+", proc.stdout) and re.search(r"\] done   \S+ \(\d+\.\d s\)", proc.stdout)
     assert re.search(r"sources/dtks \(rows_accepted [\d,]+\)", proc.stdout), proc.stdout[-2000:]
@@ -344,15 +344,19 @@ def test_the_ui_opens_from_the_clone_without_path_help(demo, tmp_path):
 
 
 def test_a_broken_registry_delivery_re_executed_from_the_failure(demo, driver):
-    """March's DTKS delivery broken: the ingestion run fails at the deliveries' step with the file named, every
-    other delivery is materialised; once the file is mended, "re-execute from failure" runs that step again, every
-    delivery of the month (the good ones replace their partition with the same rows), and nothing else."""
+    """March's DTKS delivery broken: the ingestion run fails at the deliveries' step with the file named, and every
+    other delivery of March is left as it was (nothing materialised, the warehouse's March rows unchanged); once the
+    file is mended, "re-execute from failure" runs that step again, every delivery of the month, and nothing
+    else."""
     from dtsen.registries.sources import DELIVERIES
 
     deliveries = {f"sources/{s.asset}" for s in DELIVERIES}
     _, data, _ = demo
     path = data / "landing" / "dtks" / "2025-03" / "dtks.csv"
     good = path.read_bytes()
+    before = {
+        t: _table(data, t, "2025-03") for t in ("sources.p3ke_person", "sources.death", "sources.regsosek_family")
+    }
     try:
         path.write_bytes(good.replace(b"NO_KK", b"NO_KX", 1))
         failed = driver.launch("ingest_job", "2025-03")
@@ -364,13 +368,22 @@ def test_a_broken_registry_delivery_re_executed_from_the_failure(demo, driver):
             if e.dagster_event is not None and e.dagster_event.event_type_value == "STEP_FAILURE"
         )
         assert str(path) in failure.dagster_event.step_failure_data.user_failure_data.description
-        assert _materialised(driver.instance, failed) == {"sources/region_reference"} | deliveries - {"sources/dtks"}
+        assert _materialised(driver.instance, failed) == {"sources/region_reference"}
+        assert {t: _table(data, t, "2025-03") for t in before} == before
     finally:
         path.write_bytes(good)
     retry = driver.reexecute_from_failure(failed)
     assert driver.execute(retry).status == dg.DagsterRunStatus.SUCCESS
     assert _materialised(driver.instance, retry) == deliveries
     assert _steps(driver.instance, retry, "STEP_START") == {"sources__deliveries"}
+
+
+def _table(data: Path, table: str, month: str) -> list[tuple]:
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        return con.execute(f"SELECT * FROM {table} WHERE delivery = ? ORDER BY ALL", [month]).fetchall()
+    finally:
+        con.close()
 
 
 def _materialised(instance: dg.DagsterInstance, run_id: str) -> set[str]:

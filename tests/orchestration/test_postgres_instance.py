@@ -78,6 +78,7 @@ def test_one_month_on_a_postgres_backed_instance(tmp_path, monkeypatch):
         monkeypatch.delenv(k)
     monkeypatch.setenv("DAGSTER_HOME", str(home))
     monkeypatch.setenv("DTSEN_DATA", str(data))
+    monkeypatch.setenv("DTSEN_DEMO", "1")
     monkeypatch.setenv("DTSEN_SENSOR_INTERVAL", "0")
     with throwaway_postgres() as pg:
         for k, v in pg.env().items():

@@ -233,6 +233,35 @@ def test_an_unusable_latest_survey_falls_back_to_the_year_before(land, con):
     assert r.note == "survey year 2024"
     assert any("2025/susenas.parquet: unusable (truncated or not a Parquet file" in w for w in r.warnings)
     assert con.execute("SELECT DISTINCT survey_year FROM sources.susenas").fetchall() == [("2024",)]
+    # the refused file is named where an operator looks: the result, and the ingest log beside the file used
+    refused = str(newer / "susenas.parquet")
+    assert list(r.refused) == [refused] and r.refused[refused].startswith("unusable (truncated or not a Parquet")
+    log = dict(con.execute("SELECT file, warnings FROM sources.ingest_log WHERE source = 'susenas'").fetchall())
+    assert set(log) == {refused, str(old)} and log[refused].startswith("refused: unusable (truncated")
+
+
+def test_a_refused_survey_year_is_a_failed_warning_check_and_in_the_summary(land, tmp_path):
+    """In Dagster: the month builds on the year before, and the refusal is a WARN check that fails (with the file
+    and why), in the asset's metadata and in the run's summary, not only a line in the log."""
+    import io
+
+    import dagster as dg
+
+    from dtsen.layout import DataLayout
+    from orchestration.operate.runner import materialize_month, print_summary
+
+    old = land / "susenas" / "2024" / "susenas.parquet"
+    (land / "susenas" / "2025").mkdir()
+    (land / "susenas" / "2025" / "susenas.parquet").write_bytes(old.read_bytes()[:5000])
+    run = materialize_month(
+        str(land), M1, str(tmp_path), instance=dg.DagsterInstance.ephemeral(), job_name="ingest_job"
+    )
+    assert run.success, run.errors
+    assert "sources/susenas:no_refused_file (WARN)" in run.failed_checks
+    assert str(land / "susenas" / "2025" / "susenas.parquet") in run.materialized["sources/susenas"]["refused"]
+    out = io.StringIO()
+    print_summary(run, DataLayout.resolve(str(tmp_path)), out=out)
+    assert "REFUSED " + str(land / "susenas" / "2025" / "susenas.parquet") + ": unusable" in out.getvalue()
 
 
 # 10. a region code with two meanings makes the reference a file error; an exact repeat is only a duplicate
@@ -420,3 +449,72 @@ def test_fuzzed_deliveries_fail_cleanly_or_reconcile_exactly(fuzz_base, tmp_path
             path.write_bytes(original)
     assert sum(outcomes.values()) == cases
     assert outcomes["reconciled"] > 25 and outcomes["file error"] > 25, outcomes
+
+
+# 11. a re-delivered list that excludes people shrinks to nothing: held, the earlier rows stay, until confirmed
+def test_an_emptied_death_list_is_held_until_an_operator_confirms_it(land, con):
+    deaths = land / "dukcapil" / M1 / "kematian.csv"
+    ingest(con, str(land), M1, "dukcapil")
+    recorded = con.execute("SELECT nik, death_date FROM sources.death ORDER BY nik").fetchall()
+    assert len(recorded) >= 2
+    deaths.write_text("nik,tgl_meninggal\n", encoding="utf-8")  # the agency re-delivers the month header-only
+    r = ingest(con, str(land), M1, "dukcapil")
+    assert r.held.startswith(f"{deaths}: 0 accepted rows where the list held {len(recorded)} ({M1})")
+    assert "confirmed_shrinks: ['dukcapil/2025-01']" in r.held
+    assert con.execute("SELECT nik, death_date FROM sources.death ORDER BY nik").fetchall() == recorded
+    confirmed = ingest(con, str(land), M1, "dukcapil", frozenset({"dukcapil/2025-01"}))
+    assert not confirmed.held and con.execute("SELECT count(*) FROM sources.death").fetchall() == [(0,)]
+
+
+def test_a_shrunk_list_is_a_failed_blocking_check_in_dagster(land, tmp_path):
+    """Through Dagster: the held list's blocking check fails with the file and how to confirm it (so nothing
+    downstream runs on it), and the confirmation is run configuration of ingest_settings."""
+    import dagster as dg
+
+    from assets.registries import registry_assets
+    from orchestration.lib.resources import DataResource, IngestSettings
+
+    def run(settings: IngestSettings):
+        return dg.materialize(
+            registry_assets,
+            partition_key=M1,
+            resources={"data": DataResource(root=str(tmp_path), landing=str(land)), "ingest_settings": settings},
+            instance=dg.DagsterInstance.ephemeral(),
+            raise_on_error=False,
+        )
+
+    assert run(IngestSettings()).success
+    (land / "asn" / M1 / "asn.csv").write_text("nik\n", encoding="utf-8")
+    result = run(IngestSettings())
+    checks = {(e.asset_key.path[-1], e.check_name): e for e in result.get_asset_check_evaluations()}
+    held = checks[("asn_list", "list_not_shrunk")]
+    assert not held.passed and held.severity == dg.AssetCheckSeverity.ERROR and "asn/2025-01" in held.description
+    assert all(c.passed for (_, name), c in checks.items() if name == "list_not_shrunk" and c is not held)
+    assert run(IngestSettings(confirmed_shrinks=["asn/2025-01"])).success
+
+
+# 12. a month re-delivered with one registry broken: the other deliveries already written are put back
+def test_a_failed_month_puts_back_the_deliveries_it_had_replaced(land, tmp_path):
+    from dtsen.registries.ingest import SOURCES, RolledBack, ingest_month
+
+    c = wh.connect(str(tmp_path / "w5.duckdb"))
+    try:
+        ingest(c, str(land), M1, "referensi")
+        first = ingest_month(c, str(land), M1, SOURCES)
+        assert not [s for s, r in first.items() if isinstance(r, Exception)], first
+        tables = ["sources.death", "sources.p3ke_person", "sources.regsosek_family", "sources.quarantine"]
+        before = {t: c.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables}
+        log = c.execute("SELECT source, file, rows_read FROM sources.ingest_log ORDER BY ALL").fetchall()
+        deaths = land / "dukcapil" / M1 / "kematian.csv"
+        deaths.write_text(deaths.read_text(encoding="utf-8") + "3201010101900777,2025-01-05\n", encoding="utf-8")
+        path, lines = dtks_lines(land)
+        path.write_text(lines[0].replace("NIK,", "NIX,", 1) + "".join(lines[1:]), encoding="utf-8")
+        again = ingest_month(c, str(land), M1, SOURCES)
+        assert isinstance(again["dtks"], DeliveryFileError)
+        assert isinstance(again["dukcapil"], RolledBack) and "because dtks could not be ingested" in str(
+            again["dukcapil"]
+        )
+        assert {t: c.execute(f"SELECT * FROM {t} ORDER BY ALL").fetchall() for t in tables} == before
+        assert c.execute("SELECT source, file, rows_read FROM sources.ingest_log ORDER BY ALL").fetchall() == log
+    finally:
+        c.close()

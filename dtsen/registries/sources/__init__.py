@@ -35,6 +35,7 @@ class Source:
     extra_tables: tuple[str, ...] = ()  # tables the same delivery fills
     persons: bool = False  # canonical person records: input of the linkage
     watched_by: str = "landing_sensor"
+    excludes: bool = False  # a list that excludes people from aid: a sharp shrink is held (lists.SHRINK_FLOOR)
 
     @property
     def partition_column(self) -> str:
@@ -74,17 +75,17 @@ SOURCES: tuple[Source, ...] = (
     Source(
         "dukcapil", "dukcapil_deaths", MONTHLY, "`dukcapil/<YYYY-MM>/kematian.csv`", lists.DEATHS.table, "nik",
         "Dukcapil death events of the month (`dukcapil/<YYYY-MM>/kematian.csv`).",
-        lists.ingest_deaths,
+        lists.ingest_deaths, excludes=True,
     ),
     Source(
         "asn", "asn_list", MONTHLY, "`asn/<YYYY-MM>/asn.csv`", lists.CIVIL_SERVANTS.table, "nik",
         "Civil servants (`asn/<YYYY-MM>/asn.csv`).",
-        lists.ingest_civil_servants,
+        lists.ingest_civil_servants, excludes=True,
     ),
     Source(
         "bpjstk", "bpjstk_wages", MONTHLY, "`bpjstk/<YYYY-MM>/upah.csv`", lists.WAGES.table, "nik",
         "BPJS Ketenagakerjaan wage earners (`bpjstk/<YYYY-MM>/upah.csv`).",
-        lists.ingest_wages,
+        lists.ingest_wages, excludes=True,
     ),
     Source(
         "usulan", "usulan", MONTHLY,

@@ -91,7 +91,7 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestRe
             lit("BANK given while KKS = 0 (the contract: BANK empty when KKS = 0)"),
         ),
     ]
-    st = stage(con, "_dtks", raw, rules, [duplicates("_dtks", "ID_DTKS")])
+    st = stage(con, "_dtks", raw, rules, [duplicates("_dtks", "ID_DTKS", every_holder=True)])
     base = f"""SELECT ID_DTKS AS record_id, _line AS line, NIK AS _nik, NO_KK AS _kk, NAMA AS _name,
                       {int8_sql("JNS_KEL")} AS _sex, JNS_KEL AS sex_raw, TGL_LAHIR__date AS _bd,
                       TGL_LAHIR AS birth_date_raw, TMP_LAHIR AS birth_place, {int8_sql("HUB_KRT")} AS relationship,

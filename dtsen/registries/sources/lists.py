@@ -38,26 +38,51 @@ class AdminList:
     file: str
     columns: tuple[str, ...]  # required columns
     table: str
+    full: bool  # a full list each month (civil servants, wage earners), not the month's events (deaths)
 
 
-DEATHS = AdminList("dukcapil", "kematian.csv", ("nik", "tgl_meninggal"), "sources.death")
-CIVIL_SERVANTS = AdminList("asn", "asn.csv", ("nik",), "sources.asn")
-WAGES = AdminList("bpjstk", "upah.csv", ("nik", "upah_bulanan", "kode_prov"), "sources.wage")
+# A list that excludes people from aid and shrinks to less than this share of what it held (or to nothing) is held,
+# not ingested: an emptied death list makes the dead payable again. An operator who has checked it confirms it
+# (`confirmed`, the run's `ingest_settings.confirmed_shrinks`: "<source>/<YYYY-MM>").
+SHRINK_FLOOR = 0.5
 
 
-def ingest_deaths(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
-    return _ingest_list(con, landing, month, DEATHS)
+DEATHS = AdminList("dukcapil", "kematian.csv", ("nik", "tgl_meninggal"), "sources.death", full=False)
+CIVIL_SERVANTS = AdminList("asn", "asn.csv", ("nik",), "sources.asn", full=True)
+WAGES = AdminList("bpjstk", "upah.csv", ("nik", "upah_bulanan", "kode_prov"), "sources.wage", full=True)
 
 
-def ingest_civil_servants(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
-    return _ingest_list(con, landing, month, CIVIL_SERVANTS)
+def ingest_deaths(con, landing: str, month: str, confirmed: frozenset[str] = frozenset()) -> IngestResult:
+    return _ingest_list(con, landing, month, DEATHS, confirmed)
 
 
-def ingest_wages(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
-    return _ingest_list(con, landing, month, WAGES)
+def ingest_civil_servants(con, landing: str, month: str, confirmed: frozenset[str] = frozenset()) -> IngestResult:
+    return _ingest_list(con, landing, month, CIVIL_SERVANTS, confirmed)
 
 
-def _ingest_list(con: duckdb.DuckDBPyConnection, landing: str, month: str, spec: AdminList) -> IngestResult:
+def ingest_wages(con, landing: str, month: str, confirmed: frozenset[str] = frozenset()) -> IngestResult:
+    return _ingest_list(con, landing, month, WAGES, confirmed)
+
+
+def previous_rows(con: duckdb.DuckDBPyConnection, spec: AdminList, month: str) -> tuple[str | None, int]:
+    """What the list held before this delivery: the month's own earlier delivery, else (a full list) the latest
+    earlier month's; (None, 0) when there is nothing to compare with."""
+    row = con.execute(f"SELECT count(*) FROM {spec.table} WHERE delivery = ?", [month]).fetchall()[0][0]
+    if row or not spec.full:
+        return (month, int(row)) if row else (None, 0)
+    earlier = con.execute(
+        f"SELECT delivery, count(*) FROM {spec.table} WHERE delivery < ? GROUP BY 1 ORDER BY 1 DESC LIMIT 1", [month]
+    ).fetchall()
+    return (earlier[0][0], int(earlier[0][1])) if earlier else (None, 0)
+
+
+def shrunk(previous: int, now: int) -> bool:
+    return previous > 0 and now < previous * SHRINK_FLOOR
+
+
+def _ingest_list(
+    con: duckdb.DuckDBPyConnection, landing: str, month: str, spec: AdminList, confirmed: frozenset[str]
+) -> IngestResult:
     source, table = spec.source, spec.table
     path = os.path.join(delivery_dir(landing, source, month), spec.file)
     if not os.path.exists(path):
@@ -82,6 +107,16 @@ def _ingest_list(con: duckdb.DuckDBPyConnection, landing: str, month: str, spec:
             "AS monthly_wage, kode_prov AS province_code"
         )
     st = stage(con, "_admin", raw, rules, [duplicates("_admin", "nik")])
+    (accepted,) = con.execute(f"SELECT count(*) FROM {st.accepted}").fetchall()[0]
+    before, previous = previous_rows(con, spec, month)
+    if shrunk(previous, accepted) and f"{source}/{month}" not in confirmed:
+        drop_staged(con, [st])
+        held = (
+            f"{path}: {accepted:,} accepted rows where the list held {previous:,} ({before}): a list that excludes "
+            f"people from aid shrank to less than {SHRINK_FLOOR:.0%} of what it held, so it is held and the "
+            f"earlier rows stay; once checked, confirm it with ingest_settings.confirmed_shrinks: ['{source}/{month}']"
+        )
+        return IngestResult(source, month, True, [], {}, raw.warnings, note=held, held=held)
     q = stage_quarantine(con, source, month, [st])
     rows = f"SELECT {lit(month)} AS delivery, nik, {lit(path)} AS file, _line AS line{columns} FROM {st.accepted}"
     files, by_reason = write_delivery(

@@ -68,7 +68,7 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestRe
         code_in("pekerjaan", WORK),
         code_in("pendidikan", EDUCATION),
     ]
-    st = stage(con, "_p3ke", raw, rules, [duplicates("_p3ke", "id_individu_p3ke")])
+    st = stage(con, "_p3ke", raw, rules, [duplicates("_p3ke", "id_individu_p3ke", every_holder=True)])
     base = f"""SELECT id_individu_p3ke AS record_id, _line AS line, nik AS _nik, no_kk AS _kk, nama AS _name,
                       {sex_letter_sql("jk")} AS _sex, jk AS sex_raw, tgl_lahir__date AS _bd, tgl_lahir AS birth_date_raw,
                       NULL AS birth_place, {int8_sql("hubungan")} AS relationship, alamat AS address, NULL AS rt,

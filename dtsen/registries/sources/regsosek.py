@@ -124,7 +124,7 @@ def member_checks(table: str, family_col: str, families: Staged, missing: str) -
         f"{lit(missing + ' (or its family row was quarantined)')} AS reason FROM {table} "
         f"WHERE {family_col} IS NOT NULL AND {family_col} NOT IN (SELECT {family_col} FROM {families.accepted})"
     )
-    return [duplicates_sql(table, key, f"{family_col}-no_urut"), orphans]
+    return [duplicates_sql(table, key, f"{family_col}-no_urut", every_holder=True), orphans]
 
 
 def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestResult:
@@ -135,7 +135,7 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestRe
     reference_tables(con, month)
     kraw = read_parquet_file(kpath, KELUARGA_COLUMNS)
     iraw = read_parquet_file(ipath, INDIVIDU_COLUMNS)
-    kst = stage(con, "_keluarga", kraw, keluarga_rules(), [duplicates("_keluarga", "id_keluarga")])
+    kst = stage(con, "_keluarga", kraw, keluarga_rules(), [duplicates("_keluarga", "id_keluarga", every_holder=True)])
     rules = [
         required("id_keluarga"),
         required("no_urut", text=False),

@@ -55,7 +55,7 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestRe
         required("tgl_keputusan"),
         *date_text("tgl_keputusan", "%Y-%m-%d", month_end(month)),
     ]
-    st = stage(con, "_sanggahan", raw, rules, [duplicates("_sanggahan", "no_tiket")])
+    st = stage(con, "_sanggahan", raw, rules, [duplicates("_sanggahan", "no_tiket", every_holder=True)])
     q = stage_quarantine(con, "sanggahan", month, [st])
     rows = (
         f"SELECT {lit(month)} AS delivery, no_tiket, id_dtsen AS person_id, alasan AS reason, keterangan AS note, "

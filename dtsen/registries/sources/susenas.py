@@ -52,6 +52,7 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestRe
     reference_tables(con, month)
     cols = dict(KELUARGA_COLUMNS, pengeluaran_per_kapita="int")
     skipped: list[str] = []
+    refused: dict[str, str] = {}
     first_error: DeliveryFileError | None = None
     for year in years:
         path = os.path.join(landing, "susenas", year, "susenas.parquet")
@@ -59,22 +60,33 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestRe
             raw = read_parquet_file(path, cols)
         except DeliveryFileError as e:
             first_error = first_error or e
-            skipped.append(f"{path}: unusable ({e.problem}); the survey year before is used")
+            refused[path] = f"unusable ({e.problem}); the survey year before is used"
+            skipped.append(f"{path}: {refused[path]}")
             continue
         st = stage(con, "_susenas", raw, keluarga_rules(with_consumption=True), [duplicates("_susenas", "id_keluarga")])
         (accepted,) = con.execute(f"SELECT count(*) FROM {st.accepted}").fetchall()[0]
         if accepted == 0:
             drop_staged(con, [st])
-            skipped.append(f"{path}: unusable (every row quarantined); the survey year before is used")
+            refused[path] = "unusable (every row quarantined); the survey year before is used"
+            skipped.append(f"{path}: {refused[path]}")
             continue
         q = stage_quarantine(con, "susenas", month, [st])
         warnings = skipped + raw.warnings
         rows = keluarga_rows(st, month, f", {lit(year)} AS survey_year, pengeluaran_per_kapita")
         files, by_reason = write_delivery(
-            con, "susenas", month, [raw], [("sources.susenas", rows, "survey_year = ?", year)], q, warnings
+            con,
+            "susenas",
+            month,
+            [raw],
+            [("sources.susenas", rows, "survey_year = ?", year)],
+            q,
+            warnings,
+            refused=refused,
         )
         drop_staged(con, [st])
-        return IngestResult("susenas", month, True, files, by_reason, warnings, note=f"survey year {year}")
+        return IngestResult(
+            "susenas", month, True, files, by_reason, warnings, note=f"survey year {year}", refused=refused
+        )
     raise first_error or DeliveryFileError(
         os.path.join(landing, "susenas"), "no usable survey year: " + "; ".join(skipped)
     )

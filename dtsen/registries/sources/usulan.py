@@ -92,7 +92,7 @@ def ingest(con: duckdb.DuckDBPyConnection, landing: str, month: str) -> IngestRe
         required("tgl_keputusan"),
         *date_text("tgl_keputusan", "%Y-%m-%d", end),
     ]
-    fst = stage(con, "_usulan_kel", fraw, frules, [duplicates("_usulan_kel", "no_tiket")])
+    fst = stage(con, "_usulan_kel", fraw, frules, [duplicates("_usulan_kel", "no_tiket", every_holder=True)])
     mrules = [
         required("no_tiket"),
         required("no_urut"),
