@@ -129,6 +129,7 @@ class ApiConfig:
     max_body_bytes: int
     max_page_size: int
     clients: dict[str, Client] = field(default_factory=dict)
+    message_ts_window_seconds: int = 300
     signing_key_file: str = ""
     source: str = ""
 
@@ -195,6 +196,7 @@ def load(path: str | os.PathLike | None = None) -> ApiConfig:
         token_ttl_seconds=int(raw.get("token_ttl_seconds", 3600)),
         max_body_bytes=int(raw.get("max_body_bytes", 65536)),
         max_page_size=int(raw.get("max_page_size", 1000)),
+        message_ts_window_seconds=int(raw.get("message_ts_window_seconds", 300)),
         clients=clients,
         signing_key_file=str(key_path),
         source=str(path),

@@ -18,15 +18,14 @@ error code in `status_reason_message` (what the spec's `default` responses allow
 
 from __future__ import annotations
 
-import collections
 import json
 import logging
+import math
 import os
-import threading
 import time
 import uuid
 from concurrent.futures import ThreadPoolExecutor
-from datetime import datetime
+from datetime import UTC, datetime
 
 import httpx
 import orjson
@@ -43,6 +42,7 @@ from dtsen.api.tokens import TokenError, TokenIssuer
 log = logging.getLogger("dtsen.api")
 VERSION = "1.0.0"
 MAX_BATCH = 100
+MAX_JSON_DEPTH = 32  # the deepest legitimate message (a predicate of nested expressions) is about 20
 CALLBACK_TIMEOUT = 10.0
 CALLBACK_TRIES = 3
 
@@ -101,38 +101,39 @@ class JSONResponse(_StarletteJSON):
 
 
 class ApiError(Exception):
-    def __init__(self, http_status: int, code: str, message: str, reason: str | None = None):
+    def __init__(
+        self, http_status: int, code: str, message: str, reason: str | None = None, retry_after: float | None = None
+    ):
         super().__init__(message)
         self.http_status, self.code, self.message, self.reason = http_status, code, message, reason
+        self.retry_after = retry_after
+
+    @property
+    def headers(self) -> dict[str, str]:
+        return {"Retry-After": str(max(math.ceil(self.retry_after), 1))} if self.retry_after is not None else {}
 
 
-class RateLimiter:
-    def __init__(self):
-        self._hits: dict[str, collections.deque] = collections.defaultdict(collections.deque)
-        self._lock = threading.Lock()
-
-    def allow(self, client: Client) -> bool:
-        if client.rate_per_minute <= 0:
-            return True
-        now = time.monotonic()
-        with self._lock:
-            hits = self._hits[client.client_id]
-            while hits and now - hits[0] > 60:
-                hits.popleft()
-            if len(hits) >= client.rate_per_minute:
-                return False
-            hits.append(now)
-            return True
+def json_depth(doc) -> int:
+    """How deep a parsed JSON document nests (counted without recursion: a hostile document is not a stack)."""
+    deepest, todo = 0, [(doc, 1)]
+    while todo:
+        node, depth = todo.pop()
+        if isinstance(node, (dict, list)):
+            deepest = max(deepest, depth)
+            if depth > MAX_JSON_DEPTH:
+                return depth
+            todo.extend((v, depth + 1) for v in (node.values() if isinstance(node, dict) else node))
+    return deepest
 
 
-def _parse_ts(value) -> bool:
+def _parse_ts(value) -> datetime | None:
     if not isinstance(value, str) or "T" not in value:
-        return False
+        return None
     try:
         ts = datetime.fromisoformat(value.replace("Z", "+00:00"))
     except ValueError:
-        return False
-    return ts.tzinfo is not None
+        return None
+    return ts if ts.tzinfo is not None else None
 
 
 def pseudonymise_query(criteria: dict, key: bytes | None = None) -> dict:
@@ -152,9 +153,8 @@ class Service:
         self.tokens = TokenIssuer(config)
         self.registry = registry.Registry(exchange_dir)
         os.makedirs(os.path.dirname(os.path.abspath(state_path)), mode=0o700, exist_ok=True)
-        self.store = Store(state_path)
-        self.limiter = RateLimiter()
         self.pseudonym_key = privacy.pseudonym_key()
+        self.store = Store(state_path, self.pseudonym_key)
         self._callback_tokens: dict[str, tuple[str, float]] = {}
         self.pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="dci-async")
         self.http = http or httpx.Client(timeout=CALLBACK_TIMEOUT)
@@ -211,11 +211,20 @@ class Service:
             raise ApiError(401, "err.request.unauthorized", "the token's client is not configured")
         if scope not in str(claims.get("scope", "")).split() or scope not in client.scopes:
             raise ApiError(403, "err.request.forbidden", f"the token does not grant {scope}")
-        if not self.limiter.allow(client):
-            raise ApiError(
-                429, "err.request.too_many_requests", f"more than {client.rate_per_minute} requests per minute"
-            )
         return client
+
+    def check_rate(self, client: Client) -> None:
+        """The client's rate, counted in the store (so every worker and a restart see the same minute)."""
+        if client.rate_per_minute <= 0:
+            return
+        wait = self.store.take_request(client.client_id, client.rate_per_minute)
+        if wait is not None:
+            raise ApiError(
+                429,
+                "err.request.too_many_requests",
+                f"more than {client.rate_per_minute} requests per minute",
+                retry_after=wait,
+            )
 
     async def read_envelope(self, request: Request) -> dict:
         ctype = request.headers.get("content-type", "")
@@ -230,10 +239,12 @@ class Service:
             body += chunk
             if len(body) > limit:
                 raise ApiError(413, "err.request.bad", f"body larger than {limit} bytes")
-        try:
-            doc = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as e:
-            raise ApiError(400, "err.request.bad", f"malformed JSON: {e}") from None
+        try:  # strict: UTF-8 only, no lone surrogate (orjson refuses both)
+            doc = orjson.loads(bytes(body))
+        except orjson.JSONDecodeError as e:
+            raise ApiError(400, "err.request.bad", f"malformed JSON (or not UTF-8): {e}"[:300]) from None
+        if json_depth(doc) > MAX_JSON_DEPTH:
+            raise ApiError(400, "err.request.bad", f"the JSON nests deeper than {MAX_JSON_DEPTH} levels")
         if not isinstance(doc, dict):
             raise ApiError(400, "err.request.bad", "the body must be an object {signature, header, message}")
         return doc
@@ -251,11 +262,21 @@ class Service:
             raise ApiError(
                 400, "err.version.not_supported", f"only version {VERSION} is served", "rjct.version.invalid"
             )
-        if not _parse_ts(header["message_ts"]):
+        ts = _parse_ts(header["message_ts"])
+        if ts is None:
             raise ApiError(
                 400,
                 "err.request.bad",
                 "header.message_ts must be an ISO 8601 date-time with time zone",
+                "rjct.message_ts.invalid",
+            )
+        window = self.config.message_ts_window_seconds
+        if abs((datetime.now(UTC) - ts).total_seconds()) > window:
+            raise ApiError(
+                400,
+                "err.request.bad",
+                f"header.message_ts is more than {window} seconds from the registry's clock (a replayed or delayed "
+                f"message, or a client clock that drifts)",
                 "rjct.message_ts.invalid",
             )
         if header["action"] != action:

@@ -1,24 +1,37 @@
 """The API's own durable state, in one SQLite file (never the warehouse the pipeline writes):
 
-audit          every request, refused ones included: client, time, action, query (NIKs pseudonymised),
-               records returned and their DTSEN ids, outcome. Append-only: triggers refuse UPDATE and DELETE,
-               and no endpoint writes it except by appending.
+audit          every request, refused ones included: client, time, action, query, records returned and their
+               DTSEN ids, outcome. Append-only: triggers refuse UPDATE and DELETE, and no endpoint writes it except
+               by appending.
 message        (sender_id, message_id) already received, so a replayed message is refused
-txn            asynchronous searches: status and the answer, for txn/status
-subscription   who wants to be told what, and where
+txn            asynchronous searches: status and the answer (encrypted), for txn/status
+subscription   who wants to be told what (the criteria encrypted), and where
 notification   every notification sent or given up (dead letter), one per subscription, snapshot and try
+rate_hit       each client's recent requests, for the rate limit every worker and restart shares
+
+No raw identifier is written to the store: every text a client sent (query, ids, the detail of a refusal) is
+scrubbed first, a run of 16 digits (a NIK or a KK, wherever it stands) becoming its pseudonym; the answers and the
+criteria, which must keep them to be served later, are encrypted (Fernet, a key derived from the pseudonym key).
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import os
+import re
 import sqlite3
 import threading
+import time
 import uuid
 from datetime import UTC, datetime
 
 import orjson
+from cryptography.fernet import Fernet, InvalidToken
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
+
+from dtsen import privacy
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS audit (
@@ -48,7 +61,16 @@ CREATE TABLE IF NOT EXISTS subscription (code TEXT PRIMARY KEY, client_id TEXT N
 CREATE TABLE IF NOT EXISTS notification (subscription_code TEXT NOT NULL, snapshot TEXT NOT NULL,
     attempt INTEGER NOT NULL, ts TEXT NOT NULL, events INTEGER NOT NULL, http_status INTEGER, outcome TEXT NOT NULL,
     error TEXT, PRIMARY KEY (subscription_code, snapshot, attempt));
+CREATE TABLE IF NOT EXISTS rate_hit (client_id TEXT NOT NULL, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS rate_hit_client ON rate_hit (client_id, at);
 """
+IDENTIFIER_RUN = re.compile(r"(?<![0-9])[0-9]{16}(?![0-9])")
+ENCRYPTED = "fernet:"
+
+
+def _cipher(key: bytes) -> Fernet:
+    derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=b"dtsen-api-store").derive(key)
+    return Fernet(base64.urlsafe_b64encode(derived))
 
 
 def now_iso() -> str:
@@ -56,14 +78,65 @@ def now_iso() -> str:
 
 
 class Store:
-    def __init__(self, path: str):
+    def __init__(self, path: str, key: bytes | None = None):
+        """`key`: the pseudonym key (default: the platform's, `dtsen.privacy`), which pseudonymises what is scrubbed
+        and keys the encryption of answers and criteria."""
         self.path = path
         os.makedirs(os.path.dirname(os.path.abspath(path)), mode=0o700, exist_ok=True)
+        self._key = key or privacy.pseudonym_key()
+        self._cipher = _cipher(self._key)
         self._lock = threading.Lock()
         self.con = sqlite3.connect(path, check_same_thread=False, isolation_level=None, timeout=30)
+        os.chmod(path, 0o600)
         self.con.execute("PRAGMA journal_mode=WAL")
         self.con.execute("PRAGMA synchronous=NORMAL")
+        self.con.execute("PRAGMA secure_delete=ON")  # what is replaced or deleted is overwritten, not left behind
         self.con.executescript(SCHEMA)
+        self._encrypt_plain_rows()
+
+    # ---- what is written: scrubbed of identifiers, or encrypted
+    def scrub(self, value):
+        """A client's text (or a structure of it) with every run of 16 digits replaced by its pseudonym."""
+        if value is None or isinstance(value, bool):
+            return value
+        if isinstance(value, str):
+            text = value.encode("utf-8", "backslashreplace").decode("utf-8")  # a lone surrogate stays readable
+            return IDENTIFIER_RUN.sub(lambda m: "pseudonym:" + privacy.pseudonymise(m.group(0), self._key), text)
+        if isinstance(value, int) and len(str(value)) == 16:
+            return "pseudonym:" + privacy.pseudonymise(str(value), self._key)
+        if isinstance(value, dict):
+            return {self.scrub(str(k)): self.scrub(v) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            return [self.scrub(v) for v in value]
+        return value
+
+    def _seal(self, value) -> str:
+        return ENCRYPTED + self._cipher.encrypt(orjson.dumps(value, default=str)).decode()
+
+    def _open(self, text: str | None):
+        if not text:
+            return None
+        if not text.startswith(ENCRYPTED):
+            return json.loads(text)
+        try:
+            return orjson.loads(self._cipher.decrypt(text[len(ENCRYPTED) :].encode()))
+        except InvalidToken:  # sealed under another key (it was rotated): the answer is gone, not wrong
+            return None
+
+    def _encrypt_plain_rows(self) -> None:
+        """A store written before answers and criteria were encrypted: encrypt them in place, once."""
+        changed = 0
+        with self._lock:
+            for table, key, column in (("txn", "correlation_id", "response"), ("subscription", "code", "criteria")):
+                rows = self.con.execute(
+                    f"SELECT {key}, {column} FROM {table} WHERE {column} IS NOT NULL AND {column} NOT LIKE ?",
+                    (ENCRYPTED + "%",),
+                ).fetchall()
+                for k, v in rows:
+                    self.con.execute(f"UPDATE {table} SET {column} = ? WHERE {key} = ?", (self._seal(json.loads(v)), k))
+                changed += len(rows)
+            if changed:  # the plain text leaves the journal too
+                self.con.execute("PRAGMA wal_checkpoint(TRUNCATE)")
 
     def close(self):
         self.con.close()
@@ -106,15 +179,15 @@ class Store:
                         client_id,
                         action,
                         endpoint,
-                        message_id,
-                        transaction_id,
-                        None if query is None else json.dumps(query, sort_keys=True, default=str),
+                        self.scrub(message_id),
+                        self.scrub(transaction_id),
+                        None if query is None else json.dumps(self.scrub(query), sort_keys=True, default=str),
                         records,
                         json.dumps(sorted(set(person_ids))),
                         json.dumps(sorted(set(family_ids))),
                         http_status,
                         outcome,
-                        detail,
+                        self.scrub(detail),
                     ),
                 )
                 seq = cur.lastrowid
@@ -150,10 +223,32 @@ class Store:
     # ---- replay protection
     def first_time(self, sender_id: str, message_id: str) -> bool:
         try:
-            self._run("INSERT INTO message VALUES (?, ?, ?)", (sender_id, message_id, now_iso()))
+            self._run("INSERT INTO message VALUES (?, ?, ?)", (sender_id, self.scrub(message_id), now_iso()))
             return True
         except sqlite3.IntegrityError:
             return False
+
+    # ---- the rate limit: one sliding minute per client, shared by every worker and kept over restarts
+    def take_request(self, client_id: str, per_minute: int, now: float | None = None) -> float | None:
+        """Count a request of the client; None when it is within `per_minute` requests in the last 60 s, else the
+        seconds until the oldest of them leaves the window (the request is then not counted)."""
+        now = time.time() if now is None else now
+        with self._lock:
+            self.con.execute("BEGIN IMMEDIATE")
+            try:
+                self.con.execute("DELETE FROM rate_hit WHERE at <= ?", (now - 60,))
+                hits = self.con.execute(
+                    "SELECT count(*), min(at) FROM rate_hit WHERE client_id = ?", (client_id,)
+                ).fetchone()
+                if hits[0] >= per_minute:
+                    self.con.execute("COMMIT")
+                    return max(60 - (now - hits[1]), 0.0)
+                self.con.execute("INSERT INTO rate_hit VALUES (?, ?)", (client_id, now))
+                self.con.execute("COMMIT")
+                return None
+            except BaseException:
+                self.con.execute("ROLLBACK")
+                raise
 
     # ---- asynchronous transactions
     def new_txn(self, transaction_id: str, client_id: str, txn_type: str, reference_ids: list[str]) -> str:
@@ -161,19 +256,28 @@ class Store:
         ts = now_iso()
         self._run(
             "INSERT INTO txn VALUES (?, ?, ?, ?, 'pdng', ?, NULL, ?, ?)",
-            (correlation_id, transaction_id, client_id, txn_type, json.dumps(reference_ids), ts, ts),
+            (
+                correlation_id,
+                self.scrub(transaction_id),
+                client_id,
+                txn_type,
+                json.dumps(self.scrub(reference_ids)),
+                ts,
+                ts,
+            ),
         )
         return correlation_id
 
     def finish_txn(self, correlation_id: str, status: str, response: dict) -> None:
         self._run(
             "UPDATE txn SET status = ?, response = ?, updated = ? WHERE correlation_id = ?",
-            (status, orjson.dumps(response, default=str).decode(), now_iso(), correlation_id),
+            (status, self._seal(response), now_iso(), correlation_id),
         )
 
     def find_txn(self, client_id: str, attribute_type: str, value) -> list[dict]:
         """A client's transactions by transaction_id, correlation_id or reference ids (never another client's)."""
         rows = self._rows("SELECT * FROM txn WHERE client_id = ? ORDER BY created", (client_id,))
+        value = self.scrub(value)  # the ids were kept scrubbed
         if attribute_type == "transaction_id":
             rows = [r for r in rows if r["transaction_id"] == value]
         elif attribute_type == "correlation_id":
@@ -182,7 +286,7 @@ class Store:
             wanted = set(value if isinstance(value, list) else [value])
             rows = [r for r in rows if wanted & set(json.loads(r["reference_ids"] or "[]"))]
         for r in rows:
-            r["response"] = json.loads(r["response"]) if r["response"] else None
+            r["response"] = self._open(r["response"])
         return rows
 
     # ---- subscriptions
@@ -192,7 +296,15 @@ class Store:
         code = "SUB-" + uuid.uuid4().hex[:16]
         self._run(
             "INSERT INTO subscription VALUES (?, ?, ?, ?, ?, ?, 'subscribe', ?, NULL)",
-            (code, client_id, reference_id, json.dumps(event_types), json.dumps(criteria), notify_uri, now_iso()),
+            (
+                code,
+                client_id,
+                self.scrub(reference_id),
+                json.dumps(event_types),
+                self._seal(criteria),
+                notify_uri,
+                now_iso(),
+            ),
         )
         return code
 
@@ -212,7 +324,7 @@ class Store:
         )
         for r in rows:
             r["event_types"] = json.loads(r["event_types"])
-            r["criteria"] = json.loads(r["criteria"])
+            r["criteria"] = self._open(r["criteria"])
         return rows
 
     # ---- notifications

@@ -18,6 +18,10 @@ from dtsen.api import exchange
 PROGRAMMES = exchange.PROGRAMMES
 
 
+PUBLIC_RESULTS = 3  # persons a public search answers at most
+PUBLIC_MIN_AGE = 17  # children below it are never listed, unless they receive a programme in their own right
+
+
 class NoSnapshot(RuntimeError):
     pass
 
@@ -86,13 +90,20 @@ class Registry:
         row = self.cursor().execute("SELECT nama FROM region WHERE kode = ?", [code]).fetchone()
         return row[0] if row else None
 
-    def public_search(self, village_code: str, name: str, limit: int = 5) -> list[dict]:
-        """Living persons of the village whose name matches (every word of the query starts a word of the name, or
-        the whole name is within a typo): at most `limit`, best first."""
+    def public_search(self, village_code: str, name: str, limit: int = PUBLIC_RESULTS) -> list[dict]:
+        """Living persons of the village whose name matches, at most `limit`, best first: every word of the query
+        starts a word of the name and one of its words of three letters or more is a whole word of the name, or the
+        whole name is within a typo. Never a child under PUBLIC_MIN_AGE unless the child receives a programme in
+        their own right (PIP, a pupil's). A query without a word of three letters finds nobody (a village cannot be
+        listed two letters at a time)."""
         words = [w for w in name.upper().split() if w]
-        cond = " AND ".join(
+        full = [w for w in words if len(w) >= 3]
+        if not full:
+            return []
+        prefixes = " AND ".join(
             "list_contains(list_transform(string_split(name, ' '), lambda x: starts_with(x, ?)), true)" for _ in words
         )
+        whole = " OR ".join("list_contains(string_split(name, ' '), ?)" for _ in full)
         cur = self.cursor()
         rows = cur.execute(
             f"""
@@ -100,9 +111,10 @@ class Registry:
                    jaro_winkler_similarity(name, ?) AS score
             FROM person
             WHERE village_code = ? AND NOT coalesce(is_deceased, false)
-              AND (({cond}) OR jaro_winkler_similarity(name, ?) >= 0.92)
+              AND (coalesce(age, 0) >= ? OR coalesce(pip_recipient, false))
+              AND ((({prefixes}) AND ({whole})) OR jaro_winkler_similarity(name, ?) >= 0.92)
             ORDER BY score DESC, person_id LIMIT ?""",
-            [" ".join(words), village_code, *words, " ".join(words), limit],
+            [" ".join(words), village_code, PUBLIC_MIN_AGE, *words, *full, " ".join(words), limit],
         ).df()
         return rows.to_dict("records")
 
@@ -150,7 +162,7 @@ class Registry:
             return None
         if case["kind"] == "usulan":
             rows = cur.execute(
-                """SELECT r.person_id, r.family_id, f.desil, f.pkh_recipient, f.sembako_recipient,
+                """SELECT r.person_id, r.family_id, f.pkh_recipient, f.sembako_recipient,
                                          f.pbi_recipient, f.pip_recipient
                                   FROM source_record r JOIN family f USING (family_id)
                                   WHERE r.source = 'usulan' AND r.family_id_src = ? ORDER BY r.record_id""",
@@ -164,7 +176,6 @@ class Registry:
                 "snapshot": self.snapshot,
                 "family_id": first["family_id"],
                 "persons": len(rows),
-                "desil": None if first["desil"] != first["desil"] else int(first["desil"]),
                 "programmes": [p for p in PROGRAMMES if bool(first[f"{p}_recipient"])],
             }
         rows = cur.execute(

@@ -146,3 +146,16 @@ def date(value) -> str:
     if isinstance(value, dt.datetime):
         text += f" {value:%H:%M}"
     return text
+
+
+# what the public ticket page says of a decision: the platform's words, never a caseworker's free text
+PUBLIC_DECISION = {
+    "usulan": {
+        "disetujui": "usulan disetujui setelah verifikasi kunjungan rumah",
+        "ditolak": "usulan tidak disetujui setelah verifikasi",
+    },
+    "sanggahan": {
+        "disetujui": "sanggahan diterima setelah verifikasi",
+        "ditolak": "sanggahan tidak diterima setelah verifikasi",
+    },
+}

@@ -54,7 +54,7 @@ def check_password_strength(password: str) -> None:
     from .store import CaseError
 
     if len(password) < MIN_PASSWORD:
-        raise CaseError(f"password shorter than {MIN_PASSWORD} characters")
+        raise CaseError(f"Kata sandi minimal {MIN_PASSWORD} karakter.")
 
 
 def client_key(client: str) -> str:

@@ -78,8 +78,9 @@ class Site:
         return form
 
     def current_user(self, request: Request) -> dict | None:
-        uid = request.session.get("uid")
-        return self.store.user(uid) if uid else None
+        """The user of a live server-side session (the cookie carries only its token: a session ended by logout,
+        deactivation or a password change is gone, whatever the cookie says)."""
+        return self.store.session_user(request.session.get("sid"))
 
     def desk_user(self, request: Request, roles: tuple[str, ...] = ("caseworker", "supervisor", "admin")) -> dict:
         user = self.current_user(request)

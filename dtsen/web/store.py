@@ -10,6 +10,7 @@ UPDATE and DELETE.
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import json
 import secrets
 from collections.abc import Callable
@@ -99,6 +100,15 @@ search_log = sa.Table(  # public searches: where and how many results, never who
     sa.Column("results", sa.Integer, nullable=False),
 )
 
+sessions = sa.Table(  # server-side sessions: the cookie carries only the token, whose hash is kept here
+    "sessions",
+    metadata,
+    sa.Column("token_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+)
+
 login_attempts = sa.Table(
     "login_attempts",
     metadata,
@@ -124,7 +134,13 @@ NEW, VERIFIED, AWAITING, APPROVED, REJECTED, RETURNED = (
 )
 OPEN = (NEW, VERIFIED, RETURNED)
 LOGIN_WINDOW = dt.timedelta(minutes=15)
+# failed logins within the window that lock: a name from one client (one person's mistakes lock only that name,
+# not every colleague behind the office's address), a name from anywhere (guessing one account from many
+# places), and one client across names (guessing many accounts from one place: far above an office's mistakes)
 LOGIN_MAX_FAILURES = 5
+LOGIN_MAX_FAILURES_PER_NAME = 20
+LOGIN_MAX_FAILURES_PER_CLIENT = 100
+SESSION_LIFETIME = dt.timedelta(hours=8)
 
 Clock = Callable[[], dt.datetime]
 
@@ -216,16 +232,21 @@ class Store:
         client_key = security.client_key(client)
         with self.engine.begin() as c:
             since = now - LOGIN_WINDOW
-            failures = c.execute(
-                sa.select(sa.func.count())
-                .select_from(login_attempts)
-                .where(
-                    login_attempts.c.at >= since,
-                    ~login_attempts.c.ok,
-                    sa.or_(login_attempts.c.username == username, login_attempts.c.client == client_key),
-                )
-            ).scalar_one()
-            if failures >= LOGIN_MAX_FAILURES:
+            failed = sa.and_(login_attempts.c.at >= since, ~login_attempts.c.ok)
+            by_name, by_name_here, by_client = c.execute(
+                sa.select(
+                    sa.func.count().filter(login_attempts.c.username == username),
+                    sa.func.count().filter(
+                        login_attempts.c.username == username, login_attempts.c.client == client_key
+                    ),
+                    sa.func.count().filter(login_attempts.c.client == client_key),
+                ).where(failed)
+            ).one()
+            if (
+                by_name_here >= LOGIN_MAX_FAILURES
+                or by_name >= LOGIN_MAX_FAILURES_PER_NAME
+                or by_client >= LOGIN_MAX_FAILURES_PER_CLIENT
+            ):
                 raise CaseError("Terlalu banyak percobaan masuk yang gagal. Coba lagi dalam 15 menit.")
             row = c.execute(sa.select(users).where(users.c.username == username, users.c.active)).mappings().first()
             ok = bool(row) and security.verify_password(password, row["password_hash"])
@@ -233,6 +254,98 @@ class Store:
                 security.verify_password(password, security.DUMMY_HASH)  # same time whether the name exists or not
             c.execute(login_attempts.insert().values(at=now, username=username[:64], client=client_key, ok=ok))
         return dict(row) if ok else None
+
+    # ------------------------------------------------------------------ sessions and accounts
+    def open_session(self, user_id: int) -> str:
+        """A new session of the user; returns its token (the cookie's only content)."""
+        token = secrets.token_urlsafe(32)
+        with self.engine.begin() as c:
+            c.execute(sessions.insert().values(token_hash=_hash(token), user_id=user_id, created_at=self.clock()))
+        return token
+
+    def session_user(self, token: str | None) -> dict | None:
+        """The session's user: only while the session is not revoked, not older than SESSION_LIFETIME, and its user
+        is active."""
+        if not token:
+            return None
+        with self.engine.connect() as c:
+            row = (
+                c.execute(
+                    sa.select(users)
+                    .join(sessions, sessions.c.user_id == users.c.id)
+                    .where(
+                        sessions.c.token_hash == _hash(token),
+                        sessions.c.revoked_at.is_(None),
+                        sessions.c.created_at > self.clock() - SESSION_LIFETIME,
+                        users.c.active,
+                    )
+                )
+                .mappings()
+                .first()
+            )
+        return dict(row) if row else None
+
+    def revoke_session(self, token: str | None) -> None:
+        if token:
+            with self.engine.begin() as c:
+                c.execute(
+                    sessions.update()
+                    .where(sessions.c.token_hash == _hash(token), sessions.c.revoked_at.is_(None))
+                    .values(revoked_at=self.clock())
+                )
+
+    def _revoke_all(self, c, user_id: int) -> None:
+        c.execute(
+            sessions.update()
+            .where(sessions.c.user_id == user_id, sessions.c.revoked_at.is_(None))
+            .values(revoked_at=self.clock())
+        )
+
+    def _target_user(self, c, admin: dict, username: str) -> dict:
+        self._require(admin, ("admin",))
+        row = c.execute(sa.select(users).where(users.c.username == username)).mappings().first()
+        if not row:
+            raise CaseError(f"Pengguna {username!r} tidak ada.")
+        return dict(row)
+
+    def set_active(self, admin: dict, username: str, active: bool) -> None:
+        """An admin deactivates (or reactivates) a user; deactivation ends every session of that user at once."""
+        with self.engine.begin() as c:
+            target = self._target_user(c, admin, username)
+            if target["id"] == admin["id"] and not active:
+                raise CaseError("Admin tidak dapat menonaktifkan akunnya sendiri.")
+            c.execute(users.update().where(users.c.id == target["id"]).values(active=active))
+            if not active:
+                self._revoke_all(c, target["id"])
+        self.log_view(admin, "activate_user" if active else "deactivate_user", username[:64])
+
+    def reset_password(self, admin: dict, username: str, new_password: str) -> None:
+        """An admin sets a new password for a user (who forgot theirs); every session of the user ends."""
+        security.check_password_strength(new_password)
+        with self.engine.begin() as c:
+            target = self._target_user(c, admin, username)
+            c.execute(
+                users.update()
+                .where(users.c.id == target["id"])
+                .values(password_hash=security.hash_password(new_password))
+            )
+            self._revoke_all(c, target["id"])
+        self.log_view(admin, "reset_password", username[:64])
+
+    def change_password(self, user: dict, current: str, new_password: str) -> None:
+        """A user changes their own password (the current one first); every session of theirs ends, this one too."""
+        with self.engine.begin() as c:
+            row = c.execute(sa.select(users).where(users.c.id == user["id"], users.c.active)).mappings().first()
+            if not row or not security.verify_password(current, row["password_hash"]):
+                raise CaseError("Kata sandi saat ini salah.")
+            security.check_password_strength(new_password)
+            c.execute(
+                users.update()
+                .where(users.c.id == user["id"])
+                .values(password_hash=security.hash_password(new_password))
+            )
+            self._revoke_all(c, user["id"])
+        self.log_view(user, "change_password", user["username"])
 
     # ------------------------------------------------------------------ cases
     def _ticket(self, kind: str) -> str:
@@ -472,6 +585,10 @@ class Store:
     def log_search(self, village_code: str, results: int) -> None:
         with self.engine.begin() as c:
             c.execute(search_log.insert().values(at=self.clock(), village_code=village_code, results=results))
+
+
+def _hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
 
 
 def in_region(user: dict, regency_code: str | None) -> bool:

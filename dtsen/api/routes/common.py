@@ -14,14 +14,16 @@ log = logging.getLogger("dtsen.api")
 
 
 def transport_error(e: ApiError) -> JSONResponse:
-    return JSONResponse({"errors": [{"code": e.code, "message": e.message}]}, status_code=e.http_status)
+    return JSONResponse(
+        {"errors": [{"code": e.code, "message": e.message}]}, status_code=e.http_status, headers=e.headers
+    )
 
 
 def ack(status: str, correlation_id: str, error: ApiError | None = None, http_status: int = 202) -> JSONResponse:
     body = {"message": {"ack_status": status, "timestamp": now_iso(), "correlation_id": correlation_id}}
     if error is not None:
         body["message"]["error"] = {"code": error.code, "message": error.message[:999]}
-    return JSONResponse(body, status_code=http_status)
+    return JSONResponse(body, status_code=http_status, headers=error.headers if error is not None else None)
 
 
 async def registry_call(
@@ -36,6 +38,7 @@ async def registry_call(
     service: Service = request.app.state.service
     try:
         client = service.authenticate(request, scope)
+        service.check_rate(client)  # after the token: a 429 is audited with its client
         doc = await service.read_envelope(request)
         header, message = service.check_header(doc, action, client, schema)
         audit["transaction_id"] = message.get("transaction_id")
@@ -81,10 +84,12 @@ async def registry_call(
                     )
                 },
                 status_code=e.http_status,
+                headers=e.headers,
             )
         return ack("ERR", "", e, http_status=e.http_status)
     except Exception as e:
-        log.exception("internal error on %s", endpoint)
+        # the log names the error, never the values it may carry (a client's query may hold a NIK)
+        log.error("internal error on %s: %s: %s", endpoint, type(e).__name__, service.store.scrub(str(e))[:300])
         service.store.audit(
             client_id=client.client_id if client else None,
             action=action,

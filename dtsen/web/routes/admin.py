@@ -38,3 +38,27 @@ async def add_user(request: Request):
         return site.page(request, "pengguna.html", users=site.store.list_users(), error=msg, status=400)
     site.store.log_view(user, "add_user", (form.get("username") or "")[:64])
     return RedirectResponse("/admin/pengguna", status_code=303)
+
+
+@router.post("/admin/pengguna/{username}/status")
+async def set_active(request: Request, username: str):
+    site: Site = request.app.state.site
+    admin = site.desk_user(request, ("admin",))
+    form = await site.form_of(request)
+    try:
+        await run_in_threadpool(site.store.set_active, admin, username, form.get("aktif") == "1")
+    except CaseError as e:
+        return site.page(request, "pengguna.html", users=site.store.list_users(), error=str(e), status=400)
+    return RedirectResponse("/admin/pengguna", status_code=303)
+
+
+@router.post("/admin/pengguna/{username}/kata-sandi")
+async def reset_password(request: Request, username: str):
+    site: Site = request.app.state.site
+    admin = site.desk_user(request, ("admin",))
+    form = await site.form_of(request)
+    try:
+        await run_in_threadpool(site.store.reset_password, admin, username, form.get("password") or "")
+    except CaseError as e:
+        return site.page(request, "pengguna.html", users=site.store.list_users(), error=str(e), status=400)
+    return RedirectResponse("/admin/pengguna", status_code=303)

@@ -37,8 +37,9 @@ async def login(request: Request):
         return site.page(request, "masuk.html", error=str(e), status=429)
     if not user:
         return site.page(request, "masuk.html", error="Nama pengguna atau kata sandi salah.", status=401)
+    token = await run_in_threadpool(site.store.open_session, user["id"])
     request.session.clear()
-    request.session.update({"uid": user["id"], "csrf": security.new_csrf_token()})
+    request.session.update({"sid": token, "csrf": security.new_csrf_token()})
     return RedirectResponse("/petugas", status_code=303)
 
 
@@ -46,8 +47,31 @@ async def login(request: Request):
 async def logout(request: Request):
     site: Site = request.app.state.site
     await site.form_of(request)
+    await run_in_threadpool(site.store.revoke_session, request.session.get("sid"))
     request.session.clear()
     return RedirectResponse("/", status_code=303)
+
+
+@router.get("/petugas/kata-sandi", response_class=HTMLResponse)
+def password_form(request: Request):
+    site: Site = request.app.state.site
+    site.desk_user(request)
+    return site.page(request, "kata_sandi.html", error=None)
+
+
+@router.post("/petugas/kata-sandi")
+async def change_password(request: Request):
+    site: Site = request.app.state.site
+    user = site.desk_user(request)
+    form = await site.form_of(request)
+    if (form.get("baru") or "") != (form.get("ulangi") or ""):
+        return site.page(request, "kata_sandi.html", error="Kata sandi baru dan ulangannya berbeda.", status=400)
+    try:
+        await run_in_threadpool(site.store.change_password, user, form.get("sekarang") or "", form.get("baru") or "")
+    except CaseError as e:
+        return site.page(request, "kata_sandi.html", error=str(e), status=400)
+    request.session.clear()  # every session of the user ended with the change: sign in again
+    return RedirectResponse("/petugas/masuk?sandi=diubah", status_code=303)
 
 
 @router.get("/petugas", response_class=HTMLResponse)

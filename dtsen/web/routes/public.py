@@ -42,8 +42,8 @@ def check(request: Request, prov: str = "", kab: str = "", kec: str = "", desa: 
             )
         if not CODE_RE.match(desa) or not desa.startswith(kec) or not site.registry.region_name(desa):
             error = "Pilih desa/kelurahan dari daftar."
-        elif not NAME_RE.match(nama.strip()):
-            error = "Tulis nama sesuai KTP (minimal 3 huruf)."
+        elif not NAME_RE.match(nama.strip()) or not any(len(w) >= 3 for w in nama.split()):
+            error = "Tulis nama sesuai KTP, minimal satu kata lengkap (3 huruf atau lebih)."
         else:
             results = site.registry.public_search(desa, nama.strip())
             site.store.log_search(desa, len(results))
