@@ -20,7 +20,7 @@ export DAGSTER_HOME ?= $(CURDIR)/.dagster_home
 # outside it every secret must be set (docs: Operations, Secrets)
 DEMO := DTSEN_DEMO=1
 
-.PHONY: setup run synth test lint format ui serve web browser bench bench-scale validate clean docs docs-site docs-serve
+.PHONY: setup run status synth test lint format ui serve web browser bench bench-scale validate clean docs docs-site docs-serve
 
 $(UV):
 	$(PYTHON) -m venv $(TOOLS)
@@ -58,6 +58,10 @@ synth: setup
 
 run: setup
 	$(DEMO) $(BIN)/dtsen demo --persons $(PERSONS) --seed $(SEED) --months $(MONTHS) --data $(DATA)
+
+# per month: built, partial or missing and why, which marts hold it, the payment files (the demo's instance)
+status: setup
+	$(BIN)/dtsen status --data $(DATA)
 
 test: setup browser lint
 	$(DEMO) $(BIN)/python -m pytest -q

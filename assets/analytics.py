@@ -5,6 +5,7 @@ import os
 import dagster as dg
 
 from assets.marts import model_key
+from dtsen import builds
 from dtsen.charts import bar_chart, error_by_group_chart, png_markdown
 from dtsen.publish import publish
 from orchestration.lib.metadata import md_table
@@ -72,22 +73,25 @@ def published_marts(context: dg.AssetExecutionContext, data: DataResource) -> dg
 def program_report(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
     month = context.partition_key
     with data.connect(read_only=True) as con:
-        programs = con.execute("""SELECT program, sum(eligible) AS eligible, sum(recipients) AS recipients,
+        marts = builds.area_of(con, month).marts  # a rebuilt earlier month is read from the rebuild area
+        programs = con.execute(f"""SELECT program, sum(eligible) AS eligible, sum(recipients) AS recipients,
                                          sum(cut_by_quota) AS cut_by_quota, sum(persons_covered) AS persons_covered,
                                          sum(annual_budget) AS annual_budget
-                                  FROM marts.program_budget_by_province_desil GROUP BY program
+                                  FROM {marts}.program_budget_by_province_desil GROUP BY program
                                   ORDER BY program""").df()
-        by_prov = con.execute("""SELECT coalesce(province_name, 'UNKNOWN') AS province,
+        by_prov = con.execute(f"""SELECT coalesce(province_name, 'UNKNOWN') AS province,
                                         sum(recipients) FILTER (WHERE program = 'PKH') AS pkh_families,
                                         sum(recipients) FILTER (WHERE program = 'SEMBAKO') AS sembako_families,
                                         sum(annual_budget) / 1e6 AS budget_million
-                                 FROM marts.program_budget_by_province_desil GROUP BY 1 ORDER BY 1""").df()
-        targeting = con.execute("""SELECT province_name AS province, scope, poor_families, pmt_exclusion_error,
+                                 FROM {marts}.program_budget_by_province_desil GROUP BY 1 ORDER BY 1""").df()
+        targeting = con.execute(f"""SELECT province_name AS province, scope, poor_families, pmt_exclusion_error,
                                           pmt_inclusion_error, p3ke_exclusion_error, floor_area_exclusion_error
-                                   FROM marts.targeting_accuracy_by_province
+                                   FROM {marts}.targeting_accuracy_by_province
                                    ORDER BY scope = 'national' DESC, province_name""").df()
-        exclusions = con.execute("SELECT reason, count(*) AS n FROM marts.exclusions GROUP BY 1 ORDER BY 2 DESC").df()
-        rule_version = con.execute("SELECT any_value(rule_version) FROM marts.exclusions").fetchall()[0][0]
+        exclusions = con.execute(
+            f"SELECT reason, count(*) AS n FROM {marts}.exclusions GROUP BY 1 ORDER BY 2 DESC"
+        ).df()
+        rule_version = con.execute(f"SELECT any_value(rule_version) FROM {marts}.exclusions").fetchall()[0][0]
     out = os.path.join(data.layout.reports, "marts", month)
     charts = {
         "recipient_families_by_province": bar_chart(

@@ -1,9 +1,17 @@
-"""The `disbursement` domain: payment lists with blocking release checks, immutable payment files, and the
-reconciliation loop, with their jobs and sensors. Thin over `dtsen.disbursement`.
+"""The `disbursement` domain: what a month would pay (previewed by every monthly run), payment lists with blocking
+release checks, immutable payment files, and the reconciliation loop, with their jobs and sensors. Thin over
+`dtsen.disbursement`.
 
-- disbursement_sensor (stopped by default: issuing payment files is the ministry's decision to automate): when the
-  four eligibility marts were last built for the same month (the marts hold one snapshot) and no error-severity
-  check failed in the runs that built them, requests disbursement_job for that month, once per build.
+Money moves only for the month being released, never from a backfill:
+- payment_preview (in monthly_pipeline) says what the month would pay now and the rows' fingerprint, and which
+  build area it read (`dtsen.builds`: a backfill of an earlier month builds into the rebuild area).
+- disbursement_sensor (stopped by default: issuing payment files is the ministry's decision to automate) requests
+  disbursement_job for a preview of the current marts (never a rebuild's) whose month has no payment files yet and
+  whose build passed every error-severity check. An issued month whose rows changed is not requested: it waits for
+  an operator, who launches disbursement_job with the `release_approval` resource (approve_changes and a reason,
+  recorded with the run and in the superseding manifests).
+- payment_lists and payment_files refuse, writing nothing, a change to an issued month without that approval, and
+  anything a backfill would issue.
 - reconciliation_sensor (running): new or corrected files under rekon/<YYYY-MM>/ request reconciliation_job.
 """
 
@@ -14,20 +22,22 @@ import pandas as pd
 from pydantic import Field
 
 from assets.marts import model_key
+from dtsen import builds
 from dtsen.deliveries import fingerprint, scan
 from dtsen.disbursement.checks import release_checks
-from dtsen.disbursement.files import write_period_files
+from dtsen.disbursement.files import Approval, ReissueRefused, write_period_files
 from dtsen.disbursement.history import build_payment_history
-from dtsen.disbursement.lists import build_payment_rows, channel_rule
+from dtsen.disbursement.lists import build_payment_rows, channel_rule, describe_fingerprint, preview, record_issue
 from dtsen.disbursement.reconciliation import absorption, ingest_rekon
 from dtsen.publish import publish_partitioned
 from orchestration.lib.metadata import md_table
 from orchestration.lib.partitions import month_problem, monthly_check, monthly_partitions, one_month_per_run
-from orchestration.lib.resources import DataResource
+from orchestration.lib.resources import DataResource, ReleaseApproval
 from orchestration.lib.sensors import INTERVAL, dump_cursor, load_cursor, run_key
 from orchestration.lib.sources import landing_key
 
 GROUP = "disbursement"
+PAYMENT_PREVIEW = dg.AssetKey(["disbursement", "payment_preview"])
 PAYMENT_LISTS = dg.AssetKey(["disbursement", "payment_lists"])
 PAYMENT_FILES = dg.AssetKey(["disbursement", "payment_files"])
 RECONCILIATION = dg.AssetKey(["disbursement", "reconciliation"])
@@ -59,6 +69,48 @@ class FilesConfig(dg.Config):
     root: str = Field(default="", description="where payment files go (default: disbursement/ under the data root)")
 
 
+def approval_of(context: dg.AssetExecutionContext, release_approval: ReleaseApproval) -> Approval | None:
+    """The operator's approval this run carries (None without one); approve_changes without a reason is refused."""
+    if not release_approval.approve_changes:
+        return None
+    if not release_approval.reason.strip():
+        raise dg.Failure(description="release_approval.approve_changes needs a reason (release_approval.reason)")
+    return Approval(reason=release_approval.reason.strip(), run_id=context.run.run_id)
+
+
+def is_backfill(context: dg.AssetExecutionContext) -> bool:
+    return "dagster/backfill" in context.run.tags
+
+
+@dg.asset(
+    key=PAYMENT_PREVIEW,
+    group_name=GROUP,
+    partitions_def=monthly_partitions,
+    backfill_policy=one_month_per_run,
+    deps=[model_key(m) for m in UPSTREAM_MODELS],
+    kinds={"duckdb"},
+    pool="duckdb_writer",
+    description="What the month would pay if issued now (rows and amounts per program and channel) and the "
+    "fingerprint of its payment rows, from the build area that holds the month; nothing is issued. The "
+    "disbursement sensor compares it with the issued files.",
+)
+def payment_preview(context: dg.AssetExecutionContext, data: DataResource) -> dg.MaterializeResult:
+    month = context.partition_key
+    with data.connect() as con:
+        p = preview(con, month)
+    table = pd.DataFrame(p.by_file, columns=["program", "channel", "rows", "amount", "lines"]).drop(columns="lines")
+    return dg.MaterializeResult(
+        metadata={
+            "dtsen/area": p.area,
+            "fingerprint": p.fingerprint,
+            "due_programs": ", ".join(p.due_programs) or "none",
+            "rows": p.rows,
+            "total_amount": p.total_amount,
+            "by_program_channel": dg.MetadataValue.md(md_table(table)),
+        }
+    )
+
+
 @dg.asset(
     key=PAYMENT_LISTS,
     group_name=GROUP,
@@ -72,10 +124,14 @@ class FilesConfig(dg.Config):
     "recipients of the eligibility marts, payee identity from the restricted schema, channel and "
     "routing reason (DOMAIN rule 4). Four blocking release checks guard the files.",
 )
-def payment_lists(context: dg.AssetExecutionContext, data: DataResource):
+def payment_lists(context: dg.AssetExecutionContext, data: DataResource, release_approval: ReleaseApproval):
     month = context.partition_key
+    approval = approval_of(context, release_approval)
     with data.connect() as con:
-        summary = build_payment_rows(con, month)
+        try:
+            summary = build_payment_rows(con, month, approval, backfill=is_backfill(context))
+        except (ReissueRefused, builds.MonthNotBuilt) as e:
+            raise dg.Failure(description=str(e)) from None
         checks = release_checks(con, month)
         channels = con.execute(
             """SELECT program, channel, count(*) AS rows, sum(amount) AS amount
@@ -117,13 +173,23 @@ def payment_lists(context: dg.AssetExecutionContext, data: DataResource):
     kinds={"csv"},
     pool="duckdb_writer",
     description="One CSV + manifest per program and channel under `disbursement/<YYYY-MM>/<program>/`; never "
-    "rewritten: identical content is left alone, changed content becomes a new version that names "
-    "the one it supersedes. Only runs when every release check passed.",
+    "rewritten: identical content is left alone; changed content of an issued month becomes a new version that "
+    "names the one it supersedes, only with the operator's approval (resource `release_approval`, whose reason the "
+    "manifest carries); a backfill issues nothing. Only runs when every release check passed.",
 )
-def payment_files(context: dg.AssetExecutionContext, config: FilesConfig, data: DataResource) -> dg.MaterializeResult:
+def payment_files(
+    context: dg.AssetExecutionContext, config: FilesConfig, data: DataResource, release_approval: ReleaseApproval
+) -> dg.MaterializeResult:
     root = config.root or data.layout.disbursement
-    with data.connect(read_only=True) as con:
-        results = write_period_files(con, context.partition_key, root)
+    month = context.partition_key
+    approval = approval_of(context, release_approval)
+    with data.connect() as con:
+        try:
+            results = write_period_files(con, month, root, approval, backfill=is_backfill(context))
+        except ReissueRefused as e:
+            raise dg.Failure(description=str(e)) from None
+        written = sum(r.status != "unchanged" for r in results)
+        rows_fp = record_issue(con, month, written, approval, context.run.run_id)
     table = [
         {
             "file": os.path.relpath(r.path, root),
@@ -138,8 +204,10 @@ def payment_files(context: dg.AssetExecutionContext, config: FilesConfig, data: 
         metadata={
             "folder": dg.MetadataValue.path(os.path.join(root, context.partition_key)),
             "files": dg.MetadataValue.md(md_table(pd.DataFrame(table))),
-            "written": sum(r.status != "unchanged" for r in results),
+            "written": written,
             "unchanged": sum(r.status == "unchanged" for r in results),
+            "rows_fingerprint": rows_fp,
+            "approved_reason": approval.reason if approval else "",
         }
     )
 
@@ -283,39 +351,81 @@ def reconciliation_sensor(context: dg.SensorEvaluationContext, data: DataResourc
     job=disbursement_job,
     minimum_interval_seconds=INTERVAL,
     default_status=dg.DefaultSensorStatus.STOPPED,
-    description="The four eligibility marts last built for one month, and no error-severity check failed "
-    "in the runs that built them -> disbursement_job for that month, once per build.",
+    description="A new payment preview of the current marts (never a rebuild of an earlier month), for a month "
+    "whose payment files are not issued yet, with no error-severity check failed in the runs that built it -> "
+    "disbursement_job for that month, once per preview. An issued month whose rows changed waits for an "
+    "operator's approval (resource `release_approval`).",
 )
 def disbursement_sensor(context: dg.SensorEvaluationContext):
     state = load_cursor(context.cursor)
     instance = context.instance
-    # the marts hold one snapshot: the month most recently built for all four is the only one to disburse
-    latest = [
-        instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=k), limit=1).records for k in ELIGIBILITY_KEYS
-    ]
-    if not all(latest):
-        return dg.SensorResult(run_requests=[], cursor=dump_cursor(state))
-    records = [r[0] for r in latest]
-    months = {r.partition_key for r in records}
-    if len(months) != 1 or None in months:
-        context.log.info(
-            f"eligibility marts were last built for different months {sorted(map(str, months))}: "
-            f"waiting for a complete build"
-        )
-        return dg.SensorResult(run_requests=[], cursor=dump_cursor(state))
-    month = months.pop()
-    marker = ",".join(str(r.storage_id) for r in records)
-    if state["seen"].get(month) == marker:
-        return dg.SensorResult(run_requests=[], cursor=dump_cursor(state))
-    failed = _failed_checks(instance, {r.run_id for r in records})
-    if failed:
-        context.log.info(f"{month}: eligibility checks not passed ({', '.join(failed[:5])}): waiting")
-        return dg.SensorResult(run_requests=[], cursor=dump_cursor(state))
-    state["seen"][month] = marker
-    return dg.SensorResult(
-        run_requests=[dg.RunRequest(run_key=f"disbursement:{month}:{marker}", partition_key=month)],
-        cursor=dump_cursor(state),
+    after = state.get("after")
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(asset_key=PAYMENT_PREVIEW, after_storage_id=after), limit=100, ascending=True
+    ).records
+    # the month being released: the newest month the current marts were built for (a rebuild never moves it)
+    current = max(
+        [state.get("current") or "", *(r.partition_key for r in records if _area(r) == builds.MAIN)], default=""
     )
+    state["current"] = current
+    last_of_month = {r.partition_key: r.storage_id for r in records}
+    requests = []
+    for record in records:
+        state["after"] = record.storage_id
+        month = record.partition_key
+        area = _area(record)
+        rows_fp = _text(record.asset_materialization.metadata.get("fingerprint"))
+        if area != builds.MAIN:
+            context.log.info(f"{month}: rebuilt as history (area {area}): a backfill never moves money")
+            continue
+        if month != current or record.storage_id != last_of_month[month]:
+            context.log.info(f"{month}: superseded by a later build ({current} is the month being released)")
+            continue
+        failed = _failed_checks(instance, _build_runs(instance, record))
+        if failed:
+            context.log.info(f"{month}: checks not passed ({', '.join(failed[:5])}): waiting for a clean build")
+            continue
+        issued = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=PAYMENT_FILES, asset_partitions=[month]), limit=1
+        ).records
+        if not issued:
+            requests.append(
+                dg.RunRequest(
+                    run_key=f"disbursement:{month}:{record.storage_id}",
+                    partition_key=month,
+                    tags={"dtsen/fingerprint": rows_fp},
+                )
+            )
+            continue
+        before = _text(issued[0].asset_materialization.metadata.get("rows_fingerprint"))
+        if before == rows_fp:
+            context.log.info(f"{month}: issued, and its rows are unchanged: nothing to do")
+        else:
+            context.log.warning(
+                f"{month}: issued from {describe_fingerprint(before) if before else 'other rows'}, its rows now "
+                f"give {describe_fingerprint(rows_fp)}: waiting for an operator's approval (launch "
+                f"disbursement_job for {month} with resource release_approval: approve_changes and a reason)"
+            )
+    return dg.SensorResult(run_requests=requests, cursor=dump_cursor(state))
+
+
+def _area(record) -> str:
+    return _text(record.asset_materialization.metadata.get("dtsen/area"))
+
+
+def _text(value) -> str:
+    return "" if value is None else str(getattr(value, "value", getattr(value, "text", value)))
+
+
+def _build_runs(instance: dg.DagsterInstance, preview_record) -> set[str]:
+    """The preview's run and the runs that last built the month's eligibility marts."""
+    runs = {preview_record.run_id}
+    for key in ELIGIBILITY_KEYS:
+        latest = instance.fetch_materializations(
+            dg.AssetRecordsFilter(asset_key=key, asset_partitions=[preview_record.partition_key]), limit=1
+        ).records
+        runs.update(r.run_id for r in latest)
+    return runs
 
 
 def _failed_checks(instance: dg.DagsterInstance, run_ids: set[str]) -> list[str]:
@@ -331,7 +441,7 @@ def _failed_checks(instance: dg.DagsterInstance, run_ids: set[str]) -> list[str]
 
 
 defs = dg.Definitions(
-    assets=[payment_lists, payment_files, reconciliation, absorption_report, payment_history],
+    assets=[payment_preview, payment_lists, payment_files, reconciliation, absorption_report, payment_history],
     jobs=[disbursement_job, reconciliation_job],
     sensors=[disbursement_sensor, reconciliation_sensor],
 )

@@ -18,8 +18,9 @@ import hashlib
 
 import dagster as dg
 
+from assets.disbursement import PAYMENT_PREVIEW
 from dtsen.deliveries import fingerprint, scan
-from dtsen.registries.sources import MONTHLY_INGESTED
+from dtsen.registries.sources import INGESTED, MONTHLY_INGESTED
 from orchestration.lib.partitions import month_problem, monthly_partitions
 from orchestration.lib.resources import DataResource
 from orchestration.lib.sensors import INTERVAL, dump_cursor, load_cursor, run_key
@@ -39,14 +40,17 @@ PIPELINE_GROUPS = (
     "exchange",
 )
 
+# and, of the disbursement domain, what the month would pay (the payment run itself is disbursement_job)
+PIPELINE_ASSETS = (PAYMENT_PREVIEW,)
+
 monthly_pipeline = dg.define_asset_job(
     name="monthly_pipeline",
-    selection=dg.AssetSelection.groups(*PIPELINE_GROUPS),
+    selection=dg.AssetSelection.groups(*PIPELINE_GROUPS) | dg.AssetSelection.assets(*PIPELINE_ASSETS),
     partitions_def=monthly_partitions,
     description="Ingest every source's delivery of the month, link them into the DTSEN snapshot, rank families "
     "(PMT, desil), build the dbt marts (eligibility per program, exclusions, explanations, summaries) "
     "and publish them for analysts; export the registry snapshot the data-exchange API serves and "
-    "notify its subscribers.",
+    "notify its subscribers; preview what the month would pay.",
 )
 
 ingest_job = dg.define_asset_job(
@@ -70,7 +74,8 @@ def keys_after_sources(assets_defs) -> list[dg.AssetKey]:
     """Everything monthly_pipeline builds after ingestion (what a new delivery must refresh), of these assets."""
     groups = {k: g for a in assets_defs if isinstance(a, dg.AssetsDefinition) for k, g in a.group_names_by_key.items()}
     return sorted(
-        (k for k, g in groups.items() if g in PIPELINE_GROUPS and g != "registries"), key=lambda k: k.to_user_string()
+        (k for k, g in groups.items() if (g in PIPELINE_GROUPS and g != "registries") or k in PIPELINE_ASSETS),
+        key=lambda k: k.to_user_string(),
     )
 
 
@@ -107,9 +112,15 @@ def build_landing_sensor(downstream: list[dg.AssetKey]) -> dg.SensorDefinition:
             changed.setdefault(month, []).append((d.name, fp, ASSET_OF_FOLDER[d.folder]))
         requests = []
         for month, items in sorted(changed.items()):
-            # one run per month: every changed source of the month, then everything downstream once
+            # one run per month: every changed source of the month, then everything downstream once; with them
+            # every source that has no delivery of its own for the month (the region reference, the survey, a
+            # monthly list not delivered), which records "nothing new, the earlier delivery holds" for the month,
+            # so that a built month is built in every asset (a source that delivers once does not leave every other
+            # month missing in the Partitions tab). Only a source already taken in for this month is left out.
             key = hashlib.sha256("\n".join(f"{n}:{fp}" for n, fp, _ in sorted(items)).encode()).hexdigest()[:16]
-            sources = sorted({a for _, _, a in items}, key=lambda k: k.to_user_string())
+            delivered = {d.folder for d in deliveries if d.month == month and d.folder in MONTHLY_INGESTED}
+            undelivered = {ASSET_OF_FOLDER[s.name] for s in INGESTED if s.name not in delivered}
+            sources = sorted({a for _, _, a in items} | undelivered, key=lambda k: k.to_user_string())
             requests.append(
                 dg.RunRequest(
                     run_key=run_key(state, f"{month}:{key}"),

@@ -12,7 +12,7 @@ The root is `DTSEN_DATA` (default `data`, beside the repository when run from it
 | `exchange/` | the registry snapshots the servers answer from (restricted) |
 | `api/state.sqlite` | the data-exchange API's store (`DTSEN_API_STATE` moves it) |
 | `web/cekbansos.sqlite`, `web/uploads/` | the caseworker desk's database and attachments (`DTSEN_WEB_DB`, a SQLAlchemy URL, and `DTSEN_WEB_UPLOADS` move them) |
-| `dbt/<warehouse>/` | dbt's target folder for that warehouse: saved parse, run results, `dbt.log` |
+| `dbt/<warehouse>/` | dbt's target folder for that warehouse: saved parse, run results, `dbt.log` (`dbt/<warehouse>-rebuild/`: a backfill's) |
 | `logs/` | each run's console log |
 | `outbox/` | the demo's synthetic agencies' exports before they are delivered |
 
@@ -97,6 +97,11 @@ class DataLayout:
         """dbt's target folder of this warehouse's runs: its saved parse stays valid from one month to the next (dbt
         parses the whole project again whenever its profile, and so the warehouse path, changes)."""
         return self._below("dbt", Path(self.warehouse).stem)
+
+    def dbt_target_of(self, area: str) -> str:
+        """dbt's target folder of one build area of this warehouse (`dtsen.builds`): the current marts' is
+        `dbt_target`, the rebuild area's beside it (its profile differs, so it keeps a saved parse of its own)."""
+        return self.dbt_target if area == "main" else f"{self.dbt_target}-{area}"
 
     def log_file(self, job: str, month: str) -> str:
         return os.path.join(self.logs, f"{job}-{month}.log")

@@ -26,7 +26,7 @@ import tempfile
 
 import duckdb
 
-from dtsen import filemodes
+from dtsen import builds, filemodes
 from dtsen.folders import folder_in_place
 
 PUBLISHED_SCHEMAS = ("marts", "rules")
@@ -51,21 +51,29 @@ def open_catalogue(out_dir: str) -> duckdb.DuckDBPyConnection:
 
 
 def publish(con: duckdb.DuckDBPyConnection, month: str, out_dir: str) -> dict[str, int]:
-    """Export every table of the published schemas; returns table -> rows."""
-    tables = con.execute(f"""SELECT table_schema, table_name FROM information_schema.tables
-                             WHERE table_schema IN {PUBLISHED_SCHEMAS} AND table_type IN ('BASE TABLE', 'VIEW')
-                             ORDER BY 1, 2""").fetchall()
+    """Export every table of the published schemas, from the build area that holds `month` (`dtsen.builds`: a
+    rebuilt earlier month is published from the rebuild area under its own month); returns table -> rows."""
+    area = builds.area_of(con, month)
+    in_area = {area.schema(s): s for s in PUBLISHED_SCHEMAS}
+    tables = [
+        (in_area[schema], table)
+        for schema, table in con.execute(
+            """SELECT table_schema, table_name FROM information_schema.tables
+               WHERE list_contains(?, table_schema) AND table_type IN ('BASE TABLE', 'VIEW') ORDER BY 1, 2""",
+            [list(in_area)],
+        ).fetchall()
+    ]
     counts = {}
     with folder_in_place(os.path.join(out_dir, month)) as tmp:
         for schema, table in tables:
             path = os.path.join(tmp, f"{schema}.{table}.parquet")
-            con.execute(f"COPY {schema}.{table} TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
-            counts[f"{schema}.{table}"] = con.execute(f"SELECT count(*) FROM {schema}.{table}").fetchall()[0][0]
+            source = f"{area.schema(schema)}.{table}"
+            con.execute(f"COPY {source} TO '{path}' (FORMAT parquet, COMPRESSION zstd)")
+            counts[f"{schema}.{table}"] = con.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
         filemodes.publication(tmp)
     counts.update(publish_history(con, month, out_dir))
     filemodes.publication_root(out_dir)
-    latest = published_snapshots(out_dir)[-1]
-    write_catalogue(out_dir, latest, [f"{s}.{t}" for s, t in tables])
+    refresh_catalogue(out_dir)  # over the latest month published, which a rebuilt earlier month is not
     return counts
 
 

@@ -88,6 +88,10 @@ PERSON_RECORD_VIEW = """CREATE OR REPLACE VIEW sources.person_record AS
         SELECT * FROM sources.dtks_person UNION ALL SELECT * FROM sources.regsosek_person
         UNION ALL SELECT * FROM sources.p3ke_person UNION ALL SELECT * FROM sources.usulan_person"""
 
+MARTS_SNAPSHOT_DDL = "CREATE TABLE IF NOT EXISTS dtsen.marts_snapshot (snapshot VARCHAR NOT NULL)"
+MARTS_AREA_DDL = """CREATE TABLE IF NOT EXISTS dtsen.marts_area (area VARCHAR PRIMARY KEY, month VARCHAR NOT NULL,
+    state VARCHAR NOT NULL, changed_at TIMESTAMP NOT NULL)"""
+
 DDL = [
     "CREATE SCHEMA IF NOT EXISTS sources",
     f"CREATE TABLE IF NOT EXISTS sources.dtks_person ({SOURCE_PERSON_COLUMNS})",
@@ -123,7 +127,9 @@ DDL = [
         warnings VARCHAR, ingested_at TIMESTAMP)""",
     "CREATE SCHEMA IF NOT EXISTS dtsen",
     # the month the dbt marts are (being) built for: written just before `dbt build`, read by the models
-    "CREATE TABLE IF NOT EXISTS dtsen.marts_snapshot (snapshot VARCHAR NOT NULL)",
+    MARTS_SNAPSHOT_DDL,
+    # which month each build area holds (dtsen.builds)
+    MARTS_AREA_DDL,
     PERSON_RECORD_VIEW,
 ]
 
@@ -258,10 +264,3 @@ def insert_frame(con: duckdb.DuckDBPyConnection, table: str, df: pd.DataFrame) -
         con.execute(f"INSERT INTO {table} ({cols}) SELECT {cols} FROM {name}")
     finally:
         con.unregister(name)
-
-
-def set_marts_snapshot(con: duckdb.DuckDBPyConnection, month: str) -> None:
-    """Tell the dbt models which DTSEN snapshot to build (one row in dtsen.marts_snapshot)."""
-    with transaction(con):
-        con.execute("DELETE FROM dtsen.marts_snapshot")
-        con.execute("INSERT INTO dtsen.marts_snapshot VALUES (?)", [month])

@@ -26,6 +26,7 @@ import re
 
 import duckdb
 
+from dtsen import builds
 from dtsen.folders import folder_in_place
 
 SNAPSHOT_RE = re.compile(r"^\d{4}-\d{2}$")
@@ -42,13 +43,13 @@ SELECT p.snapshot, p.person_id, p.family_id, p.nik, p.no_kk, a.nik_pseudo, a.no_
        pbi.person_id IS NOT NULL AS pbi_eligible, coalesce(pbi.status = 'recipient', false) AS pbi_recipient,
        pip.person_id IS NOT NULL AS pip_eligible, coalesce(pip.status = 'recipient', false) AS pip_recipient
 FROM dtsen.person p
-JOIN intermediate.int_persons__aged a USING (person_id)
+JOIN {intermediate}.int_persons__aged a USING (person_id)
 JOIN dtsen.family f ON f.family_id = p.family_id AND f.snapshot = p.snapshot
-LEFT JOIN intermediate.int_families__assessed w ON w.family_id = p.family_id
-LEFT JOIN marts.eligibility_pkh pkh ON pkh.family_id = p.family_id
-LEFT JOIN marts.eligibility_sembako sem ON sem.family_id = p.family_id
-LEFT JOIN marts.eligibility_pbi pbi ON pbi.person_id = p.person_id
-LEFT JOIN marts.eligibility_pip pip ON pip.person_id = p.person_id
+LEFT JOIN {intermediate}.int_families__assessed w ON w.family_id = p.family_id
+LEFT JOIN {marts}.eligibility_pkh pkh ON pkh.family_id = p.family_id
+LEFT JOIN {marts}.eligibility_sembako sem ON sem.family_id = p.family_id
+LEFT JOIN {marts}.eligibility_pbi pbi ON pbi.person_id = p.person_id
+LEFT JOIN {marts}.eligibility_pip pip ON pip.person_id = p.person_id
 LEFT JOIN _region rv ON rv.kode = p.village_code
 LEFT JOIN _region rd ON rd.kode = p.district_code
 LEFT JOIN _region rr ON rr.kode = p.regency_code
@@ -66,9 +67,9 @@ SELECT f.snapshot, f.family_id, f.no_kk, sf.no_kk_pseudo, f.head_person_id, f.me
        bool_or(a.pip_eligible) AS pip_eligible, bool_or(a.pip_recipient) AS pip_recipient,
        bool_and(a.is_deceased) AS all_deceased
 FROM dtsen.family f
-JOIN staging.stg_dtsen__families sf ON sf.family_id = f.family_id  -- the KK pseudonym the marts carry
+JOIN {staging}.stg_dtsen__families sf ON sf.family_id = f.family_id  -- the KK pseudonym the marts carry
 JOIN _exchange_person a ON a.family_id = f.family_id
-LEFT JOIN intermediate.int_families__assessed w ON w.family_id = f.family_id
+LEFT JOIN {intermediate}.int_families__assessed w ON w.family_id = f.family_id
 WHERE f.snapshot = ?
 GROUP BY ALL
 ORDER BY f.family_id
@@ -128,10 +129,11 @@ def latest(out_dir: str) -> str | None:
 
 
 def export(con: duckdb.DuckDBPyConnection, month: str, out_dir: str) -> dict[str, int]:
-    """Write the month's registry snapshot (the marts must have been built for `month`); returns row counts."""
-    built = con.execute("SELECT max(snapshot) FROM marts.eligibility_pkh").fetchall()[0][0]
-    if built is not None and built != month:
-        raise ValueError(f"the marts hold snapshot {built}, not {month}: build the marts for {month} first")
+    """Write the month's registry snapshot from the build area that holds `month` (`dtsen.builds`: the marts must
+    have been built for it; builds.MonthNotBuilt says so otherwise); returns row counts."""
+    area = builds.area_of(con, month)
+    schemas = {"staging": area.staging, "intermediate": area.intermediate, "marts": area.marts}
+    person_sql, family_sql = PERSON_SQL.format(**schemas), FAMILY_SQL.format(**schemas)
     os.makedirs(out_dir, mode=0o700, exist_ok=True)
     with folder_in_place(os.path.join(out_dir, month)) as tmp:
         con.execute(
@@ -139,11 +141,11 @@ def export(con: duckdb.DuckDBPyConnection, month: str, out_dir: str) -> dict[str
                        WHERE delivery = (SELECT max(delivery) FROM sources.region WHERE delivery <= ?)""",
             [month],
         )
-        con.execute(f"CREATE OR REPLACE TEMP TABLE _exchange_person AS {PERSON_SQL}", [month])
+        con.execute(f"CREATE OR REPLACE TEMP TABLE _exchange_person AS {person_sql}", [month])
         counts = {}
         for name, sql, params in (
             ("person", "SELECT * FROM _exchange_person", []),
-            ("family", FAMILY_SQL, [month]),
+            ("family", family_sql, [month]),
             ("id_event", ID_EVENT_SQL, [month, month]),
             ("region", REGION_SQL, [month]),
             ("source_record", SOURCE_RECORD_SQL, [month]),

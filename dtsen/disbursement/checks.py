@@ -16,7 +16,10 @@ from dataclasses import dataclass, field
 
 import duckdb
 
-from .lists import PROGRAM_PAYMENTS, due_programs
+from dtsen import builds
+from dtsen.builds import Area
+
+from .lists import PROGRAM_PAYMENTS, due_programs, program_payment
 
 
 @dataclass
@@ -49,14 +52,14 @@ def no_duplicate_unit(con: duckdb.DuckDBPyConnection, month: str) -> ReleaseChec
     )
 
 
-def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, month: str) -> ReleaseCheck:
+def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, month: str, area: Area) -> ReleaseCheck:
     bad = _rows(
         con,
-        """
+        f"""
         WITH rows AS (SELECT * FROM disbursement.payment_row WHERE period = ?),
-        dead AS (SELECT person_id FROM intermediate.int_persons__aged WHERE is_deceased),
-        xp AS (SELECT person_id FROM marts.exclusions WHERE unit = 'person'),
-        xf AS (SELECT family_id FROM marts.exclusions WHERE unit = 'family')
+        dead AS (SELECT person_id FROM {area.intermediate}.int_persons__aged WHERE is_deceased),
+        xp AS (SELECT person_id FROM {area.marts}.exclusions WHERE unit = 'person'),
+        xf AS (SELECT family_id FROM {area.marts}.exclusions WHERE unit = 'family')
         SELECT disbursement_id,
                CASE WHEN family_id IN (SELECT family_id FROM xf) THEN 'excluded family'
                     WHEN person_id IN (SELECT person_id FROM xp) THEN 'excluded person'
@@ -80,8 +83,8 @@ def no_excluded_or_deceased(con: duckdb.DuckDBPyConnection, month: str) -> Relea
     )
 
 
-def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, month: str) -> ReleaseCheck:
-    due = due_programs(con, month)
+def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, month: str, area: Area) -> ReleaseCheck:
+    due = due_programs(con, month, area.rules)
     got = {
         p: (int(n), int(a or 0))
         for p, n, a in _rows(
@@ -93,7 +96,7 @@ def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, month: str) -> Rel
     mismatches, expected = [], {}
     for program in sorted(set(due) | set(got)):
         if program in due and program in PROGRAM_PAYMENTS:
-            mart, _, amount = PROGRAM_PAYMENTS[program]
+            mart, _, amount = program_payment(program, area)
             n, a = _rows(con, f"SELECT count(*), sum({amount}) FROM {mart} WHERE is_recipient", [])[0]
             exp = (int(n), int(a or 0))
         else:
@@ -109,26 +112,26 @@ def totals_equal_entitlements(con: duckdb.DuckDBPyConnection, month: str) -> Rel
     )
 
 
-def within_quota_and_budget(con: duckdb.DuckDBPyConnection, month: str) -> ReleaseCheck:
+def within_quota_and_budget(con: duckdb.DuckDBPyConnection, month: str, area: Area) -> ReleaseCheck:
     over_quota = _rows(
         con,
-        """
-        WITH scale AS (SELECT any_value(quota_scale) AS s FROM intermediate.int_rules__versioned),
+        f"""
+        WITH scale AS (SELECT any_value(quota_scale) AS s FROM {area.intermediate}.int_rules__versioned),
         units AS (SELECT program, province_code, count(DISTINCT coalesce(person_id, family_id)) AS n
                   FROM disbursement.payment_row WHERE period = ? GROUP BY ALL)
         SELECT u.program, u.province_code, u.n, CAST(floor(coalesce(q.quota, 0) * scale.s) AS BIGINT) AS quota
         FROM units u CROSS JOIN scale
-        LEFT JOIN rules.program_quota q ON q.program = u.program AND q.province_code = u.province_code
+        LEFT JOIN {area.rules}.program_quota q ON q.program = u.program AND q.province_code = u.province_code
         WHERE u.n > floor(coalesce(q.quota, 0) * scale.s) ORDER BY 1, 2""",
         [month],
     )
     over_budget = _rows(
         con,
-        """
-        WITH scale AS (SELECT any_value(quota_scale) AS s FROM intermediate.int_rules__versioned),
+        f"""
+        WITH scale AS (SELECT any_value(quota_scale) AS s FROM {area.intermediate}.int_rules__versioned),
         totals AS (SELECT program, sum(amount) AS total FROM disbursement.payment_row WHERE period = ? GROUP BY 1)
         SELECT t.program, t.total, p.annual_budget * p.months_per_payment / 12.0 * scale.s AS budget
-        FROM totals t JOIN rules.program_parameters p USING (program) CROSS JOIN scale
+        FROM totals t JOIN {area.rules}.program_parameters p USING (program) CROSS JOIN scale
         WHERE t.total > p.annual_budget * p.months_per_payment / 12.0 * scale.s ORDER BY 1""",
         [month],
     )
@@ -144,9 +147,10 @@ def within_quota_and_budget(con: duckdb.DuckDBPyConnection, month: str) -> Relea
 
 
 def release_checks(con: duckdb.DuckDBPyConnection, month: str) -> list[ReleaseCheck]:
+    area = builds.area_of(con, month)  # the build area the rows were made from
     return [
         no_duplicate_unit(con, month),
-        no_excluded_or_deceased(con, month),
-        totals_equal_entitlements(con, month),
-        within_quota_and_budget(con, month),
+        no_excluded_or_deceased(con, month, area),
+        totals_equal_entitlements(con, month, area),
+        within_quota_and_budget(con, month, area),
     ]

@@ -26,6 +26,8 @@ from datetime import UTC, datetime
 
 import duckdb
 
+from dtsen import builds
+
 FIELDS = {
     "bank": ["disbursement_id", "nik", "nama", "no_kk", "bank", "amount", "period", "program"],
     "POS": [
@@ -121,15 +123,44 @@ def csv_line_sql(channel: str) -> str:
     )
 
 
-def render_period(con: duckdb.DuckDBPyConnection, month: str) -> list[tuple]:
-    """Each (program, channel) file of the period, rendered in DuckDB: (program, channel, bytes, rows, total amount,
-    snapshot, rule version). Header, then rows sorted by disbursement_id, each line ending in '\n'; the bytes are
-    those Python's csv.writer gives (tests/disbursement holds them equal), without a million Python calls."""
-    line = (
+def line_sql() -> str:
+    """The CSV line of any payment_row, in its channel's fields."""
+    return (
         "CASE channel "
         + " ".join(f"WHEN '{c}' THEN {csv_line_sql(c)}" for c in ("POS", "BPJS"))
         + f" ELSE {csv_line_sql('bank')} END"
     )
+
+
+def fingerprint_by_file_sql(relation: str) -> str:
+    """Per (program, channel) of payment rows in `relation` (a query in payment_row's shape): rows, amount and the
+    XOR of the 64-bit hashes of the file lines they give. Equal fingerprints: the same lines, so the same files."""
+    return f"""SELECT program, channel, count(*) AS rows, coalesce(sum(amount), 0)::BIGINT AS amount,
+                      bit_xor(hash(program || chr(31) || channel || chr(31) || ({line_sql()}))) AS lines
+               FROM ({relation}) GROUP BY program, channel ORDER BY program, channel"""
+
+
+def combine_fingerprint(groups: list[tuple]) -> str:
+    """One fingerprint of a month's payment rows from fingerprint_by_file_sql's groups: `rows:amount:hash`."""
+    rows = sum(int(g[2]) for g in groups)
+    amount = sum(int(g[3]) for g in groups)
+    lines = 0
+    for g in groups:
+        lines ^= int(g[4] or 0)
+    return f"{rows}:{amount}:{lines:016x}"
+
+
+def rows_fingerprint(con: duckdb.DuckDBPyConnection, month: str) -> str:
+    """The fingerprint of the period's rows in disbursement.payment_row (what its files were written from)."""
+    relation = f"SELECT * FROM disbursement.payment_row WHERE period = '{month}'"
+    return combine_fingerprint(con.execute(fingerprint_by_file_sql(relation)).fetchall())
+
+
+def render_period(con: duckdb.DuckDBPyConnection, month: str) -> list[tuple]:
+    """Each (program, channel) file of the period, rendered in DuckDB: (program, channel, bytes, rows, total amount,
+    snapshot, rule version). Header, then rows sorted by disbursement_id, each line ending in '\n'; the bytes are
+    those Python's csv.writer gives (tests/disbursement holds them equal), without a million Python calls."""
+    line = line_sql()
     out = []
     for program, channel, body, rows, total, snapshot, rule_version in con.execute(
         f"""
@@ -166,6 +197,20 @@ def _write_new(path: str, data: bytes) -> None:
     os.remove(tmp)
 
 
+@dataclass(frozen=True)
+class Approval:
+    """An operator's approval to issue changed rows of a month whose files were issued (ReleaseApproval in the
+    launchpad): written into each superseding manifest with the run that carried it."""
+
+    reason: str
+    run_id: str
+
+
+class ReissueRefused(Exception):
+    """Issuing would supersede an issued file without an operator's approval (or start a money run from a
+    backfill): nothing was written."""
+
+
 def release_file(
     root: str,
     month: str,
@@ -176,7 +221,10 @@ def release_file(
     total: int,
     snapshot: str,
     rule_version: str,
+    approval: Approval | None = None,
+    write: bool = True,
 ) -> FileResult:
+    """Issue one file (a new version when its content changed); with write=False only say what would happen."""
     folder = os.path.join(root, month, program.lower())
     stem = f"{program.lower()}_{channel.lower()}"
     sha = hashlib.sha256(data).hexdigest()
@@ -187,8 +235,11 @@ def release_file(
             if hashlib.sha256(f.read()).hexdigest() == sha:
                 return FileResult(month, program, channel, latest, have[-1], "unchanged", rows, total, sha)
     n = (have[-1] + 1) if have else 1
-    os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, f"{stem}.v{n}.csv")
+    status = "superseded" if have else "written"
+    if not write:
+        return FileResult(month, program, channel, path, n, status, rows, total, sha)
+    os.makedirs(folder, exist_ok=True)
     manifest = {
         "file": os.path.basename(path),
         "period": month,
@@ -203,23 +254,64 @@ def release_file(
         "rule_version": rule_version,
         "generated_at": datetime.now(UTC).isoformat(timespec="seconds"),
     }
+    if have and approval is not None:
+        manifest["approved"] = {"reason": approval.reason, "run_id": approval.run_id}
     _write_new(path, data)
     _write_new(
         os.path.join(folder, f"{stem}.v{n}.manifest.json"), (json.dumps(manifest, indent=2) + "\n").encode("utf-8")
     )
-    return FileResult(month, program, channel, path, n, "superseded" if have else "written", rows, total, sha)
+    return FileResult(month, program, channel, path, n, status, rows, total, sha)
 
 
-def write_period_files(con: duckdb.DuckDBPyConnection, month: str, root: str) -> list[FileResult]:
+def write_period_files(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    root: str,
+    approval: Approval | None = None,
+    backfill: bool = False,
+) -> list[FileResult]:
+    """Issue the period's files from disbursement.payment_row. Refused (ReissueRefused, nothing written) when a
+    file would supersede an issued one without `approval`, or when anything would be written by a backfill."""
+    planned = _period_files(con, month, root, None, write=False)
+    changed = [r for r in planned if r.status != "unchanged"]
+    superseding = [r for r in changed if r.status == "superseded"]
+    if backfill and changed:
+        raise ReissueRefused(
+            f"{month}: a backfill never issues payment files ({len(changed)} file(s) would be written: "
+            f"{', '.join(os.path.basename(r.path) for r in changed)}); launch disbursement_job for {month} "
+            f"on its own to issue them"
+        )
+    if superseding and approval is None:
+        raise ReissueRefused(
+            f"{month}: the rows of {len(superseding)} issued file(s) changed "
+            f"({', '.join(_issued_path(r, root) for r in superseding)}); an issued month is issued again "
+            f"only with an operator's approval: launch disbursement_job for {month} with resource "
+            f"release_approval: {{approve_changes: true, reason: '<why>'}} to write superseding versions"
+        )
+    return _period_files(con, month, root, approval, write=True)
+
+
+def _issued_path(planned: FileResult, root: str) -> str:
+    """The issued version a planned superseding version would replace, relative to the root."""
+    issued = re.sub(r"\.v\d+\.csv$", f".v{planned.version - 1}.csv", planned.path)
+    return os.path.relpath(issued, root)
+
+
+def _period_files(
+    con: duckdb.DuckDBPyConnection, month: str, root: str, approval: Approval | None, write: bool
+) -> list[FileResult]:
     results = [
-        release_file(root, month, program, channel, data, rows, int(total), str(snapshot), str(rule_version))
+        release_file(
+            root, month, program, channel, data, rows, int(total), str(snapshot), str(rule_version), approval, write
+        )
         for program, channel, data, rows, total, snapshot, rule_version in render_period(con, month)
     ]
     # channels that had a file for the period but have no rows now: an empty version supersedes the old one
     period_dir = os.path.join(root, month)
     if os.path.isdir(period_dir):
+        area = builds.area_of(con, month)
         meta = con.execute(
-            "SELECT any_value(snapshot), any_value(rule_version) FROM intermediate.int_rules__versioned"
+            f"SELECT any_value(snapshot), any_value(rule_version) FROM {area.intermediate}.int_rules__versioned"
         ).fetchall()[0]
         for prog_dir in sorted(os.listdir(period_dir)):
             for f in sorted(os.listdir(os.path.join(period_dir, prog_dir))):
@@ -230,6 +322,18 @@ def write_period_files(con: duckdb.DuckDBPyConnection, month: str, root: str) ->
                 if (program, channel) in {(r.program, r.channel) for r in results}:
                     continue  # released above (or its empty version already written in this loop)
                 results.append(
-                    release_file(root, month, program, channel, header(channel), 0, 0, str(meta[0]), str(meta[1]))
+                    release_file(
+                        root,
+                        month,
+                        program,
+                        channel,
+                        header(channel),
+                        0,
+                        0,
+                        str(meta[0]),
+                        str(meta[1]),
+                        approval,
+                        write,
+                    )
                 )
     return results

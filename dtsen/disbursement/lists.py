@@ -22,7 +22,11 @@ from dataclasses import dataclass
 
 import duckdb
 
+from dtsen import builds
 from dtsen import warehouse as wh
+from dtsen.builds import Area
+
+from . import files
 
 CASH_CHANNELS_BANK = ("BRI", "BNI", "MANDIRI", "BTN", "BSI")
 POS, BPJS = "POS", "BPJS"
@@ -37,6 +41,9 @@ DDL = [
     """CREATE TABLE IF NOT EXISTS disbursement.reconciliation (period VARCHAR NOT NULL, file VARCHAR NOT NULL,
         line BIGINT, disbursement_id VARCHAR NOT NULL, status VARCHAR NOT NULL, amount BIGINT,
         status_date DATE)""",
+    # every issue of a period's files (the first, and each approved correction): the rows' fingerprint, append-only
+    """CREATE TABLE IF NOT EXISTS disbursement.issue (period VARCHAR NOT NULL, fingerprint VARCHAR NOT NULL,
+        files_written INTEGER NOT NULL, reason VARCHAR, run_id VARCHAR, issued_at TIMESTAMP NOT NULL)""",
 ]
 
 
@@ -55,11 +62,12 @@ def ensure_schema(con: duckdb.DuckDBPyConnection) -> None:
         con.execute(stmt)
 
 
-def due_programs(con: duckdb.DuckDBPyConnection, month: str) -> list[str]:
-    """Programs that pay in the month (its month number in payment_months, inside the active window)."""
+def due_programs(con: duckdb.DuckDBPyConnection, month: str, rules: str = "rules") -> list[str]:
+    """Programs that pay in the month (its month number in payment_months, inside the active window), by the rule
+    seeds in schema `rules` (the build area's)."""
     number = str(int(month[5:7]))
     rows = con.execute(
-        """SELECT program FROM rules.program_parameters
+        f"""SELECT program FROM {rules}.program_parameters
                           WHERE list_contains(string_split(trim(payment_months), ' '), ?)
                             AND (active_from IS NULL OR active_from <= ?) AND (active_to IS NULL OR active_to >= ?)
                           ORDER BY program""",
@@ -68,8 +76,8 @@ def due_programs(con: duckdb.DuckDBPyConnection, month: str) -> list[str]:
     return [r[0] for r in rows]
 
 
-def channel_rule(con: duckdb.DuckDBPyConnection, rule: str) -> int:
-    row = con.execute("SELECT value FROM rules.channel_rules WHERE rule = ?", [rule]).fetchall()
+def channel_rule(con: duckdb.DuckDBPyConnection, rule: str, rules: str = "rules") -> int:
+    row = con.execute(f"SELECT value FROM {rules}.channel_rules WHERE rule = ?", [rule]).fetchall()
     if not row:
         raise ValueError(f"seed channel_rules has no rule {rule!r}")
     return int(row[0][0])
@@ -96,26 +104,32 @@ def non_collectors_sql(month: str) -> str:
 
 
 # program -> (eligibility mart, person id column, amount of one payment): what a period pays, read by the lists
-# and by the release check that recomputes the entitlements
+# and by the release check that recomputes the entitlements; {marts} and {rules} are the build area's schemas
 PROGRAM_PAYMENTS = {
-    "PKH": ("marts.eligibility_pkh", "NULL::VARCHAR", "tranche_amount"),
-    "SEMBAKO": ("marts.eligibility_sembako", "NULL::VARCHAR", "payment_amount"),
+    "PKH": ("{marts}.eligibility_pkh", "NULL::VARCHAR", "tranche_amount"),
+    "SEMBAKO": ("{marts}.eligibility_sembako", "NULL::VARCHAR", "payment_amount"),
     "PBI": (
-        "marts.eligibility_pbi",
+        "{marts}.eligibility_pbi",
         "person_id",
-        "monthly_premium * (SELECT months_per_payment FROM rules.program_parameters WHERE program = 'PBI')",
+        "monthly_premium * (SELECT months_per_payment FROM {rules}.program_parameters WHERE program = 'PBI')",
     ),
-    "PIP": ("marts.eligibility_pip", "person_id", "annual_amount"),
+    "PIP": ("{marts}.eligibility_pip", "person_id", "annual_amount"),
 }
 
 
-def payment_rows_sql(month: str, due: list[str]) -> str:
-    units = {
-        program: f"""SELECT '{program}' AS program, family_id, {person} AS person_id, {amount} AS amount,
+def program_payment(program: str, area: Area) -> tuple[str, str, str]:
+    """(mart, person id column, amount) of a program in a build area."""
+    names = {"marts": area.marts, "rules": area.rules}
+    return tuple(part.format(**names) for part in PROGRAM_PAYMENTS[program])
+
+
+def payment_rows_sql(month: str, due: list[str], area: Area) -> str:
+    units = {}
+    for program in PROGRAM_PAYMENTS:
+        mart, person, amount = program_payment(program, area)
+        units[program] = f"""SELECT '{program}' AS program, family_id, {person} AS person_id, {amount} AS amount,
                                  snapshot, rule_version, province_code AS unit_province_code
                           FROM {mart} WHERE is_recipient"""
-        for program, (mart, person, amount) in PROGRAM_PAYMENTS.items()
-    }
     parts = [units[p] for p in due if p in units]
     if not parts:
         return ""
@@ -125,7 +139,7 @@ def payment_rows_sql(month: str, due: list[str]) -> str:
                   max(value) FILTER (WHERE rule = 'pos_if_severe_disability') = 1 AS on_disability,
                   max(value) FILTER (WHERE rule = 'pos_if_remote_village') = 1 AS on_remote,
                   max(value) FILTER (WHERE rule = 'pos_if_previous_not_collected') = 1 AS on_not_collected
-           FROM rules.channel_rules),
+           FROM {area.rules}.channel_rules),
     nc AS ({non_collectors_sql(month)}),
     routed AS (
         SELECT u.*, y.payee_person_id, y.payee_nik, y.no_kk, y.payee_name, y.address, y.rt, y.rw, y.village_code,
@@ -140,7 +154,7 @@ def payment_rows_sql(month: str, due: list[str]) -> str:
                ], lambda x: x IS NOT NULL) AS pos_reasons
         FROM units u
         CROSS JOIN cr
-        LEFT JOIN restricted.payee_identity y USING (family_id)
+        LEFT JOIN {area.restricted}.payee_identity y USING (family_id)
     )
     SELECT '{month}' AS period, r.program,
            CASE WHEN r.program = 'PBI' THEN '{BPJS}'
@@ -158,26 +172,107 @@ def payment_rows_sql(month: str, due: list[str]) -> str:
                 ELSE 'kks_account' END AS routing_reason,
            r.snapshot, r.rule_version
     FROM routed r
-    LEFT JOIN restricted.person_identity i ON i.person_id = r.person_id
+    LEFT JOIN {area.restricted}.person_identity i ON i.person_id = r.person_id
     ORDER BY disbursement_id
     """
 
 
-def build_payment_rows(con: duckdb.DuckDBPyConnection, month: str) -> ListSummary:
-    """Write the period's payment rows (replacing any earlier rows of the period)."""
+@dataclass
+class Preview:
+    """What a period would pay if issued now, without writing anything."""
+
+    period: str
+    area: str
+    due_programs: list[str]
+    by_file: list[tuple]  # (program, channel, rows, amount, lines hash)
+    fingerprint: str
+
+    @property
+    def rows(self) -> int:
+        return sum(int(g[2]) for g in self.by_file)
+
+    @property
+    def total_amount(self) -> int:
+        return sum(int(g[3]) for g in self.by_file)
+
+
+def preview(con: duckdb.DuckDBPyConnection, month: str) -> Preview:
+    """The period's payment rows as the lists would make them now, summarised per file, with their fingerprint
+    (`files.rows_fingerprint`: equal fingerprints, equal files)."""
     ensure_schema(con)
-    snap = con.execute("SELECT any_value(snapshot) FROM intermediate.int_rules__versioned").fetchall()[0][0]
-    if snap != month:
-        raise ValueError(
-            f"the eligibility marts hold snapshot {snap}, not {month}: build the marts for {month} "
-            f"first (monthly_pipeline)"
+    area = builds.area_of(con, month)
+    due = due_programs(con, month, area.rules)
+    sql = payment_rows_sql(month, due, area)
+    groups = con.execute(files.fingerprint_by_file_sql(sql)).fetchall() if sql else []
+    return Preview(month, area.name, due, groups, files.combine_fingerprint(groups))
+
+
+def issued_fingerprint(con: duckdb.DuckDBPyConnection, month: str) -> str | None:
+    """The fingerprint of the rows the period's files were last issued from (None: never issued)."""
+    ensure_schema(con)
+    row = con.execute(
+        "SELECT fingerprint FROM disbursement.issue WHERE period = ? ORDER BY issued_at DESC, rowid DESC LIMIT 1",
+        [month],
+    ).fetchall()
+    return row[0][0] if row else None
+
+
+def record_issue(
+    con: duckdb.DuckDBPyConnection, month: str, written: int, approval: files.Approval | None, run_id: str
+) -> str:
+    """After the period's files were issued (or found unchanged): the fingerprint of the rows they hold."""
+    fp = files.rows_fingerprint(con, month)
+    if written or issued_fingerprint(con, month) != fp:
+        con.execute(
+            "INSERT INTO disbursement.issue VALUES (?, ?, ?, ?, ?, now())",
+            [month, fp, written, approval.reason if approval else None, run_id],
         )
-    due = due_programs(con, month)
-    sql = payment_rows_sql(month, due)
+    return fp
+
+
+def describe_fingerprint(fp: str) -> str:
+    rows, amount, _ = fp.split(":")
+    return f"{int(rows):,} rows, Rp {int(amount):,}"
+
+
+def build_payment_rows(
+    con: duckdb.DuckDBPyConnection,
+    month: str,
+    approval: files.Approval | None = None,
+    backfill: bool = False,
+) -> ListSummary:
+    """Write the period's payment rows (replacing any earlier rows of the period), from the build area that holds
+    the month (`dtsen.builds`; builds.MonthNotBuilt when neither does). Refused (files.ReissueRefused, the rows
+    left as they were) when the period's files were issued from other rows and no operator approved the change, or
+    when a backfill would start a money run (a period never issued, or issued from other rows)."""
+    ensure_schema(con)
+    area = builds.area_of(con, month)
+    due = due_programs(con, month, area.rules)
+    sql = payment_rows_sql(month, due, area)
+    con.execute(
+        f"CREATE OR REPLACE TEMP TABLE _payment_rows AS {sql or 'SELECT * FROM disbursement.payment_row LIMIT 0'}"
+    )
+    now = files.combine_fingerprint(
+        con.execute(files.fingerprint_by_file_sql("SELECT * FROM _payment_rows")).fetchall()
+    )
+    issued = issued_fingerprint(con, month)
+    if backfill and issued != now:
+        raise files.ReissueRefused(
+            f"{month}: a backfill never starts a money run ("
+            + ("never issued" if issued is None else f"issued from {describe_fingerprint(issued)}")
+            + f", now {describe_fingerprint(now)}); launch disbursement_job for {month} on its own"
+        )
+    if issued is not None and issued != now and approval is None:
+        raise files.ReissueRefused(
+            f"{month}: its payment files were issued from {describe_fingerprint(issued)}; the rows now give "
+            f"{describe_fingerprint(now)}: an issued month is issued again only with an operator's approval: "
+            f"launch disbursement_job for {month} with resource release_approval: "
+            f"{{approve_changes: true, reason: '<why>'}}"
+        )
     with wh.transaction(con):
         con.execute("DELETE FROM disbursement.payment_row WHERE period = ?", [month])
-        if sql:
-            con.execute(f"INSERT INTO disbursement.payment_row BY NAME {sql}")
+        con.execute("INSERT INTO disbursement.payment_row BY NAME SELECT * FROM _payment_rows")
+    con.execute("DROP TABLE _payment_rows")
     counts = con.execute(
         """SELECT program, channel, count(*) FROM disbursement.payment_row WHERE period = ?
                             GROUP BY ALL ORDER BY ALL""",

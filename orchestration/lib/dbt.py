@@ -99,13 +99,14 @@ def dbt_resource() -> DbtCliResource:
     return DtsenDbtCliResource(project_dir=dbt_project, dbt_executable=dbt_executable())
 
 
-def run_target(data: DataResource) -> Path:
+def run_target(data: DataResource, area: str = "main") -> Path:
     """dbt's target folder for one warehouse (`dbt/<warehouse file name>/` under the data root): one dbt at a time
     per warehouse (the duckdb_writer pool), and its saved parse stays valid from one month to the next. dbt parses
     the whole project again when its profile changes, and the warehouse path is part of the profile: in one folder
     shared by every warehouse (tests, benches, a second deployment), each run on another warehouse threw the parse
-    away for the next. The run's log (dbt.log) is there too."""
-    return Path(data.layout.dbt_target)
+    away for the next. The run's log (dbt.log) is there too. A backfill's build (the rebuild area, its own dbt
+    target) has a folder of its own beside it, `dbt/<warehouse file name>-rebuild/`."""
+    return Path(data.layout.dbt_target_of(area))
 
 
 def prepare_dbt(data: DataResource) -> Path:

@@ -71,9 +71,22 @@ class IngestSettings(dg.ConfigurableResource):
     )
 
 
+class ReleaseApproval(dg.ConfigurableResource):
+    """An operator's approval, for one run of disbursement_job, to issue a month whose payment files were issued
+    already and whose rows changed since (a correction): the changed files get superseding versions whose manifests
+    carry the reason and the run. Without it such a run writes nothing and says what changed. Set in the launchpad
+    (recorded with the run); never by a schedule, a sensor or a backfill."""
+
+    approve_changes: bool = Field(
+        default=False, description="issue changed rows of an issued month as superseding versions"
+    )
+    reason: str = Field(default="", description="why (required with approve_changes): written into each manifest")
+
+
 def default_resources(data: str | None = None, landing: str | None = None, warehouse: str | None = None) -> dict:
     """Given paths, or (None) the environment's at run time."""
     return {
         "data": DataResource(root=data or "", landing=landing or "", warehouse=warehouse or ""),
         "ingest_settings": IngestSettings(),
+        "release_approval": ReleaseApproval(),
     }

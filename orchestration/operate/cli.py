@@ -1,4 +1,4 @@
-"""`dtsen` command line: synth, run, demo, prepare-dbt, train-linkage, match, serve, api token, audit, web, web-user,
+"""`dtsen` command line: synth, run, status, demo, prepare-dbt, train-linkage, match, serve, api token, audit, web, web-user,
 web-export. Imports are made inside the commands, so that `dtsen --help` and the light commands start fast."""
 
 from __future__ import annotations
@@ -54,6 +54,20 @@ def _cmd_run(args: argparse.Namespace) -> int:
     return run_month(
         landing=args.landing, month=args.month, data=args.data, warehouse=args.warehouse, engine=args.engine
     )
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    if not os.environ.get("DAGSTER_HOME"):
+        print(
+            "dtsen status reads the Dagster instance: set DAGSTER_HOME (`make status` uses the repository's "
+            ".dagster_home, as `make run` and `make ui` do)",
+            file=sys.stderr,
+        )
+        return 2
+    from orchestration.operate.status import status
+
+    print(status(_layout(args), as_json=args.json))
+    return 0
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
@@ -333,6 +347,11 @@ def main(argv: list[str] | None = None) -> int:
         "on Spark (local mode, or the cluster in $DTSEN_SPARK_MASTER; needs Java 17)",
     )
     r.set_defaults(func=_cmd_run)
+
+    st = sub.add_parser("status", help="per month: built, partial or missing and why; the marts' area; payment files")
+    st.add_argument("--json", action="store_true", help="one JSON list, every month")
+    _data_arg(st, warehouse=True)
+    st.set_defaults(func=_cmd_status)
 
     d = sub.add_parser("demo", help="generate demo deliveries and run every month (what `make run` does)")
     d.add_argument("--persons", type=int, default=20_000)

@@ -198,6 +198,14 @@ def print_summary(run: MonthRun, layout: DataLayout, out=sys.stdout) -> None:
                 file=out,
             )
             continue
+        if key == "disbursement/payment_preview":
+            area = "" if meta.get("dtsen/area") in (None, "main") else f" (rebuilt as history: {meta['dtsen/area']})"
+            print(
+                f"  {key:28s} would pay {meta.get('rows', 0):,} rows, Rp {meta.get('total_amount', 0):,} "
+                f"({meta.get('due_programs', '')}){area}",
+                file=out,
+            )
+            continue
         if key == "dtsen/linkage_evaluation":
             if meta.get("evaluated"):
                 line = ", ".join(

@@ -15,7 +15,15 @@ import pandas as pd
 import pytest
 
 from dtsen.disbursement.checks import release_checks
-from dtsen.disbursement.files import SOURCE_COLUMN, fields_for, render_period, spreadsheet_safe, write_period_files
+from dtsen.disbursement.files import (
+    SOURCE_COLUMN,
+    Approval,
+    ReissueRefused,
+    fields_for,
+    render_period,
+    spreadsheet_safe,
+    write_period_files,
+)
 from dtsen.disbursement.lists import build_payment_rows, due_programs, ensure_schema, non_collectors_sql
 from dtsen.disbursement.reconciliation import absorption, ingest_rekon
 from dtsen.synth.rekon import simulate_reconciliation
@@ -152,7 +160,7 @@ def test_each_release_check_fails_on_bad_rows(wh_copy):
 
 def test_a_failing_release_check_stops_the_files(pipeline, tmp_path):
     from assets import disbursement
-    from orchestration.lib.resources import DataResource
+    from orchestration.lib.resources import DataResource, ReleaseApproval
 
     _, warehouse, landing = pipeline
     dst = tmp_path / "warehouse.duckdb"
@@ -163,7 +171,7 @@ def test_a_failing_release_check_stops_the_files(pipeline, tmp_path):
     )
     con.close()
     root = tmp_path / "files"
-    res = {"data": DataResource(root=str(tmp_path), landing=str(landing))}
+    res = {"data": DataResource(root=str(tmp_path), landing=str(landing)), "release_approval": ReleaseApproval()}
     result = dg.materialize(
         [disbursement.payment_lists, disbursement.payment_files],
         partition_key=M1,
@@ -184,6 +192,92 @@ def test_a_failing_release_check_stops_the_files(pipeline, tmp_path):
     }
     assert "disbursement/payment_files" not in mats
     assert not root.exists() or not any(root.rglob("*.csv"))
+
+
+def _issue(warehouse_dir: Path, landing: Path, root: Path, approval=None, tags=None):
+    from assets import disbursement
+    from orchestration.lib.resources import DataResource, ReleaseApproval
+
+    res = {
+        "data": DataResource(root=str(warehouse_dir), landing=str(landing)),
+        "release_approval": approval or ReleaseApproval(),
+    }
+    return dg.materialize(
+        [disbursement.payment_lists, disbursement.payment_files],
+        partition_key=M1,
+        resources=res,
+        instance=dg.DagsterInstance.ephemeral(),
+        raise_on_error=False,
+        tags=tags,
+        run_config={"ops": {"disbursement__payment_files": {"config": {"root": str(root)}}}},
+    )
+
+
+def _failure(result) -> str:
+    """The failed steps' messages as the run's page shows them (a dg.Failure's description)."""
+    out = []
+    for e in result.all_events:
+        if e.event_type_value == "STEP_FAILURE":
+            data = e.event_specific_data
+            out.append(data.user_failure_data.description if data.user_failure_data else data.error.message)
+    return " ".join(out)
+
+
+def test_an_issued_month_is_issued_again_only_with_an_operators_approval(pipeline, tmp_path):
+    """January issued; its marts then change (a correction). disbursement_job without approval fails at the lists,
+    saying what changed, and leaves the payment rows and files as they were; so does a backfill, even approved; an
+    approval without a reason is refused; with approve_changes and a reason, superseding versions carry both."""
+    from orchestration.lib.resources import ReleaseApproval
+
+    _, warehouse, landing = pipeline
+    shutil.copy(warehouse, tmp_path / "warehouse.duckdb")
+    root = tmp_path / "files"
+    first = _issue(tmp_path, landing, root)
+    assert first.success, _failure(first)
+    v1 = {p: p.read_bytes() for p in root.rglob("*") if p.is_file()}
+    again = _issue(tmp_path, landing, root)  # the same rows again: nothing to approve, nothing written
+    assert again.success and {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == v1
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"))
+    rows = con.execute("SELECT * FROM disbursement.payment_row WHERE period = ? ORDER BY ALL", [M1]).fetchall()
+    con.execute(
+        "UPDATE marts.eligibility_sembako SET payment_amount = payment_amount + 1000 WHERE family_id = "
+        "(SELECT min(family_id) FROM marts.eligibility_sembako WHERE is_recipient)"
+    )
+    con.close()
+
+    def unchanged():
+        con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+        try:
+            now = con.execute("SELECT * FROM disbursement.payment_row WHERE period = ? ORDER BY ALL", [M1]).fetchall()
+        finally:
+            con.close()
+        return now == rows and {p: p.read_bytes() for p in root.rglob("*") if p.is_file()} == v1
+
+    refused = _issue(tmp_path, landing, root)
+    assert (
+        not refused.success and "operator's approval" in _failure(refused) and "release_approval" in _failure(refused)
+    )
+    assert unchanged()
+    approved = ReleaseApproval(approve_changes=True, reason="koreksi nominal Sembako")
+    backfill = _issue(tmp_path, landing, root, approved, tags={"dagster/backfill": "bf1"})
+    assert not backfill.success and "a backfill never starts a money run" in _failure(backfill)
+    assert unchanged()
+    no_reason = _issue(tmp_path, landing, root, ReleaseApproval(approve_changes=True))
+    assert not no_reason.success and "needs a reason" in _failure(no_reason)
+    assert unchanged()
+    done = _issue(tmp_path, landing, root, approved)
+    assert done.success, _failure(done)
+    v2 = sorted(root.rglob("*.v2.manifest.json"))
+    assert v2 and all(json.loads(p.read_text())["approved"]["reason"] == "koreksi nominal Sembako" for p in v2)
+    assert all(p.read_bytes() == b for p, b in v1.items())  # every issued version is still there, as it was
+    con = duckdb.connect(str(tmp_path / "warehouse.duckdb"), read_only=True)
+    try:
+        issues = con.execute(
+            "SELECT files_written, reason FROM disbursement.issue WHERE period = ? ORDER BY issued_at", [M1]
+        ).fetchall()
+    finally:
+        con.close()
+    assert [r[1] for r in issues] == [None, "koreksi nominal Sembako"] and issues[1][0] == len(v2)
 
 
 def test_files_are_immutable_and_versioned(wh_copy, tmp_path):
@@ -210,20 +304,28 @@ def test_files_are_immutable_and_versioned(wh_copy, tmp_path):
     # a fresh folder from the same rows gives byte-identical files
     other = write_period_files(con, M1, str(tmp_path / "other"))
     assert [Path(r.path).read_bytes() for r in other] == [Path(r.path).read_bytes() for r in first]
-    # changed input: a new version supersedes, the old one stays as it was
+    # changed input: refused without an operator's approval (nothing written), and from a backfill even with one
     con.execute(
         "UPDATE disbursement.payment_row SET amount = amount + 1000 WHERE disbursement_id = "
         "(SELECT min(disbursement_id) FROM disbursement.payment_row WHERE program = 'PKH' AND channel = 'POS')"
     )
-    third = {(r.program, r.channel): r for r in write_period_files(con, M1, str(root))}
+    with pytest.raises(ReissueRefused, match=r"pkh/pkh_pos\.v1\.csv.*operator's approval"):
+        write_period_files(con, M1, str(root))
+    approval = Approval(reason="koreksi nominal PKH", run_id="run-1")
+    with pytest.raises(ReissueRefused, match="a backfill never issues"):
+        write_period_files(con, M1, str(root), approval, backfill=True)
+    assert snap == {p: (p.read_bytes(), p.stat().st_mtime_ns) for p in root.rglob("*") if p.is_file()}
+    # approved: a new version supersedes, the old one stays as it was
+    third = {(r.program, r.channel): r for r in write_period_files(con, M1, str(root), approval)}
     assert third[("PKH", "POS")].status == "superseded" and third[("PKH", "POS")].version == 2
     assert sum(r.status != "unchanged" for r in third.values()) == 1
     m2 = json.loads((root / M1 / "pkh" / "pkh_pos.v2.manifest.json").read_text())
     assert m2["supersedes"] == "pkh_pos.v1.csv"
+    assert m2["approved"] == {"reason": "koreksi nominal PKH", "run_id": "run-1"}
     assert (root / M1 / "pkh" / "pkh_pos.v1.csv").read_bytes() == snap[root / M1 / "pkh" / "pkh_pos.v1.csv"][0]
     # a channel that lost all its rows gets an empty version, so the latest version is always the truth
     con.execute("DELETE FROM disbursement.payment_row WHERE program = 'PKH' AND channel = 'BSI'")
-    fourth = {(r.program, r.channel): r for r in write_period_files(con, M1, str(root))}
+    fourth = {(r.program, r.channel): r for r in write_period_files(con, M1, str(root), approval)}
     if ("PKH", "BSI") in third:
         assert fourth[("PKH", "BSI")].status == "superseded" and fourth[("PKH", "BSI")].rows == 0
 

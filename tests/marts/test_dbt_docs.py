@@ -61,13 +61,14 @@ def test_every_identifying_column_is_tagged_with_its_class():
 
 
 def _tables_read(paths: list[str]) -> set[str]:
-    """Models the code reads by name (`marts.x`, `restricted.x`, `rules.x`, `history.x`, or a published file)."""
+    """Models the code reads by name (`marts.x`, `restricted.x`, `rules.x`, `history.x`, the build area's
+    `{area.marts}.x`, or a published file)."""
     found = set()
     for rel in paths:
         root = REPO / rel
         for path in [root] if root.is_file() else sorted(root.rglob("*.py")):
             text = path.read_text()
-            found |= set(re.findall(r"\b(?:marts|restricted|rules|history)\.([a-z_]+)", text))
+            found |= set(re.findall(r"\b(?:marts|restricted|rules|history)\}?\.([a-z_]+)", text))
     return found
 
 

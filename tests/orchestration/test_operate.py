@@ -94,6 +94,23 @@ def _catalogue_month(data: Path) -> str:
         con.close()
 
 
+def _marts_month(data: Path) -> tuple[str, str | None]:
+    """(the month the current marts hold, the month the rebuild area holds)."""
+    con = duckdb.connect(str(data / "warehouse.duckdb"), read_only=True)
+    try:
+        current = con.execute("SELECT DISTINCT snapshot FROM marts.eligibility_pkh").fetchall()
+        rebuild = con.execute(
+            "SELECT count(*) FROM duckdb_tables() WHERE schema_name = 'rebuild_marts' AND table_name = 'eligibility_pkh'"
+        ).fetchall()[0][0]
+        rebuilt = (
+            con.execute("SELECT DISTINCT snapshot FROM rebuild_marts.eligibility_pkh").fetchall() if rebuild else []
+        )
+    finally:
+        con.close()
+    assert len(current) == 1 and len(rebuilt) <= 1
+    return current[0][0], rebuilt[0][0] if rebuilt else None
+
+
 def test_demo_runs_are_runs_of_the_code_location_with_sensor_run_keys(demo, driver):
     instance = driver.instance
     for job in ("monthly_pipeline", "disbursement_job", "reconciliation_job"):
@@ -150,15 +167,17 @@ def _steps(instance: dg.DagsterInstance, run_id: str, event: str) -> set[str]:
 
 
 def _rerun_disbursement(driver, data: Path, month: str, rows_before, files_before) -> None:
-    """The disbursement sensor after a rebuilt month: one run, the same payment rows, no file rewritten."""
+    """After a rebuilt month whose files were issued: the disbursement sensor requests nothing (a rebuild of an earlier
+    month never pays; an issued month with the same rows needs nothing); disbursement_job launched by hand gives the
+    same payment rows and writes no file."""
     driver.switch_on("disbursement_sensor")
-    runs = driver.tick("disbursement_sensor")
-    assert len(runs) == 1
-    assert driver.execute(runs[0]).status == dg.DagsterRunStatus.SUCCESS
+    assert driver.tick("disbursement_sensor") == [], f"{month}: a rebuilt, issued month requested a payment run"
+    driver.switch_off("disbursement_sensor")
+    run = driver.launch("disbursement_job", month)
+    assert driver.execute(run).status == dg.DagsterRunStatus.SUCCESS
     assert _payment_rows(data, month) == rows_before[month], f"{month}: payment rows changed on a rerun"
     assert _files(data) == files_before, f"{month}: payment files were rewritten or versioned"
     assert not list((data / "disbursement").rglob("*.v2.csv"))
-    driver.switch_off("disbursement_sensor")
 
 
 def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver):
@@ -194,6 +213,7 @@ def test_rerunning_january_then_march_changes_no_id_file_or_routing(demo, driver
     assert re.search(r"sources/dtks \(rows_accepted [\d,]+\)", proc.stdout), proc.stdout[-2000:]
     assert _crosswalk(data, "2025-01") == before["2025-01"], "2025-01: ids changed on a rerun"
     assert _catalogue_month(data) == "2025-03"  # analysts stay on the latest month while a rerun runs
+    assert _marts_month(data) == ("2025-03", "2025-01")  # January went to the rebuild area, the marts hold March
     _rerun_disbursement(driver, data, "2025-01", rows_before, files_before)
 
     # March: a marker row in January's and March's history shows which months a build of March replaces
@@ -276,15 +296,19 @@ def _graphql(port: int, query: str) -> dict:
         return json.loads(r.read())["data"]
 
 
-def test_the_ui_opens_from_the_clone_without_path_help(demo, tmp_path):
-    """`make ui` as a user runs it: `dagster dev` with a PATH that does not hold the environment's bin folder (its
-    code server must still find dbt). The location loads, and the demo's runs and ticks are where the UI looks."""
+@pytest.fixture(scope="module")
+def dagster_dev(demo, tmp_path_factory):
+    """`make ui` as a user runs it, on the demo: `dagster dev` (webserver and daemon) with a PATH that does not hold
+    the environment's bin folder (its code server must still find dbt), sensors evaluated every second. Yields its
+    port once the code location has loaded (or says why not)."""
     home, data, _ = demo
     port = _free_port()
     env = _env(home)
     env["PATH"] = "/usr/local/bin:/usr/bin:/bin"
     env["DTSEN_DATA"] = str(data)
-    log = open(tmp_path / "dagster_dev.log", "w")  # noqa: SIM115 - open while dagster dev runs
+    env["DTSEN_SENSOR_INTERVAL"] = "1"
+    logs = tmp_path_factory.mktemp("dagster_dev")
+    log = open(logs / "dagster_dev.log", "w")  # noqa: SIM115 - open while dagster dev runs
     proc = subprocess.Popen(
         [str(REPO / ".venv" / "bin" / "dagster"), "dev", "-w", "workspace.yaml", "--port", str(port)],
         cwd=REPO,
@@ -310,30 +334,9 @@ def test_the_ui_opens_from_the_clone_without_path_help(demo, tmp_path):
             except OSError:
                 pass
             time.sleep(2)
-        assert status is not None, (tmp_path / "dagster_dev.log").read_text()[-3000:]
+        assert status is not None, (logs / "dagster_dev.log").read_text()[-3000:]
         assert status["locationOrLoadError"]["__typename"] == "RepositoryLocation", status
-        job = _graphql(
-            port,
-            """{ pipelineOrError(params: {repositoryLocationName: "dtsen",
-            repositoryName: "__repository__", pipelineName: "monthly_pipeline"}) {
-            ... on Pipeline { runs(limit: 10) { runId } } } }""",
-        )
-        assert len(job["pipelineOrError"]["runs"]) >= 3  # the demo's months (and any `dtsen run` since)
-        sensor = _graphql(
-            port,
-            """{ sensorOrError(sensorSelector: {repositoryLocationName: "dtsen",
-            repositoryName: "__repository__", sensorName: "landing_sensor"}) {
-            ... on Sensor { sensorState { status ticks(limit: 5) { status } } } } }""",
-        )
-        assert sensor["sensorOrError"]["sensorState"]["ticks"], "the landing sensor says it never ran"
-        stats = _graphql(
-            port,
-            """{ assetNodes(assetKeys: [{path: ["sources", "dtks"]}]) {
-            partitionStats { numMaterialized numPartitions } description } }""",
-        )["assetNodes"][0]
-        assert stats["partitionStats"]["numMaterialized"] == 3
-        assert stats["partitionStats"]["numPartitions"] < 40  # from 2025-01, not 2020-01
-        assert "`dtks/<YYYY-MM>/dtks.csv`" in stats["description"]
+        yield port
     finally:
         os.killpg(proc.pid, signal.SIGTERM)
         try:
@@ -341,6 +344,112 @@ def test_the_ui_opens_from_the_clone_without_path_help(demo, tmp_path):
         except subprocess.TimeoutExpired:
             os.killpg(proc.pid, signal.SIGKILL)
         log.close()
+
+
+def test_the_ui_opens_from_the_clone_without_path_help(demo, dagster_dev):
+    """The location loads, and the demo's runs and ticks are where the UI looks; every month the demo built is built
+    in every asset (a source that delivered once does not make the other months missing)."""
+    port = dagster_dev
+    job = _graphql(
+        port,
+        """{ pipelineOrError(params: {repositoryLocationName: "dtsen",
+        repositoryName: "__repository__", pipelineName: "monthly_pipeline"}) {
+        ... on Pipeline { runs(limit: 10) { runId } } } }""",
+    )
+    assert len(job["pipelineOrError"]["runs"]) >= 3  # the demo's months (and any `dtsen run` since)
+    sensor = _graphql(
+        port,
+        """{ sensorOrError(sensorSelector: {repositoryLocationName: "dtsen",
+        repositoryName: "__repository__", sensorName: "landing_sensor"}) {
+        ... on Sensor { sensorState { status ticks(limit: 5) { status } } } } }""",
+    )
+    assert sensor["sensorOrError"]["sensorState"]["ticks"], "the landing sensor says it never ran"
+    stats = _graphql(
+        port,
+        """{ assetNodes(assetKeys: [{path: ["sources", "dtks"]}, {path: ["sources", "region_reference"]},
+        {path: ["sources", "susenas"]}, {path: ["sources", "usulan"]}]) {
+        assetKey { path } partitionStats { numMaterialized numPartitions } description } }""",
+    )["assetNodes"]
+    by = {"/".join(n["assetKey"]["path"]): n for n in stats}
+    for name, node in by.items():  # the one-off, yearly and sometimes-delivered sources hold every built month too
+        assert node["partitionStats"]["numMaterialized"] == 3, (name, node["partitionStats"])
+        assert node["partitionStats"]["numPartitions"] < 40  # from 2025-01, not 2020-01
+    assert "`dtks/<YYYY-MM>/dtks.csv`" in by["sources/dtks"]["description"]
+
+
+SENSOR = '{repositoryLocationName: "dtsen", repositoryName: "__repository__", sensorName: "disbursement_sensor"}'
+
+
+def _runs(port: int, job: str) -> list[dict]:
+    found = _graphql(
+        port,
+        f"""{{ runsOrError(filter: {{pipelineName: "{job}"}}) {{ ... on Runs {{ results {{ runId status
+        tags {{ key value }} }} }} }} }}""",
+    )
+    return found["runsOrError"]["results"]
+
+
+def test_a_backfill_of_an_earlier_month_moves_neither_the_current_marts_nor_money(demo, dagster_dev):
+    """With the disbursement sensor on, the team backfills January from the job's Partitions tab (Dagster's
+    launchPartitionBackfill, run by the daemon): January is rebuilt, as history, into the rebuild area; the current
+    marts, the analysts' catalogue and the API's latest snapshot stay on March; no payment run is requested; `dtsen
+    status` says which area holds which month."""
+    home, data, _ = demo
+    port = dagster_dev
+    before = _marts_month(data)[0]
+    payments_before = {r["runId"] for r in _runs(port, "disbursement_job")}
+    started = _graphql(
+        port, f"mutation {{ startSensor(sensorSelector: {SENSOR}) {{ __typename ... on Sensor {{ id }} }} }}"
+    )
+    assert started["startSensor"]["__typename"] == "Sensor", started
+    try:
+        launched = _graphql(
+            port,
+            """mutation { launchPartitionBackfill(backfillParams: {selector: {partitionSetName:
+            "monthly_pipeline_partition_set", repositorySelector: {repositoryLocationName: "dtsen",
+            repositoryName: "__repository__"}}, partitionNames: ["2025-01"]}) {
+            __typename ... on LaunchBackfillSuccess { backfillId } ... on PythonError { message } } }""",
+        )["launchPartitionBackfill"]
+        assert launched["__typename"] == "LaunchBackfillSuccess", launched
+        backfill = launched["backfillId"]
+        deadline, runs = time.monotonic() + 600, []
+        while time.monotonic() < deadline:
+            runs = [
+                r
+                for r in _runs(port, "monthly_pipeline")
+                if {"key": "dagster/backfill", "value": backfill} in r["tags"]
+            ]
+            if runs and all(r["status"] in ("SUCCESS", "FAILURE", "CANCELED") for r in runs):
+                break
+            time.sleep(3)
+        assert [r["status"] for r in runs] == ["SUCCESS"], runs
+        finished = time.time()
+        deadline, ticks = time.monotonic() + 180, []
+        while time.monotonic() < deadline:  # the sensor daemon evaluates the sensor after the backfill's run
+            ticks = _graphql(
+                port,
+                f"""{{ sensorOrError(sensorSelector: {SENSOR}) {{ ... on Sensor {{ sensorState {{
+                ticks(limit: 10) {{ timestamp status runIds }} }} }} }} }}""",
+            )["sensorOrError"]["sensorState"]["ticks"]
+            if any(t["timestamp"] > finished + 1 and t["status"] in ("SKIPPED", "SUCCESS") for t in ticks):
+                break
+            time.sleep(2)
+        assert any(t["timestamp"] > finished + 1 for t in ticks), ticks
+        assert not any(t["runIds"] for t in ticks), ticks
+    finally:
+        _graphql(port, f'mutation {{ stopSensor(id: "{started["startSensor"]["id"]}") {{ __typename }} }}')
+    assert {r["runId"] for r in _runs(port, "disbursement_job")} == payments_before, "a backfill requested a payment"
+    assert _marts_month(data) == (before, "2025-01") and before == "2025-03"
+    assert _catalogue_month(data) == "2025-03"
+    from dtsen.api import exchange
+
+    assert exchange.latest(str(data / "exchange")) == "2025-03"
+    shown = _cli(home, "status", "--data", str(data))
+    assert shown.returncode == 0, shown.stderr
+    lines = {line.split()[0]: line for line in shown.stdout.splitlines() if line[:4] == "2025"}
+    assert "built" in lines["2025-01"] and "rebuilt (history)" in lines["2025-01"], shown.stdout
+    assert "built" in lines["2025-03"] and "current" in lines["2025-03"], shown.stdout
+    assert "3 built, 0 partial" in shown.stdout
 
 
 def test_a_broken_registry_delivery_re_executed_from_the_failure(demo, driver):

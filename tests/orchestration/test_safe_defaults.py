@@ -12,7 +12,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-from dtsen import credentials, filemodes, privacy
+from dtsen import builds, credentials, filemodes, privacy
 from dtsen.api import config as api_config
 from dtsen.publish import publish
 from dtsen.web import config as web_config
@@ -51,6 +51,7 @@ def _tiny_warehouse(path: Path) -> duckdb.DuckDBPyConnection:
     con.execute("CREATE TABLE marts.eligibility_pkh AS SELECT 'DF0000000001' AS family_id, 'abc' AS nik_pseudo")
     con.execute("CREATE TABLE rules.program_parameters AS SELECT 'PKH' AS program")
     con.execute("CREATE TABLE history.programme_monthly AS SELECT '2025-01' AS snapshot, 'PKH' AS program")
+    builds.finish_build(con, builds.begin_build(con, "2025-01"))  # as the dbt asset records a finished build
     return con
 
 

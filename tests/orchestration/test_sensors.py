@@ -4,7 +4,6 @@ import shutil
 from datetime import UTC, datetime
 
 import dagster as dg
-import pytest
 
 from dtsen.deliveries import scan
 from orchestration.definitions import defs
@@ -97,7 +96,10 @@ def test_landing_sensor_new_same_and_corrected_delivery(small_landing, tmp_path)
     jan = reqs[0]
     keys = {k.to_user_string() for k in jan.asset_selection}
     assert {"sources/dtks", "sources/regsosek", "sources/p3ke", "sources/asn_list"} <= keys
-    assert "sources/susenas" not in keys and "sources/susenas" in {k.to_user_string() for k in reqs[1].asset_selection}
+    # the survey's delivery goes with the latest month's run; every month's run records the sources that have no
+    # delivery of their own for it (the survey, the reference, lists not delivered), so each month is built whole
+    assert jan.tags["dtsen/deliveries"].count("susenas") == 0 and "susenas" in reqs[1].tags["dtsen/deliveries"]
+    assert {"sources/susenas", "sources/region_reference", "sources/usulan"} <= keys
     assert {"dtsen/person", "welfare/family_welfare", "marts/eligibility_pkh", "analytics/published_marts"} <= keys
     # the same files again (even touched): nothing
     again, cursor = tick("landing_sensor", land, cursor)
@@ -112,6 +114,7 @@ def test_landing_sensor_new_same_and_corrected_delivery(small_landing, tmp_path)
     assert fixed[0].run_key != jan.run_key and fixed[0].partition_key == "2025-01"
     fixed_keys = {k.to_user_string() for k in fixed[0].asset_selection}
     assert "sources/asn_list" in fixed_keys and "sources/dtks" not in fixed_keys and "marts/exclusions" in fixed_keys
+    assert "sources/susenas" in fixed_keys  # no delivery of its own for January: recorded as "the earlier holds"
     # a new month's folder: one run for it
     shutil.copytree(land / "asn" / "2025-01", land / "asn" / "2025-03")
     new, cursor = tick("landing_sensor", land, cursor)
@@ -135,29 +138,55 @@ def test_reconciliation_sensor_new_same_and_corrected(tmp_path):
     assert len(more) == 1 and more[0].run_key != reqs[0].run_key
 
 
-@pytest.mark.slow
-def test_disbursement_sensor_waits_for_fresh_marts_with_passing_checks(tmp_path):
-    from assets.disbursement import ELIGIBILITY_KEYS
+def test_disbursement_sensor_pays_the_month_being_released_once_and_never_a_rebuild(tmp_path):
+    """The sensor reads the monthly runs' payment previews: it requests the current marts' month while it has no
+    payment files, once; never a rebuild of an earlier month (a backfill), never an issued month again (unchanged:
+    nothing to do; changed: an operator's approval), never a month superseded by a later one, never a build whose
+    checks failed."""
+    from assets.disbursement import PAYMENT_FILES, PAYMENT_PREVIEW
 
     instance = dg.DagsterInstance.ephemeral()
-    keys = ELIGIBILITY_KEYS
-    for k in keys[:3]:
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=k, partition="2025-01"))
-    assert tick("disbursement_sensor", tmp_path, instance=instance)[0] == []  # not all four marts yet
-    instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=keys[3], partition="2025-01"))
+
+    def preview(month, area="main", fp="10:1000:00000000000000aa"):
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(
+                asset_key=PAYMENT_PREVIEW, partition=month, metadata={"dtsen/area": area, "fingerprint": fp}
+            )
+        )
+
+    def issue(month, fp="10:1000:00000000000000aa"):
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=PAYMENT_FILES, partition=month, metadata={"rows_fingerprint": fp})
+        )
+
+    assert tick("disbursement_sensor", tmp_path, instance=instance)[0] == []  # nothing built yet
+    preview("2025-01")
     reqs, cursor = tick("disbursement_sensor", tmp_path, instance=instance)
     assert [r.partition_key for r in reqs] == ["2025-01"]
-    assert tick("disbursement_sensor", tmp_path, cursor, instance)[0] == []  # once per materialisation
-    for k in keys:  # the marts are rebuilt: a new run
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=k, partition="2025-01"))
-    reqs2, cursor = tick("disbursement_sensor", tmp_path, cursor, instance)
-    assert len(reqs2) == 1 and reqs2[0].run_key != reqs[0].run_key
-    # rebuilt again, but a rule test failed: the sensor waits
-    for k in keys:
-        instance.report_runless_asset_event(dg.AssetMaterialization(asset_key=k, partition="2025-01"))
+    assert tick("disbursement_sensor", tmp_path, cursor, instance)[0] == []  # once per preview
+    issue("2025-01")
+    preview("2025-02")
+    reqs, cursor = tick("disbursement_sensor", tmp_path, cursor, instance)
+    assert [r.partition_key for r in reqs] == ["2025-02"]
+    issue("2025-02")
+    preview("2025-01", area="rebuild")  # a backfill of January, as history
+    assert tick("disbursement_sensor", tmp_path, cursor, instance)[0] == []
+    preview("2025-02")  # February rebuilt with the same rows: issued, nothing to do
+    reqs, cursor = tick("disbursement_sensor", tmp_path, cursor, instance)
+    assert reqs == []
+    preview("2025-02", fp="11:1200:00000000000000bb")  # changed rows of an issued month: an operator approves
+    reqs, cursor = tick("disbursement_sensor", tmp_path, cursor, instance)
+    assert reqs == []
+    preview("2025-03")  # the sensor was off for two months: only the month being released
+    preview("2025-04")
+    reqs, cursor = tick("disbursement_sensor", tmp_path, cursor, instance)
+    assert [r.partition_key for r in reqs] == ["2025-04"]
+    preview("2025-01")  # a later "main" preview of an earlier month cannot happen, and would not pay either
+    assert tick("disbursement_sensor", tmp_path, cursor, instance)[0] == []
     instance.report_runless_asset_event(
-        dg.AssetCheckEvaluation(asset_key=keys[0], check_name="assert_quota_respected", passed=False)
+        dg.AssetCheckEvaluation(asset_key=PAYMENT_PREVIEW, check_name="assert_quota_respected", passed=False)
     )
+    preview("2025-05")  # its build's rule test failed: the sensor waits
     assert tick("disbursement_sensor", tmp_path, cursor, instance)[0] == []
 
 

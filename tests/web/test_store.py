@@ -48,9 +48,10 @@ MEMBER = {
 class Clock:
     def __init__(self):
         self.t = dt.datetime(2025, 2, 3, 8, 0)
+        self.step = dt.timedelta(minutes=1)
 
     def __call__(self):
-        self.t += dt.timedelta(minutes=1)
+        self.t += self.step
         return self.t
 
 
@@ -88,10 +89,16 @@ def test_passwords_are_hashed_and_logins_throttled(store):
     for _ in range(5):
         assert store.login("worker", "wrong", "10.0.0.2") is None
     with pytest.raises(CaseError, match="Terlalu banyak"):  # even the right password, within the window
-        store.login("worker", "a-long-password", "10.0.0.3")
-    assert store.login("boss", "a-long-password", "10.0.0.9")  # another user on another client is not affected
+        store.login("worker", "a-long-password", "10.0.0.2")
+    assert store.login("boss", "a-long-password", "10.0.0.2")  # a colleague behind the same address is not locked
+    assert store.login("worker", "a-long-password", "10.0.0.3")  # nor the same name from another client
+    store.clock.step = dt.timedelta(seconds=1)  # guessing one name from many places, quickly, locks it everywhere
+    for i in range(15):
+        assert store.login("worker", "wrong", f"10.0.{i + 1}.9") is None
+    with pytest.raises(CaseError, match="Terlalu banyak"):
+        store.login("worker", "a-long-password", "10.0.0.4")
     store.clock.t += dt.timedelta(minutes=16)
-    assert store.login("worker", "a-long-password", "10.0.0.3")
+    assert store.login("worker", "a-long-password", "10.0.0.2")
 
 
 def test_two_people_for_every_change_and_region_scoping(store):
